@@ -1,0 +1,148 @@
+// The vocabulary of the sans-IO cluster core: what comes in (client requests, peer messages,
+// storage completions, time) and what goes out (actions). Plain C++ values: no Cap'n Proto here
+// (rpc/ maps these to and from schema/causeway.capnp in one place).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "engine/status.h"
+#include "engine/token.h"
+#include "engine/version.h"
+
+namespace causeway::cluster {
+
+using RequestId = uint64_t;  // chosen by whoever starts the request; unique per core
+using TimeMs = uint64_t;     // monotonic milliseconds (timeouts, gossip); never the wall clock
+
+// How many replicas must answer: a number, or one/quorum/all of rf.
+struct Consistency {
+  enum class Kind { kDefault, kNumber, kOne, kQuorum, kAll };
+  Kind kind = Kind::kDefault;
+  int n = 0;  // for kNumber
+  static Consistency Number(int n) { return {Kind::kNumber, n}; }
+  static Consistency One() { return {Kind::kOne, 0}; }
+  static Consistency Quorum() { return {Kind::kQuorum, 0}; }
+  static Consistency All() { return {Kind::kAll, 0}; }
+};
+// Replicas needed for `c` with replication factor rf; kDefault resolves to `dflt`.
+Result<int> ResolveConsistency(Consistency c, int rf, int dflt);
+
+// ---- client requests (arrive through rpc/ from a client, or from the simulator) --------------
+struct ClientWrite {
+  std::string key;
+  std::string value;
+  bool tombstone = false;  // a delete
+  Consistency w;
+  uint64_t timeout_ms = 0;  // 0: the node's default
+  std::string session;      // opaque session token bytes; empty: a new session
+};
+struct ClientRead {
+  std::string key;
+  Consistency r;
+  uint64_t timeout_ms = 0;
+  std::string session;
+};
+struct ClientResult {
+  Status status;
+  // Read: the winning version (tombstone = "not found"); nullopt when no replica had the key.
+  // Write: the version written.
+  std::optional<Version> version;
+  std::string session;  // the updated token
+};
+
+// One replica's answer, for `causeway explain`.
+struct ReplicaVersion {
+  NodeId node = 0;
+  Status status;
+  std::optional<Version> version;
+};
+struct ExplainResult {
+  Status status;
+  Token token = 0;
+  std::vector<NodeId> preference_list;
+  std::vector<ReplicaVersion> replicas;
+};
+
+// ---- membership -------------------------------------------------------------------------------
+enum class MemberStatus { kUp, kLeaving, kLeft };
+struct MemberState {
+  NodeId id = 0;
+  std::string name;     // operator's name ("n1")
+  std::string address;  // "host:port" peers and clients connect to
+  std::vector<Token> tokens;
+  uint64_t generation = 0;  // bumped on every restart (persisted)
+  uint64_t heartbeat = 0;   // bumped by its owner every gossip round
+  MemberStatus status = MemberStatus::kUp;
+};
+
+// What a node reports about a member, for `causeway status`.
+struct MemberView {
+  MemberState state;
+  bool alive = false;       // this node's failure detector's opinion
+  double ring_share = 0.0;  // fraction of the token space it is primary for
+};
+
+// ---- peer messages -----------------------------------------------------------------------------
+struct ReplicateRequest {
+  RequestId id = 0;
+  std::string key;
+  Version version;
+};
+struct ReplicateResponse {
+  RequestId id = 0;
+  Status status;
+};
+struct ReadRequest {
+  RequestId id = 0;
+  std::string key;
+};
+struct ReadResponse {
+  RequestId id = 0;
+  Status status;
+  std::optional<Version> version;
+};
+struct GossipMessage {
+  std::vector<MemberState> members;  // the sender's view (possibly partial)
+  bool reply_wanted = false;         // push-pull: answer with our view
+};
+using PeerMessage =
+    std::variant<ReplicateRequest, ReplicateResponse, ReadRequest, ReadResponse, GossipMessage>;
+
+// ---- actions (what the core asks its driver to do) -------------------------------------------
+// Deliver `message` to node `to` at `address`. Delivery may fail or be late; the core copes.
+// A message to the core's own id must be looped back through OnPeerMessage.
+struct SendAction {
+  NodeId to = 0;
+  std::string address;
+  PeerMessage message;
+};
+// Answer client request `id`.
+struct ReplyAction {
+  RequestId id = 0;
+  ClientResult result;
+};
+struct ExplainReplyAction {
+  RequestId id = 0;
+  ExplainResult result;
+};
+// Run an operation on the local engine, then call OnStorageDone(op_id, ...). The driver may run
+// it on another thread; the core never touches the engine itself.
+struct StorageAction {
+  enum class Kind { kApply, kRead };
+  uint64_t op_id = 0;
+  Kind kind = Kind::kRead;
+  std::string key;
+  Version version;  // for kApply
+};
+struct StorageResult {
+  Status status;
+  std::optional<Version> version;  // for kRead
+};
+using Action = std::variant<SendAction, ReplyAction, ExplainReplyAction, StorageAction>;
+using Actions = std::vector<Action>;
+
+}  // namespace causeway::cluster

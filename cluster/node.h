@@ -1,0 +1,81 @@
+// NodeCore: everything one Causeway node decides, with no I/O (STYLE.md 2).
+//
+// Inputs: client requests, peer messages, storage completions, and Tick(now). Output: Actions.
+// It owns the ring, the membership view and failure detector, the coordinators of in-flight
+// requests and the replica-side handlers. It never opens a socket, starts a thread, reads a
+// clock or touches the engine; the HLC it stamps writes with is passed in (its physical clock
+// is injected too, so the simulator controls and skews it).
+//
+// Not thread-safe: one event loop (or the simulator) owns it and calls it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cluster/messages.h"
+#include "engine/hlc.h"
+
+namespace causeway::cluster {
+
+struct NodeConfig {
+  std::string name;                // operator's node name; NodeId = NodeIdFromName(name)
+  std::string address;             // where peers and clients reach this node
+  std::vector<std::string> seeds;  // addresses of seed nodes (may include our own)
+  std::vector<Token> tokens;       // empty: choose on first start (then persist them)
+  uint64_t generation = 1;         // incarnation, bumped and persisted by the driver per start
+  int rf = 3;
+  int default_w = 2;
+  int default_r = 1;
+  uint64_t request_timeout_ms = kRequestTimeoutMsDefault;
+  uint64_t peer_timeout_ms = kPeerCallTimeoutMsDefault;
+  uint64_t gossip_interval_ms = kGossipIntervalMs;
+  double phi_convict = 8.0;
+  uint64_t rng_seed = 0;  // 0: derived from the node id
+};
+
+class NodeCore {
+ public:
+  NodeCore(NodeConfig config, HybridClock* clock);
+  ~NodeCore();
+  NodeCore(const NodeCore&) = delete;
+  NodeCore& operator=(const NodeCore&) = delete;
+
+  NodeId id() const;
+  const NodeConfig& config() const;
+  // The tokens this node owns (chosen in the constructor when config.tokens was empty). The
+  // driver persists them so that a restart keeps its place on the ring.
+  const std::vector<Token>& tokens() const;
+
+  // ---- client requests: the core answers each with exactly one ReplyAction, by its deadline.
+  Actions StartWrite(RequestId id, ClientWrite request, TimeMs now);
+  Actions StartRead(RequestId id, ClientRead request, TimeMs now);
+  Actions StartExplain(RequestId id, std::string key, TimeMs now);
+
+  // ---- inputs from the driver
+  Actions OnPeerMessage(NodeId from, PeerMessage message, TimeMs now);
+  // A SendAction could not be delivered (no connection, peer call failed or timed out).
+  Actions OnSendFailed(NodeId to, const PeerMessage& message, TimeMs now);
+  Actions OnStorageDone(uint64_t op_id, StorageResult result, TimeMs now);
+  // Timeouts, gossip rounds, failure detection. Call at least every 50 ms.
+  Actions Tick(TimeMs now);
+  // Graceful leave: announce kLeaving to peers; the driver stops after a short drain.
+  Actions Leave(TimeMs now);
+
+  // ---- views for status / ring admin calls
+  std::vector<MemberView> Members(TimeMs now) const;
+  std::vector<NodeId> PreferenceList(std::string_view key) const;
+  size_t InFlightRequests() const;
+
+  struct Counters {
+    uint64_t writes = 0, reads = 0, read_repairs = 0, session_escalations = 0;
+    uint64_t session_unavailable = 0, clock_skew_rejections = 0, timeouts = 0;
+  };
+  Counters counters() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace causeway::cluster

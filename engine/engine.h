@@ -1,0 +1,127 @@
+// Engine: one node's durable storage, on one RocksDB database.
+//
+// Column families (docs/formats.md):
+//   data   token(8, big-endian) + key  -> encoded Version (the current winner for that key)
+//   hints  target(8) + seq(8)          -> key + encoded Version held for a replica that is down
+//   clock  small named records: HLC ceiling, node name, on-disk format version
+//
+// Apply() keeps, atomically per key, the LWW winner of the stored and the incoming version and
+// counts what lost. Tombstones are versions like any other; a compaction filter purges those
+// older than the GC watermark the caller sets.
+//
+// Errors: I/O errors, a full disk and corruption on the write path fail-stop the engine: every
+// later write returns the same error until the process restarts. Reads keep working.
+//
+// Thread-safe: any thread may call any method. Owned by main(); everything else borrows it.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "engine/hlc.h"
+#include "engine/limits.h"
+#include "engine/status.h"
+#include "engine/token.h"
+#include "engine/version.h"
+
+namespace rocksdb {
+class Env;
+}
+
+namespace causeway {
+
+enum class SyncMode {
+  kAlways,    // fdatasync before acknowledging; concurrent writers share one sync (group commit)
+  kPeriodic,  // WAL on every write, synced in the background every periodic_sync_ms
+  kNone,      // WAL written, never synced by us: survives a process crash, not a power loss
+};
+std::string_view SyncModeName(SyncMode mode);
+Result<SyncMode> ParseSyncMode(std::string_view name);
+
+struct EngineOptions {
+  std::string dir;
+  SyncMode sync = SyncMode::kPeriodic;
+  uint64_t periodic_sync_ms = kPeriodicSyncMsDefault;
+  size_t block_cache_bytes = 256 << 20;
+  // Not owned. Null: rocksdb::Env::Default(). Tests pass a fault-injecting Env.
+  rocksdb::Env* env = nullptr;
+};
+
+enum class ApplyOutcome {
+  kApplied,    // the incoming version is now stored
+  kShadowed,   // the stored version wins; the incoming one was dropped (and counted)
+  kDuplicate,  // the stored version has the same dot
+};
+
+struct ApplyResult {
+  ApplyOutcome outcome = ApplyOutcome::kApplied;
+  bool concurrent = false;  // the two versions were concurrent (a race that LWW resolved)
+};
+
+struct EngineStats {
+  uint64_t applied = 0;
+  uint64_t shadowed = 0;     // incoming versions that lost to the stored one
+  uint64_t overwritten = 0;  // stored versions replaced by a newer incoming one
+  uint64_t concurrent = 0;   // of the above, the ones whose versions were concurrent
+  uint64_t duplicates = 0;
+  uint64_t tombstones_purged = 0;
+  uint64_t keys_estimate = 0;  // RocksDB's estimate for the data column family
+  uint64_t live_bytes = 0;     // SST + memtable bytes of the data column family
+  uint64_t hints = 0;          // hint records stored
+};
+
+class Engine : public ClockStore {
+ public:
+  static Result<std::unique_ptr<Engine>> Open(const EngineOptions& options);
+  ~Engine() override;  // flushes the WAL and closes the database
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // ---- data ---------------------------------------------------------------------------------
+  [[nodiscard]] Result<ApplyResult> Apply(std::string_view key, const Version& version);
+  // The stored version, tombstones included (the caller decides what a tombstone means).
+  [[nodiscard]] Result<std::optional<Version>> Get(std::string_view key);
+  // Calls fn for each key whose token is in [begin, end) in token order, until fn returns false.
+  // begin > end wraps around the ring.
+  using ScanFn = std::function<bool(std::string_view key, const Version& version)>;
+  [[nodiscard]] Status ScanTokenRange(Token begin, Token end, const ScanFn& fn);
+  // Tombstones with timestamp below `watermark` may be purged by compaction from now on.
+  void SetTombstoneWatermark(Hlc watermark);
+  // Forces a compaction of the data column family (tests, the offline tool).
+  [[nodiscard]] Status CompactData();
+
+  // ---- hints (writes held for a replica that is down) ----------------------------------------
+  [[nodiscard]] Status PutHint(NodeId target, std::string_view key, const Version& version);
+  // Calls fn(seq, key, version) for target's hints in arrival order until fn returns false.
+  using HintFn = std::function<bool(uint64_t seq, std::string_view key, const Version& version)>;
+  [[nodiscard]] Status ScanHints(NodeId target, const HintFn& fn);
+  [[nodiscard]] Status DeleteHint(NodeId target, uint64_t seq);
+
+  // ---- clock and identity --------------------------------------------------------------------
+  Result<uint64_t> LoadHlcCeilingMs() override;
+  Status StoreHlcCeilingMs(uint64_t ceiling_ms) override;
+  // Small named node records in the `clock` column family (node name, ring tokens, gossip
+  // generation). Stored synced. The names "hlc_ceiling" and "format_version" are the engine's own.
+  [[nodiscard]] Result<std::optional<std::string>> LoadMeta(std::string_view name);
+  [[nodiscard]] Status StoreMeta(std::string_view name, std::string_view value);
+
+  // ---- durability and health -----------------------------------------------------------------
+  // Syncs the WAL now (what the periodic syncer does every second).
+  [[nodiscard]] Status SyncWal();
+  // Ok, or the error that fail-stopped writes.
+  Status health() const;
+  EngineStats GetStats();
+  SyncMode sync_mode() const;
+
+ private:
+  struct Impl;
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace causeway

@@ -1,0 +1,84 @@
+// Hybrid logical clock (Kulkarni et al., "Logical Physical Clocks", 2014).
+//
+// A timestamp is 64 bits: physical milliseconds since the Unix epoch in the high 48 bits, a
+// logical counter in the low kHlcLogicalBits. Now() strictly increases; Update() merges a
+// timestamp received from elsewhere so that anything stamped afterwards is larger.
+//
+// Restarts: before handing out a timestamp whose physical part reaches the persisted ceiling, the
+// clock persists a new ceiling (physical now + kHlcCeilingLeadMs) through ClockStore, durably.
+// After a restart the clock starts above the stored ceiling, so it never goes backwards even if
+// the wall clock did.
+//
+// Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+
+#include "engine/limits.h"
+#include "engine/status.h"
+#include "engine/version.h"
+
+namespace causeway {
+
+inline constexpr Hlc HlcMake(uint64_t physical_ms, uint64_t logical) {
+  return (physical_ms << kHlcLogicalBits) | logical;
+}
+inline constexpr uint64_t HlcPhysicalMs(Hlc t) { return t >> kHlcLogicalBits; }
+inline constexpr uint64_t HlcLogical(Hlc t) { return t & ((uint64_t{1} << kHlcLogicalBits) - 1); }
+
+// Wall-clock source; the simulator supplies a manual, skewable one.
+class PhysicalClock {
+ public:
+  virtual ~PhysicalClock() = default;
+  virtual uint64_t NowMs() = 0;  // milliseconds since the Unix epoch
+};
+
+// The real wall clock (CLOCK_REALTIME).
+class SystemClock final : public PhysicalClock {
+ public:
+  uint64_t NowMs() override;
+};
+
+// Durable home of the clock's ceiling (the engine's `clock` column family).
+class ClockStore {
+ public:
+  virtual ~ClockStore() = default;
+  virtual Result<uint64_t> LoadHlcCeilingMs() = 0;            // 0 when never stored
+  virtual Status StoreHlcCeilingMs(uint64_t ceiling_ms) = 0;  // durable (synced) on return
+};
+
+class HybridClock {
+ public:
+  // Loads the ceiling from `store` and starts above it. `store` may be null (no persistence:
+  // tests and tools that stamp nothing durable).
+  static Result<std::unique_ptr<HybridClock>> Open(
+      PhysicalClock* physical, ClockStore* store,
+      uint64_t max_offset_ms = kMaxClockOffsetMsDefault);
+
+  // A new timestamp, larger than every one returned or merged before. Fails only when the ceiling
+  // cannot be persisted (the disk is gone): then nothing may be stamped.
+  Result<Hlc> Now();
+  // Merges a timestamp from a peer or a client session. Rejects (kClockSkew, counted, not
+  // adopted) one whose physical part is more than max_offset_ms ahead of our physical clock.
+  Status Update(Hlc remote);
+  // The largest timestamp handed out or merged so far.
+  Hlc Last() const;
+  uint64_t rejected_updates() const { return rejected_.load(std::memory_order_relaxed); }
+  uint64_t max_offset_ms() const { return max_offset_ms_; }
+
+ private:
+  HybridClock(PhysicalClock* physical, ClockStore* store, uint64_t max_offset_ms, Hlc start);
+  Status EnsureCeilingLocked(uint64_t physical_ms);
+
+  PhysicalClock* const physical_;
+  ClockStore* const store_;
+  const uint64_t max_offset_ms_;
+  mutable std::mutex mu_;
+  Hlc last_ = 0;             // GUARDED_BY(mu_)
+  uint64_t ceiling_ms_ = 0;  // GUARDED_BY(mu_)
+  std::atomic<uint64_t> rejected_{0};
+};
+
+}  // namespace causeway

@@ -1,0 +1,72 @@
+// Every limit of Causeway, in one place (STYLE.md 9). Each has a name, a unit in its name, and a
+// check where input enters. Related limits are tied together by static_asserts.
+//
+// engine/ is the innermost layer, so every other layer can include this header.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace causeway {
+
+// ---- Keys and values ------------------------------------------------------------------------
+inline constexpr size_t kKeyBytesMax = 64 << 10;   // keys are 1..64 KiB
+inline constexpr size_t kValueBytesMax = 1 << 20;  // values are 0..1 MiB
+// A version vector keeps at most this many (node, counter) entries; beyond it the entries with
+// the oldest counters are dropped. Dropping can only turn "newer" into "concurrent" (counted),
+// never change which version wins, because the winner is chosen by (HLC, node id).
+inline constexpr size_t kVersionVectorEntriesMax = 16;
+// Encoded record: header + value + version vector, with room to spare.
+inline constexpr size_t kRecordBytesMax = kValueBytesMax + 4096;
+static_assert(kRecordBytesMax > kValueBytesMax + kVersionVectorEntriesMax * 20 + 64);
+
+// ---- Clock ----------------------------------------------------------------------------------
+inline constexpr uint64_t kMaxClockOffsetMsDefault = 500;  // remote HLC ahead by more: rejected
+inline constexpr uint64_t kHlcCeilingLeadMs = 1000;        // persisted bound is now + this
+inline constexpr uint64_t kHlcCeilingRenewMs = 250;        // renew when closer than this to it
+static_assert(kHlcCeilingRenewMs < kHlcCeilingLeadMs);
+inline constexpr int kHlcLogicalBits = 16;  // low bits of an HLC: logical counter
+
+// ---- Engine ---------------------------------------------------------------------------------
+inline constexpr uint64_t kTombstoneGraceMsDefault = 10ull * 24 * 3600 * 1000;  // 10 days
+inline constexpr uint64_t kPeriodicSyncMsDefault = 1000;  // `periodic` durability: WAL sync
+inline constexpr size_t kApplyLockStripes = 256;          // per-key serialisation of Apply
+
+// ---- Wire -----------------------------------------------------------------------------------
+inline constexpr size_t kBatchKeysMax = 1024;  // MultiGet / MultiPut entries per call
+inline constexpr size_t kBatchBytesMax = 16 << 20;
+static_assert(kBatchBytesMax >= kValueBytesMax + kKeyBytesMax);
+// One Cap'n Proto message: one value at the limit plus key, version vector and framing.
+inline constexpr size_t kFrameBytesMax = kValueBytesMax + kKeyBytesMax + (64 << 10);
+static_assert(kFrameBytesMax > kRecordBytesMax);
+// Traversal limit for a received message, in 8-byte words: a full batch, never the 64 MiB default.
+inline constexpr uint64_t kTraversalWordsMax = (kBatchBytesMax + (1 << 20)) / 8;
+inline constexpr size_t kConnectionFlowBytesMax = 4 * kFrameBytesMax;  // RPC flow limit
+inline constexpr size_t kClientConnectionsMax = 10000;
+inline constexpr size_t kNodeInFlightRequestsMax = 20000;  // client calls across connections
+inline constexpr size_t kPeerInFlightMax = 4096;           // calls outstanding to one peer
+inline constexpr uint64_t kRequestTimeoutMsDefault = 2000;
+inline constexpr uint64_t kRequestTimeoutMsMax = 60000;
+inline constexpr uint64_t kPeerCallTimeoutMsDefault = 1000;
+inline constexpr uint64_t kIdleConnectionTimeoutMs = 60000;  // a client that sends nothing
+inline constexpr uint64_t kPeerReconnectBackoffMsMin = 100;
+inline constexpr uint64_t kPeerReconnectBackoffMsMax = 5000;
+
+// ---- Cluster --------------------------------------------------------------------------------
+inline constexpr size_t kClusterNodesMax = 128;  // the mission promises 100
+inline constexpr int kTokensPerNodeDefault = 16;
+inline constexpr int kTokensPerNodeMax = 256;
+inline constexpr int kReplicationFactorMax = 7;
+static_assert(kReplicationFactorMax <= kVersionVectorEntriesMax);
+inline constexpr uint64_t kGossipIntervalMs = 200;
+inline constexpr int kGossipFanout = 3;
+
+// ---- Sessions -------------------------------------------------------------------------------
+// A session token remembers exactly the newest version of at most this many keys; older entries
+// fold into kSessionSketchBuckets per-bucket floors (see docs/design.md, "Session token").
+inline constexpr size_t kSessionKeysMax = 1024;
+inline constexpr size_t kSessionSketchBuckets = 64;
+inline constexpr size_t kSessionTokenBytesMax = 64 << 10;
+static_assert(kSessionKeysMax * 24 + kSessionSketchBuckets * 8 + 64 < kSessionTokenBytesMax);
+
+}  // namespace causeway

@@ -1,0 +1,90 @@
+// causeway::Client: the C++ client library.
+//
+// Talks Cap'n Proto RPC to one of several endpoints; when a call fails because its endpoint is
+// down (connect refused, disconnected, timed out), the next call goes to the next endpoint.
+// Pipelines: Start*() calls return at once and many may be outstanding on one connection; Wait()
+// runs the client's event loop until all of them have finished.
+//
+// Sessions: the client carries a session token and sends it with every call; each reply's token
+// replaces it. So one Client (or several sharing a token through session()/set_session(), as the
+// CLI's --session FILE does) reads its own writes and never reads backwards.
+//
+// Not thread-safe: a Client belongs to the thread that created it (it owns a KJ event loop).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cluster/messages.h"
+#include "engine/status.h"
+#include "engine/version.h"
+
+namespace causeway {
+
+struct ClientOptions {
+  std::vector<std::string> endpoints;              // "host:port"
+  uint64_t timeout_ms = kRequestTimeoutMsDefault;  // per call, also sent to the node
+  uint64_t connect_timeout_ms = 2000;
+};
+
+struct CallOptions {
+  cluster::Consistency consistency;  // R for reads, W for writes; default: the node's
+  uint64_t timeout_ms = 0;           // 0: ClientOptions::timeout_ms
+};
+
+struct ReadReply {
+  bool found = false;              // false: absent or deleted
+  std::optional<Version> version;  // the winning version (a tombstone when deleted)
+};
+
+struct MemberInfo {
+  cluster::MemberView view;
+};
+
+struct NodeStatusReply {
+  NodeId id = 0;
+  std::string name;
+  std::string address;
+  uint64_t keys = 0;
+  uint64_t bytes = 0;
+  std::string sync_mode;
+  uint64_t applied = 0, shadowed = 0, concurrent = 0, in_flight = 0, clock_skew_rejections = 0;
+  std::vector<cluster::MemberView> members;
+};
+
+class Client {
+ public:
+  explicit Client(ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Blocking calls.
+  Result<ReadReply> Get(std::string_view key, const CallOptions& options = {});
+  Result<Version> Put(std::string_view key, std::string_view value,
+                      const CallOptions& options = {});
+  Result<Version> Delete(std::string_view key, const CallOptions& options = {});
+  Result<NodeStatusReply> Status();  // of the node currently connected
+  Result<cluster::ExplainResult> Explain(std::string_view key);
+
+  // Pipelined calls: `done` runs on this thread, inside Wait().
+  void StartGet(std::string key, CallOptions options, std::function<void(Result<ReadReply>)> done);
+  void StartPut(std::string key, std::string value, CallOptions options,
+                std::function<void(Result<Version>)> done);
+  void Wait();
+
+  const std::string& session() const;
+  void set_session(std::string token);
+  // The endpoint calls currently go to.
+  const std::string& endpoint() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace causeway

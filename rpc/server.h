@@ -1,0 +1,42 @@
+// Server: one Causeway node's event loop -- Cap'n Proto RPC on libuv, serving clients and peers,
+// driving the sans-IO cluster core, running engine work on libuv's thread pool.
+//
+// Run() blocks on the calling thread until Stop(). Stop() may be called from any thread or from
+// a signal handler's deferred callback: the node stops accepting, announces that it leaves,
+// finishes in-flight calls (bounded by their deadlines), syncs the engine, and Run() returns.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "cluster/node.h"
+#include "engine/engine.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace causeway {
+
+struct ServerOptions {
+  cluster::NodeConfig node;  // name, address (= listen), seeds, rf, timeouts
+  std::string listen;        // "host:port" to bind
+};
+
+class Server {
+ public:
+  // `engine`, `clock` and `log` are borrowed and must outlive the server.
+  static Result<std::unique_ptr<Server>> Create(ServerOptions options, Engine* engine,
+                                                HybridClock* clock,
+                                                std::shared_ptr<spdlog::logger> log);
+  ~Server();
+  Status Run();
+  void Stop();  // thread-safe
+
+ private:
+  struct Impl;
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace causeway

@@ -1,0 +1,165 @@
+# Causeway wire schema: the client, admin and peer interfaces.
+#
+# Evolution rules (docs/formats.md): new fields get new ordinals at the end of their struct;
+# nothing is ever renumbered, retyped or reused; a removed field keeps its ordinal, renamed
+# "obsoleteX". Expected outcomes (not found) are values in results; failures travel as
+# kj::Exception whose description starts with "causeway:<ErrorCode>:" (rpc/internal/errors.h maps
+# both ways, in one place).
+@0xc1d2a5a7e3f40b61;
+
+$import "/capnp/c++.capnp".namespace("causeway::wire");
+
+struct VersionVectorEntry {
+  node @0 :UInt64;
+  counter @1 :UInt64;
+}
+
+struct Version {
+  timestamp @0 :UInt64;   # HLC
+  writer @1 :UInt64;      # node id
+  vv @2 :List(VersionVectorEntry);
+  tombstone @3 :Bool;
+  value @4 :Data;
+}
+
+struct Consistency {
+  union {
+    default @0 :Void;
+    number @1 :UInt8;
+    one @2 :Void;
+    quorum @3 :Void;
+    all @4 :Void;
+  }
+}
+
+struct ReadOptions {
+  r @0 :Consistency;
+  timeoutMs @1 :UInt32;   # 0: the node's default
+  session @2 :Data;       # opaque session token; empty for a new session
+}
+
+struct WriteOptions {
+  w @0 :Consistency;
+  timeoutMs @1 :UInt32;
+  session @2 :Data;
+}
+
+struct GetResult {
+  union {
+    found @0 :Version;
+    notFound @1 :Version;   # a tombstone won: deleted (its version is what the session saw)
+    absent @2 :Void;        # no replica has ever stored the key
+  }
+  session @3 :Data;
+}
+
+struct KeyValue {
+  key @0 :Data;
+  value @1 :Data;
+}
+
+interface Client {
+  get @0 (key :Data, options :ReadOptions) -> (result :GetResult);
+  put @1 (key :Data, value :Data, options :WriteOptions) -> (version :Version, session :Data);
+  delete @2 (key :Data, options :WriteOptions) -> (version :Version, session :Data);
+  # Batches: at most kBatchKeysMax entries; each entry succeeds or fails on its own.
+  multiGet @3 (keys :List(Data), options :ReadOptions) -> (results :List(BatchGetEntry), session :Data);
+  multiPut @4 (entries :List(KeyValue), options :WriteOptions) -> (results :List(BatchPutEntry), session :Data);
+  admin @5 () -> (admin :Admin);
+}
+
+struct Error {
+  code @0 :UInt16;        # causeway::ErrorCode
+  message @1 :Text;
+}
+
+struct BatchGetEntry {
+  union {
+    result @0 :GetResult;
+    error @1 :Error;
+  }
+}
+
+struct BatchPutEntry {
+  union {
+    version @0 :Version;
+    error @1 :Error;
+  }
+}
+
+struct Member {
+  id @0 :UInt64;
+  name @1 :Text;
+  address @2 :Text;
+  tokens @3 :List(UInt64);
+  generation @4 :UInt64;
+  heartbeat @5 :UInt64;
+  status @6 :MemberStatus;
+  alive @7 :Bool;
+  ringShare @8 :Float64;
+}
+
+enum MemberStatus {
+  up @0;
+  leaving @1;
+  left @2;
+}
+
+struct NodeStatus {
+  id @0 :UInt64;
+  name @1 :Text;
+  address @2 :Text;
+  keys @3 :UInt64;
+  bytes @4 :UInt64;
+  syncMode @5 :Text;
+  applied @6 :UInt64;
+  shadowed @7 :UInt64;
+  concurrent @8 :UInt64;
+  inFlight @9 :UInt64;
+  members @10 :List(Member);
+  clockSkewRejections @11 :UInt64;
+}
+
+struct ReplicaVersion {
+  node @0 :UInt64;
+  union {
+    version @1 :Version;
+    absent @2 :Void;
+    error @3 :Error;
+  }
+}
+
+interface Admin {
+  status @0 () -> (status :NodeStatus);
+  ring @1 () -> (members :List(Member));
+  explain @2 (key :Data) -> (token :UInt64, preferenceList :List(UInt64), replicas :List(ReplicaVersion));
+}
+
+# ---- Between nodes ---------------------------------------------------------------------------
+
+struct GossipState {
+  members @0 :List(Member);
+  replyWanted @1 :Bool;
+}
+
+interface Peer {
+  # Identifies the caller once per connection, so hostile or confused peers are visible in logs.
+  hello @0 (nodeId :UInt64, name :Text, address :Text) -> ();
+  replicate @1 (key :Data, version :Version) -> ();
+  read @2 (key :Data) -> (version :Version, found :Bool);
+  gossip @3 (state :GossipState) -> (state :GossipState);
+  # Later issues: hint delivery and Merkle exchange.
+  deliverHints @4 (entries :List(HintEntry)) -> (accepted :UInt32);
+  merkleRange @5 (begin :UInt64, end :UInt64, depth :UInt8) -> (hashes :List(UInt64));
+}
+
+struct HintEntry {
+  key @0 :Data;
+  version @1 :Version;
+}
+
+# What a node's listening socket offers: the client interface, and the peer interface for nodes.
+interface Bootstrap {
+  client @0 () -> (client :Client);
+  peer @1 () -> (peer :Peer);
+}

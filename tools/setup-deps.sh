@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Causeway needs to build, test and run, and nothing else.
+# Idempotent: quiet when everything is present; runs `apt-get update` only when something is missing.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config ninja-build git
+  clang-format
+  librocksdb-dev rocksdb-tools
+  capnproto libcapnp-dev
+  libuv1-dev
+  libcli11-dev
+  libgtest-dev libgmock-dev
+  libtomlplusplus-dev
+  libspdlog-dev libfmt-dev
+  nlohmann-json3-dev
+  libxxhash-dev
+  python3
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "setup-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup-deps: done"
