@@ -58,7 +58,8 @@ struct KeyValue {
   value @1 :Data;
 }
 
-interface Client {
+# Named ClientApi, not Client: capnp generates a nested C++ class `Client` in every interface.
+interface ClientApi {
   get @0 (key :Data, options :ReadOptions) -> (result :GetResult);
   put @1 (key :Data, value :Data, options :WriteOptions) -> (version :Version, session :Data);
   delete @2 (key :Data, options :WriteOptions) -> (version :Version, session :Data);
@@ -160,6 +161,6 @@ struct HintEntry {
 
 # What a node's listening socket offers: the client interface, and the peer interface for nodes.
 interface Bootstrap {
-  client @0 () -> (client :Client);
+  client @0 () -> (client :ClientApi);
   peer @1 () -> (peer :Peer);
 }
