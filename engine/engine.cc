@@ -1,0 +1,456 @@
+#include "engine/engine.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/env.h>
+
+#include <array>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "engine/internal/coding.h"
+#include "engine/internal/keys.h"
+#include "engine/internal/options.h"
+#include "engine/internal/record.h"
+#include "engine/internal/rocksdb_status.h"
+#include "engine/internal/tombstone_filter.h"
+
+namespace causeway {
+
+using internal::FromRocksDb;
+
+namespace {
+
+constexpr char kHlcCeilingName[] = "hlc_ceiling";
+constexpr char kFormatVersionName[] = "format_version";
+// On-disk format of the whole database (column families, key layouts, record format). A database
+// written by a newer format is refused rather than misread.
+constexpr uint64_t kDatabaseFormatVersion = 1;
+
+std::string_view ToView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+}  // namespace
+
+std::string_view SyncModeName(SyncMode mode) {
+  switch (mode) {
+    case SyncMode::kAlways:
+      return "always";
+    case SyncMode::kPeriodic:
+      return "periodic";
+    case SyncMode::kNone:
+      return "none";
+  }
+  return "unknown";
+}
+
+Result<SyncMode> ParseSyncMode(std::string_view name) {
+  for (SyncMode m : {SyncMode::kAlways, SyncMode::kPeriodic, SyncMode::kNone}) {
+    if (name == SyncModeName(m)) return m;
+  }
+  return Status::InvalidArgument("unknown sync mode '" + std::string(name) +
+                                 "' (always, periodic, none)");
+}
+
+struct Engine::Impl {
+  EngineOptions options;
+  rocksdb::WriteOptions write_options;   // per the sync mode
+  rocksdb::WriteOptions synced_options;  // clock and meta records: always synced
+  internal::TombstoneFilter filter;      // outlives db (declared before it)
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  std::array<std::mutex, kApplyLockStripes> stripes;
+
+  std::atomic<uint64_t> applied{0}, shadowed{0}, overwritten{0}, concurrent{0}, duplicates{0};
+  std::atomic<uint64_t> hints{0};
+  std::atomic<uint64_t> next_hint_seq{1};
+
+  std::atomic<bool> failed{false};
+  mutable std::mutex failure_mu;
+  Status failure;  // GUARDED_BY(failure_mu): the first write-path failure
+
+  std::mutex syncer_mu;
+  std::condition_variable syncer_cv;
+  bool syncer_stop = false;  // GUARDED_BY(syncer_mu)
+  std::thread syncer;
+
+  rocksdb::ColumnFamilyHandle* data() const { return handles[internal::kDataCfIndex]; }
+  rocksdb::ColumnFamilyHandle* hints_cf() const { return handles[internal::kHintsCfIndex]; }
+  rocksdb::ColumnFamilyHandle* clock() const { return handles[internal::kClockCfIndex]; }
+
+  Status CheckWritable() const {
+    if (!failed.load(std::memory_order_acquire)) return Status::Ok();
+    std::lock_guard<std::mutex> lock(failure_mu);
+    return failure;
+  }
+
+  // Maps a write-path RocksDB status; an I/O, no-space or corruption error fail-stops writes.
+  Status CheckWrite(const rocksdb::Status& s, std::string_view context) {
+    if (s.ok()) return Status::Ok();
+    Status status = FromRocksDb(s, context);
+    if (internal::IsFailStop(status.code())) FailStop(status);
+    return status;
+  }
+
+  void FailStop(const Status& status) {
+    std::lock_guard<std::mutex> lock(failure_mu);
+    if (failure.ok()) failure = status;
+    failed.store(true, std::memory_order_release);
+  }
+
+  Status Put(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string_view value,
+             const rocksdb::WriteOptions& wo) {
+    if (Status s = CheckWritable(); !s.ok()) return s;
+    return CheckWrite(db->Put(wo, cf, key, value), "put");
+  }
+
+  Result<std::optional<std::string>> ReadRaw(rocksdb::ColumnFamilyHandle* cf,
+                                             std::string_view key) {
+    std::string value;
+    rocksdb::Status s = db->Get(rocksdb::ReadOptions(), cf, key, &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    if (!s.ok()) return FromRocksDb(s, "get");
+    return std::optional<std::string>(std::move(value));
+  }
+
+  Status OpenDb();
+  Status CheckFormatVersion();
+  Status LoadHintState();
+  void RunSyncer();
+  Result<ApplyResult> ApplyOver(std::string_view data_key, std::string_view stored,
+                                const Version& incoming);
+  Status ScanInterval(const std::string& lower, const std::string* upper, const ScanFn& fn,
+                      bool* stopped);
+};
+
+Status Engine::Impl::OpenDb() {
+  internal::DbLayout layout = internal::MakeDbLayout(options);
+  layout.column_families[internal::kDataCfIndex].options.compaction_filter = &filter;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s =
+      rocksdb::DB::Open(layout.db, options.dir, layout.column_families, &handles, &raw);
+  if (!s.ok()) return FromRocksDb(s, "open " + options.dir);
+  db.reset(raw);
+  return Status::Ok();
+}
+
+Status Engine::Impl::CheckFormatVersion() {
+  Result<std::optional<std::string>> stored = ReadRaw(clock(), kFormatVersionName);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) {
+    return Put(clock(), kFormatVersionName, std::to_string(kDatabaseFormatVersion), synced_options);
+  }
+  uint64_t version = 0;
+  try {
+    version = std::stoull(**stored);
+  } catch (...) {
+    return Status::Corruption("unreadable format_version '" + **stored + "'");
+  }
+  if (version > kDatabaseFormatVersion) {
+    return Status::InvalidArgument("database format " + std::to_string(version) +
+                                   " is newer than this build's " +
+                                   std::to_string(kDatabaseFormatVersion));
+  }
+  return Status::Ok();
+}
+
+// Counts the stored hints and starts the sequence above the largest stored one. One seek per
+// target: SeekForPrev(target + 0) lands on the previous target's last hint (seqs start at 1).
+Status Engine::Impl::LoadHintState() {
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), hints_cf()));
+  uint64_t count = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) ++count;
+  if (!it->status().ok()) return FromRocksDb(it->status(), "scan hints");
+  uint64_t max_seq = 0;
+  for (it->SeekToLast(); it->Valid();) {
+    if (it->key().size() != internal::kHintKeyBytes) return Status::Corruption("bad hint key");
+    const NodeId target = internal::DecodeFixed64Be(it->key().data());
+    max_seq = std::max(max_seq, internal::DecodeFixed64Be(it->key().data() + 8));
+    it->SeekForPrev(internal::HintKey(target, 0));
+  }
+  if (!it->status().ok()) return FromRocksDb(it->status(), "scan hints");
+  hints.store(count);
+  next_hint_seq.store(max_seq + 1);
+  return Status::Ok();
+}
+
+void Engine::Impl::RunSyncer() {
+  std::unique_lock<std::mutex> lock(syncer_mu);
+  while (!syncer_stop) {
+    syncer_cv.wait_for(lock, std::chrono::milliseconds(options.periodic_sync_ms));
+    if (syncer_stop) break;
+    lock.unlock();
+    if (CheckWritable().ok()) CheckWrite(db->SyncWAL(), "periodic WAL sync").IgnoreError();
+    lock.lock();
+  }
+}
+
+Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
+  if (options.dir.empty()) return Status::InvalidArgument("engine directory not set");
+  if (options.sync == SyncMode::kPeriodic && options.periodic_sync_ms == 0) {
+    return Status::InvalidArgument("periodic_sync_ms must be > 0");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->write_options = internal::MakeWriteOptions(options.sync);
+  impl->synced_options = internal::MakeWriteOptions(SyncMode::kAlways);
+  if (Status s = impl->OpenDb(); !s.ok()) return s;
+  std::unique_ptr<Engine> engine(new Engine(std::move(impl)));
+  if (Status s = engine->impl_->CheckFormatVersion(); !s.ok()) return s;
+  if (Status s = engine->impl_->LoadHintState(); !s.ok()) return s;
+  if (options.sync == SyncMode::kPeriodic) {
+    Impl* p = engine->impl_.get();
+    p->syncer = std::thread([p] { p->RunSyncer(); });
+  }
+  return engine;
+}
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Engine::~Engine() {
+  if (impl_->syncer.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(impl_->syncer_mu);
+      impl_->syncer_stop = true;
+    }
+    impl_->syncer_cv.notify_all();
+    impl_->syncer.join();
+  }
+  if (impl_->db == nullptr) return;
+  if (impl_->CheckWritable().ok()) impl_->db->SyncWAL().PermitUncheckedError();
+  for (rocksdb::ColumnFamilyHandle* h : impl_->handles) {
+    impl_->db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  }
+  impl_->db->Close().PermitUncheckedError();
+  impl_->db.reset();
+}
+
+// ---- data -------------------------------------------------------------------------------------
+
+Result<ApplyResult> Engine::Apply(std::string_view key, const Version& version) {
+  if (Status s = ValidateKey(key); !s.ok()) return s;
+  if (Status s = ValidateVersion(version); !s.ok()) return s;
+  if (Status s = impl_->CheckWritable(); !s.ok()) return s;
+  const std::string data_key = internal::DataKey(key);
+  // Read-before-write, serialised per key by a striped lock (docs/parts/engine.md).
+  std::lock_guard<std::mutex> lock(
+      impl_->stripes[internal::DecodeFixed64Be(data_key.data()) % kApplyLockStripes]);
+  rocksdb::PinnableSlice stored;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->data(), data_key, &stored);
+  if (s.IsNotFound()) {
+    std::string record = EncodeVersion(version);
+    if (Status w = impl_->Put(impl_->data(), data_key, record, impl_->write_options); !w.ok()) {
+      return w;
+    }
+    impl_->applied.fetch_add(1, std::memory_order_relaxed);
+    return ApplyResult{ApplyOutcome::kApplied, false};
+  }
+  if (!s.ok()) return impl_->CheckWrite(s, "apply: read stored version");
+  return impl_->ApplyOver(data_key, ToView(stored), version);
+}
+
+// The key has a stored version: keep the LWW winner, merge vectors when a race is resolved.
+Result<ApplyResult> Engine::Impl::ApplyOver(std::string_view data_key, std::string_view stored,
+                                            const Version& incoming) {
+  Result<Version> current = internal::DecodeVersionWithoutValue(stored);
+  if (!current.ok()) {
+    FailStop(current.status());
+    return current.status();
+  }
+  const Causality causality = CompareCausality(incoming, *current);
+  if (causality == Causality::kSame) {
+    duplicates.fetch_add(1, std::memory_order_relaxed);
+    return ApplyResult{ApplyOutcome::kDuplicate, false};
+  }
+  const bool raced = causality == Causality::kConcurrent;
+  if (raced) concurrent.fetch_add(1, std::memory_order_relaxed);
+  if (!LastWriteWins(incoming, *current)) {
+    shadowed.fetch_add(1, std::memory_order_relaxed);
+    return ApplyResult{ApplyOutcome::kShadowed, raced};
+  }
+  std::string record;
+  if (causality == Causality::kAfter) {
+    EncodeVersionTo(incoming, &record);
+  } else {
+    // The survivor has now seen the loser (Riak-style), so later writes supersede both.
+    Version merged = incoming;
+    merged.vv.MergeFrom(current->vv);
+    merged.vv.Truncate(kVersionVectorEntriesMax, merged.writer);
+    EncodeVersionTo(merged, &record);
+  }
+  if (Status s = Put(data(), data_key, record, write_options); !s.ok()) return s;
+  applied.fetch_add(1, std::memory_order_relaxed);
+  overwritten.fetch_add(1, std::memory_order_relaxed);
+  return ApplyResult{ApplyOutcome::kApplied, raced};
+}
+
+Result<std::optional<Version>> Engine::Get(std::string_view key) {
+  if (Status s = ValidateKey(key); !s.ok()) return s;
+  rocksdb::PinnableSlice stored;
+  rocksdb::Status s =
+      impl_->db->Get(rocksdb::ReadOptions(), impl_->data(), internal::DataKey(key), &stored);
+  if (s.IsNotFound()) return std::optional<Version>();
+  if (!s.ok()) return FromRocksDb(s, "get");
+  Result<Version> v = DecodeVersion(ToView(stored));
+  if (!v.ok()) return v.status();
+  return std::optional<Version>(std::move(*v));
+}
+
+Status Engine::Impl::ScanInterval(const std::string& lower, const std::string* upper,
+                                  const ScanFn& fn, bool* stopped) {
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper_slice;
+  if (upper != nullptr) {
+    upper_slice = *upper;
+    ro.iterate_upper_bound = &upper_slice;
+  }
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, data()));
+  for (it->Seek(lower); it->Valid(); it->Next()) {
+    if (it->key().size() <= internal::kTokenBytes) return Status::Corruption("bad data key");
+    Result<Version> v = DecodeVersion(ToView(it->value()));
+    if (!v.ok()) return v.status();
+    if (!fn(ToView(it->key()).substr(internal::kTokenBytes), *v)) {
+      *stopped = true;
+      return Status::Ok();
+    }
+  }
+  return FromRocksDb(it->status(), "scan");
+}
+
+// [begin, end) in token order; begin > end wraps around; begin == end is the whole ring.
+Status Engine::ScanTokenRange(Token begin, Token end, const ScanFn& fn) {
+  bool stopped = false;
+  const std::string lower = internal::TokenPrefix(begin);
+  const std::string upper = internal::TokenPrefix(end);
+  if (begin < end) return impl_->ScanInterval(lower, &upper, fn, &stopped);
+  if (Status s = impl_->ScanInterval(lower, nullptr, fn, &stopped); !s.ok() || stopped) return s;
+  if (end == 0) return Status::Ok();
+  return impl_->ScanInterval(internal::TokenPrefix(0), &upper, fn, &stopped);
+}
+
+void Engine::SetTombstoneWatermark(Hlc watermark) { impl_->filter.SetWatermark(watermark); }
+
+Status Engine::CompactData() {
+  if (Status s = impl_->CheckWritable(); !s.ok()) return s;
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  if (Status s = impl_->CheckWrite(impl_->db->Flush(fo, impl_->data()), "flush"); !s.ok()) {
+    return s;
+  }
+  rocksdb::CompactRangeOptions co;
+  co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  return impl_->CheckWrite(impl_->db->CompactRange(co, impl_->data(), nullptr, nullptr), "compact");
+}
+
+// ---- hints ------------------------------------------------------------------------------------
+
+Status Engine::PutHint(NodeId target, std::string_view key, const Version& version) {
+  if (Status s = ValidateKey(key); !s.ok()) return s;
+  if (Status s = ValidateVersion(version); !s.ok()) return s;
+  std::string value;
+  internal::PutVarint64(&value, key.size());
+  value.append(key);
+  EncodeVersionTo(version, &value);
+  const uint64_t seq = impl_->next_hint_seq.fetch_add(1);
+  Status s =
+      impl_->Put(impl_->hints_cf(), internal::HintKey(target, seq), value, impl_->write_options);
+  if (s.ok()) impl_->hints.fetch_add(1, std::memory_order_relaxed);
+  return s;
+}
+
+Status Engine::ScanHints(NodeId target, const HintFn& fn) {
+  const std::string prefix = internal::TokenPrefix(target);
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->hints_cf()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->key().size() != internal::kHintKeyBytes) return Status::Corruption("bad hint key");
+    std::string_view value = ToView(it->value());
+    uint64_t key_bytes = 0;
+    if (!internal::GetVarint64(&value, &key_bytes) || key_bytes > value.size()) {
+      return Status::Corruption("bad hint record");
+    }
+    Result<Version> v = DecodeVersion(value.substr(key_bytes));
+    if (!v.ok()) return v.status();
+    if (!fn(internal::DecodeFixed64Be(it->key().data() + 8), value.substr(0, key_bytes), *v)) {
+      return Status::Ok();
+    }
+  }
+  return FromRocksDb(it->status(), "scan hints");
+}
+
+Status Engine::DeleteHint(NodeId target, uint64_t seq) {
+  const std::string key = internal::HintKey(target, seq);
+  Result<std::optional<std::string>> existing = impl_->ReadRaw(impl_->hints_cf(), key);
+  if (!existing.ok()) return existing.status();
+  if (!existing->has_value()) return Status::Ok();
+  if (Status s = impl_->CheckWritable(); !s.ok()) return s;
+  Status s = impl_->CheckWrite(impl_->db->Delete(impl_->write_options, impl_->hints_cf(), key),
+                               "delete hint");
+  if (s.ok()) impl_->hints.fetch_sub(1, std::memory_order_relaxed);
+  return s;
+}
+
+// ---- clock and identity -----------------------------------------------------------------------
+
+Result<uint64_t> Engine::LoadHlcCeilingMs() {
+  Result<std::optional<std::string>> stored = impl_->ReadRaw(impl_->clock(), kHlcCeilingName);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return uint64_t{0};
+  if ((*stored)->size() != 8) return Status::Corruption("bad hlc_ceiling record");
+  return internal::DecodeFixed64Le((*stored)->data());
+}
+
+Status Engine::StoreHlcCeilingMs(uint64_t ceiling_ms) {
+  std::string value;
+  internal::PutFixed64Le(&value, ceiling_ms);
+  return impl_->Put(impl_->clock(), kHlcCeilingName, value, impl_->synced_options);
+}
+
+Result<std::optional<std::string>> Engine::LoadMeta(std::string_view name) {
+  if (name.empty() || name.size() > kKeyBytesMax) return Status::InvalidArgument("bad meta name");
+  return impl_->ReadRaw(impl_->clock(), name);
+}
+
+Status Engine::StoreMeta(std::string_view name, std::string_view value) {
+  if (name == kHlcCeilingName || name == kFormatVersionName) {
+    return Status::InvalidArgument("meta name '" + std::string(name) + "' is the engine's own");
+  }
+  if (name.empty() || name.size() > kKeyBytesMax || value.size() > kValueBytesMax) {
+    return Status::InvalidArgument("bad meta record size");
+  }
+  return impl_->Put(impl_->clock(), name, value, impl_->synced_options);
+}
+
+// ---- durability and health --------------------------------------------------------------------
+
+Status Engine::SyncWal() {
+  if (Status s = impl_->CheckWritable(); !s.ok()) return s;
+  return impl_->CheckWrite(impl_->db->SyncWAL(), "WAL sync");
+}
+
+Status Engine::health() const { return impl_->CheckWritable(); }
+
+SyncMode Engine::sync_mode() const { return impl_->options.sync; }
+
+EngineStats Engine::GetStats() {
+  EngineStats st;
+  st.applied = impl_->applied.load(std::memory_order_relaxed);
+  st.shadowed = impl_->shadowed.load(std::memory_order_relaxed);
+  st.overwritten = impl_->overwritten.load(std::memory_order_relaxed);
+  st.concurrent = impl_->concurrent.load(std::memory_order_relaxed);
+  st.duplicates = impl_->duplicates.load(std::memory_order_relaxed);
+  st.tombstones_purged = impl_->filter.purged();
+  st.hints = impl_->hints.load(std::memory_order_relaxed);
+  uint64_t v = 0;
+  if (impl_->db->GetIntProperty(impl_->data(), "rocksdb.estimate-num-keys", &v)) {
+    st.keys_estimate = v;
+  }
+  uint64_t sst = 0, mem = 0, blob = 0;
+  impl_->db->GetIntProperty(impl_->data(), "rocksdb.total-sst-files-size", &sst);
+  impl_->db->GetIntProperty(impl_->data(), "rocksdb.cur-size-all-mem-tables", &mem);
+  impl_->db->GetIntProperty(impl_->data(), "rocksdb.live-blob-file-size", &blob);
+  st.live_bytes = sst + mem + blob;
+  return st;
+}
+
+}  // namespace causeway

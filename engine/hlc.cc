@@ -1,0 +1,79 @@
+#include "engine/hlc.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <string>
+
+namespace causeway {
+
+uint64_t SystemClock::NowMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+Result<std::unique_ptr<HybridClock>> HybridClock::Open(PhysicalClock* physical, ClockStore* store,
+                                                       uint64_t max_offset_ms) {
+  uint64_t ceiling_ms = 0;
+  if (store != nullptr) {
+    Result<uint64_t> loaded = store->LoadHlcCeilingMs();
+    if (!loaded.ok()) return loaded.status();
+    ceiling_ms = *loaded;
+  }
+  // Every timestamp handed out before the restart had a physical part below the stored ceiling
+  // (EnsureCeilingLocked), so starting at (ceiling, 0) is above all of them.
+  const Hlc start = ceiling_ms == 0 ? 0 : HlcMake(ceiling_ms, 0);
+  return std::unique_ptr<HybridClock>(new HybridClock(physical, store, max_offset_ms, start));
+}
+
+HybridClock::HybridClock(PhysicalClock* physical, ClockStore* store, uint64_t max_offset_ms,
+                         Hlc start)
+    : physical_(physical),
+      store_(store),
+      max_offset_ms_(max_offset_ms),
+      last_(start),
+      ceiling_ms_(HlcPhysicalMs(start)) {}
+
+Result<Hlc> HybridClock::Now() {
+  const Hlc wall = HlcMake(physical_->NowMs(), 0);
+  std::lock_guard<std::mutex> lock(mu_);
+  // last_ + 1 carries a full logical counter into the physical part: still strictly larger.
+  const Hlc next = wall > last_ ? wall : last_ + 1;
+  if (Status s = EnsureCeilingLocked(HlcPhysicalMs(next)); !s.ok()) return s;
+  last_ = next;
+  return next;
+}
+
+Status HybridClock::Update(Hlc remote) {
+  const uint64_t local_ms = physical_->NowMs();
+  if (HlcPhysicalMs(remote) > local_ms + max_offset_ms_) {
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    return Status::ClockSkew("remote timestamp " + std::to_string(HlcPhysicalMs(remote)) +
+                             " ms is more than " + std::to_string(max_offset_ms_) +
+                             " ms ahead of local clock " + std::to_string(local_ms) + " ms");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (remote <= last_) return Status::Ok();
+  if (Status s = EnsureCeilingLocked(HlcPhysicalMs(remote)); !s.ok()) return s;
+  last_ = remote;
+  return Status::Ok();
+}
+
+Hlc HybridClock::Last() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_;
+}
+
+// Keeps every physical part handed out strictly below the persisted ceiling: renews it (synced)
+// before `physical_ms` comes within kHlcCeilingRenewMs of it.
+Status HybridClock::EnsureCeilingLocked(uint64_t physical_ms) {
+  if (store_ == nullptr) return Status::Ok();
+  if (physical_ms + kHlcCeilingRenewMs < ceiling_ms_) return Status::Ok();
+  const uint64_t ceiling_ms = physical_ms + kHlcCeilingLeadMs;
+  if (Status s = store_->StoreHlcCeilingMs(ceiling_ms); !s.ok()) return s;
+  ceiling_ms_ = ceiling_ms;
+  return Status::Ok();
+}
+
+}  // namespace causeway

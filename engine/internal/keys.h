@@ -1,0 +1,41 @@
+// Key layouts of the engine's column families (docs/formats.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "engine/internal/coding.h"
+#include "engine/token.h"
+#include "engine/version.h"
+
+namespace causeway::internal {
+
+inline constexpr size_t kTokenBytes = 8;
+inline constexpr size_t kHintKeyBytes = 16;
+
+// data: token(8, big-endian) + key, so that RocksDB's byte order is token order.
+inline std::string DataKey(std::string_view key) {
+  std::string out;
+  out.reserve(kTokenBytes + key.size());
+  PutFixed64Be(&out, TokenOf(key));
+  out.append(key);
+  return out;
+}
+
+inline std::string TokenPrefix(Token token) {
+  std::string out;
+  PutFixed64Be(&out, token);
+  return out;
+}
+
+// hints: target(8, big-endian) + seq(8, big-endian): per target in arrival order.
+inline std::string HintKey(NodeId target, uint64_t seq) {
+  std::string out;
+  out.reserve(kHintKeyBytes);
+  PutFixed64Be(&out, target);
+  PutFixed64Be(&out, seq);
+  return out;
+}
+
+}  // namespace causeway::internal

@@ -1,0 +1,76 @@
+#include "engine/internal/options.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+
+namespace causeway::internal {
+namespace {
+
+// Tuning, not limits: each was measured with bench/engine_bench (docs/parts/engine.md).
+constexpr double kBloomBitsPerKey = 10;            // ~1% false positives on point lookups
+constexpr size_t kWriteBufferBytes = 64 << 20;     // memtable size of the data family
+constexpr int kWriteBuffersMax = 3;                // lets writes go on while one flushes
+constexpr int kBackgroundJobs = 2;                 // the machine has 2 cores
+constexpr uint64_t kBytesPerSync = 1 << 20;        // smooths SST/blob writeback
+constexpr uint64_t kBlobValueBytesMin = 64 << 10;  // values this large go to blob files
+constexpr size_t kInfoLogFilesKept = 4;
+constexpr size_t kSmallCfWriteBufferBytes = 4 << 20;
+
+rocksdb::ColumnFamilyOptions DataCfOptions(const std::shared_ptr<rocksdb::Cache>& cache) {
+  rocksdb::ColumnFamilyOptions cf;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(kBloomBitsPerKey));
+  table.whole_key_filtering = true;
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  cf.write_buffer_size = kWriteBufferBytes;
+  cf.max_write_buffer_number = kWriteBuffersMax;
+  cf.level_compaction_dynamic_level_bytes = true;
+  cf.compression = rocksdb::kLZ4Compression;
+  cf.enable_blob_files = true;
+  cf.min_blob_size = kBlobValueBytesMin;
+  return cf;
+}
+
+rocksdb::ColumnFamilyOptions SmallCfOptions(const std::shared_ptr<rocksdb::Cache>& cache) {
+  rocksdb::ColumnFamilyOptions cf;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  cf.write_buffer_size = kSmallCfWriteBufferBytes;
+  cf.compression = rocksdb::kLZ4Compression;
+  return cf;
+}
+
+}  // namespace
+
+DbLayout MakeDbLayout(const EngineOptions& options) {
+  DbLayout layout;
+  rocksdb::DBOptions& db = layout.db;
+  db.create_if_missing = true;
+  db.create_missing_column_families = true;
+  if (options.env != nullptr) db.env = options.env;
+  db.max_background_jobs = kBackgroundJobs;
+  db.bytes_per_sync = kBytesPerSync;
+  db.keep_log_file_num = kInfoLogFilesKept;
+  // A failed fsync is not retried: RocksDB stops writes and so do we (fail-stop).
+  db.paranoid_checks = true;
+
+  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  layout.column_families = {
+      {rocksdb::kDefaultColumnFamilyName, SmallCfOptions(cache)},
+      {kDataCf, DataCfOptions(cache)},
+      {kHintsCf, SmallCfOptions(cache)},
+      {kClockCf, SmallCfOptions(cache)},
+  };
+  return layout;
+}
+
+rocksdb::WriteOptions MakeWriteOptions(SyncMode mode) {
+  rocksdb::WriteOptions w;
+  w.sync = mode == SyncMode::kAlways;
+  return w;
+}
+
+}  // namespace causeway::internal

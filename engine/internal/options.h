@@ -1,0 +1,34 @@
+// The RocksDB options of the engine, in one function, so that bench/engine_bench opens raw
+// RocksDB with exactly the same options and column-family layout as the engine.
+#pragma once
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <vector>
+
+#include "engine/engine.h"
+
+namespace causeway::internal {
+
+inline constexpr char kDataCf[] = "data";
+inline constexpr char kHintsCf[] = "hints";
+inline constexpr char kClockCf[] = "clock";
+// Index of each column family in the vector MakeColumnFamilies returns (and in the handles
+// DB::Open hands back).
+enum CfIndex : size_t { kDefaultCfIndex = 0, kDataCfIndex, kHintsCfIndex, kClockCfIndex };
+
+struct DbLayout {
+  rocksdb::DBOptions db;
+  std::vector<rocksdb::ColumnFamilyDescriptor> column_families;  // in CfIndex order
+};
+
+// The DB options and the column families (default, data, hints, clock) for `options`. The data
+// family has no compaction filter here: the engine installs its TombstoneFilter on top.
+DbLayout MakeDbLayout(const EngineOptions& options);
+
+// sync=true for kAlways (RocksDB's write group shares one fsync among concurrent writers).
+rocksdb::WriteOptions MakeWriteOptions(SyncMode mode);
+
+}  // namespace causeway::internal

@@ -1,0 +1,22 @@
+// Engine-internal access to the version record (docs/formats.md, "Version record").
+#pragma once
+
+#include <string_view>
+
+#include "engine/status.h"
+#include "engine/version.h"
+
+namespace causeway::internal {
+
+inline constexpr uint8_t kRecordFormatVersion = 1;
+inline constexpr uint8_t kRecordFlagTombstone = 0x01;
+// version(1) flags(1) timestamp(8) writer(8) vv count(1)
+inline constexpr size_t kRecordHeaderBytes = 19;
+inline constexpr size_t kRecordChecksumBytes = 4;
+
+// Decodes everything but the value and skips the checksum: the Apply path needs only the
+// stored version's dot and vector, and must not pay for hashing or copying a 1 MiB value.
+// Structural checks still apply (kCorruption on malformed bytes).
+Result<Version> DecodeVersionWithoutValue(std::string_view bytes);
+
+}  // namespace causeway::internal

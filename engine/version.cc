@@ -1,0 +1,198 @@
+#include "engine/version.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+
+#include "engine/internal/coding.h"
+#include "engine/internal/record.h"
+#include "engine/limits.h"
+
+namespace causeway {
+
+using internal::DecodeFixed32Le;
+using internal::DecodeFixed64Le;
+using internal::kRecordChecksumBytes;
+using internal::kRecordFlagTombstone;
+using internal::kRecordFormatVersion;
+using internal::kRecordHeaderBytes;
+
+NodeId NodeIdFromName(std::string_view name) {
+  const NodeId id = XXH64(name.data(), name.size(), 0);
+  return id == 0 ? 1 : id;
+}
+
+uint64_t VersionVector::Get(NodeId node) const {
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), Entry{node, 0});
+  return it != entries_.end() && it->first == node ? it->second : 0;
+}
+
+void VersionVector::Advance(NodeId node, uint64_t counter) {
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), Entry{node, 0});
+  if (it != entries_.end() && it->first == node) {
+    it->second = std::max(it->second, counter);
+  } else {
+    entries_.insert(it, Entry{node, counter});
+  }
+}
+
+void VersionVector::MergeFrom(const VersionVector& other) {
+  for (const Entry& e : other.entries_) Advance(e.first, e.second);
+}
+
+void VersionVector::Truncate(size_t max_entries, NodeId keep) {
+  while (entries_.size() > max_entries) {
+    auto victim = entries_.end();
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->first == keep) continue;
+      if (victim == entries_.end() || it->second < victim->second) victim = it;
+    }
+    if (victim == entries_.end()) return;  // only `keep` is left
+    entries_.erase(victim);
+  }
+}
+
+Causality CompareCausality(const Version& a, const Version& b) {
+  if (a.SameDot(b)) return Causality::kSame;
+  const bool a_covers_b = a.vv.Covers(b.writer, b.timestamp);
+  const bool b_covers_a = b.vv.Covers(a.writer, a.timestamp);
+  if (a_covers_b && !b_covers_a) return Causality::kAfter;
+  if (b_covers_a && !a_covers_b) return Causality::kBefore;
+  return Causality::kConcurrent;
+}
+
+void EncodeVersionTo(const Version& v, std::string* out) {
+  const size_t start = out->size();
+  out->reserve(start + kRecordHeaderBytes + v.vv.size() * 16 + 10 + v.value.size() +
+               kRecordChecksumBytes);
+  out->push_back(static_cast<char>(kRecordFormatVersion));
+  out->push_back(static_cast<char>(v.tombstone ? kRecordFlagTombstone : 0));
+  internal::PutFixed64Le(out, v.timestamp);
+  internal::PutFixed64Le(out, v.writer);
+  out->push_back(static_cast<char>(v.vv.size()));
+  for (const auto& [node, counter] : v.vv.entries()) {
+    internal::PutFixed64Le(out, node);
+    internal::PutFixed64Le(out, counter);
+  }
+  internal::PutVarint64(out, v.value.size());
+  out->append(v.value);
+  const uint64_t sum = XXH3_64bits(out->data() + start, out->size() - start);
+  internal::PutFixed32Le(out, static_cast<uint32_t>(sum));
+}
+
+std::string EncodeVersion(const Version& v) {
+  std::string out;
+  EncodeVersionTo(v, &out);
+  return out;
+}
+
+Result<VersionHeader> DecodeVersionHeader(std::string_view bytes) {
+  if (bytes.size() < kRecordHeaderBytes + 1 + kRecordChecksumBytes) {
+    return Status::Corruption("version record too short");
+  }
+  if (static_cast<uint8_t>(bytes[0]) != kRecordFormatVersion) {
+    return Status::Corruption("unknown version record format " +
+                              std::to_string(static_cast<uint8_t>(bytes[0])));
+  }
+  const auto flags = static_cast<uint8_t>(bytes[1]);
+  if ((flags & ~kRecordFlagTombstone) != 0) return Status::Corruption("unknown record flags");
+  VersionHeader h;
+  h.tombstone = (flags & kRecordFlagTombstone) != 0;
+  h.timestamp = DecodeFixed64Le(bytes.data() + 2);
+  h.writer = DecodeFixed64Le(bytes.data() + 10);
+  return h;
+}
+
+namespace {
+
+// Parses the vector that follows the header; leaves *rest at the value length.
+Status DecodeVector(std::string_view bytes, VersionVector* vv, std::string_view* rest) {
+  const auto count = static_cast<uint8_t>(bytes[kRecordHeaderBytes - 1]);
+  if (count > kVersionVectorEntriesMax) return Status::Corruption("version vector too long");
+  std::string_view in = bytes.substr(kRecordHeaderBytes);
+  if (in.size() < size_t{count} * 16) return Status::Corruption("truncated version vector");
+  NodeId previous = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const NodeId node = DecodeFixed64Le(in.data());
+    const uint64_t counter = DecodeFixed64Le(in.data() + 8);
+    if ((i > 0 && node <= previous) || node == 0 || counter == 0) {
+      return Status::Corruption("version vector not sorted or zero counter");
+    }
+    vv->Advance(node, counter);
+    previous = node;
+    in.remove_prefix(16);
+  }
+  *rest = in;
+  return Status::Ok();
+}
+
+// Decodes all but the value; *value_out is the value bytes inside `bytes`.
+Result<Version> DecodeParts(std::string_view bytes, std::string_view* value_out) {
+  Result<VersionHeader> h = DecodeVersionHeader(bytes);
+  if (!h.ok()) return h.status();
+  Version v;
+  v.timestamp = h->timestamp;
+  v.writer = h->writer;
+  v.tombstone = h->tombstone;
+  std::string_view rest;
+  if (Status s = DecodeVector(bytes, &v.vv, &rest); !s.ok()) return s;
+  uint64_t value_bytes = 0;
+  if (!internal::GetVarint64(&rest, &value_bytes)) return Status::Corruption("bad value length");
+  if (value_bytes > kValueBytesMax || rest.size() != value_bytes + kRecordChecksumBytes) {
+    return Status::Corruption("value length does not match the record");
+  }
+  if (v.tombstone && value_bytes != 0) return Status::Corruption("tombstone with a value");
+  *value_out = rest.substr(0, value_bytes);
+  return v;
+}
+
+}  // namespace
+
+Result<Version> DecodeVersion(std::string_view bytes) {
+  if (bytes.size() < kRecordChecksumBytes) return Status::Corruption("version record too short");
+  const size_t body = bytes.size() - kRecordChecksumBytes;
+  const auto sum = static_cast<uint32_t>(XXH3_64bits(bytes.data(), body));
+  if (sum != DecodeFixed32Le(bytes.data() + body)) {
+    return Status::Corruption("version record checksum mismatch");
+  }
+  std::string_view value;
+  Result<Version> v = DecodeParts(bytes, &value);
+  if (v.ok()) v->value.assign(value.data(), value.size());
+  return v;
+}
+
+namespace internal {
+Result<Version> DecodeVersionWithoutValue(std::string_view bytes) {
+  std::string_view value;
+  return DecodeParts(bytes, &value);
+}
+}  // namespace internal
+
+Status ValidateKey(std::string_view key) {
+  if (key.empty()) return Status::InvalidArgument("empty key");
+  if (key.size() > kKeyBytesMax) {
+    return Status::InvalidArgument("key of " + std::to_string(key.size()) + " bytes exceeds " +
+                                   std::to_string(kKeyBytesMax));
+  }
+  return Status::Ok();
+}
+
+Status ValidateVersion(const Version& v) {
+  if (v.value.size() > kValueBytesMax) {
+    return Status::InvalidArgument("value of " + std::to_string(v.value.size()) +
+                                   " bytes exceeds " + std::to_string(kValueBytesMax));
+  }
+  if (v.tombstone && !v.value.empty()) return Status::InvalidArgument("tombstone with a value");
+  if (v.vv.size() > kVersionVectorEntriesMax) {
+    return Status::InvalidArgument("version vector has more than " +
+                                   std::to_string(kVersionVectorEntriesMax) + " entries");
+  }
+  if (v.writer == 0) return Status::InvalidArgument("version without a writer");
+  if (v.timestamp == 0) return Status::InvalidArgument("version without a timestamp");
+  for (const auto& [node, counter] : v.vv.entries()) {
+    if (node == 0 || counter == 0) return Status::InvalidArgument("version vector entry of 0");
+  }
+  return Status::Ok();
+}
+
+}  // namespace causeway

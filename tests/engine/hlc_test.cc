@@ -1,0 +1,137 @@
+// Hybrid logical clock: monotonicity, logical overflow, skew rejection, persisted ceiling.
+#include "engine/hlc.h"
+
+#include <gtest/gtest.h>
+
+#include "support/manual_clock.h"
+
+namespace causeway {
+namespace {
+
+using testing::ManualClock;
+
+constexpr uint64_t kT0Ms = 1'700'000'000'000;
+
+// An in-memory ClockStore that records every store and can be made to fail.
+class MemoryClockStore final : public ClockStore {
+ public:
+  Result<uint64_t> LoadHlcCeilingMs() override { return ceiling_ms; }
+  Status StoreHlcCeilingMs(uint64_t c) override {
+    if (fail) return Status::IoError("store failed");
+    ceiling_ms = c;
+    ++stores;
+    return Status::Ok();
+  }
+  uint64_t ceiling_ms = 0;
+  int stores = 0;
+  bool fail = false;
+};
+
+std::unique_ptr<HybridClock> OpenClock(ManualClock* pc, ClockStore* store) {
+  Result<std::unique_ptr<HybridClock>> c = HybridClock::Open(pc, store);
+  EXPECT_TRUE(c.ok());
+  return c.ok() ? std::move(c).value() : nullptr;
+}
+
+TEST(Hlc, NowStrictlyIncreasesWithAFrozenOrBackwardClock) {
+  // Goal: Now() is strictly increasing even when the wall clock stands still or goes back.
+  ManualClock pc(kT0Ms);
+  auto clock = OpenClock(&pc, nullptr);
+  Hlc prev = 0;
+  for (int i = 0; i < 1000; ++i) {
+    if (i == 500) pc.Set(kT0Ms - 60'000);
+    Result<Hlc> t = clock->Now();
+    ASSERT_TRUE(t.ok());
+    EXPECT_GT(*t, prev);
+    prev = *t;
+  }
+  EXPECT_EQ(HlcPhysicalMs(prev), kT0Ms);
+  EXPECT_EQ(HlcLogical(prev), 999u);
+  pc.Set(kT0Ms + 5);
+  Result<Hlc> t = clock->Now();
+  EXPECT_EQ(*t, HlcMake(kT0Ms + 5, 0));  // physical time catches up: logical resets
+}
+
+TEST(Hlc, LogicalOverflowAdvancesPhysicalPart) {
+  // Goal: 65536 stamps within one millisecond carry into the physical part, still increasing.
+  ManualClock pc(kT0Ms);
+  auto clock = OpenClock(&pc, nullptr);
+  Hlc prev = 0;
+  for (uint64_t i = 0; i < (uint64_t{1} << kHlcLogicalBits) + 10; ++i) {
+    Hlc t = *clock->Now();
+    ASSERT_GT(t, prev);
+    prev = t;
+  }
+  EXPECT_EQ(HlcPhysicalMs(prev), kT0Ms + 1);
+  EXPECT_EQ(HlcLogical(prev), 9u);
+}
+
+TEST(Hlc, UpdateAdoptsPeersWithinOffsetAndRejectsSkew) {
+  // Goal: a remote stamp within max_offset moves us past it; beyond it is kClockSkew, counted,
+  // not adopted.
+  ManualClock pc(kT0Ms);
+  auto clock = OpenClock(&pc, nullptr);
+  const Hlc ahead = HlcMake(kT0Ms + kMaxClockOffsetMsDefault, 7);
+  ASSERT_TRUE(clock->Update(ahead).ok());
+  EXPECT_GT(*clock->Now(), ahead);
+  const Hlc too_far = HlcMake(kT0Ms + kMaxClockOffsetMsDefault + 1, 0);
+  Status s = clock->Update(too_far);
+  EXPECT_EQ(s.code(), ErrorCode::kClockSkew);
+  EXPECT_EQ(clock->rejected_updates(), 1u);
+  EXPECT_LT(clock->Last(), too_far);
+  EXPECT_LT(*clock->Now(), too_far);
+  EXPECT_TRUE(clock->Update(HlcMake(kT0Ms - 1000, 0)).ok());  // old stamps are harmless
+}
+
+TEST(Hlc, CeilingIsPersistedAheadAndRenewed) {
+  // Goal: the stored ceiling always stays above every handed-out physical part, renewed only
+  // when within kHlcCeilingRenewMs.
+  ManualClock pc(kT0Ms);
+  MemoryClockStore store;
+  auto clock = OpenClock(&pc, &store);
+  Hlc t = *clock->Now();
+  EXPECT_EQ(store.ceiling_ms, kT0Ms + kHlcCeilingLeadMs);
+  EXPECT_EQ(store.stores, 1);
+  for (uint64_t ms = 0; ms < 10 * kHlcCeilingLeadMs; ms += 10) {
+    pc.Set(kT0Ms + ms);
+    t = *clock->Now();
+    ASSERT_LT(HlcPhysicalMs(t), store.ceiling_ms);
+  }
+  // One store per (lead - renew) ms of wall time, not one per stamp.
+  EXPECT_LE(
+      store.stores,
+      1 + static_cast<int>(10 * kHlcCeilingLeadMs / (kHlcCeilingLeadMs - kHlcCeilingRenewMs)) + 1);
+  EXPECT_GE(store.stores, 10);
+}
+
+TEST(Hlc, RestartStartsAboveCeilingEvenIfWallClockWentBack) {
+  // Goal: after a restart with the wall clock an hour behind, stamps stay above the old ones.
+  ManualClock pc(kT0Ms);
+  MemoryClockStore store;
+  Hlc last = 0;
+  {
+    auto clock = OpenClock(&pc, &store);
+    for (int i = 0; i < 100; ++i) last = *clock->Now();
+  }
+  pc.Set(kT0Ms - 3'600'000);
+  auto clock = OpenClock(&pc, &store);
+  Hlc t = *clock->Now();
+  EXPECT_GT(t, last);
+  EXPECT_LT(HlcPhysicalMs(t), store.ceiling_ms);
+}
+
+TEST(Hlc, FailingStoreStopsStamping) {
+  // Goal: when the ceiling cannot be persisted, Now() fails instead of handing out a stamp that
+  // a restart could repeat.
+  ManualClock pc(kT0Ms);
+  MemoryClockStore store;
+  auto clock = OpenClock(&pc, &store);
+  ASSERT_TRUE(clock->Now().ok());
+  store.fail = true;
+  pc.Advance(kHlcCeilingLeadMs);
+  Result<Hlc> t = clock->Now();
+  EXPECT_EQ(t.status().code(), ErrorCode::kIoError);
+}
+
+}  // namespace
+}  // namespace causeway
