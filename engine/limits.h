@@ -60,6 +60,19 @@ inline constexpr int kReplicationFactorMax = 7;
 static_assert(kReplicationFactorMax <= kVersionVectorEntriesMax);
 inline constexpr uint64_t kGossipIntervalMs = 200;
 inline constexpr int kGossipFanout = 3;
+// Failure detection: phi accrual over at most this many heartbeat inter-arrival samples; a
+// sample longer than kPhiSampleMaxIntervals gossip intervals (a return from downtime) is capped.
+inline constexpr size_t kPhiWindowSamples = 64;
+inline constexpr uint64_t kPhiSampleMaxIntervals = 10;
+// A node without tokens waits this many gossip intervals after a seed first answers, so that it
+// sees the ring (and other concurrent joiners) before choosing its tokens...
+inline constexpr uint64_t kJoinSettleIntervals = 3;
+// ...and falls back to hashed tokens if no seed answers within this time.
+inline constexpr uint64_t kJoinWaitMsMax = 5000;
+inline constexpr size_t kNodeNameBytesMax = 256;     // a member's name in gossip
+inline constexpr size_t kNodeAddressBytesMax = 256;  // a member's "host:port" in gossip
+// A read whose replicas are all below the session's floor is retried this often until its deadline.
+inline constexpr uint64_t kSessionReadRetryMs = 50;
 
 // ---- Sessions -------------------------------------------------------------------------------
 // A session token remembers exactly the newest version of at most this many keys; older entries

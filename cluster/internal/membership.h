@@ -1,0 +1,80 @@
+// Membership: the gossiped view of the cluster and the phi-accrual failure detector
+// (docs/parts/cluster.md, "Membership and failure detection").
+//
+// Every gossip round the node bumps its own heartbeat and pushes its full view (bounded by
+// kClusterNodesMax members) to kGossipFanout random live peers, sometimes also to a down member (to
+// notice it coming back) and to a seed; the receiver merges and answers with its own view
+// (push-pull). Merging keeps, per member, the state with the larger (generation, heartbeat).
+// Whenever a member's heartbeat advances we record the arrival; phi = elapsed / mean interval *
+// log10(e) (exponential inter-arrival model, as Cassandra); phi >= phi_convict means down.
+//
+// Sans-IO and deterministic given its seed and inputs. Not thread-safe.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cluster/internal/bytes.h"
+#include "cluster/messages.h"
+
+namespace causeway::cluster::internal {
+
+class Membership {
+ public:
+  struct Member {
+    MemberState state;
+    TimeMs last_arrival_ms = 0;         // when its heartbeat last advanced (in our view)
+    std::deque<uint64_t> intervals_ms;  // recent inter-arrival times, <= kPhiWindowSamples
+  };
+
+  Membership(MemberState self, std::vector<std::string> seeds, uint64_t gossip_interval_ms,
+             double phi_convict, uint64_t rng_seed);
+
+  // Runs a gossip round when one is due.
+  void Tick(TimeMs now, Actions* out);
+  // Merges a peer's view; answers it when it asked.
+  void OnGossip(NodeId from, const GossipMessage& message, TimeMs now, Actions* out);
+  // Announces `status` (kLeaving/kLeft) to every live member at once.
+  void Announce(MemberStatus status, TimeMs now, Actions* out);
+  // Sets our own tokens (after joining) and spreads them with the next round.
+  void SetSelfTokens(std::vector<Token> tokens);
+
+  bool IsAlive(NodeId id, TimeMs now) const;
+  double Phi(const Member& m, TimeMs now) const;
+  const Member* Find(NodeId id) const;
+  std::string AddressOf(NodeId id) const;
+  const MemberState& self() const { return members_.at(self_id_).state; }
+  const std::map<NodeId, Member>& members() const { return members_; }
+  // Bumped whenever a member's tokens or status change: the owner rebuilds its ring then.
+  uint64_t ring_epoch() const { return ring_epoch_; }
+  // Whether, and when first, another node's gossip reached us.
+  bool contacted() const { return contacted_; }
+  TimeMs first_contact_ms() const { return first_contact_ms_; }
+  // Tokens a previous incarnation of ours announced, as remembered by peers (empty: none).
+  const std::vector<Token>& remembered_tokens() const { return remembered_tokens_; }
+
+ private:
+  static bool Valid(const MemberState& m);
+  void MergeOne(const MemberState& incoming, TimeMs now);
+  void MergeSelf(const MemberState& incoming);
+  void RecordArrival(Member* m, TimeMs now);
+  GossipMessage View(bool reply_wanted) const;
+  void SendTo(NodeId id, const std::string& address, bool reply_wanted, Actions* out) const;
+  void ChooseTargets(TimeMs now, Actions* out);
+
+  const NodeId self_id_;
+  const std::vector<std::string> seeds_;
+  const uint64_t gossip_interval_ms_;
+  const double phi_convict_;
+  Prng rng_;
+  std::map<NodeId, Member> members_;  // includes ourselves
+  TimeMs next_round_ms_ = 0;
+  uint64_t ring_epoch_ = 1;
+  bool contacted_ = false;
+  TimeMs first_contact_ms_ = 0;
+  std::vector<Token> remembered_tokens_;
+};
+
+}  // namespace causeway::cluster::internal

@@ -1,0 +1,95 @@
+// A tiny in-process cluster for tests: NodeCores wired through one FIFO message queue, a map per
+// node as its storage, and manual time. Nodes can be crashed (messages to them fail at once, as a
+// refused connection) or paused (messages to them vanish, as a stopped process: only deadlines
+// notice). Deterministic: no threads, no wall clock.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cluster/node.h"
+#include "engine/hlc.h"
+
+namespace causeway::cluster::testing {
+
+inline constexpr uint64_t kEpochMs = 1'700'000'000'000;  // the nodes' wall clock at time 0
+
+class TestClock final : public PhysicalClock {
+ public:
+  uint64_t NowMs() override { return now_ms; }
+  uint64_t now_ms = kEpochMs;
+};
+
+class Harness {
+ public:
+  struct Node {
+    std::unique_ptr<TestClock> physical;
+    std::unique_ptr<HybridClock> hlc;
+    std::unique_ptr<NodeCore> core;
+    std::map<std::string, Version> store;
+    bool crashed = false, paused = false;
+    int64_t skew_ms = 0;
+  };
+
+  // n nodes "n1".."nN" at "127.0.0.1:<7000+i>", all seeded with n1. With `fixed_tokens` each node
+  // starts with hashed tokens; otherwise they join and choose tokens from the view.
+  Harness(int n, bool fixed_tokens, int rf = 3) {
+    for (int i = 0; i < n; ++i) AddNode(fixed_tokens, rf);
+  }
+
+  size_t AddNode(bool fixed_tokens, int rf = 3);
+  NodeCore& core(size_t i) { return *nodes_[i].core; }
+  Node& node(size_t i) { return nodes_[i]; }
+  size_t size() const { return nodes_.size(); }
+  size_t IndexOf(NodeId id) const;
+  TimeMs now() const { return now_; }
+
+  // Feeds actions of node `i` into the queue / storage / replies.
+  void Dispatch(size_t i, Actions actions);
+  // Delivers queued messages until none is left (bounded).
+  void Drain();
+  // Advances time by `ms` in 10 ms steps, ticking every live node and draining after each.
+  void Run(uint64_t ms);
+
+  Actions Tick(size_t i) { return nodes_[i].core->Tick(now_); }
+  // Starts a client request at node i and runs until it is answered (or `max_ms` passes).
+  ClientResult Write(size_t i, ClientWrite w, uint64_t max_ms = 5000);
+  ClientResult Read(size_t i, ClientRead r, uint64_t max_ms = 5000);
+  ExplainResult Explain(size_t i, std::string key, uint64_t max_ms = 5000);
+  // How many replies request `id` got (exactly-once checks).
+  int ReplyCount(RequestId id) const;
+  RequestId last_request_id() const { return next_request_ - 1; }
+
+  uint64_t trace_hash() const { return trace_hash_; }
+  // Every replica of `key` as node indices, in preference order (by node i's view).
+  std::vector<size_t> Replicas(size_t i, const std::string& key);
+
+ private:
+  struct Envelope {
+    enum Kind { kPeer, kSendFailed, kStorage } kind = kPeer;
+    size_t to = 0;  // node index that handles it
+    NodeId from = 0;
+    PeerMessage message;
+    uint64_t op_id = 0;
+    StorageResult storage;
+  };
+  static Envelope MakeEnvelope(Envelope::Kind kind, size_t to, NodeId from, PeerMessage message);
+  void Deliver(Envelope e);
+  void Storage(size_t i, const StorageAction& a);
+  template <typename T>
+  void WaitFor(const std::map<RequestId, T>& results, RequestId id, uint64_t max_ms);
+
+  std::vector<Node> nodes_;
+  std::deque<Envelope> queue_;
+  TimeMs now_ = 0;
+  RequestId next_request_ = 1;
+  std::map<RequestId, ClientResult> replies_;
+  std::map<RequestId, ExplainResult> explains_;
+  std::map<RequestId, int> reply_counts_;
+  uint64_t trace_hash_ = 1469598103934665603ull;
+};
+
+}  // namespace causeway::cluster::testing

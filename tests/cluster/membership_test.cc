@@ -1,0 +1,139 @@
+// Gossip, failure detection and joining, on small clusters wired by the test harness.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "harness.h"
+
+namespace causeway::cluster::testing {
+namespace {
+
+// Every node's view: all n members known, all alive, all holding tokens.
+bool Converged(Harness& h, size_t n) {
+  for (size_t i = 0; i < h.size(); ++i) {
+    if (h.node(i).crashed || h.node(i).paused) continue;
+    auto members = h.core(i).Members(h.now());
+    if (members.size() != n) return false;
+    for (const auto& m : members) {
+      if (!m.alive || m.state.tokens.empty()) return false;
+    }
+  }
+  return true;
+}
+
+uint64_t RunUntilConverged(Harness& h, size_t n, uint64_t max_ms) {
+  uint64_t start = h.now();
+  while (!Converged(h, n) && h.now() - start < max_ms) h.Run(10);
+  return h.now() - start;
+}
+
+// Goal: nodes that know only a seed address learn every member through gossip, choose balanced
+// tokens from the view, and agree on preference lists.
+TEST(Gossip, JoinersConvergeAndAgree) {
+  Harness h(10, /*fixed_tokens=*/false);
+  uint64_t took = RunUntilConverged(h, 10, 20000);
+  std::printf("10 tokenless nodes started together converged in %llu ms\n",
+              static_cast<unsigned long long>(took));
+  ASSERT_TRUE(Converged(h, 10));
+  for (size_t i = 0; i < h.size(); ++i) {
+    EXPECT_EQ(h.core(i).tokens().size(), static_cast<size_t>(kTokensPerNodeDefault));
+  }
+  double max_share = 0;
+  for (const auto& m : h.core(0).Members(h.now())) max_share = std::max(max_share, m.ring_share);
+  std::printf("10 nodes: max ring share %.3f (mean 0.100)\n", max_share);
+  EXPECT_LE(max_share, 0.125);
+  for (int k = 0; k < 50; ++k) {
+    std::string key = "key" + std::to_string(k);
+    for (size_t i = 1; i < h.size(); ++i) EXPECT_EQ(h.Replicas(i, key), h.Replicas(0, key));
+  }
+}
+
+// Goal: a node joining a running 20-node cluster is known to all within a few seconds.
+TEST(Gossip, LateJoinerKnownByAllQuickly) {
+  Harness h(20, /*fixed_tokens=*/true);
+  ASSERT_TRUE(Converged(h, 20) || RunUntilConverged(h, 20, 20000) < 20000);
+  h.AddNode(/*fixed_tokens=*/false);
+  uint64_t took = RunUntilConverged(h, 21, 20000);
+  std::printf("joiner known (with tokens) by all 21 nodes after %llu ms\n",
+              static_cast<unsigned long long>(took));
+  EXPECT_TRUE(Converged(h, 21));
+  EXPECT_LT(took, 5000u);
+}
+
+// Goal: a crashed node is seen down (phi accrual) and routed around; when it comes back, its
+// advancing heartbeat makes it seen up again.
+TEST(Gossip, FailureDetectedAndRecovery) {
+  Harness h(5, /*fixed_tokens=*/true);
+  ASSERT_LT(RunUntilConverged(h, 5, 20000), 20000u);
+  h.node(4).paused = true;
+  NodeId victim = h.core(4).id();
+  auto alive_at = [&](size_t observer) {
+    for (const auto& m : h.core(observer).Members(h.now())) {
+      if (m.state.id == victim) return m.alive;
+    }
+    return false;
+  };
+  uint64_t start = h.now();
+  while (alive_at(0) && h.now() - start < 30000) h.Run(10);
+  std::printf("paused node seen down after %llu ms\n",
+              static_cast<unsigned long long>(h.now() - start));
+  EXPECT_FALSE(alive_at(0));
+  EXPECT_LT(h.now() - start, 15000u);
+  h.node(4).paused = false;
+  start = h.now();
+  while (!alive_at(0) && h.now() - start < 10000) h.Run(10);
+  EXPECT_TRUE(alive_at(0));
+  EXPECT_LT(h.now() - start, 3000u);
+}
+
+// Goal: a graceful leave takes the node off every ring; nobody routes to it.
+TEST(Gossip, LeaveRemovesNodeFromRings) {
+  Harness h(5, /*fixed_tokens=*/true);
+  ASSERT_LT(RunUntilConverged(h, 5, 20000), 20000u);
+  h.Dispatch(2, h.core(2).Leave(h.now()));
+  h.Drain();
+  h.Run(1000);
+  for (int k = 0; k < 100; ++k) {
+    for (size_t i = 0; i < h.size(); ++i) {
+      if (i == 2) continue;
+      auto r = h.Replicas(i, "key" + std::to_string(k));
+      EXPECT_EQ(std::count(r.begin(), r.end(), size_t{2}), 0);
+      EXPECT_EQ(r.size(), 3u);
+    }
+  }
+}
+
+// Goal: the same inputs give the same trace (the simulator's replay depends on it).
+TEST(Gossip, Deterministic) {
+  auto run = [] {
+    Harness h(8, /*fixed_tokens=*/false);
+    h.Run(3000);
+    return h.trace_hash();
+  };
+  EXPECT_EQ(run(), run());
+}
+
+// Goal: hostile gossip (too many members, oversized tokens) is bounded, never a crash.
+TEST(Gossip, OversizedGossipIsBounded) {
+  Harness h(2, /*fixed_tokens=*/true);
+  GossipMessage bad;
+  for (size_t i = 0; i < kClusterNodesMax * 2; ++i) {
+    MemberState m;
+    m.id = 1000 + i;
+    m.name = "x" + std::to_string(i);
+    m.address = "127.0.0.2:1";
+    m.tokens = {Token(i)};
+    bad.members.push_back(m);
+  }
+  MemberState huge;
+  huge.id = 5;
+  huge.tokens.assign(kTokensPerNodeMax + 1, 1);
+  bad.members.insert(bad.members.begin(), huge);
+  h.Dispatch(0, h.core(0).OnPeerMessage(h.core(1).id(), bad, h.now()));
+  EXPECT_LE(h.core(0).Members(h.now()).size(), kClusterNodesMax);
+  for (const auto& m : h.core(0).Members(h.now())) EXPECT_NE(m.state.id, 5u);
+}
+
+}  // namespace
+}  // namespace causeway::cluster::testing
