@@ -64,16 +64,18 @@ struct NodeCore::Impl final : internal::ClusterView {
   // know in id order, so concurrent joiners that see the same view choose disjoint tokens.
   std::vector<Token> TokensFromView() const {
     if (!membership.remembered_tokens().empty()) return membership.remembered_tokens();
-    Ring view;
+    std::map<NodeId, std::vector<Token>> placed;
     std::vector<const MemberState*> joiners;
     for (const auto& [mid, m] : membership.members()) {
       if (m.state.status == MemberStatus::kLeft) continue;
       if (!m.state.tokens.empty()) {
-        view.SetNode(mid, m.state.tokens);
+        placed[mid] = m.state.tokens;
       } else if (m.state.status == MemberStatus::kUp) {
         joiners.push_back(&m.state);
       }
     }
+    Ring view;
+    view.Assign(std::move(placed));
     for (const MemberState* j : joiners) {
       std::vector<Token> t = view.AllocateTokens(j->name, kTokensPerNodeDefault);
       if (j->id == id) return t;
@@ -96,12 +98,11 @@ struct NodeCore::Impl final : internal::ClusterView {
   void SyncRing() {
     if (membership.ring_epoch() == ring_epoch_seen) return;
     ring_epoch_seen = membership.ring_epoch();
-    ring = Ring();
+    std::map<NodeId, std::vector<Token>> nodes;
     for (const auto& [mid, m] : membership.members()) {
-      if (m.state.status != MemberStatus::kLeft && !m.state.tokens.empty()) {
-        ring.SetNode(mid, m.state.tokens);
-      }
+      if (m.state.status != MemberStatus::kLeft) nodes[mid] = m.state.tokens;
     }
+    ring.Assign(std::move(nodes));
   }
 
   void Reply(NodeId to, PeerMessage message, Actions* out) const {

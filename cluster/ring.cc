@@ -29,6 +29,14 @@ void Ring::RemoveNode(NodeId node) {
   if (nodes_.erase(node) != 0) Rebuild();
 }
 
+void Ring::Assign(std::map<NodeId, std::vector<Token>> nodes) {
+  nodes_ = std::move(nodes);
+  for (auto it = nodes_.begin(); it != nodes_.end();) {
+    it = it->second.empty() ? nodes_.erase(it) : std::next(it);
+  }
+  Rebuild();
+}
+
 void Ring::Rebuild() {
   entries_.clear();
   for (const auto& [node, tokens] : nodes_) {
@@ -124,8 +132,8 @@ std::vector<Token> Ring::AllocateTokens(std::string_view name, int count) const 
     out.push_back(t);
     share[donor] -= take;
     mine += take;
-    work.emplace_back(t, self);
-    std::sort(work.begin(), work.end());
+    auto entry = std::make_pair(t, self);
+    work.insert(std::upper_bound(work.begin(), work.end(), entry), entry);
   }
   std::sort(out.begin(), out.end());
   return out;

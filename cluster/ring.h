@@ -30,6 +30,8 @@ class Ring {
   // Replaces the tokens of `node` (an empty list removes it).
   void SetNode(NodeId node, std::vector<Token> tokens);
   void RemoveNode(NodeId node);
+  // Replaces the whole ring at once (one rebuild instead of one per node).
+  void Assign(std::map<NodeId, std::vector<Token>> nodes);
   bool Contains(NodeId node) const { return nodes_.count(node) != 0; }
   size_t node_count() const { return nodes_.size(); }
   bool empty() const { return entries_.empty(); }

@@ -138,7 +138,11 @@ void Membership::RecordArrival(Member* m, TimeMs now) {
   const uint64_t cap = kPhiSampleMaxIntervals * gossip_interval_ms_;
   uint64_t interval = std::min<uint64_t>(now - std::min(now, m->last_arrival_ms), cap);
   m->intervals_ms.push_back(interval);
-  if (m->intervals_ms.size() > kPhiWindowSamples) m->intervals_ms.pop_front();
+  m->intervals_sum_ms += interval;
+  if (m->intervals_ms.size() > kPhiWindowSamples) {
+    m->intervals_sum_ms -= m->intervals_ms.front();
+    m->intervals_ms.pop_front();
+  }
   m->last_arrival_ms = now;
 }
 
@@ -146,10 +150,9 @@ double Membership::Phi(const Member& m, TimeMs now) const {
   // Until samples exist, assume heartbeats every two rounds (gossip relays add a round).
   double mean = 2.0 * static_cast<double>(gossip_interval_ms_);
   if (!m.intervals_ms.empty()) {
-    double sum = 0;
-    for (uint64_t v : m.intervals_ms) sum += static_cast<double>(v);
-    mean = std::max(sum / static_cast<double>(m.intervals_ms.size()),
-                    static_cast<double>(gossip_interval_ms_));
+    mean = std::max(
+        static_cast<double>(m.intervals_sum_ms) / static_cast<double>(m.intervals_ms.size()),
+        static_cast<double>(gossip_interval_ms_));
   }
   double elapsed = static_cast<double>(now - std::min(now, m.last_arrival_ms));
   return elapsed / mean * std::log10(std::exp(1.0));

@@ -27,6 +27,7 @@ class Membership {
     MemberState state;
     TimeMs last_arrival_ms = 0;         // when its heartbeat last advanced (in our view)
     std::deque<uint64_t> intervals_ms;  // recent inter-arrival times, <= kPhiWindowSamples
+    uint64_t intervals_sum_ms = 0;      // sum of intervals_ms
   };
 
   Membership(MemberState self, std::vector<std::string> seeds, uint64_t gossip_interval_ms,

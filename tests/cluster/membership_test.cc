@@ -137,3 +137,30 @@ TEST(Gossip, OversizedGossipIsBounded) {
 
 }  // namespace
 }  // namespace causeway::cluster::testing
+
+namespace causeway::cluster::testing {
+namespace {
+
+// Goal: the 100-node figures: 99 tokenless nodes join a seed together and converge; then one
+// more joins the running cluster and is known (with its tokens) by all within seconds; shares
+// stay within 1.25x of the mean.
+TEST(Gossip, HundredNodes) {
+  Harness h(100, /*fixed_tokens=*/false);
+  uint64_t took = RunUntilConverged(h, 100, 60000);
+  ASSERT_TRUE(Converged(h, 100)) << "not converged after " << took << " ms";
+  h.AddNode(/*fixed_tokens=*/false);
+  uint64_t join = RunUntilConverged(h, 101, 30000);
+  ASSERT_TRUE(Converged(h, 101));
+  double max_share = 0;
+  for (const auto& m : h.core(0).Members(h.now())) max_share = std::max(max_share, m.ring_share);
+  std::printf(
+      "100 nodes started together converged in %llu ms; the 101st joiner was known by "
+      "all in %llu ms; max share %.4f = %.2fx mean\n",
+      static_cast<unsigned long long>(took), static_cast<unsigned long long>(join), max_share,
+      max_share * 101);
+  EXPECT_LT(join, 10000u);
+  EXPECT_LE(max_share * 101, 1.25);
+}
+
+}  // namespace
+}  // namespace causeway::cluster::testing
