@@ -208,6 +208,10 @@ TEST(Coordinator, SessionFloorUnavailableNeverStale) {
   h->node(reps[2]).store["k"] = v2;
   h->Run(500);
   EXPECT_EQ(h->ReplyCount(id), 1);
+  const ClientResult* late = h->ReplyFor(id);
+  ASSERT_NE(late, nullptr);
+  ASSERT_TRUE(late->status.ok()) << late->status.ToString();
+  EXPECT_EQ(late->version->value, "v2");
 }
 
 // Goal: a key covered only by the session's sketch floor escalates to every replica and returns

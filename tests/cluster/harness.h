@@ -62,6 +62,11 @@ class Harness {
   // How many replies request `id` got (exactly-once checks).
   int ReplyCount(RequestId id) const;
   RequestId last_request_id() const { return next_request_ - 1; }
+  // The reply to request `id`, or null.
+  const ClientResult* ReplyFor(RequestId id) const {
+    auto it = replies_.find(id);
+    return it == replies_.end() ? nullptr : &it->second;
+  }
 
   uint64_t trace_hash() const { return trace_hash_; }
   // Every replica of `key` as node indices, in preference order (by node i's view).
