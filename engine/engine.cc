@@ -104,6 +104,21 @@ struct Engine::Impl {
     return CheckWrite(db->Put(wo, cf, key, value), "put");
   }
 
+  // Stores a version record in `data` without first copying the value into a record buffer.
+  Status PutVersion(std::string_view data_key, const Version& v) {
+    if (Status s = CheckWritable(); !s.ok()) return s;
+    internal::RecordParts parts;
+    internal::EncodeVersionParts(v, &parts);
+    const rocksdb::Slice key_slice(data_key.data(), data_key.size());
+    const rocksdb::Slice value_slices[3] = {
+        parts.head, {parts.value.data(), parts.value.size()}, parts.tail};
+    rocksdb::WriteBatch batch;
+    rocksdb::Status s =
+        batch.Put(data(), rocksdb::SliceParts(&key_slice, 1), rocksdb::SliceParts(value_slices, 3));
+    if (!s.ok()) return FromRocksDb(s, "batch");
+    return CheckWrite(db->Write(write_options, &batch), "put");
+  }
+
   Result<std::optional<std::string>> ReadRaw(rocksdb::ColumnFamilyHandle* cf,
                                              std::string_view key) {
     std::string value;
@@ -238,10 +253,7 @@ Result<ApplyResult> Engine::Apply(std::string_view key, const Version& version) 
   rocksdb::PinnableSlice stored;
   rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->data(), data_key, &stored);
   if (s.IsNotFound()) {
-    std::string record = EncodeVersion(version);
-    if (Status w = impl_->Put(impl_->data(), data_key, record, impl_->write_options); !w.ok()) {
-      return w;
-    }
+    if (Status w = impl_->PutVersion(data_key, version); !w.ok()) return w;
     impl_->applied.fetch_add(1, std::memory_order_relaxed);
     return ApplyResult{ApplyOutcome::kApplied, false};
   }
@@ -268,17 +280,15 @@ Result<ApplyResult> Engine::Impl::ApplyOver(std::string_view data_key, std::stri
     shadowed.fetch_add(1, std::memory_order_relaxed);
     return ApplyResult{ApplyOutcome::kShadowed, raced};
   }
-  std::string record;
   if (causality == Causality::kAfter) {
-    EncodeVersionTo(incoming, &record);
+    if (Status s = PutVersion(data_key, incoming); !s.ok()) return s;
   } else {
     // The survivor has now seen the loser (Riak-style), so later writes supersede both.
     Version merged = incoming;
     merged.vv.MergeFrom(current->vv);
     merged.vv.Truncate(kVersionVectorEntriesMax, merged.writer);
-    EncodeVersionTo(merged, &record);
+    if (Status s = PutVersion(data_key, merged); !s.ok()) return s;
   }
-  if (Status s = Put(data(), data_key, record, write_options); !s.ok()) return s;
   applied.fetch_add(1, std::memory_order_relaxed);
   overwritten.fetch_add(1, std::memory_order_relaxed);
   return ApplyResult{ApplyOutcome::kApplied, raced};

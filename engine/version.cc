@@ -1,5 +1,6 @@
 #include "engine/version.h"
 
+#define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
 #include <xxhash.h>
 
 #include <algorithm>
@@ -61,10 +62,10 @@ Causality CompareCausality(const Version& a, const Version& b) {
   return Causality::kConcurrent;
 }
 
-void EncodeVersionTo(const Version& v, std::string* out) {
-  const size_t start = out->size();
-  out->reserve(start + kRecordHeaderBytes + v.vv.size() * 16 + 10 + v.value.size() +
-               kRecordChecksumBytes);
+namespace {
+
+// Everything before the value: header, vector, value length.
+void EncodeHead(const Version& v, std::string* out) {
   out->push_back(static_cast<char>(kRecordFormatVersion));
   out->push_back(static_cast<char>(v.tombstone ? kRecordFlagTombstone : 0));
   internal::PutFixed64Le(out, v.timestamp);
@@ -75,6 +76,15 @@ void EncodeVersionTo(const Version& v, std::string* out) {
     internal::PutFixed64Le(out, counter);
   }
   internal::PutVarint64(out, v.value.size());
+}
+
+}  // namespace
+
+void EncodeVersionTo(const Version& v, std::string* out) {
+  const size_t start = out->size();
+  out->reserve(start + kRecordHeaderBytes + v.vv.size() * 16 + 10 + v.value.size() +
+               kRecordChecksumBytes);
+  EncodeHead(v, out);
   out->append(v.value);
   const uint64_t sum = XXH3_64bits(out->data() + start, out->size() - start);
   internal::PutFixed32Le(out, static_cast<uint32_t>(sum));
@@ -162,6 +172,18 @@ Result<Version> DecodeVersion(std::string_view bytes) {
 }
 
 namespace internal {
+void EncodeVersionParts(const Version& v, RecordParts* parts) {
+  parts->head.clear();
+  EncodeHead(v, &parts->head);
+  parts->value = v.value;
+  XXH3_state_t state;
+  XXH3_64bits_reset(&state);
+  XXH3_64bits_update(&state, parts->head.data(), parts->head.size());
+  XXH3_64bits_update(&state, v.value.data(), v.value.size());
+  parts->tail.clear();
+  PutFixed32Le(&parts->tail, static_cast<uint32_t>(XXH3_64bits_digest(&state)));
+}
+
 Result<Version> DecodeVersionWithoutValue(std::string_view bytes) {
   std::string_view value;
   return DecodeParts(bytes, &value);

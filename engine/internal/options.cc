@@ -15,6 +15,7 @@ constexpr int kBackgroundJobs = 2;                 // the machine has 2 cores
 constexpr uint64_t kBytesPerSync = 1 << 20;        // smooths SST/blob writeback
 constexpr uint64_t kBlobValueBytesMin = 64 << 10;  // values this large go to blob files
 constexpr size_t kInfoLogFilesKept = 4;
+constexpr double kMemtableBloomRatio = 0.02;  // of write_buffer_size, for the memtable bloom
 constexpr size_t kSmallCfWriteBufferBytes = 4 << 20;
 
 rocksdb::ColumnFamilyOptions DataCfOptions(const std::shared_ptr<rocksdb::Cache>& cache) {
@@ -27,6 +28,10 @@ rocksdb::ColumnFamilyOptions DataCfOptions(const std::shared_ptr<rocksdb::Cache>
   cf.write_buffer_size = kWriteBufferBytes;
   cf.max_write_buffer_number = kWriteBuffersMax;
   cf.level_compaction_dynamic_level_bytes = true;
+  // A bloom filter on the memtable makes point lookups of absent keys (the engine's
+  // read-before-write of a new key) skip the skiplist search.
+  cf.memtable_whole_key_filtering = true;
+  cf.memtable_prefix_bloom_size_ratio = kMemtableBloomRatio;
   cf.compression = rocksdb::kLZ4Compression;
   cf.enable_blob_files = true;
   cf.min_blob_size = kBlobValueBytesMin;

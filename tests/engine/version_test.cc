@@ -7,6 +7,7 @@
 #include <random>
 
 #include "engine/engine.h"
+#include "engine/internal/record.h"
 #include "engine/token.h"
 
 namespace causeway {
@@ -48,6 +49,15 @@ TEST(Codec, RoundTripsValuesTombstonesAndVectors) {
   }
 }
 
+TEST(Codec, PartsConcatenateToTheRecord) {
+  // Goal: the zero-copy write path stores byte for byte what EncodeVersion produces.
+  Version v = MakeVersion(77, 5, std::string(5000, 'z'));
+  v.vv.Advance(9, 3);
+  internal::RecordParts parts;
+  internal::EncodeVersionParts(v, &parts);
+  EXPECT_EQ(parts.head + std::string(parts.value) + parts.tail, EncodeVersion(v));
+}
+
 TEST(Codec, EveryTruncationIsCorruption) {
   // Goal: a record cut at any length decodes to kCorruption, never a crash or a wrong value.
   Version v = MakeVersion(555, 9, "hello world");
@@ -76,9 +86,13 @@ TEST(Codec, FlippedBitsAndRandomBytesAreCorruption) {
     for (char& c : junk) c = static_cast<char>(rng());
     if (i % 2 == 0 && !junk.empty()) junk[0] = 1;  // valid format byte: reach deeper checks
     Result<Version> r = DecodeVersion(junk);
-    if (!r.ok()) EXPECT_EQ(r.status().code(), ErrorCode::kCorruption);
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().code(), ErrorCode::kCorruption);
+    }
     Result<VersionHeader> h = DecodeVersionHeader(junk);
-    if (!h.ok()) EXPECT_EQ(h.status().code(), ErrorCode::kCorruption);
+    if (!h.ok()) {
+      EXPECT_EQ(h.status().code(), ErrorCode::kCorruption);
+    }
   }
 }
 
