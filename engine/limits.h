@@ -82,4 +82,13 @@ inline constexpr size_t kSessionSketchBuckets = 64;
 inline constexpr size_t kSessionTokenBytesMax = 64 << 10;
 static_assert(kSessionKeysMax * 24 + kSessionSketchBuckets * 8 + 64 < kSessionTokenBytesMax);
 
+// ---- Tools (the `causeway` binary) ----------------------------------------------------------
+// `causeway local`: how long to wait for a started node to answer, and for a stopped one to exit
+// after SIGTERM before it gets SIGKILL.
+inline constexpr uint64_t kLocalStartWaitMsMax = 30000;
+inline constexpr uint64_t kLocalStopGraceMsDefault = 10000;
+// `causeway bench`: client threads and calls outstanding per thread.
+inline constexpr int kBenchConnectionsMax = 1024;
+inline constexpr int kBenchOutstandingMax = 1024;
+
 }  // namespace causeway

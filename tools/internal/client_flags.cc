@@ -1,0 +1,84 @@
+#include "tools/internal/client_flags.h"
+
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "engine/limits.h"
+
+namespace causeway::tools {
+
+void AddClientFlags(CLI::App* cmd, ClientFlags* flags, bool session) {
+  cmd->add_option("--endpoints", flags->endpoints,
+                  "HOST:PORT[,HOST:PORT...] of nodes to talk to; later ones are tried when the "
+                  "first is down")
+      ->envname("CAUSEWAY_ENDPOINTS")
+      ->capture_default_str();
+  cmd->add_option("--timeout-ms", flags->timeout_ms, "deadline of each call")
+      ->check(CLI::Range(uint64_t{1}, kRequestTimeoutMsMax))
+      ->capture_default_str();
+  cmd->add_flag("--json", flags->json, "print JSON, one object per line");
+  if (session) {
+    cmd->add_option("--session", flags->session_file,
+                    "session token file: read before the call, written after, so separate "
+                    "invocations read their own writes and never go back in time");
+  }
+}
+
+Result<std::vector<std::string>> ParseEndpoints(const std::string& text) {
+  std::vector<std::string> endpoints = SplitList(text);
+  if (endpoints.empty()) {
+    return Status::InvalidArgument("--endpoints is empty: give HOST:PORT[,HOST:PORT...]");
+  }
+  for (const auto& e : endpoints) {
+    if (Status s = ValidateHostPort(e); !s.ok()) {
+      return Status::InvalidArgument("--endpoints: " + s.message());
+    }
+  }
+  return endpoints;
+}
+
+Result<std::unique_ptr<Client>> MakeClient(const ClientFlags& flags) {
+  auto endpoints = ParseEndpoints(flags.endpoints);
+  if (!endpoints.ok()) return endpoints.status();
+  ClientOptions options;
+  options.endpoints = std::move(*endpoints);
+  options.timeout_ms = flags.timeout_ms;
+  options.connect_timeout_ms = std::min<uint64_t>(options.connect_timeout_ms, flags.timeout_ms);
+  auto client = std::make_unique<Client>(std::move(options));
+  struct stat st {};
+  if (!flags.session_file.empty() && ::stat(flags.session_file.c_str(), &st) == 0) {
+    auto token = ReadFileBounded(flags.session_file, kSessionTokenBytesMax);
+    if (!token.ok()) return token.status();
+    if (token->size() > kSessionTokenBytesMax) {
+      return Status::InvalidArgument("--session " + flags.session_file +
+                                     " is larger than any session token: is it the right file?");
+    }
+    client->set_session(std::move(*token));
+  }
+  return client;
+}
+
+Status SaveSession(const ClientFlags& flags, const Client& client) {
+  if (flags.session_file.empty()) return Status::Ok();
+  return WriteFileAtomic(flags.session_file, client.session());
+}
+
+void SetBytes(nlohmann::json& object, const std::string& name, std::string_view bytes) {
+  if (IsValidUtf8(bytes)) {
+    object[name] = std::string(bytes);
+  } else {
+    object[name + "_base64"] = Base64Encode(bytes);
+  }
+}
+
+std::string DescribeKey(std::string_view key) {
+  constexpr size_t kShownBytesMax = 80;
+  bool printable = key.size() <= kShownBytesMax;
+  for (char c : key) printable = printable && c >= 0x20 && c < 0x7f;
+  if (printable) return "'" + std::string(key) + "'";
+  return "of " + std::to_string(key.size()) + " bytes";
+}
+
+}  // namespace causeway::tools

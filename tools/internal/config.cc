@@ -1,0 +1,312 @@
+#include "tools/internal/config.h"
+
+#include <toml++/toml.h>
+
+#include <cstdlib>
+#include <sstream>
+
+#include "engine/limits.h"
+#include "tools/internal/cli.h"
+
+namespace causeway::tools {
+namespace {
+
+// Defaults are spelled as text so that they go through the same validation as user input.
+const std::string kDefaultPeriodicSyncMs = std::to_string(kPeriodicSyncMsDefault);
+const std::string kDefaultTokens = std::to_string(kTokensPerNodeDefault);
+const std::string kDefaultRequestTimeoutMs = std::to_string(kRequestTimeoutMsDefault);
+const std::string kDefaultPeerTimeoutMs = std::to_string(kPeerCallTimeoutMsDefault);
+const std::string kDefaultGossipIntervalMs = std::to_string(kGossipIntervalMs);
+const std::string kDefaultMaxClockOffsetMs = std::to_string(kMaxClockOffsetMsDefault);
+
+// Every key is present in the merged layer (the defaults seed it).
+const RawValue& At(const ConfigLayer& merged, std::string_view key) {
+  return merged.find(key)->second;
+}
+
+Status Invalid(std::string_view key, const RawValue& raw, std::string_view expected) {
+  return Status::InvalidArgument(std::string(key) + " = '" + raw.text + "' (from " + raw.source +
+                                 ") " + std::string(expected));
+}
+
+// Parses an integer setting within [lo, hi].
+Status ParseBounded(const ConfigLayer& merged, std::string_view key, uint64_t lo, uint64_t hi,
+                    uint64_t* out) {
+  const RawValue& raw = At(merged, key);
+  auto value = ParseUint(raw.text, key);
+  if (!value.ok() || *value < lo || *value > hi) {
+    return Invalid(key, raw,
+                   "must be an integer " + std::to_string(lo) + ".." + std::to_string(hi));
+  }
+  *out = *value;
+  return Status::Ok();
+}
+
+bool IsValidNodeName(std::string_view name) {
+  if (name.empty() || name.size() > kNodeNameBytesMax) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+Result<std::string> TomlValueText(const toml::node& node) {
+  if (auto s = node.value<std::string>(); s && node.is_string()) return *s;
+  if (node.is_integer()) return std::to_string(*node.value<int64_t>());
+  if (node.is_floating_point()) {
+    std::ostringstream out;
+    out << *node.value<double>();
+    return out.str();
+  }
+  if (node.is_boolean()) return std::string(*node.value<bool>() ? "true" : "false");
+  if (const auto* array = node.as_array()) {
+    std::string joined;
+    for (const auto& item : *array) {
+      if (!item.is_string()) return Status::InvalidArgument("arrays may hold only strings");
+      if (!joined.empty()) joined += ',';
+      joined += *item.value<std::string>();
+    }
+    return joined;
+  }
+  return Status::InvalidArgument("tables are not supported; use top-level key = value pairs");
+}
+
+std::string KnownKeys() {
+  std::string out;
+  for (const auto& key : ServeConfigKeys())
+    out += (out.empty() ? "" : ", ") + std::string(key.name);
+  return out;
+}
+
+// Fills the identity and addressing part of `config` from the merged layer.
+Status ResolveIdentity(const ConfigLayer& merged, ServeConfig* config) {
+  auto text = [&](std::string_view key) -> const std::string& { return At(merged, key).text; };
+  config->node_id = text("node_id");
+  if (!IsValidNodeName(config->node_id)) {
+    return config->node_id.empty() ? Status::InvalidArgument(
+                                         "node_id is required: pass --node-id NAME (or set "
+                                         "CAUSEWAY_NODE_ID, or node_id in the config file)")
+                                   : Invalid("node_id", At(merged, "node_id"),
+                                             "must be 1.." + std::to_string(kNodeNameBytesMax) +
+                                                 " characters of A-Z a-z 0-9 . _ -");
+  }
+  config->data_dir = text("data_dir");
+  if (config->data_dir.empty()) {
+    return Status::InvalidArgument("data_dir is required: pass --data-dir DIR");
+  }
+  config->listen = text("listen");
+  if (config->listen.empty()) {
+    return Status::InvalidArgument("listen is required: pass --listen HOST:PORT");
+  }
+  for (std::string_view key : {"listen", "advertise"}) {
+    if (key == "advertise" && text(key).empty()) continue;
+    if (Status s = ValidateHostPort(text(key)); !s.ok()) {
+      return Invalid(key, At(merged, key), "is not HOST:PORT");
+    }
+  }
+  config->advertise = text("advertise").empty() ? config->listen : text("advertise");
+  config->seeds = SplitList(text("seeds"));
+  if (config->seeds.empty()) config->seeds.push_back(config->advertise);
+  for (const auto& seed : config->seeds) {
+    if (!ValidateHostPort(seed).ok()) {
+      return Invalid("seeds", At(merged, "seeds"), "must be a list of HOST:PORT");
+    }
+  }
+  return Status::Ok();
+}
+
+// Fills replication and consistency settings.
+Status ResolveReplication(const ConfigLayer& merged, ServeConfig* config) {
+  uint64_t v = 0;
+  if (Status s = ParseBounded(merged, "rf", 1, kReplicationFactorMax, &v); !s.ok()) return s;
+  config->rf = static_cast<int>(v);
+  for (std::string_view key : {"w_default", "r_default"}) {
+    const RawValue& raw = At(merged, key);
+    int* out = key == "w_default" ? &config->w_default : &config->r_default;
+    if (raw.text.empty()) {
+      *out = key == "w_default" ? std::min(2, config->rf) : 1;
+      continue;
+    }
+    if (Status s = ParseBounded(merged, key, 1, config->rf, &v); !s.ok()) {
+      return Invalid(key, raw, "must be 1..rf (rf = " + std::to_string(config->rf) + ")");
+    }
+    *out = static_cast<int>(v);
+  }
+  if (Status s = ParseBounded(merged, "tokens", 1, kTokensPerNodeMax, &v); !s.ok()) return s;
+  config->tokens = static_cast<int>(v);
+  return Status::Ok();
+}
+
+// Fills durability, timing and logging settings.
+Status ResolveTuning(const ConfigLayer& merged, ServeConfig* config) {
+  auto sync = ParseSyncMode(At(merged, "sync").text);
+  if (!sync.ok()) return Invalid("sync", At(merged, "sync"), "must be always, periodic or none");
+  config->sync = *sync;
+  struct Bounded {
+    std::string_view key;
+    uint64_t lo, hi;
+    uint64_t* out;
+  };
+  const Bounded bounded[] = {
+      {"periodic_sync_ms", 1, 60000, &config->periodic_sync_ms},
+      {"request_timeout_ms", 1, kRequestTimeoutMsMax, &config->request_timeout_ms},
+      {"peer_timeout_ms", 1, kRequestTimeoutMsMax, &config->peer_timeout_ms},
+      {"gossip_interval_ms", 10, 10000, &config->gossip_interval_ms},
+      {"max_clock_offset_ms", 1, 3600000, &config->max_clock_offset_ms},
+      {"block_cache_mb", 1, 1 << 20, &config->block_cache_mb},
+  };
+  for (const auto& b : bounded) {
+    if (Status s = ParseBounded(merged, b.key, b.lo, b.hi, b.out); !s.ok()) return s;
+  }
+  const RawValue& phi = At(merged, "phi_convict");
+  char* end = nullptr;
+  config->phi_convict = std::strtod(phi.text.c_str(), &end);
+  if (phi.text.empty() || *end != '\0' ||
+      !(config->phi_convict >= 1 && config->phi_convict <= 100)) {
+    return Invalid("phi_convict", phi, "must be a number 1..100");
+  }
+  const std::string& format = At(merged, "log_format").text;
+  if (format != "text" && format != "json") {
+    return Invalid("log_format", At(merged, "log_format"), "must be text or json");
+  }
+  config->log_format = format == "json" ? LogFormat::kJson : LogFormat::kText;
+  config->log_level = At(merged, "log_level").text;
+  for (std::string_view level : {"trace", "debug", "info", "warn", "error"}) {
+    if (config->log_level == level) return Status::Ok();
+  }
+  return Invalid("log_level", At(merged, "log_level"), "must be trace, debug, info, warn or error");
+}
+
+}  // namespace
+
+const std::vector<ConfigKey>& ServeConfigKeys() {
+  static const std::vector<ConfigKey> keys = {
+      {"node_id", "", "this node's name (n1); must stay the same for its data dir"},
+      {"listen", "", "HOST:PORT to bind for clients and peers"},
+      {"advertise", "", "HOST:PORT others use to reach this node (default: listen)"},
+      {"data_dir", "", "folder of the node's RocksDB data"},
+      {"seeds", "", "comma-separated HOST:PORT of seed nodes (default: this node)"},
+      {"rf", "3", "replication factor: replicas of each key"},
+      {"w_default", "", "W when a request does not say (default: min(2, rf))"},
+      {"r_default", "", "R when a request does not say (default: 1)"},
+      {"sync", "periodic", "durability: always (fsync per write), periodic, none"},
+      {"periodic_sync_ms", kDefaultPeriodicSyncMs, "WAL sync interval for sync = periodic"},
+      {"tokens", kDefaultTokens, "virtual nodes (ring tokens) on first start"},
+      {"request_timeout_ms", kDefaultRequestTimeoutMs, "deadline of a client request"},
+      {"peer_timeout_ms", kDefaultPeerTimeoutMs, "deadline of a call to another node"},
+      {"gossip_interval_ms", kDefaultGossipIntervalMs, "gossip round interval"},
+      {"phi_convict", "8", "phi-accrual threshold to consider a peer down"},
+      {"max_clock_offset_ms", kDefaultMaxClockOffsetMs, "reject timestamps this far ahead"},
+      {"block_cache_mb", "256", "RocksDB block cache size"},
+      {"log_format", "text", "log lines as text or json"},
+      {"log_level", "info", "trace, debug, info, warn or error"},
+  };
+  return keys;
+}
+
+std::string FlagName(std::string_view key) {
+  std::string out = "--" + std::string(key);
+  for (char& c : out) c = c == '_' ? '-' : c;
+  return out;
+}
+
+std::string EnvName(std::string_view key) {
+  std::string out = "CAUSEWAY_" + std::string(key);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+Result<ConfigLayer> LoadConfigFile(const std::string& path) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream where;
+    where << e.source().begin;
+    return Status::InvalidArgument("config file " + path + ": " + std::string(e.description()) +
+                                   " at " + where.str());
+  }
+  ConfigLayer layer;
+  for (auto&& [key, node] : table) {
+    std::string name(key.str());
+    bool known = false;
+    for (const auto& k : ServeConfigKeys()) known = known || k.name == name;
+    if (!known) {
+      return Status::InvalidArgument("config file " + path + ": unknown key '" + name +
+                                     "' (known keys: " + KnownKeys() + ")");
+    }
+    auto text = TomlValueText(node);
+    if (!text.ok()) {
+      return Status::InvalidArgument("config file " + path + ", key " + name + ": " +
+                                     text.status().message());
+    }
+    layer[name] = RawValue{*text, "file " + path};
+  }
+  return layer;
+}
+
+ConfigLayer LoadEnvironment(const GetEnvFn& getenv) {
+  ConfigLayer layer;
+  for (const auto& key : ServeConfigKeys()) {
+    std::string name = EnvName(key.name);
+    if (auto value = getenv(name)) layer[std::string(key.name)] = RawValue{*value, "env " + name};
+  }
+  return layer;
+}
+
+GetEnvFn ProcessEnvironment() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* value = std::getenv(name.c_str());
+    if (value == nullptr) return std::nullopt;
+    return std::string(value);
+  };
+}
+
+Result<ServeConfig> ResolveServeConfig(const std::vector<ConfigLayer>& layers) {
+  ConfigLayer merged;
+  for (const auto& key : ServeConfigKeys()) {
+    merged[std::string(key.name)] = RawValue{std::string(key.default_value), "default"};
+  }
+  for (const auto& layer : layers) {
+    for (const auto& [key, raw] : layer) merged[key] = raw;
+  }
+  ServeConfig config;
+  if (Status s = ResolveIdentity(merged, &config); !s.ok()) return s;
+  if (Status s = ResolveReplication(merged, &config); !s.ok()) return s;
+  if (Status s = ResolveTuning(merged, &config); !s.ok()) return s;
+  return config;
+}
+
+std::string ServeConfigToToml(const ServeConfig& c) {
+  toml::array seeds;
+  for (const auto& seed : c.seeds) seeds.push_back(seed);
+  auto u = [](uint64_t v) { return static_cast<int64_t>(v); };
+  toml::table table{
+      {"node_id", c.node_id},
+      {"listen", c.listen},
+      {"advertise", c.advertise},
+      {"data_dir", c.data_dir},
+      {"seeds", seeds},
+      {"rf", c.rf},
+      {"w_default", c.w_default},
+      {"r_default", c.r_default},
+      {"sync", std::string(SyncModeName(c.sync))},
+      {"periodic_sync_ms", u(c.periodic_sync_ms)},
+      {"tokens", c.tokens},
+      {"request_timeout_ms", u(c.request_timeout_ms)},
+      {"peer_timeout_ms", u(c.peer_timeout_ms)},
+      {"gossip_interval_ms", u(c.gossip_interval_ms)},
+      {"phi_convict", c.phi_convict},
+      {"max_clock_offset_ms", u(c.max_clock_offset_ms)},
+      {"block_cache_mb", u(c.block_cache_mb)},
+      {"log_format", std::string(c.log_format == LogFormat::kJson ? "json" : "text")},
+      {"log_level", c.log_level},
+  };
+  std::ostringstream out;
+  out << table << "\n";
+  return out.str();
+}
+
+}  // namespace causeway::tools

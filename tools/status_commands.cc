@@ -1,0 +1,245 @@
+// `causeway status` (the cluster as the given nodes see it) and `causeway explain KEY` (every
+// replica's version of one key).
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "engine/token.h"
+#include "tools/internal/client_flags.h"
+#include "tools/internal/commands.h"
+
+namespace causeway::tools {
+namespace {
+
+using nlohmann::json;
+
+struct StatusFlags {
+  ClientFlags client;
+  std::string key;  // explain only
+};
+
+std::string StateName(const cluster::MemberView& m) {
+  switch (m.state.status) {
+    case cluster::MemberStatus::kLeaving:
+      return "leaving";
+    case cluster::MemberStatus::kLeft:
+      return "left";
+    default:
+      return m.alive ? "up" : "down";
+  }
+}
+
+std::string Hex(uint64_t v) {
+  char buf[20];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// One row per member. Members come from the cluster view of the reachable nodes; keys and bytes
+// only from nodes we asked ourselves. An endpoint we could not reach is shown as down.
+json CollectStatus(const std::vector<std::string>& endpoints, uint64_t timeout_ms) {
+  std::map<NodeId, json> rows;
+  json unreachable = json::array();
+  auto row_for = [&](NodeId id) -> json& {
+    json& row = rows[id];
+    if (row.is_null()) row = {{"id", Hex(id)}};
+    return row;
+  };
+  for (const auto& endpoint : endpoints) {
+    Client client(ClientOptions{{endpoint}, timeout_ms, std::min<uint64_t>(timeout_ms, 2000)});
+    auto reply = client.Status();
+    if (!reply.ok()) {
+      unreachable.push_back({{"endpoint", endpoint}, {"error", reply.status().ToString()}});
+      continue;
+    }
+    for (const auto& m : reply->members) {
+      json& row = row_for(m.state.id);
+      if (row.contains("state")) continue;  // the first reachable node's view wins
+      row["name"] = m.state.name;
+      row["address"] = m.state.address;
+      row["state"] = StateName(m);
+      row["tokens"] = m.state.tokens.size();
+      row["ring_share"] = m.ring_share;
+      row["generation"] = m.state.generation;
+    }
+    json& self = row_for(reply->id);
+    self["name"] = reply->name;
+    self["address"] = reply->address;
+    self["state"] = "up";  // it just answered us
+    self["keys"] = reply->keys;
+    self["bytes"] = reply->bytes;
+    self["sync"] = reply->sync_mode;
+    self["in_flight"] = reply->in_flight;
+    self["concurrent_writes"] = reply->concurrent;
+  }
+  json nodes = json::array();
+  for (auto& [id, row] : rows) nodes.push_back(std::move(row));
+  for (const auto& u : unreachable) {
+    bool listed = false;
+    for (auto& row : nodes) {
+      if (row.value("address", "") == u["endpoint"]) row["state"] = "down", listed = true;
+    }
+    if (!listed) nodes.push_back({{"address", u["endpoint"]}, {"state", "down"}});
+  }
+  return {{"nodes", nodes}, {"unreachable", unreachable}};
+}
+
+std::string Cell(const json& row, const char* field) {
+  if (!row.contains(field)) return "-";
+  const json& v = row[field];
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_float()) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.1f%%", v.get<double>() * 100);
+    return buf;
+  }
+  return v.dump();
+}
+
+void PrintTable(const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(header.size());
+  for (size_t c = 0; c < header.size(); ++c) {
+    width[c] = header[c].size();
+    for (const auto& row : rows) width[c] = std::max(width[c], row[c].size());
+  }
+  auto print = [&](const std::vector<std::string>& row) {
+    for (size_t c = 0; c < row.size(); ++c) {
+      std::cout << row[c]
+                << (c + 1 < row.size() ? std::string(width[c] - row[c].size() + 2, ' ') : "");
+    }
+    std::cout << "\n";
+  };
+  print(header);
+  for (const auto& row : rows) print(row);
+}
+
+int RunStatus(const StatusFlags& flags) {
+  auto endpoints = ParseEndpoints(flags.client.endpoints);
+  if (!endpoints.ok()) return Fail(kExitUsage, endpoints.status().message());
+  json status = CollectStatus(*endpoints, flags.client.timeout_ms);
+  if (flags.client.json) {
+    std::cout << status.dump() << "\n";
+  } else {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& n : status["nodes"]) {
+      rows.push_back({Cell(n, "name"), Cell(n, "address"), Cell(n, "state"), Cell(n, "tokens"),
+                      Cell(n, "ring_share"), Cell(n, "keys"), Cell(n, "bytes"), Cell(n, "id")});
+    }
+    PrintTable({"NAME", "ADDRESS", "STATE", "TOKENS", "SHARE", "KEYS", "BYTES", "ID"}, rows);
+  }
+  if (status["unreachable"].size() == endpoints->size()) {
+    return Fail(kExitUnavailable,
+                "no node in --endpoints answered (" +
+                    status["unreachable"][0]["error"].get<std::string>() + ")",
+                "start a node (`causeway serve` or `causeway local up`) or fix --endpoints");
+  }
+  return kExitOk;
+}
+
+// ---- explain ---------------------------------------------------------------------------------
+
+json ReplicaJson(const cluster::ReplicaVersion& r, const std::map<NodeId, std::string>& names) {
+  auto name_of = [&](NodeId id) {
+    auto it = names.find(id);
+    return it == names.end() ? Hex(id) : it->second;
+  };
+  json out = {{"node", name_of(r.node)}, {"id", Hex(r.node)}};
+  if (!r.status.ok()) {
+    out["state"] = "error";
+    out["error"] = r.status.ToString();
+    return out;
+  }
+  if (!r.version) {
+    out["state"] = "absent";
+    return out;
+  }
+  const Version& v = *r.version;
+  out["state"] = v.tombstone ? "tombstone" : "value";
+  out["timestamp"] = v.timestamp;
+  out["writer"] = name_of(v.writer);
+  out["tombstone"] = v.tombstone;
+  out["value_bytes"] = v.value.size();
+  out["value_xxh64"] = Hex(TokenOf(v.value));  // TokenOf is xxHash64 (seed 0) of the bytes
+  json vv = json::object();
+  for (const auto& [node, counter] : v.vv.entries()) vv[name_of(node)] = counter;
+  out["vv"] = vv;
+  return out;
+}
+
+json CollectExplain(Client& client, const std::string& key, const cluster::ExplainResult& result) {
+  std::map<NodeId, std::string> names;
+  if (auto status = client.Status(); status.ok()) {
+    for (const auto& m : status->members) names[m.state.id] = m.state.name;
+    names[status->id] = status->name;
+  }
+  json out;
+  SetBytes(out, "key", key);
+  out["token"] = Hex(result.token);
+  json pref = json::array();
+  for (NodeId id : result.preference_list) pref.push_back(names.count(id) ? names[id] : Hex(id));
+  out["preference_list"] = pref;
+  json replicas = json::array();
+  for (const auto& r : result.replicas) replicas.push_back(ReplicaJson(r, names));
+  out["replicas"] = replicas;
+  return out;
+}
+
+void PrintExplain(const json& out) {
+  std::cout << "key " << out.value("key", "(binary)") << "  token "
+            << out["token"].get<std::string>() << "  preference list "
+            << out["preference_list"].dump() << "\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : out["replicas"]) {
+    std::string vv;
+    if (r.contains("vv")) {
+      for (const auto& [node, counter] : r["vv"].items()) {
+        vv += (vv.empty() ? "" : ",") + node + ":" + counter.dump();
+      }
+    }
+    std::string value = r.contains("value_xxh64") ? "xxh64:" + r["value_xxh64"].get<std::string>() +
+                                                        " (" + r["value_bytes"].dump() + " B)"
+                                                  : Cell(r, "error");
+    rows.push_back({Cell(r, "node"), Cell(r, "state"), Cell(r, "timestamp"), Cell(r, "writer"),
+                    value, vv.empty() ? "-" : vv});
+  }
+  PrintTable({"NODE", "STATE", "HLC", "WRITER", "VALUE", "VERSION VECTOR"}, rows);
+}
+
+int RunExplain(const StatusFlags& flags) {
+  auto client = MakeClient(flags.client);
+  if (!client.ok()) return Fail(kExitUsage, client.status().message());
+  auto result = (*client)->Explain(flags.key);
+  if (result.ok() && !result->status.ok()) result = result->status;
+  if (!result.ok()) {
+    return FailStatus("explain of key " + DescribeKey(flags.key) + " failed", result.status());
+  }
+  json out = CollectExplain(**client, flags.key, *result);
+  if (flags.client.json) {
+    std::cout << out.dump() << "\n";
+  } else {
+    PrintExplain(out);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddStatusCommands(CLI::App& app, CommandSlot* slot) {
+  auto status = std::make_shared<StatusFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "status", "Show the cluster's nodes: name, address, state, tokens, ring share, keys, bytes");
+  AddClientFlags(cmd, &status->client, /*session=*/false);
+  cmd->callback([status, slot] { *slot = [status] { return RunStatus(*status); }; });
+
+  auto explain = std::make_shared<StatusFlags>();
+  cmd = app.add_subcommand("explain", "Show every replica's version of a key");
+  cmd->add_option("KEY", explain->key, "the key")->required();
+  AddClientFlags(cmd, &explain->client, /*session=*/false);
+  cmd->callback([explain, slot] { *slot = [explain] { return RunExplain(*explain); }; });
+}
+
+}  // namespace causeway::tools
