@@ -1,0 +1,82 @@
+// The history a simulation records (one entry per client operation) and the checkers that judge
+// it. Plain values; no simulator types, so the checkers can be tested on hand-written histories.
+//
+// Versions are compared by their dot (timestamp, writer) in the LWW order of engine/version.h;
+// "no version" (a read that found nothing anywhere) is the bottom, below every dot. The exact
+// definitions of each guarantee are in docs/parts/sim.md, "Checkers", and next to each checker.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/status.h"
+#include "engine/version.h"
+
+namespace causeway::sim {
+
+struct SimDot {
+  Hlc timestamp = 0;
+  NodeId writer = 0;
+  bool operator==(const SimDot&) const = default;
+};
+// The LWW order on dots: true if a comes strictly after b. nullopt is below every dot.
+bool DotAfter(const std::optional<SimDot>& a, const std::optional<SimDot>& b);
+std::string DotString(const std::optional<SimDot>& d);
+
+enum class OpKind { kRead, kWrite, kDelete };
+enum class OpOutcome {
+  kPending,
+  kOk,             // the coordinator answered ok
+  kFailed,         // the coordinator answered an error (unavailable, timeout, ...)
+  kIndeterminate,  // no answer before the client gave up (coordinator crashed): may have happened
+};
+
+struct Op {
+  int session = 0;
+  uint64_t seq = 0;  // position in the session
+  OpKind kind = OpKind::kRead;
+  std::string key;
+  std::string value;  // written value (writes), or value read (reads)
+  int coordinator = 0;
+  int replicas = 0;  // R or W resolved against rf (0: unresolved/invalid)
+  uint64_t invoke_ms = 0;
+  uint64_t response_ms = 0;
+  OpOutcome outcome = OpOutcome::kPending;
+  ErrorCode code = ErrorCode::kOk;
+  // Write: the dot written. Read: the winning dot, nullopt when no replica had the key.
+  std::optional<SimDot> dot;
+  bool tombstone = false;  // the version read or written is a tombstone
+
+  bool is_write() const { return kind != OpKind::kRead; }
+  bool ok() const { return outcome == OpOutcome::kOk; }
+  std::string ToString() const;
+};
+
+// Session guarantees, one session at a time (each session is sequential, so its operations in
+// history order are its program order). Only operations answered ok take part.
+//   read-your-writes:   a read of k after a write of k returns a dot >= the write's dot;
+//   monotonic reads:    a read of k returns a dot >= every dot an earlier read of k returned;
+//   monotonic writes:   a write's timestamp is > the timestamp of every earlier write (any key);
+//   writes-follow-reads: a write's timestamp is > the timestamp of every dot read earlier (any
+//                       key).
+// Returns one line per violation (empty: none).
+std::vector<std::string> CheckSessionGuarantees(const std::vector<Op>& history);
+
+// Integrity: every value a read returns was written by some write invocation of that key, and if
+// that write was acknowledged the read's dot is the write's dot (no invented or mixed versions).
+std::vector<std::string> CheckReadIntegrity(const std::vector<Op>& history);
+
+// The newest acknowledged write of each key that the durability rule says must survive
+// (docs/parts/sim.md, "No acknowledged write lost"). `exempt_single_replica`: writes acknowledged
+// by only one replica (W=1) are exempt, because that replica may lose them on power loss.
+struct KeyFloor {
+  std::string key;
+  SimDot dot;
+  const Op* write = nullptr;
+};
+std::vector<KeyFloor> NewestAcknowledgedWrites(const std::vector<Op>& history,
+                                               bool exempt_single_replica);
+
+}  // namespace causeway::sim

@@ -1,0 +1,422 @@
+// The simulator's engine: the event queue, the trace, the nodes' lives (start, crash, restart)
+// and the in-memory network. Clients, faults and the checks are in sim_run.cc.
+#include "sim.h"
+
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
+#include <xxhash.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "sim_internal.h"
+#include "support/fault_fs.h"
+
+namespace causeway::sim {
+
+namespace {
+
+constexpr size_t kTraceTailLines = 40;
+
+// RocksDB preallocates each WAL to 1.1x the write buffer (70 MB by default). On tmpfs that is
+// real memory: 100 nodes would pin 7 GB. The simulator's files are tiny, so it turns
+// preallocation off under the fault-injecting file system.
+class NoPreallocationFs final : public rocksdb::FileSystemWrapper {
+ public:
+  using FileSystemWrapper::FileSystemWrapper;
+  const char* Name() const override { return "SimNoPreallocationFs"; }
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                    rocksdb::IODebugContext* d) override {
+    return target()->NewWritableFile(f, NoFallocate(o), r, d);
+  }
+  rocksdb::IOStatus ReopenWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                       std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                       rocksdb::IODebugContext* d) override {
+    return target()->ReopenWritableFile(f, NoFallocate(o), r, d);
+  }
+  rocksdb::IOStatus ReuseWritableFile(const std::string& f, const std::string& old,
+                                      const rocksdb::FileOptions& o,
+                                      std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                      rocksdb::IODebugContext* d) override {
+    return target()->ReuseWritableFile(f, old, NoFallocate(o), r, d);
+  }
+
+ private:
+  static rocksdb::FileOptions NoFallocate(const rocksdb::FileOptions& o) {
+    rocksdb::FileOptions copy(o);
+    copy.allow_fallocate = false;
+    return copy;
+  }
+};
+
+std::string EncodeTokens(const std::vector<Token>& tokens) {
+  std::string out;
+  for (Token t : tokens) out.append(reinterpret_cast<const char*>(&t), sizeof(t));
+  return out;
+}
+
+std::vector<Token> DecodeTokens(const std::string& bytes) {
+  std::vector<Token> out(bytes.size() / sizeof(Token));
+  for (size_t i = 0; i < out.size(); ++i) {
+    std::memcpy(&out[i], bytes.data() + i * sizeof(Token), sizeof(Token));
+  }
+  return out;
+}
+
+template <typename T>
+T Check(Result<T> r, const std::string& what) {
+  if (!r.ok()) throw SimFailure(what + ": " + r.status().ToString());
+  return std::move(r).value();
+}
+
+void Check(const Status& s, const std::string& what) {
+  if (!s.ok()) throw SimFailure(what + ": " + s.ToString());
+}
+
+std::string BaseDir(const SimOptions& o) {
+  if (!o.base_dir.empty()) return o.base_dir;
+  if (const char* d = std::getenv("CAUSEWAY_SIM_DIR")) return d;
+  // tmpfs makes fdatasync free; the fault-injecting Env decides what survives power loss anyway.
+  if (std::filesystem::is_directory("/dev/shm")) return "/dev/shm";
+  if (const char* d = std::getenv("TMPDIR")) return d;
+  return "/tmp";
+}
+
+std::string VersionString(const Version& v) {
+  std::ostringstream out;
+  out << DotString(SimDot{v.timestamp, v.writer}) << (v.tombstone ? "T" : "");
+  return out.str();
+}
+
+}  // namespace
+
+std::string DescribeMessage(const cluster::PeerMessage& m) {
+  std::ostringstream out;
+  std::visit(
+      [&](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, cluster::ReplicateRequest>) {
+          out << "replicate#" << x.id << " " << x.key << " " << VersionString(x.version);
+        } else if constexpr (std::is_same_v<T, cluster::ReplicateResponse>) {
+          out << "replicate-ack#" << x.id << " " << ErrorCodeName(x.status.code());
+        } else if constexpr (std::is_same_v<T, cluster::ReadRequest>) {
+          out << "read#" << x.id << " " << x.key;
+        } else if constexpr (std::is_same_v<T, cluster::ReadResponse>) {
+          out << "read-ack#" << x.id << " " << ErrorCodeName(x.status.code()) << " "
+              << (x.version ? VersionString(*x.version) : "none");
+        } else {
+          uint64_t beats = 0;
+          for (const auto& mem : x.members) beats += mem.heartbeat + mem.generation;
+          out << "gossip m=" << x.members.size() << " h=" << beats << (x.reply_wanted ? " ?" : "");
+        }
+      },
+      m);
+  return out.str();
+}
+
+Simulator::Simulator(SimOptions options) : options_(std::move(options)), rng_(options_.seed) {
+  trace_state_ = XXH64_createState();
+  XXH64_reset(static_cast<XXH64_state_t*>(trace_state_), options_.seed);
+  trace_tail_.resize(kTraceTailLines);
+  std::string tmpl =
+      BaseDir(options_) + "/causeway-sim-" + std::to_string(options_.seed) + "-XXXXXX";
+  if (!mkdtemp(tmpl.data())) throw SimFailure("mkdtemp " + tmpl);
+  dir_ = tmpl;
+  for (int k = 0; k < options_.keys; ++k) keys_.push_back("k" + std::to_string(k));
+  if (const char* path = std::getenv("CAUSEWAY_SIM_TRACE")) trace_file_.open(path);
+}
+
+Simulator::~Simulator() {
+  for (auto& n : nodes_) {
+    n->core.reset();
+    n->hlc.reset();
+    n->engine.reset();
+    n->env.reset();
+    n->fs.reset();
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+  XXH64_freeState(static_cast<XXH64_state_t*>(trace_state_));
+}
+
+// ---- the event queue and the trace ------------------------------------------------------------
+
+void Simulator::Schedule(uint64_t delay_ms, std::function<void()> fn) {
+  events_.push(Event{now_ + delay_ms, event_seq_++, std::move(fn)});
+}
+
+bool Simulator::Step() {
+  if (events_.empty()) return false;
+  // priority_queue::top() is const; the event is copied out before it is popped.
+  Event e = events_.top();
+  events_.pop();
+  now_ = e.at;
+  ++stats_.events;
+  e.fn();
+  return true;
+}
+
+void Simulator::RunFor(uint64_t ms) {
+  const uint64_t end = now_ + ms;
+  while (!events_.empty() && events_.top().at <= end) Step();
+  now_ = end;
+}
+
+bool Simulator::RunUntil(const std::function<bool()>& pred, uint64_t deadline_ms,
+                         uint64_t check_ms) {
+  const uint64_t end = now_ + deadline_ms;
+  while (now_ < end) {
+    if (pred()) return true;
+    RunFor(check_ms);
+  }
+  return pred();
+}
+
+void Simulator::Trace(const std::string& line) {
+  std::string full = std::to_string(now_) + " " + line + "\n";
+  XXH64_update(static_cast<XXH64_state_t*>(trace_state_), full.data(), full.size());
+  trace_tail_[trace_tail_next_++ % trace_tail_.size()] = full;
+  if (trace_file_.is_open()) trace_file_ << full;
+}
+
+uint64_t Simulator::trace_hash() const {
+  return XXH64_digest(static_cast<XXH64_state_t*>(trace_state_));
+}
+
+uint64_t Simulator::Uniform(uint64_t lo, uint64_t hi) {
+  return lo + rng_() % (hi - lo + 1);  // the modulo bias is irrelevant here; determinism is not
+}
+
+bool Simulator::Chance(double p) {
+  return p > 0 && static_cast<double>(rng_() >> 11) * 0x1.0p-53 < p;
+}
+
+// ---- nodes --------------------------------------------------------------------------------------
+
+NodeId Simulator::node_id(int index) const { return nodes_[index]->id; }
+
+void Simulator::AddNode() {
+  auto n = std::make_unique<Node>();
+  n->index = static_cast<int>(nodes_.size());
+  n->name = "n" + std::to_string(n->index);
+  n->address = "sim-" + n->name + ":7000";
+  n->id = NodeIdFromName(n->name);
+  n->dir = dir_ + "/" + n->name;
+  const bool periodic = options_.durability == SimOptions::Durability::kPeriodic ||
+                        (options_.durability == SimOptions::Durability::kMixed && rng_() % 2);
+  n->sync = periodic ? SyncMode::kPeriodic : SyncMode::kAlways;
+  const uint64_t skew = options_.clock_skew_max_ms;
+  n->skew_ms = static_cast<int64_t>(Uniform(0, 2 * skew)) - static_cast<int64_t>(skew);
+  n->mono_base_ms = Uniform(1000, 1000000);
+  n->physical = std::make_unique<ManualPhysicalClock>(&now_, n->skew_ms);
+  n->fs = std::make_shared<testing::FaultInjectionFs>();
+  n->env = rocksdb::NewCompositeEnv(std::make_shared<NoPreallocationFs>(n->fs));
+  Node& ref = *n;
+  nodes_.push_back(std::move(n));
+  StartNode(ref);
+}
+
+void Simulator::StartNode(Node& n) {
+  EngineOptions eo;
+  eo.dir = n.dir;
+  eo.sync = n.sync;
+  eo.periodic_sync_ms = kEngineSyncerOffMs;
+  eo.block_cache_bytes = 1 << 20;
+  eo.env = n.env.get();
+  n.engine = Check(Engine::Open(eo), n.name + ": open engine");
+  auto gen = Check(n.engine->LoadMeta("generation"), n.name + ": load generation");
+  n.generation = gen ? std::stoull(*gen) + 1 : 1;
+  Check(n.engine->StoreMeta("generation", std::to_string(n.generation)), "store generation");
+  auto tokens = Check(n.engine->LoadMeta("tokens"), n.name + ": load tokens");
+  n.hlc = Check(HybridClock::Open(n.physical.get(), n.engine.get()), n.name + ": open clock");
+
+  cluster::NodeConfig cfg;
+  cfg.name = n.name;
+  cfg.address = n.address;
+  for (int i = 0; i < std::min(3, static_cast<int>(nodes_.size())); ++i) {
+    cfg.seeds.push_back(nodes_[i]->address);
+  }
+  if (tokens) cfg.tokens = DecodeTokens(*tokens);
+  n.tokens_persisted = tokens.has_value();
+  cfg.generation = n.generation;
+  cfg.rf = options_.rf;
+  cfg.rng_seed = options_.seed * 1000003 + static_cast<uint64_t>(n.index) * 101 + n.generation;
+  n.core = std::make_unique<cluster::NodeCore>(std::move(cfg), n.hlc.get());
+  n.up = true;
+  ++n.incarnation;
+  Trace("start " + n.name + " gen=" + std::to_string(n.generation) +
+        " hlc=" + std::to_string(n.hlc->Last()));
+  PersistTokens(n);
+  ScheduleTick(n);
+  if (n.sync == SyncMode::kPeriodic) SchedulePeriodicSync(n);
+}
+
+// The driver persists the node's tokens once the core has chosen them, so that a restart keeps
+// its place on the ring (cluster/node.h).
+void Simulator::PersistTokens(Node& n) {
+  if (n.tokens_persisted || n.core->tokens().empty()) return;
+  Check(n.engine->StoreMeta("tokens", EncodeTokens(n.core->tokens())), "store tokens");
+  n.tokens_persisted = true;
+}
+
+// Power loss: the process dies and the disk keeps only what was synced.
+void Simulator::Crash(Node& n) {
+  Trace("crash " + n.name);
+  ++stats_.crashes;
+  n.up = false;
+  ++n.incarnation;
+  n.core.reset();
+  n.hlc.reset();
+  // Nothing the dying process does from here (the engine's destructor syncs the WAL) may reach
+  // the disk; then everything not synced before is dropped.
+  n.fs->SetActive(false);
+  n.engine.reset();
+  n.fs->DropUnsyncedData();
+  n.fs->SetActive(true);
+}
+
+// A process restart without power loss (the page cache survives: nothing is lost).
+void Simulator::CleanRestart(Node& n) {
+  Trace("clean-restart " + n.name);
+  n.up = false;
+  ++n.incarnation;
+  n.core.reset();
+  n.hlc.reset();
+  n.engine.reset();
+  StartNode(n);
+}
+
+void Simulator::OnNode(int index, uint64_t incarnation, const std::function<void(Node&)>& fn) {
+  Node& n = *nodes_[index];
+  if (!n.up || n.incarnation != incarnation) return;
+  fn(n);
+}
+
+void Simulator::ScheduleTick(Node& n) {
+  Schedule(Uniform(10, 20), [this, i = n.index, inc = n.incarnation] {
+    OnNode(i, inc, [this](Node& node) {
+      Execute(node, node.core->Tick(node.Mono(now_)));
+      ScheduleTick(node);
+    });
+  });
+}
+
+// The `periodic` durability mode's background WAL sync, in simulated time.
+void Simulator::SchedulePeriodicSync(Node& n) {
+  Schedule(options_.periodic_sync_ms, [this, i = n.index, inc = n.incarnation] {
+    OnNode(i, inc, [this](Node& node) {
+      Check(node.engine->SyncWal(), node.name + ": SyncWal");
+      SchedulePeriodicSync(node);
+    });
+  });
+}
+
+void Simulator::Execute(Node& n, cluster::Actions actions) {
+  for (cluster::Action& action : actions) {
+    if (auto* send = std::get_if<cluster::SendAction>(&action)) {
+      Send(n, std::move(*send));
+    } else if (auto* reply = std::get_if<cluster::ReplyAction>(&action)) {
+      ExecuteReply(n, *reply);
+    } else if (auto* storage = std::get_if<cluster::StorageAction>(&action)) {
+      ExecuteStorage(n, *storage);
+    } else {
+      Trace(n.name + " explain-reply");
+    }
+  }
+  PersistTokens(n);
+}
+
+void Simulator::ExecuteStorage(Node& n, const cluster::StorageAction& a) {
+  cluster::StorageResult result;
+  std::string line = n.name + " storage#" + std::to_string(a.op_id) + " ";
+  if (a.kind == cluster::StorageAction::Kind::kApply) {
+    auto r = n.engine->Apply(a.key, a.version);
+    result.status = r.status();
+    line += "apply " + a.key + " " + VersionString(a.version) + " -> " +
+            (r.ok() ? std::to_string(static_cast<int>(r->outcome)) : r.status().ToString());
+  } else {
+    auto r = n.engine->Get(a.key);
+    result.status = r.status();
+    if (r.ok()) result.version = std::move(*r);
+    line += "get " + a.key + " -> " + (result.version ? VersionString(*result.version) : "none");
+  }
+  Trace(line);
+  Schedule(Uniform(0, options_.storage_delay_max_ms),
+           [this, i = n.index, inc = n.incarnation, op = a.op_id, res = std::move(result)] {
+             OnNode(i, inc, [&](Node& node) {
+               Execute(node, node.core->OnStorageDone(op, res, node.Mono(now_)));
+             });
+           });
+}
+
+// ---- network ------------------------------------------------------------------------------------
+
+int Simulator::IndexOf(NodeId id, const std::string& address) const {
+  for (const auto& n : nodes_) {
+    if ((id != 0 && n->id == id) || (id == 0 && n->address == address)) return n->index;
+  }
+  return -1;
+}
+
+bool Simulator::Blocked(int from, int to) const {
+  if (!partitioned_ || from == to || side_[from] == side_[to]) return false;
+  return !partition_one_way_ || side_[from] == 0;
+}
+
+void Simulator::Send(Node& from, cluster::SendAction a) {
+  ++stats_.messages;
+  const int to = IndexOf(a.to, a.address);
+  const std::string what = DescribeMessage(a.message);
+  if (to < 0) {
+    Trace(from.name + " -> ? " + a.address + " unknown " + what);
+    FailSend(from.index, from.incarnation, a.to, a.message, now_);
+    return;
+  }
+  if (to != from.index &&
+      (Blocked(from.index, to) || (faults_enabled_ && Chance(options_.drop_probability)))) {
+    ++stats_.dropped;
+    Trace(from.name + " -> n" + std::to_string(to) + " dropped " + what);
+    FailSend(from.index, from.incarnation, nodes_[to]->id, a.message, now_);
+    return;
+  }
+  const int copies = (faults_enabled_ && Chance(options_.duplicate_probability)) ? 2 : 1;
+  Trace(from.name + " -> n" + std::to_string(to) + " x" + std::to_string(copies) + " " + what);
+  for (int c = 0; c < copies; ++c) {
+    uint64_t delay = to == from.index ? 0 : Uniform(options_.delay_min_ms, options_.delay_max_ms);
+    if (to != from.index && Chance(options_.slow_probability)) delay *= 10;
+    Schedule(delay, [this, f = from.index, to, inc = from.incarnation, m = a.message, sent = now_] {
+      Deliver(f, to, inc, m, sent);
+    });
+  }
+}
+
+void Simulator::Deliver(int from, int to, uint64_t from_incarnation, const cluster::PeerMessage& m,
+                        uint64_t sent_ms) {
+  Node& target = *nodes_[to];
+  if (!target.up || Blocked(from, to)) {
+    ++stats_.dropped;
+    Trace("n" + std::to_string(from) + " -> " + target.name + " lost " + DescribeMessage(m));
+    FailSend(from, from_incarnation, target.id, m, sent_ms);
+    return;
+  }
+  Trace("n" + std::to_string(from) + " => " + target.name + " " + DescribeMessage(m));
+  Execute(target, target.core->OnPeerMessage(nodes_[from]->id, m, target.Mono(now_)));
+}
+
+// The real driver notices a lost message only when its peer call's deadline passes.
+void Simulator::FailSend(int from, uint64_t from_incarnation, NodeId to,
+                         const cluster::PeerMessage& m, uint64_t sent_ms) {
+  const uint64_t at = sent_ms + kPeerCallTimeoutMsDefault;
+  Schedule(at > now_ ? at - now_ : 0, [this, from, from_incarnation, to, m] {
+    OnNode(from, from_incarnation, [&](Node& node) {
+      Trace(node.name + " send-failed " + DescribeMessage(m));
+      Execute(node, node.core->OnSendFailed(to, m, node.Mono(now_)));
+    });
+  });
+}
+
+}  // namespace causeway::sim

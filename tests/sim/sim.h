@@ -1,0 +1,192 @@
+// Deterministic simulator: N cluster::NodeCores in one process, one seeded PRNG, manual time.
+//
+// Everything that happens is an event on one queue ordered by (simulated time, insertion order):
+// message deliveries, storage completions, ticks, client operations, crashes, restarts and
+// partitions. Each node has a real Engine (RocksDB) in its own temp dir on a fault-injecting Env,
+// so a crash can drop everything not synced (power loss). The only randomness is the simulator's
+// PRNG (seeded) and the cores' own seeded PRNGs, so a seed replays the same trace; every event is
+// hashed into the trace hash to prove it. See docs/parts/sim.md.
+//
+// Not thread-safe; RocksDB's own background threads never change what a Get returns.
+#pragma once
+
+#include <cstdint>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cluster/node.h"
+#include "engine/engine.h"
+#include "history.h"
+
+namespace causeway::sim {
+
+struct SimOptions {
+  uint64_t seed = 1;
+  int nodes = 5;
+  int rf = 3;
+  int sessions = 4;
+  int keys = 6;
+  uint64_t client_phase_ms = 15000;  // clients and faults run this long, then the settle phase
+  // Network: each message takes a uniform delay in [delay_min_ms, delay_max_ms] (so messages
+  // reorder), and with slow_probability 10x that.
+  uint64_t delay_min_ms = 1;
+  uint64_t delay_max_ms = 15;
+  double slow_probability = 0.02;
+  double drop_probability = 0.0;
+  double duplicate_probability = 0.0;
+  bool partitions = false;
+  bool asymmetric_partitions = false;  // some partitions block one direction only
+  bool crashes = false;                // power-loss crash-restarts
+  // Durability: every node `always`, every node `periodic`, or a mix.
+  enum class Durability { kAlways, kPeriodic, kMixed } durability = Durability::kAlways;
+  uint64_t periodic_sync_ms = 1000;   // simulated background SyncWal period for `periodic`
+  uint64_t clock_skew_max_ms = 200;   // |skew| per node; pairwise < 2x this < max_offset
+  uint64_t storage_delay_max_ms = 2;  // OnStorageDone comes 0..this after the StorageAction
+  bool final_restart_all = true;      // settle phase restarts every node (clean restart)
+  std::string base_dir;               // empty: $CAUSEWAY_SIM_DIR, /dev/shm or $TMPDIR
+  std::string replay;                 // how to replay this run (printed on failure)
+
+  // The configuration a seed stands for: node count (3..7 unless nodes_override), faults and
+  // durability all derived from the seed, so `tests/sim/run --seed S` replays it.
+  static SimOptions FromSeed(uint64_t seed, int nodes_override = 0);
+  std::string Describe() const;
+};
+
+struct SimReport {
+  uint64_t trace_hash = 0;
+  std::vector<std::string> violations;
+  uint64_t events = 0, messages = 0, dropped = 0, ops_ok = 0, ops_failed = 0, ops_unknown = 0;
+  uint64_t crashes = 0, partitions = 0, sim_ms = 0, repair_rounds = 0;
+  std::vector<std::string> trace_tail;  // the last events, for failure messages
+  bool ok() const { return violations.empty(); }
+  std::string Summary() const;
+};
+
+class Simulator {
+ public:
+  explicit Simulator(SimOptions options);
+  ~Simulator();  // closes every engine and removes the temp dirs
+  Simulator(const Simulator&) = delete;
+  Simulator& operator=(const Simulator&) = delete;
+
+  // The whole scenario: start the nodes, let them converge, run clients and faults, settle
+  // (heal, restart, repair), check. Returns the report with every violation found.
+  SimReport Run();
+
+  // ---- building blocks (also used by the join-time test) --------------------------------------
+  // Adds and starts node `index` (0-based); seeds are the first three nodes' addresses.
+  void AddNode();
+  void RunFor(uint64_t ms);
+  // Runs until pred() holds, checking every check_ms; false if deadline_ms passed first.
+  bool RunUntil(const std::function<bool()>& pred, uint64_t deadline_ms, uint64_t check_ms);
+  // True if every up node sees every node in `ids` alive and up.
+  bool AllKnow(const std::vector<NodeId>& ids);
+  std::vector<NodeId> AllIds() const;
+  uint64_t now_ms() const { return now_; }
+  int node_count() const { return static_cast<int>(nodes_.size()); }
+  NodeId node_id(int index) const;
+  uint64_t trace_hash() const;
+  const std::vector<Op>& history() const { return history_; }
+
+ private:
+  struct Node;
+  struct Session;
+  struct Event {
+    uint64_t at = 0;
+    uint64_t seq = 0;
+    std::function<void()> fn;
+    bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
+  };
+
+  // ---- engine of the simulation
+  void Schedule(uint64_t delay_ms, std::function<void()> fn);
+  bool Step();
+  void Trace(const std::string& line);
+  uint64_t Uniform(uint64_t lo, uint64_t hi);  // inclusive
+  bool Chance(double p);
+
+  // ---- nodes
+  void StartNode(Node& n);
+  void PersistTokens(Node& n);
+  void Crash(Node& n);
+  void CleanRestart(Node& n);
+  void ScheduleTick(Node& n);
+  void SchedulePeriodicSync(Node& n);
+  void Execute(Node& n, cluster::Actions actions);
+  void ExecuteStorage(Node& n, const cluster::StorageAction& a);
+  void ExecuteReply(Node& n, const cluster::ReplyAction& a);
+  // Calls fn on node `index` if it is still the incarnation `incarnation` (else the event is
+  // stale: it was meant for a process that has since crashed).
+  void OnNode(int index, uint64_t incarnation, const std::function<void(Node&)>& fn);
+
+  // ---- network
+  void Send(Node& from, cluster::SendAction a);
+  void Deliver(int from, int to, uint64_t from_incarnation, const cluster::PeerMessage& m,
+               uint64_t sent_ms);
+  void FailSend(int from, uint64_t from_incarnation, NodeId to, const cluster::PeerMessage& m,
+                uint64_t sent_ms);
+  bool Blocked(int from, int to) const;
+  int IndexOf(NodeId id, const std::string& address) const;
+
+  // ---- faults
+  void ScheduleChaos();
+  void Chaos();
+  bool MayCrashNow() const;
+  void StartPartition();
+  void HealAll();
+
+  // ---- clients
+  void StartClients();
+  void ClientNext(Session& s);
+  void ClientGiveUp(uint64_t request_id);
+  // A random R or W (default, one, quorum, all or a number); *resolved gets it against rf.
+  cluster::Consistency RandomConsistency(int dflt, int* resolved);
+  int RandomUpNode();  // -1 if none
+
+  // ---- settle and check
+  void Settle(SimReport& report);
+  void FillReport(SimReport& report);
+  std::vector<int> Replicas(const std::string& key, std::vector<std::string>* problems);
+  bool Converged(std::vector<std::string>* problems);
+  void RepairRound();
+  void CheckFinalState(SimReport& report);
+  std::optional<Version> ReadEngine(int index, const std::string& key);
+
+  SimOptions options_;
+  std::mt19937_64 rng_;
+  uint64_t now_ = 0;
+  uint64_t event_seq_ = 0;
+  std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::vector<std::unique_ptr<Session>> sessions_;
+  std::vector<Op> history_;
+  std::map<uint64_t, size_t> pending_ops_;  // request id -> history index
+  uint64_t next_request_id_ = 1;
+  bool clients_running_ = false;
+  bool chaos_running_ = false;
+  bool faults_enabled_ = true;  // network drop/duplicate apply
+  // Partition: side_[i] is node i's group; blocked when groups differ (one direction only if
+  // partition_one_way_: from group 0 to group 1).
+  bool partitioned_ = false;
+  bool partition_one_way_ = false;
+  std::vector<int> side_;
+  uint64_t last_crash_ms_ = 0;
+  bool periodic_crashed_ = false;  // a `periodic` node lost power: W=1 writes are exempt
+  std::vector<std::string> keys_;
+  std::string dir_;
+  // Trace: an xxHash64 of every event line, and the last lines for failure messages.
+  void* trace_state_ = nullptr;
+  std::ofstream trace_file_;  // every line, when $CAUSEWAY_SIM_TRACE names a file
+  std::vector<std::string> trace_tail_;
+  size_t trace_tail_next_ = 0;
+  SimReport stats_;
+};
+
+}  // namespace causeway::sim

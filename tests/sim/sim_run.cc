@@ -1,0 +1,248 @@
+// The scenario the simulator runs: options derived from a seed, client sessions, faults, and the
+// settle phase with its final checks.
+#include <algorithm>
+#include <sstream>
+
+#include "sim.h"
+#include "sim_internal.h"
+
+namespace causeway::sim {
+
+// ---- options ------------------------------------------------------------------------------------
+
+SimOptions SimOptions::FromSeed(uint64_t seed, int nodes_override) {
+  std::mt19937_64 r(seed * 0x9e3779b97f4a7c15ull + 17);
+  SimOptions o;
+  o.seed = seed;
+  o.nodes = nodes_override > 0 ? nodes_override : 3 + static_cast<int>(r() % 5);
+  o.rf = std::min(3, o.nodes);
+  o.sessions = 2 + static_cast<int>(r() % 4);
+  o.keys = 3 + static_cast<int>(r() % 6);
+  const int profile = static_cast<int>(r() % 4);  // 0 clean, 1 lossy, 2 partitions, 3 both
+  if (profile == 1 || profile == 3) {
+    o.drop_probability = 0.01 * static_cast<double>(1 + r() % 8);
+    o.duplicate_probability = 0.01 * static_cast<double>(r() % 5);
+  }
+  o.partitions = profile >= 2;
+  o.asymmetric_partitions = o.partitions && r() % 2;
+  o.crashes = r() % 3 != 0;
+  o.durability = static_cast<Durability>(r() % 3);
+  if (o.nodes >= 50) {  // large clusters: more clients, shorter run (each event costs more)
+    o.sessions = 10;
+    o.keys = 20;
+    o.client_phase_ms = 8000;
+    o.final_restart_all = false;
+  }
+  o.replay = "tests/sim/run --seed " + std::to_string(seed);
+  if (nodes_override > 0) o.replay += " --nodes " + std::to_string(nodes_override);
+  return o;
+}
+
+std::string SimOptions::Describe() const {
+  static const char* kDurability[] = {"always", "periodic", "mixed"};
+  std::ostringstream out;
+  out << "seed=" << seed << " nodes=" << nodes << " rf=" << rf << " sessions=" << sessions
+      << " keys=" << keys << " drop=" << drop_probability << " dup=" << duplicate_probability
+      << " partitions=" << (partitions ? (asymmetric_partitions ? "asym" : "sym") : "no")
+      << " crashes=" << (crashes ? "yes" : "no")
+      << " durability=" << kDurability[static_cast<int>(durability)];
+  return out.str();
+}
+
+std::string SimReport::Summary() const {
+  std::ostringstream out;
+  out << "events=" << events << " messages=" << messages << " dropped=" << dropped
+      << " ops ok/failed/unknown=" << ops_ok << "/" << ops_failed << "/" << ops_unknown
+      << " crashes=" << crashes << " partitions=" << partitions
+      << " repair_rounds=" << repair_rounds << " sim_ms=" << sim_ms << " trace=" << std::hex
+      << trace_hash;
+  return out.str();
+}
+
+// ---- clients ------------------------------------------------------------------------------------
+
+cluster::Consistency Simulator::RandomConsistency(int dflt, int* resolved) {
+  const int rf = options_.rf;
+  switch (rng_() % 5) {
+    case 0:
+      *resolved = dflt;
+      return {};
+    case 1:
+      *resolved = 1;
+      return cluster::Consistency::One();
+    case 2:
+      *resolved = rf / 2 + 1;
+      return cluster::Consistency::Quorum();
+    case 3:
+      *resolved = rf;
+      return cluster::Consistency::All();
+    default:
+      *resolved = static_cast<int>(Uniform(1, rf));
+      return cluster::Consistency::Number(*resolved);
+  }
+}
+
+void Simulator::StartClients() {
+  clients_running_ = true;
+  for (int i = 0; i < options_.sessions; ++i) {
+    auto s = std::make_unique<Session>();
+    s->index = i;
+    sessions_.push_back(std::move(s));
+    Schedule(Uniform(0, kClientThinkMsMax), [this, i] { ClientNext(*sessions_[i]); });
+  }
+}
+
+int Simulator::RandomUpNode() {
+  std::vector<int> up;
+  for (const auto& n : nodes_) {
+    if (n->up) up.push_back(n->index);
+  }
+  return up.empty() ? -1 : up[rng_() % up.size()];
+}
+
+// Issues the session's next operation through a random live coordinator.
+void Simulator::ClientNext(Session& s) {
+  if (!clients_running_) return;
+  const int coordinator = RandomUpNode();
+  if (coordinator < 0) {
+    Schedule(100, [this, &s] { ClientNext(s); });
+    return;
+  }
+  Op op;
+  op.session = s.index;
+  op.seq = s.seq++;
+  const uint64_t dice = rng_() % 100;
+  op.kind = dice < 50 ? OpKind::kRead : (dice < 85 ? OpKind::kWrite : OpKind::kDelete);
+  op.key = keys_[rng_() % keys_.size()];
+  op.coordinator = coordinator;
+  op.invoke_ms = now_;
+  const uint64_t id = next_request_id_++;
+  s.request = id;
+  Node& n = *nodes_[coordinator];
+  cluster::Actions actions;
+  if (op.kind == OpKind::kRead) {
+    cluster::ClientRead req{op.key, RandomConsistency(1, &op.replicas), 0, s.token};
+    Trace("s" + std::to_string(s.index) + " read " + op.key + " via " + n.name);
+    history_.push_back(op);
+    pending_ops_[id] = history_.size() - 1;
+    actions = n.core->StartRead(id, std::move(req), n.Mono(now_));
+  } else {
+    cluster::ClientWrite req;
+    req.key = op.key;
+    req.tombstone = op.kind == OpKind::kDelete;
+    if (!req.tombstone)
+      op.value = req.value = "s" + std::to_string(s.index) + "v" + std::to_string(s.values++);
+    req.w = RandomConsistency(2, &op.replicas);
+    req.session = s.token;
+    Trace("s" + std::to_string(s.index) + " write " + op.key + "=" + op.value + " via " + n.name);
+    history_.push_back(op);
+    pending_ops_[id] = history_.size() - 1;
+    actions = n.core->StartWrite(id, std::move(req), n.Mono(now_));
+  }
+  Schedule(kRequestTimeoutMsDefault + kClientGiveUpSlackMs, [this, id] { ClientGiveUp(id); });
+  Execute(n, std::move(actions));
+}
+
+void Simulator::ClientGiveUp(uint64_t request_id) {
+  auto it = pending_ops_.find(request_id);
+  if (it == pending_ops_.end()) return;
+  Op& op = history_[it->second];
+  op.outcome = OpOutcome::kIndeterminate;
+  op.response_ms = now_;
+  pending_ops_.erase(it);
+  ++stats_.ops_unknown;
+  Trace("s" + std::to_string(op.session) + " gave up #" + std::to_string(op.seq));
+  if (op.session >= 0) {
+    Session& s = *sessions_[op.session];
+    s.request = 0;
+    Schedule(Uniform(0, kClientThinkMsMax), [this, &s] { ClientNext(s); });
+  }
+}
+
+void Simulator::ExecuteReply(Node& n, const cluster::ReplyAction& a) {
+  auto it = pending_ops_.find(a.id);
+  if (it == pending_ops_.end()) {
+    Trace(n.name + " late reply #" + std::to_string(a.id));
+    return;
+  }
+  Op& op = history_[it->second];
+  pending_ops_.erase(it);
+  op.response_ms = now_;
+  op.code = a.result.status.code();
+  op.outcome = a.result.status.ok() ? OpOutcome::kOk : OpOutcome::kFailed;
+  if (a.result.status.ok() && a.result.version) {
+    op.dot = SimDot{a.result.version->timestamp, a.result.version->writer};
+    op.tombstone = a.result.version->tombstone;
+    if (op.kind == OpKind::kRead) op.value = a.result.version->value;
+  }
+  ++(op.ok() ? stats_.ops_ok : stats_.ops_failed);
+  Trace(n.name + " reply " + op.ToString());
+  if (op.session < 0) return;  // a repair read of the settle phase
+  Session& s = *sessions_[op.session];
+  if (!a.result.session.empty()) s.token = a.result.session;
+  s.request = 0;
+  Schedule(Uniform(0, kClientThinkMsMax), [this, &s] { ClientNext(s); });
+}
+
+// ---- faults -------------------------------------------------------------------------------------
+
+void Simulator::ScheduleChaos() {
+  Schedule(Uniform(300, 2500), [this] { Chaos(); });
+}
+
+// With any `periodic` node, crashes come one at a time and at least one sync period plus margin
+// apart, so a write acknowledged by two replicas survives on at least one of them (docs/parts/
+// sim.md, "No acknowledged write lost"). With `always` everywhere, up to a third of the nodes
+// may be down at once.
+bool Simulator::MayCrashNow() const {
+  int down = 0;
+  for (const auto& n : nodes_) down += n->up ? 0 : 1;
+  if (options_.durability != SimOptions::Durability::kAlways) {
+    return down == 0 && (stats_.crashes == 0 ||
+                         now_ > last_crash_ms_ + options_.periodic_sync_ms + kCrashSpacingSlackMs);
+  }
+  return down < std::max(1, static_cast<int>(nodes_.size()) / 3);
+}
+
+void Simulator::StartPartition() {
+  side_.assign(nodes_.size(), 0);
+  int ones = 0;
+  for (auto& s : side_) ones += (s = static_cast<int>(rng_() % 2));
+  if (ones == 0) side_[rng_() % side_.size()] = 1;
+  if (ones == static_cast<int>(side_.size())) side_[rng_() % side_.size()] = 0;
+  partitioned_ = true;
+  partition_one_way_ = options_.asymmetric_partitions && rng_() % 2;
+  ++stats_.partitions;
+  std::string groups;
+  for (int s : side_) groups += static_cast<char>('0' + s);
+  Trace("partition " + groups + (partition_one_way_ ? " one-way" : ""));
+  const uint64_t id = stats_.partitions;
+  Schedule(Uniform(500, 5000), [this, id] {
+    if (partitioned_ && stats_.partitions == id) HealAll();
+  });
+}
+
+void Simulator::Chaos() {
+  if (!chaos_running_) return;
+  if (options_.partitions && !partitioned_ && Chance(0.4)) StartPartition();
+  if (options_.crashes && MayCrashNow() && Chance(0.5)) {
+    const int victim = RandomUpNode();
+    if (victim >= 0) {
+      Node& n = *nodes_[victim];
+      last_crash_ms_ = now_;
+      if (n.sync == SyncMode::kPeriodic) periodic_crashed_ = true;
+      Crash(n);
+      Schedule(Uniform(200, 4000), [this, victim] {
+        if (!nodes_[victim]->up) StartNode(*nodes_[victim]);
+      });
+    }
+  }
+  ScheduleChaos();
+}
+
+void Simulator::HealAll() {
+  if (partitioned_) Trace("heal");
+  partitioned_ = false;
+}
+
+}  // namespace causeway::sim

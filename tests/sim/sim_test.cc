@@ -1,0 +1,154 @@
+// sim_test: the checkers on hand-written histories, the simulator's determinism, the CI seeds
+// (3-7 nodes with faults, and a few with 100 nodes) and the 100-node join time.
+#include "sim.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "history.h"
+#include "seeds.h"
+
+namespace causeway::sim {
+namespace {
+
+// ---- checkers ---------------------------------------------------------------------------------
+
+Op Write(int session, std::string key, Hlc ts, NodeId writer, int replicas = 2) {
+  Op op;
+  op.session = session;
+  op.kind = OpKind::kWrite;
+  op.key = std::move(key);
+  op.value = "v" + std::to_string(ts);
+  op.outcome = OpOutcome::kOk;
+  op.replicas = replicas;
+  op.dot = SimDot{ts, writer};
+  return op;
+}
+
+Op Read(int session, std::string key, std::optional<SimDot> dot) {
+  Op op;
+  op.session = session;
+  op.kind = OpKind::kRead;
+  op.key = std::move(key);
+  op.outcome = OpOutcome::kOk;
+  op.dot = dot;
+  if (dot) op.value = "v" + std::to_string(dot->timestamp);
+  return op;
+}
+
+bool Mentions(const std::vector<std::string>& v, const std::string& what) {
+  for (const auto& s : v) {
+    if (s.find(what) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST(SimCheckers, AcceptsAValidHistory) {
+  // Goal: a history that keeps every guarantee yields no violation, so the checkers do not cry
+  // wolf (newer versions from other sessions and failed operations are fine).
+  std::vector<Op> h = {Write(0, "x", 10, 1), Read(0, "x", SimDot{10, 1}),
+                       Write(1, "x", 20, 2), Read(0, "x", SimDot{20, 2}),
+                       Write(0, "y", 30, 3), Read(1, "y", std::nullopt)};
+  Op failed = Read(0, "x", std::nullopt);
+  failed.outcome = OpOutcome::kFailed;
+  h.push_back(failed);
+  EXPECT_TRUE(CheckSessionGuarantees(h).empty());
+  EXPECT_TRUE(CheckReadIntegrity(h).empty());
+}
+
+TEST(SimCheckers, FindsEachSessionViolation) {
+  // Goal: each session guarantee's checker fires on the smallest history that breaks it.
+  EXPECT_TRUE(Mentions(CheckSessionGuarantees({Write(0, "x", 10, 1), Read(0, "x", std::nullopt)}),
+                       "read-your-writes"));
+  EXPECT_TRUE(
+      Mentions(CheckSessionGuarantees({Read(0, "x", SimDot{10, 2}), Read(0, "x", SimDot{10, 1})}),
+               "monotonic-reads"));
+  EXPECT_TRUE(Mentions(CheckSessionGuarantees({Write(0, "x", 10, 1), Write(0, "y", 10, 2)}),
+                       "monotonic-writes"));
+  EXPECT_TRUE(Mentions(CheckSessionGuarantees({Read(0, "x", SimDot{50, 1}), Write(0, "y", 40, 2)}),
+                       "writes-follow-reads"));
+  // Another session's older write is not this session's business.
+  EXPECT_TRUE(CheckSessionGuarantees({Write(0, "x", 10, 1), Read(1, "x", std::nullopt)}).empty());
+}
+
+TEST(SimCheckers, IntegrityAndAcknowledgedFloors) {
+  // Goal: reads of invented values are caught, and the "must survive" floor per key is the
+  // newest acknowledged write, skipping W=1 writes when the durability rule exempts them.
+  Op bogus = Read(0, "x", SimDot{99, 1});
+  bogus.value = "never-written";
+  EXPECT_TRUE(Mentions(CheckReadIntegrity({Write(0, "x", 10, 1), bogus}), "never written"));
+  std::vector<Op> h = {Write(0, "x", 10, 1, 2), Write(1, "x", 20, 2, 1)};
+  auto all = NewestAcknowledgedWrites(h, false);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].dot.timestamp, 20u);
+  auto protected_only = NewestAcknowledgedWrites(h, true);
+  ASSERT_EQ(protected_only.size(), 1u);
+  EXPECT_EQ(protected_only[0].dot.timestamp, 10u);
+}
+
+// ---- determinism --------------------------------------------------------------------------------
+
+TEST(SimDeterminism, SameSeedSameTraceOtherSeedOtherTrace) {
+  // Goal: a seed replays exactly (same trace hash twice, with faults, crashes and RocksDB under
+  // it), and a different seed gives a different run.
+  SimOptions a = SimOptions::FromSeed(7);
+  a.crashes = true;
+  a.partitions = true;
+  a.drop_probability = 0.05;
+  a.client_phase_ms = 6000;
+  SimOptions b = a;
+  b.seed = 8;
+  SimReport first = Simulator(a).Run();
+  SimReport second = Simulator(a).Run();
+  SimReport other = Simulator(b).Run();
+  EXPECT_EQ(first.trace_hash, second.trace_hash) << "seed 7 did not replay; " << a.replay;
+  EXPECT_EQ(first.events, second.events);
+  EXPECT_NE(first.trace_hash, other.trace_hash);
+  EXPECT_GT(first.ops_ok, 0u);
+}
+
+// ---- the CI seeds
+// ---------------------------------------------------------------------------------
+
+class SimSeeds : public ::testing::TestWithParam<int> {};
+
+TEST_P(SimSeeds, Batch) {
+  // Goal: every seed of this batch (3-7 nodes; drops, duplicates, partitions and power-loss
+  // crashes as the seed decides) keeps the session guarantees, loses no acknowledged write and
+  // converges. A failure prints the seed and its replay command.
+  const uint64_t first = kCiFirstSeed + static_cast<uint64_t>(GetParam()) * kCiSeedsPerBatch;
+  for (uint64_t seed = first; seed < first + kCiSeedsPerBatch; ++seed) {
+    SeedOutcome r = RunSeed(SimOptions::FromSeed(seed), /*verbose=*/false);
+    EXPECT_TRUE(r.ok) << r.failure_text;
+  }
+}
+INSTANTIATE_TEST_SUITE_P(Ci, SimSeeds, ::testing::Range(0, kCiBatches));
+
+class SimLargeSeeds : public ::testing::TestWithParam<int> {};
+
+TEST_P(SimLargeSeeds, HundredNodes) {
+  // Goal: the same guarantees hold with 100 nodes (the largest cluster the mission promises).
+  SeedOutcome r = RunSeed(SimOptions::FromSeed(kCiLargeFirstSeed + GetParam(), 100), true);
+  EXPECT_TRUE(r.ok) << r.failure_text;
+}
+INSTANTIATE_TEST_SUITE_P(Ci, SimLargeSeeds, ::testing::Range(0, kCiLargeSeeds));
+
+// ---- join time ----------------------------------------------------------------------------------
+
+TEST(SimJoin, HundredthNodeKnownToAllWithinBound) {
+  // Goal: measure how long, in simulated seconds, until all 100 nodes know a node that joins a
+  // converged cluster of 99, and keep it under kJoinBoundMs (docs/parts/sim.md has the figure).
+  auto join_ms = MeasureJoinMs(kJoinSeed, 100, kJoinBoundMs);
+  ASSERT_TRUE(join_ms.has_value()) << "the 100th node was not known to all within " << kJoinBoundMs
+                                   << " ms; replay: tests/sim/run --join " << kJoinSeed;
+  const double seconds = static_cast<double>(*join_ms) / 1000.0;
+  std::printf("100-node join: all 100 nodes know the joiner after %.2f simulated seconds\n",
+              seconds);
+  RecordProperty("join_seconds", std::to_string(seconds));
+}
+
+}  // namespace
+}  // namespace causeway::sim
