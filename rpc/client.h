@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "cluster/messages.h"
+#include "engine/limits.h"
 #include "engine/status.h"
 #include "engine/version.h"
 

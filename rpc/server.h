@@ -20,7 +20,11 @@ namespace causeway {
 
 struct ServerOptions {
   cluster::NodeConfig node;  // name, address (= listen), seeds, rf, timeouts
-  std::string listen;        // "host:port" to bind
+  std::string listen;        // "host:port" to bind (port 0: any free port, see port())
+  // A client connection with nothing in flight for this long is closed.
+  uint64_t idle_connection_timeout_ms = kIdleConnectionTimeoutMs;
+  // How often the node ticks its core (timeouts, gossip, failure detection).
+  uint64_t tick_interval_ms = 25;
 };
 
 class Server {
@@ -30,6 +34,8 @@ class Server {
                                                 HybridClock* clock,
                                                 std::shared_ptr<spdlog::logger> log);
   ~Server();
+  // The TCP port bound by Create() (useful with port 0).
+  int port() const;
   Status Run();
   void Stop();  // thread-safe
 

@@ -1,0 +1,365 @@
+// causeway::Client: one KJ event loop (kj::setupAsyncIo) per Client, one Cap'n Proto connection
+// to the current endpoint, failover to the next endpoint when the current one is down.
+#include "rpc/client.h"
+
+#include <capnp/message.h>
+#include <capnp/rpc-twoparty.h>
+#include <kj/async-io.h>
+
+#include "cluster/session.h"
+#include "engine/limits.h"
+#include "rpc/internal/convert.h"
+#include "rpc/internal/errors.h"
+#include "schema/causeway.capnp.h"
+
+namespace causeway {
+namespace {
+
+// The client waits this much longer than the timeout it sends, so the node's own answer
+// (kTimeout with a reason) normally arrives first.
+constexpr uint64_t kClientDeadlineGraceMs = 250;
+
+class IgnoreErrors final : public kj::TaskSet::ErrorHandler {
+ public:
+  void taskFailed(kj::Exception&&) override {}  // Start* calls report through `done`
+};
+IgnoreErrors kIgnoreErrors;
+
+// Failures after which the next call should go to another endpoint.
+bool EndpointDown(const Status& s) {
+  return s.code() == ErrorCode::kUnavailable || s.code() == ErrorCode::kTimeout;
+}
+
+ReadReply ReadReplyFromWire(wire::GetResult::Reader r) {
+  ReadReply out;
+  switch (r.which()) {
+    case wire::GetResult::FOUND: {
+      auto v = rpc::VersionFromWire(r.getFound());
+      if (v.ok()) out.version = std::move(v).value();
+      out.found = true;
+      break;
+    }
+    case wire::GetResult::NOT_FOUND: {
+      auto v = rpc::VersionFromWire(r.getNotFound());
+      if (v.ok()) out.version = std::move(v).value();
+      break;
+    }
+    default:
+      break;
+  }
+  return out;
+}
+
+}  // namespace
+
+// The client's state; Client::Impl is this type (the public header keeps Impl private).
+struct ClientCore {
+  ClientOptions options;
+  kj::AsyncIoContext io = kj::setupAsyncIo();
+  size_t endpoint_index = 0;
+  std::string session;
+  struct Conn {
+    kj::Own<kj::AsyncIoStream> stream;
+    kj::Own<capnp::TwoPartyVatNetwork> network;
+    kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> rpc;
+    wire::ClientApi::Client api = nullptr;
+  };
+  kj::Maybe<kj::Own<Conn>> conn;
+  kj::Own<kj::TaskSet> tasks = kj::heap<kj::TaskSet>(kIgnoreErrors);
+  size_t outstanding = 0;
+  kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> on_idle;
+
+  const std::string& Endpoint() const { return options.endpoints[endpoint_index]; }
+  void NextEndpoint() {
+    conn = nullptr;
+    endpoint_index = (endpoint_index + 1) % options.endpoints.size();
+  }
+  uint64_t Timeout(const CallOptions& o) const {
+    return o.timeout_ms != 0 ? o.timeout_ms : options.timeout_ms;
+  }
+  template <typename T>
+  kj::Promise<T> Deadline(kj::Promise<T> p, uint64_t ms, const char* what) {
+    auto timeout = io.provider->getTimer().afterDelay(ms * kj::MILLISECONDS).then([ms, what]() {
+      return kj::Promise<T>(rpc::ToException(causeway::Status::Timeout(
+          std::string(what) + " took longer than " + std::to_string(ms) + " ms")));
+    });
+    return p.exclusiveJoin(kj::mv(timeout));
+  }
+  causeway::Status Connect();
+  Result<wire::ClientApi::Client> Api();
+  void AdoptSession(std::string_view key, const std::optional<Version>& v, const std::string& s);
+  template <typename T, typename Fn>
+  Result<T> Call(Fn&& start);
+  kj::Promise<Result<ReadReply>> GetAsync(std::string key, CallOptions o);
+  kj::Promise<Result<Version>> WriteAsync(std::string key, std::string value, bool tombstone,
+                                          CallOptions o);
+  void Track(kj::Promise<void> p);
+};
+
+causeway::Status ClientCore::Connect() {
+  auto attempt = [&]() -> kj::Promise<kj::Own<kj::AsyncIoStream>> {
+    return io.provider->getNetwork()
+        .parseAddress(Endpoint())
+        .then([](kj::Own<kj::NetworkAddress> a) { return a->connect(); });
+  };
+  auto result = kj::runCatchingExceptions([&]() {
+    auto stream = Deadline(attempt(), options.connect_timeout_ms, "connect").wait(io.waitScope);
+    auto c = kj::heap<Conn>();
+    c->stream = kj::mv(stream);
+    capnp::ReaderOptions reader;
+    reader.traversalLimitInWords = kTraversalWordsMax;
+    c->network =
+        kj::heap<capnp::TwoPartyVatNetwork>(*c->stream, capnp::rpc::twoparty::Side::CLIENT, reader);
+    c->rpc = kj::heap(capnp::makeRpcClient(*c->network));
+    capnp::MallocMessageBuilder vat;
+    auto id = vat.initRoot<capnp::rpc::twoparty::VatId>();
+    id.setSide(capnp::rpc::twoparty::Side::SERVER);
+    c->api = c->rpc->bootstrap(id).castAs<wire::Bootstrap>().clientRequest().send().getClient();
+    conn = kj::mv(c);
+  });
+  KJ_IF_MAYBE (e, result) {
+    return causeway::Status::Unavailable("cannot connect to " + Endpoint() + ": " +
+                                         rpc::FromException(*e).message() +
+                                         " (is the node running?)");
+  }
+  return causeway::Status::Ok();
+}
+
+// The API of the current endpoint, connecting (and failing over) as needed: every endpoint is
+// tried once before giving up.
+Result<wire::ClientApi::Client> ClientCore::Api() {
+  if (options.endpoints.empty()) return Status::InvalidArgument("no endpoints given");
+  causeway::Status last;
+  for (size_t tries = 0; tries < options.endpoints.size(); ++tries) {
+    KJ_IF_MAYBE (c, conn) {
+      return (*c)->api;
+    }
+    last = Connect();
+    if (last.ok()) continue;
+    NextEndpoint();
+  }
+  KJ_IF_MAYBE (c, conn) {
+    return (*c)->api;
+  }
+  return last;
+}
+
+void ClientCore::AdoptSession(std::string_view key, const std::optional<Version>& v,
+                              const std::string& reply_session) {
+  if (outstanding <= 1 && !reply_session.empty()) {
+    session = reply_session;  // one call at a time: the node's token is exact
+    return;
+  }
+  // Several calls in flight: fold this reply into ours so no reply's knowledge is lost.
+  auto token = cluster::SessionToken::Decode(session);
+  if (!token.ok() || !v) return;
+  token->Observe(key, cluster::Dot{v->timestamp, v->writer});
+  session = token->Encode();
+}
+
+kj::Promise<Result<ReadReply>> ClientCore::GetAsync(std::string key, CallOptions o) {
+  auto api = Api();
+  if (!api.ok()) return Result<ReadReply>(api.status());
+  auto req = api->getRequest();
+  req.setKey(rpc::BytesToWire(key));
+  auto opts = req.initOptions();
+  rpc::ConsistencyToWire(o.consistency, opts.initR());
+  uint64_t ms = Timeout(o);
+  opts.setTimeoutMs(static_cast<uint32_t>(std::min<uint64_t>(ms, kRequestTimeoutMsMax)));
+  opts.setSession(rpc::BytesToWire(session));
+  return Deadline(req.send(), ms + kClientDeadlineGraceMs, "get")
+      .then(
+          [this, key](capnp::Response<wire::ClientApi::GetResults> r) -> Result<ReadReply> {
+            auto result = r.getResult();
+            ReadReply reply = ReadReplyFromWire(result);
+            auto s = result.getSession();
+            AdoptSession(key, reply.version, std::string(s.asChars().begin(), s.size()));
+            return reply;
+          },
+          [this](kj::Exception&& e) -> Result<ReadReply> {
+            causeway::Status s = rpc::FromException(e);
+            if (EndpointDown(s)) NextEndpoint();
+            return s;
+          });
+}
+
+kj::Promise<Result<Version>> ClientCore::WriteAsync(std::string key, std::string value,
+                                                    bool tombstone, CallOptions o) {
+  auto api = Api();
+  if (!api.ok()) return Result<Version>(api.status());
+  uint64_t ms = Timeout(o);
+  auto fill = [&](auto req) {
+    req.setKey(rpc::BytesToWire(key));
+    auto opts = req.initOptions();
+    rpc::ConsistencyToWire(o.consistency, opts.initW());
+    opts.setTimeoutMs(static_cast<uint32_t>(std::min<uint64_t>(ms, kRequestTimeoutMsMax)));
+    opts.setSession(rpc::BytesToWire(session));
+    return req;
+  };
+  auto on_reply = [this, key](auto r) -> Result<Version> {
+    auto v = rpc::VersionFromWire(r.getVersion());
+    if (!v.ok()) return v.status();
+    auto s = r.getSession();
+    AdoptSession(key, v.value(), std::string(s.asChars().begin(), s.size()));
+    return std::move(v).value();
+  };
+  auto on_error = [this](kj::Exception&& e) -> Result<Version> {
+    causeway::Status s = rpc::FromException(e);
+    if (EndpointDown(s)) NextEndpoint();
+    return s;
+  };
+  if (tombstone) {
+    auto req = fill(api->deleteRequest());
+    return Deadline(req.send(), ms + kClientDeadlineGraceMs, "delete")
+        .then(kj::mv(on_reply), kj::mv(on_error));
+  }
+  auto req = fill(api->putRequest());
+  req.setValue(rpc::BytesToWire(value));
+  return Deadline(req.send(), ms + kClientDeadlineGraceMs, "put")
+      .then(kj::mv(on_reply), kj::mv(on_error));
+}
+
+void ClientCore::Track(kj::Promise<void> p) {
+  ++outstanding;
+  tasks->add(p.attach(kj::defer([this]() {
+    if (--outstanding == 0) {
+      KJ_IF_MAYBE (f, on_idle) {
+        (*f)->fulfill();
+      }
+      on_idle = nullptr;
+    }
+  })));
+}
+
+// ---- Client ---------------------------------------------------------------------------------
+
+struct Client::Impl final : ClientCore {};
+
+Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+}
+
+Client::~Client() {
+  impl_->tasks = nullptr;
+  impl_->conn = nullptr;
+}
+
+Result<ReadReply> Client::Get(std::string_view key, const CallOptions& options) {
+  Impl& m = *impl_;
+  ++m.outstanding;
+  auto r = m.GetAsync(std::string(key), options).wait(m.io.waitScope);
+  --m.outstanding;
+  return r;
+}
+
+Result<Version> Client::Put(std::string_view key, std::string_view value,
+                            const CallOptions& options) {
+  Impl& m = *impl_;
+  ++m.outstanding;
+  auto r = m.WriteAsync(std::string(key), std::string(value), false, options).wait(m.io.waitScope);
+  --m.outstanding;
+  return r;
+}
+
+Result<Version> Client::Delete(std::string_view key, const CallOptions& options) {
+  Impl& m = *impl_;
+  ++m.outstanding;
+  auto r = m.WriteAsync(std::string(key), {}, true, options).wait(m.io.waitScope);
+  --m.outstanding;
+  return r;
+}
+
+void Client::StartGet(std::string key, CallOptions options,
+                      std::function<void(Result<ReadReply>)> done) {
+  Impl& m = *impl_;
+  m.Track(m.GetAsync(std::move(key), options).then([done = std::move(done)](Result<ReadReply> r) {
+    done(std::move(r));
+  }));
+}
+
+void Client::StartPut(std::string key, std::string value, CallOptions options,
+                      std::function<void(Result<Version>)> done) {
+  Impl& m = *impl_;
+  m.Track(m.WriteAsync(std::move(key), std::move(value), false, options)
+              .then([done = std::move(done)](Result<Version> r) { done(std::move(r)); }));
+}
+
+void Client::Wait() {
+  Impl& m = *impl_;
+  if (m.outstanding == 0) return;
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  m.on_idle = kj::mv(paf.fulfiller);
+  paf.promise.wait(m.io.waitScope);
+}
+
+Result<NodeStatusReply> Client::Status() {
+  Impl& m = *impl_;
+  auto api = m.Api();
+  if (!api.ok()) return api.status();
+  auto admin = api->adminRequest().send().getAdmin();
+  auto call = m.Deadline(admin.statusRequest().send(), m.options.timeout_ms, "status");
+  try {
+    auto r = call.wait(m.io.waitScope);
+    auto s = r.getStatus();
+    NodeStatusReply out;
+    out.id = s.getId();
+    out.name = s.getName().cStr();
+    out.address = s.getAddress().cStr();
+    out.keys = s.getKeys();
+    out.bytes = s.getBytes();
+    out.sync_mode = s.getSyncMode().cStr();
+    out.applied = s.getApplied();
+    out.shadowed = s.getShadowed();
+    out.concurrent = s.getConcurrent();
+    out.in_flight = s.getInFlight();
+    out.clock_skew_rejections = s.getClockSkewRejections();
+    for (auto member : s.getMembers()) out.members.push_back(rpc::MemberViewFromWire(member));
+    return out;
+  } catch (const kj::Exception& e) {
+    auto st = rpc::FromException(e);
+    if (EndpointDown(st)) m.NextEndpoint();
+    return st;
+  }
+}
+
+Result<cluster::ExplainResult> Client::Explain(std::string_view key) {
+  Impl& m = *impl_;
+  auto api = m.Api();
+  if (!api.ok()) return api.status();
+  auto admin = api->adminRequest().send().getAdmin();
+  auto req = admin.explainRequest();
+  req.setKey(rpc::BytesToWire(std::string(key)));
+  auto call = m.Deadline(req.send(), m.options.timeout_ms, "explain");
+  try {
+    auto r = call.wait(m.io.waitScope);
+    cluster::ExplainResult out;
+    out.token = r.getToken();
+    for (auto n : r.getPreferenceList()) out.preference_list.push_back(n);
+    for (auto rv : r.getReplicas()) {
+      cluster::ReplicaVersion v;
+      v.node = rv.getNode();
+      if (rv.isError()) {
+        v.status = rpc::ErrorFromWire(rv.getError());
+      } else if (rv.isVersion()) {
+        auto version = rpc::VersionFromWire(rv.getVersion());
+        if (version.ok()) v.version = std::move(version).value();
+        if (!version.ok()) v.status = version.status();
+      }
+      out.replicas.push_back(std::move(v));
+    }
+    return out;
+  } catch (const kj::Exception& e) {
+    auto st = rpc::FromException(e);
+    if (EndpointDown(st)) m.NextEndpoint();
+    return st;
+  }
+}
+
+const std::string& Client::session() const { return impl_->session; }
+void Client::set_session(std::string token) { impl_->session = std::move(token); }
+const std::string& Client::endpoint() const {
+  static const std::string kNone;
+  return impl_->options.endpoints.empty() ? kNone : impl_->Endpoint();
+}
+
+}  // namespace causeway

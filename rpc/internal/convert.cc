@@ -1,0 +1,284 @@
+#include "rpc/internal/convert.h"
+
+#include "engine/limits.h"
+
+namespace causeway::rpc {
+namespace {
+
+// Names and addresses in gossip: generous for "host:port" and operator names, still bounded.
+constexpr size_t kMemberTextBytesMax = 256;
+
+std::string ToString(capnp::Data::Reader bytes) {
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+Status TooLarge(const char* what, size_t got, size_t max) {
+  return Status::InvalidArgument(std::string(what) + " of " + std::to_string(got) +
+                                 " bytes exceeds the limit of " + std::to_string(max));
+}
+
+Result<std::string> SessionFromWire(capnp::Data::Reader session) {
+  if (session.size() > kSessionTokenBytesMax) {
+    return TooLarge("session token", session.size(), kSessionTokenBytesMax);
+  }
+  return ToString(session);
+}
+
+Result<uint64_t> TimeoutFromWire(uint32_t timeout_ms) {
+  // 0 means the node's default; anything longer than the cap is clamped, not rejected.
+  return std::min<uint64_t>(timeout_ms, kRequestTimeoutMsMax);
+}
+
+}  // namespace
+
+Result<std::string> KeyFromWire(capnp::Data::Reader key) {
+  if (key.size() > kKeyBytesMax) return TooLarge("key", key.size(), kKeyBytesMax);
+  std::string out = ToString(key);
+  Status s = ValidateKey(out);
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<std::string> ValueFromWire(capnp::Data::Reader value) {
+  if (value.size() > kValueBytesMax) return TooLarge("value", value.size(), kValueBytesMax);
+  return ToString(value);
+}
+
+capnp::Data::Reader BytesToWire(const std::string& bytes) {
+  return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(bytes.data()), bytes.size());
+}
+
+void VersionToWire(const Version& version, wire::Version::Builder out) {
+  out.setTimestamp(version.timestamp);
+  out.setWriter(version.writer);
+  out.setTombstone(version.tombstone);
+  out.setValue(BytesToWire(version.value));
+  auto entries = out.initVv(version.vv.size());
+  for (size_t i = 0; i < version.vv.size(); ++i) {
+    entries[i].setNode(version.vv.entries()[i].first);
+    entries[i].setCounter(version.vv.entries()[i].second);
+  }
+}
+
+Result<Version> VersionFromWire(wire::Version::Reader in) {
+  auto entries = in.getVv();
+  if (entries.size() > kVersionVectorEntriesMax) {
+    return Status::InvalidArgument("version vector of " + std::to_string(entries.size()) +
+                                   " entries exceeds " + std::to_string(kVersionVectorEntriesMax));
+  }
+  Version v;
+  v.timestamp = in.getTimestamp();
+  v.writer = in.getWriter();
+  v.tombstone = in.getTombstone();
+  auto value = ValueFromWire(in.getValue());
+  if (!value.ok()) return value.status();
+  v.value = std::move(value).value();
+  for (auto e : entries) {
+    if (e.getNode() == 0 || e.getCounter() == 0) {
+      return Status::InvalidArgument("version vector entry with a zero node or counter");
+    }
+    v.vv.Advance(e.getNode(), e.getCounter());
+  }
+  if (v.vv.size() != entries.size()) {
+    return Status::InvalidArgument("version vector with duplicate nodes");
+  }
+  Status s = ValidateVersion(v);
+  if (!s.ok()) return s;
+  return v;
+}
+
+void ConsistencyToWire(const cluster::Consistency& c, wire::Consistency::Builder out) {
+  using Kind = cluster::Consistency::Kind;
+  switch (c.kind) {
+    case Kind::kDefault:
+      out.setDefault();
+      break;
+    case Kind::kNumber:
+      out.setNumber(static_cast<uint8_t>(c.n));
+      break;
+    case Kind::kOne:
+      out.setOne();
+      break;
+    case Kind::kQuorum:
+      out.setQuorum();
+      break;
+    case Kind::kAll:
+      out.setAll();
+      break;
+  }
+}
+
+Result<cluster::Consistency> ConsistencyFromWire(wire::Consistency::Reader in) {
+  switch (in.which()) {
+    case wire::Consistency::DEFAULT:
+      return cluster::Consistency{};
+    case wire::Consistency::NUMBER: {
+      int n = in.getNumber();
+      if (n < 1 || n > kReplicationFactorMax) {
+        return Status::InvalidArgument("consistency number " + std::to_string(n) +
+                                       " is outside 1.." + std::to_string(kReplicationFactorMax));
+      }
+      return cluster::Consistency::Number(n);
+    }
+    case wire::Consistency::ONE:
+      return cluster::Consistency::One();
+    case wire::Consistency::QUORUM:
+      return cluster::Consistency::Quorum();
+    case wire::Consistency::ALL:
+      return cluster::Consistency::All();
+  }
+  return Status::InvalidArgument("unknown consistency kind (newer client?)");
+}
+
+Result<cluster::ClientRead> ReadFromWire(capnp::Data::Reader key, wire::ReadOptions::Reader in) {
+  cluster::ClientRead read;
+  auto k = KeyFromWire(key);
+  if (!k.ok()) return k.status();
+  auto r = ConsistencyFromWire(in.getR());
+  if (!r.ok()) return r.status();
+  auto session = SessionFromWire(in.getSession());
+  if (!session.ok()) return session.status();
+  read.key = std::move(k).value();
+  read.r = r.value();
+  read.timeout_ms = TimeoutFromWire(in.getTimeoutMs()).value();
+  read.session = std::move(session).value();
+  return read;
+}
+
+Result<cluster::ClientWrite> WriteFromWire(capnp::Data::Reader key, capnp::Data::Reader value,
+                                           bool tombstone, wire::WriteOptions::Reader in) {
+  cluster::ClientWrite write;
+  auto k = KeyFromWire(key);
+  if (!k.ok()) return k.status();
+  auto v = ValueFromWire(value);
+  if (!v.ok()) return v.status();
+  auto w = ConsistencyFromWire(in.getW());
+  if (!w.ok()) return w.status();
+  auto session = SessionFromWire(in.getSession());
+  if (!session.ok()) return session.status();
+  write.key = std::move(k).value();
+  write.value = std::move(v).value();
+  write.tombstone = tombstone;
+  write.w = w.value();
+  write.timeout_ms = TimeoutFromWire(in.getTimeoutMs()).value();
+  write.session = std::move(session).value();
+  return write;
+}
+
+void ErrorToWire(const Status& status, wire::Error::Builder out) {
+  out.setCode(static_cast<uint16_t>(status.code()));
+  out.setMessage(status.message());
+}
+
+Status ErrorFromWire(wire::Error::Reader in) {
+  auto code = static_cast<ErrorCode>(in.getCode());
+  if (code == ErrorCode::kOk || in.getCode() > static_cast<uint16_t>(ErrorCode::kInternal)) {
+    code = ErrorCode::kInternal;  // an unknown code from a newer node
+  }
+  return Status(code, in.getMessage().cStr());
+}
+
+void MemberToWire(const cluster::MemberState& state, wire::Member::Builder out) {
+  out.setId(state.id);
+  out.setName(state.name);
+  out.setAddress(state.address);
+  auto tokens = out.initTokens(state.tokens.size());
+  for (size_t i = 0; i < state.tokens.size(); ++i) tokens.set(i, state.tokens[i]);
+  out.setGeneration(state.generation);
+  out.setHeartbeat(state.heartbeat);
+  switch (state.status) {
+    case cluster::MemberStatus::kUp:
+      out.setStatus(wire::MemberStatus::UP);
+      break;
+    case cluster::MemberStatus::kLeaving:
+      out.setStatus(wire::MemberStatus::LEAVING);
+      break;
+    case cluster::MemberStatus::kLeft:
+      out.setStatus(wire::MemberStatus::LEFT);
+      break;
+  }
+}
+
+void MemberViewToWire(const cluster::MemberView& view, wire::Member::Builder out) {
+  MemberToWire(view.state, out);
+  out.setAlive(view.alive);
+  out.setRingShare(view.ring_share);
+}
+
+Result<cluster::MemberState> MemberFromWire(wire::Member::Reader in) {
+  if (in.getName().size() > kMemberTextBytesMax || in.getAddress().size() > kMemberTextBytesMax) {
+    return Status::InvalidArgument("member name or address longer than " +
+                                   std::to_string(kMemberTextBytesMax) + " bytes");
+  }
+  if (in.getTokens().size() > static_cast<size_t>(kTokensPerNodeMax)) {
+    return Status::InvalidArgument("member with more than " + std::to_string(kTokensPerNodeMax) +
+                                   " tokens");
+  }
+  if (in.getId() == 0) return Status::InvalidArgument("member with node id 0");
+  cluster::MemberState s;
+  s.id = in.getId();
+  s.name = in.getName().cStr();
+  s.address = in.getAddress().cStr();
+  for (auto t : in.getTokens()) s.tokens.push_back(t);
+  s.generation = in.getGeneration();
+  s.heartbeat = in.getHeartbeat();
+  switch (in.getStatus()) {
+    case wire::MemberStatus::UP:
+      s.status = cluster::MemberStatus::kUp;
+      break;
+    case wire::MemberStatus::LEAVING:
+      s.status = cluster::MemberStatus::kLeaving;
+      break;
+    case wire::MemberStatus::LEFT:
+      s.status = cluster::MemberStatus::kLeft;
+      break;
+    default:
+      return Status::InvalidArgument("unknown member status (newer node?)");
+  }
+  return s;
+}
+
+cluster::MemberView MemberViewFromWire(wire::Member::Reader in) {
+  cluster::MemberView view;
+  auto state = MemberFromWire(in);
+  if (state.ok()) view.state = std::move(state).value();
+  view.state.id = in.getId();
+  view.alive = in.getAlive();
+  view.ring_share = in.getRingShare();
+  return view;
+}
+
+void GossipToWire(const cluster::GossipMessage& message, wire::GossipState::Builder out) {
+  out.setReplyWanted(message.reply_wanted);
+  auto members = out.initMembers(message.members.size());
+  for (size_t i = 0; i < message.members.size(); ++i) MemberToWire(message.members[i], members[i]);
+}
+
+Result<cluster::GossipMessage> GossipFromWire(wire::GossipState::Reader in) {
+  if (in.getMembers().size() > kClusterNodesMax) {
+    return Status::InvalidArgument("gossip with more than " + std::to_string(kClusterNodesMax) +
+                                   " members");
+  }
+  cluster::GossipMessage message;
+  message.reply_wanted = in.getReplyWanted();
+  for (auto m : in.getMembers()) {
+    auto state = MemberFromWire(m);
+    if (!state.ok()) return state.status();
+    message.members.push_back(std::move(state).value());
+  }
+  return message;
+}
+
+void GetResultToWire(const std::optional<Version>& version, const std::string& session,
+                     wire::GetResult::Builder out) {
+  if (!version) {
+    out.setAbsent();
+  } else if (version->tombstone) {
+    VersionToWire(*version, out.initNotFound());
+  } else {
+    VersionToWire(*version, out.initFound());
+  }
+  out.setSession(BytesToWire(session));
+}
+
+}  // namespace causeway::rpc

@@ -1,0 +1,53 @@
+// capnp <-> causeway values (schema/causeway.capnp <-> engine/, cluster/ types).
+//
+// Everything read from the wire is checked against engine/limits.h here, before it reaches the
+// core: key and value sizes, version-vector entries, member lists, consistency numbers. A failed
+// check is a kInvalidArgument Status naming the field; it never asserts.
+#pragma once
+
+#include <capnp/blob.h>
+
+#include <string>
+
+#include "cluster/messages.h"
+#include "engine/status.h"
+#include "engine/version.h"
+#include "schema/causeway.capnp.h"
+
+namespace causeway::rpc {
+
+// ---- keys and values
+Result<std::string> KeyFromWire(capnp::Data::Reader key);
+Result<std::string> ValueFromWire(capnp::Data::Reader value);
+capnp::Data::Reader BytesToWire(const std::string& bytes);
+
+// ---- versions
+void VersionToWire(const Version& version, wire::Version::Builder out);
+// Validates entries and limits (ValidateVersion) as well as the wire shape.
+Result<Version> VersionFromWire(wire::Version::Reader in);
+
+// ---- consistency and options
+void ConsistencyToWire(const cluster::Consistency& c, wire::Consistency::Builder out);
+Result<cluster::Consistency> ConsistencyFromWire(wire::Consistency::Reader in);
+Result<cluster::ClientRead> ReadFromWire(capnp::Data::Reader key, wire::ReadOptions::Reader in);
+Result<cluster::ClientWrite> WriteFromWire(capnp::Data::Reader key, capnp::Data::Reader value,
+                                           bool tombstone, wire::WriteOptions::Reader in);
+
+// ---- errors carried as values (batch entries, explain replicas)
+void ErrorToWire(const Status& status, wire::Error::Builder out);
+Status ErrorFromWire(wire::Error::Reader in);
+
+// ---- membership
+void MemberToWire(const cluster::MemberState& state, wire::Member::Builder out);
+void MemberViewToWire(const cluster::MemberView& view, wire::Member::Builder out);
+Result<cluster::MemberState> MemberFromWire(wire::Member::Reader in);
+cluster::MemberView MemberViewFromWire(wire::Member::Reader in);  // admin replies: trusted shape
+void GossipToWire(const cluster::GossipMessage& message, wire::GossipState::Builder out);
+Result<cluster::GossipMessage> GossipFromWire(wire::GossipState::Reader in);
+
+// ---- read results
+// found/notFound/absent from the core's optional winning version.
+void GetResultToWire(const std::optional<Version>& version, const std::string& session,
+                     wire::GetResult::Builder out);
+
+}  // namespace causeway::rpc

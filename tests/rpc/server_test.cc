@@ -1,0 +1,446 @@
+// The node server and client library over real loopback sockets: a real Engine in a temp dir, a
+// real Server on its own thread, causeway::Client (or raw capnp) on the test thread.
+#include "rpc/server.h"
+
+#include <arpa/inet.h>
+#include <capnp/message.h>
+#include <capnp/rpc-twoparty.h>
+#include <gtest/gtest.h>
+#include <kj/async-io.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "engine/engine.h"
+#include "engine/hlc.h"
+#include "rpc/client.h"
+#include "rpc/internal/convert.h"
+#include "rpc/internal/errors.h"
+#include "schema/causeway.capnp.h"
+
+namespace causeway {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using SteadyClock = std::chrono::steady_clock;
+
+// One node: engine in a temp dir, server on its own thread; stopped and cleaned up on exit.
+class Node {
+ public:
+  explicit Node(uint64_t idle_timeout_ms = kIdleConnectionTimeoutMs) {
+    dir_ = fs::temp_directory_path() /
+           ("causeway_rpc_test_" + std::to_string(getpid()) + "_" + std::to_string(counter_++));
+    fs::remove_all(dir_);
+    EngineOptions eo;
+    eo.dir = dir_.string();
+    eo.sync = SyncMode::kNone;
+    auto engine = Engine::Open(eo);
+    EXPECT_TRUE(engine.ok()) << engine.status().ToString();
+    engine_ = std::move(engine).value();
+    auto clock = HybridClock::Open(&physical_, engine_.get());
+    EXPECT_TRUE(clock.ok()) << clock.status().ToString();
+    clock_ = std::move(clock).value();
+    ServerOptions so;
+    so.listen = "127.0.0.1:0";
+    so.node.name = "n1";
+    so.node.rf = 1;
+    so.node.default_w = 1;
+    so.node.default_r = 1;
+    so.idle_connection_timeout_ms = idle_timeout_ms;
+    auto server = Server::Create(so, engine_.get(), clock_.get(), nullptr);
+    EXPECT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(server).value();
+    thread_ = std::thread([this]() { run_status_ = server_->Run(); });
+  }
+  ~Node() {
+    Stop().IgnoreError();
+    server_.reset();
+    clock_.reset();
+    engine_.reset();
+    fs::remove_all(dir_);
+  }
+  // Returns Run()'s status.
+  Status Stop() {
+    if (thread_.joinable()) {
+      server_->Stop();
+      thread_.join();
+    }
+    return run_status_;
+  }
+  std::string endpoint() const { return "127.0.0.1:" + std::to_string(server_->port()); }
+  int port() const { return server_->port(); }
+
+ private:
+  static inline std::atomic<int> counter_{0};
+  fs::path dir_;
+  SystemClock physical_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<HybridClock> clock_;
+  std::unique_ptr<Server> server_;
+  std::thread thread_;
+  Status run_status_;
+};
+
+ClientOptions Options(const std::string& endpoint) {
+  ClientOptions o;
+  o.endpoints = {endpoint};
+  o.timeout_ms = 5000;
+  return o;
+}
+
+// A port with nothing listening on it (bound, then closed).
+int DeadPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// A raw TCP connection for sending arbitrary bytes.
+int RawConnect(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  return fd;
+}
+
+// Waits up to `timeout` for the server to close `fd`; true if it did.
+bool ClosedByPeer(int fd, milliseconds timeout) {
+  auto deadline = SteadyClock::now() + timeout;
+  char buf[4096];
+  while (SteadyClock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 50) > 0) {
+      ssize_t n = read(fd, buf, sizeof(buf));
+      if (n <= 0) return true;
+    }
+  }
+  return false;
+}
+
+void ExpectServesHere(const Node& node, const std::string& key);
+
+// A Client owns its thread's KJ event loop, so each extra client runs on a thread of its own.
+template <typename Fn>
+void OnOwnThread(Fn fn) {
+  std::thread t(fn);
+  t.join();
+}
+
+void ExpectServes(const Node& node, const std::string& key) {
+  OnOwnThread([&]() { ExpectServesHere(node, key); });
+}
+
+void ExpectServesHere(const Node& node, const std::string& key) {
+  Client c(Options(node.endpoint()));
+  auto put = c.Put(key, "still-here");
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  auto got = c.Get(key);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(got->found);
+  ASSERT_TRUE(got->version.has_value());
+  EXPECT_EQ(got->version->value, "still-here");
+}
+
+// Runs `fn(api, wait_scope)` on a fresh thread with its own KJ loop and a raw capnp connection.
+template <typename Fn>
+void WithRawApi(int port, Fn fn) {
+  std::thread t([&]() {
+    auto io = kj::setupAsyncIo();
+    auto stream = io.provider->getNetwork()
+                      .parseAddress("127.0.0.1", port)
+                      .wait(io.waitScope)
+                      ->connect()
+                      .wait(io.waitScope);
+    capnp::TwoPartyClient client(*stream);
+    auto api = client.bootstrap().castAs<wire::Bootstrap>().clientRequest().send().getClient();
+    fn(api, io.waitScope);
+  });
+  t.join();
+}
+
+TEST(Server, PutGetDeleteRoundTrip) {
+  // Goal: put, get, delete and get-after-delete behave as the client contract says.
+  Node node;
+  Client c(Options(node.endpoint()));
+  auto put = c.Put("k1", "hello");
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  EXPECT_GT(put->timestamp, 0u);
+  auto got = c.Get("k1");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(got->found);
+  EXPECT_EQ(got->version->value, "hello");
+  EXPECT_EQ(got->version->timestamp, put->timestamp);
+  auto missing = c.Get("nosuchkey");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->found);
+  auto del = c.Delete("k1");
+  ASSERT_TRUE(del.ok()) << del.status().ToString();
+  EXPECT_GT(del->timestamp, put->timestamp);
+  auto after = c.Get("k1");
+  ASSERT_TRUE(after.ok());
+  EXPECT_FALSE(after->found);
+  EXPECT_TRUE(node.Stop().ok());
+}
+
+TEST(Server, OneMebibyteValueRoundTrips) {
+  // Goal: a value at the 1 MiB limit is stored and read back byte for byte.
+  Node node;
+  Client c(Options(node.endpoint()));
+  std::string value(kValueBytesMax, '\0');
+  std::mt19937 rng(7);
+  for (auto& ch : value) ch = static_cast<char>(rng());
+  ASSERT_TRUE(c.Put("big", value).ok());
+  auto got = c.Get("big");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_TRUE(got->found);
+  EXPECT_TRUE(got->version->value == value);
+}
+
+TEST(Server, RejectsOversizeAndEmptyInputAndKeepsServing) {
+  // Goal: an empty key, a key over 64 KiB and a value over 1 MiB each get kInvalidArgument with
+  // a message naming the limit; the node keeps serving.
+  Node node;
+  Client c(Options(node.endpoint()));
+  auto empty = c.Put("", "x");
+  EXPECT_EQ(empty.status().code(), ErrorCode::kInvalidArgument) << empty.status().ToString();
+  auto long_key = c.Put(std::string(kKeyBytesMax + 1, 'k'), "x");
+  EXPECT_EQ(long_key.status().code(), ErrorCode::kInvalidArgument);
+  auto big = c.Put("k", std::string(kValueBytesMax + 1, 'v'));
+  EXPECT_EQ(big.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(big.status().message().find("exceeds"), std::string::npos) << big.status().message();
+  auto get_empty = c.Get("");
+  EXPECT_EQ(get_empty.status().code(), ErrorCode::kInvalidArgument);
+  ExpectServes(node, "after-bad-input");
+}
+
+TEST(Server, MultiPutAndMultiGet) {
+  // Goal: batches fan out to single requests; each entry succeeds or fails on its own; an
+  // oversize batch is refused as a whole.
+  Node node;
+  WithRawApi(node.port(), [](wire::ClientApi::Client& api, kj::WaitScope& ws) {
+    auto put = api.multiPutRequest();
+    auto entries = put.initEntries(3);
+    for (int i = 0; i < 3; ++i) {
+      std::string k = "mk" + std::to_string(i), v = "mv" + std::to_string(i);
+      entries[i].setKey(kj::arrayPtr(reinterpret_cast<const kj::byte*>(k.data()), k.size()));
+      entries[i].setValue(kj::arrayPtr(reinterpret_cast<const kj::byte*>(v.data()), v.size()));
+    }
+    entries[2].setKey(capnp::Data::Reader());  // empty key: this entry alone fails
+    auto put_reply = put.send().wait(ws);
+    ASSERT_EQ(put_reply.getResults().size(), 3u);
+    EXPECT_TRUE(put_reply.getResults()[0].isVersion());
+    EXPECT_TRUE(put_reply.getResults()[1].isVersion());
+    ASSERT_TRUE(put_reply.getResults()[2].isError());
+    EXPECT_EQ(put_reply.getResults()[2].getError().getCode(),
+              static_cast<uint16_t>(ErrorCode::kInvalidArgument));
+    EXPECT_GT(put_reply.getSession().size(), 0u);
+
+    auto get = api.multiGetRequest();
+    auto keys = get.initKeys(3);
+    for (int i = 0; i < 3; ++i) {
+      std::string k = i == 2 ? "absent" : "mk" + std::to_string(i);
+      keys.set(i, kj::arrayPtr(reinterpret_cast<const kj::byte*>(k.data()), k.size()));
+    }
+    auto get_reply = get.send().wait(ws);
+    auto results = get_reply.getResults();
+    ASSERT_EQ(results.size(), 3u);
+    ASSERT_TRUE(results[0].isResult() && results[0].getResult().isFound());
+    auto v = results[0].getResult().getFound().getValue();
+    EXPECT_EQ(std::string(v.asChars().begin(), v.size()), "mv0");
+    EXPECT_TRUE(results[1].getResult().isFound());
+    EXPECT_TRUE(results[2].getResult().isAbsent());
+
+    auto huge = api.multiGetRequest();
+    huge.initKeys(kBatchKeysMax + 1);
+    try {
+      huge.send().wait(ws);
+      ADD_FAILURE() << "oversize batch accepted";
+    } catch (const kj::Exception& e) {
+      EXPECT_EQ(rpc::FromException(e).code(), ErrorCode::kInvalidArgument);
+    }
+  });
+}
+
+TEST(Server, RandomBytesOnThePortCloseThatConnectionOnly) {
+  // Goal: garbage and a malformed frame (a segment table claiming a huge message) get the
+  // connection closed; the node keeps serving other clients.
+  Node node;
+  int fd = RawConnect(node.port());
+  std::string junk(4096, '\0');
+  std::mt19937 rng(1);
+  for (auto& ch : junk) ch = static_cast<char>(rng());
+  ASSERT_EQ(write(fd, junk.data(), junk.size()), static_cast<ssize_t>(junk.size()));
+  EXPECT_TRUE(ClosedByPeer(fd, milliseconds(5000)));
+  close(fd);
+
+  // One segment whose size claims ~4 GiB words: over the traversal limit, refused unread.
+  fd = RawConnect(node.port());
+  uint32_t header[2] = {0, 0xfffffff0u};
+  ASSERT_EQ(write(fd, header, sizeof(header)), static_cast<ssize_t>(sizeof(header)));
+  EXPECT_TRUE(ClosedByPeer(fd, milliseconds(5000)));
+  close(fd);
+  ExpectServes(node, "after-garbage");
+}
+
+TEST(Server, ClientDisconnectingMidCallDoesNotHurtOthers) {
+  // Goal: clients that drop their connection with calls outstanding (including a 1 MiB put in
+  // transit) leave the node serving everyone else.
+  Node node;
+  for (int round = 0; round < 3; ++round) {
+    WithRawApi(node.port(), [](wire::ClientApi::Client& api, kj::WaitScope& ws) {
+      std::string value(kValueBytesMax, 'x');
+      std::vector<kj::Promise<void>> calls;
+      for (int i = 0; i < 8; ++i) {
+        auto req = api.putRequest();
+        std::string k = "drop" + std::to_string(i);
+        req.setKey(kj::arrayPtr(reinterpret_cast<const kj::byte*>(k.data()), k.size()));
+        req.setValue(kj::arrayPtr(reinterpret_cast<const kj::byte*>(value.data()), value.size()));
+        calls.push_back(req.send().ignoreResult());
+      }
+      // Leave with the calls outstanding: the connection closes when this thread's loop ends.
+      ws.poll();
+    });
+  }
+  ExpectServes(node, "after-disconnects");
+}
+
+TEST(Server, SilentClientIsClosedAfterIdleTimeout) {
+  // Goal: a client that connects and sends nothing is disconnected after the idle timeout, and
+  // a client with calls in flight is not.
+  Node node(/*idle_timeout_ms=*/300);
+  int fd = RawConnect(node.port());
+  auto start = SteadyClock::now();
+  EXPECT_TRUE(ClosedByPeer(fd, milliseconds(5000)));
+  EXPECT_GE(SteadyClock::now() - start, milliseconds(250));
+  close(fd);
+  ExpectServes(node, "after-silent-client");
+}
+
+TEST(Server, TwoThousandConcurrentOutstandingRequests) {
+  // Goal: 2000 calls outstanding at once on one connection all complete without error.
+  Node node;
+  Client c(Options(node.endpoint()));
+  std::atomic<int> ok{0}, failed{0};
+  std::string first_error;
+  for (int i = 0; i < 2000; ++i) {
+    auto done = [&](const Status& s) {
+      if (s.ok()) {
+        ++ok;
+      } else if (failed++ == 0) {
+        first_error = s.ToString();
+      }
+    };
+    if (i % 2 == 0) {
+      c.StartPut("c" + std::to_string(i), std::string(1024, 'v'), {},
+                 [done](Result<Version> r) { done(r.status()); });
+    } else {
+      c.StartGet("c" + std::to_string(i - 1), {},
+                 [done](Result<ReadReply> r) { done(r.status()); });
+    }
+  }
+  c.Wait();
+  EXPECT_EQ(ok.load(), 2000) << first_error;
+  EXPECT_EQ(failed.load(), 0) << first_error;
+}
+
+TEST(Client, FailsOverToTheNextEndpoint) {
+  // Goal: with the first endpoint down, calls go to the second one and succeed.
+  Node node;
+  ClientOptions o;
+  o.endpoints = {"127.0.0.1:" + std::to_string(DeadPort()), node.endpoint()};
+  o.timeout_ms = 3000;
+  Client c(o);
+  auto put = c.Put("fo", "v");
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  EXPECT_EQ(c.endpoint(), node.endpoint());
+  auto got = c.Get("fo");
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(got->found);
+}
+
+TEST(Client, AllEndpointsDownIsUnavailable) {
+  // Goal: with every endpoint down the call fails fast with kUnavailable and a useful message.
+  ClientOptions o;
+  o.endpoints = {"127.0.0.1:" + std::to_string(DeadPort())};
+  Client c(o);
+  auto got = c.Get("k");
+  EXPECT_EQ(got.status().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(got.status().message().find("cannot connect"), std::string::npos);
+}
+
+TEST(Client, SessionTokenRoundTrip) {
+  // Goal: the token returned by a write, handed to another client (as --session FILE does),
+  // carries the session: that client reads the write, and its token keeps growing.
+  Node node;
+  Client a(Options(node.endpoint()));
+  EXPECT_TRUE(a.session().empty());
+  auto put = a.Put("sess", "v1");
+  ASSERT_TRUE(put.ok());
+  std::string token = a.session();
+  EXPECT_FALSE(token.empty());
+  OnOwnThread([&]() {
+    Client b(Options(node.endpoint()));
+    b.set_session(token);
+    auto got = b.Get("sess");
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_TRUE(got->found);
+    EXPECT_EQ(got->version->value, "v1");
+    EXPECT_FALSE(b.session().empty());
+  });
+  OnOwnThread([&]() {
+    // A garbage token is rejected, not trusted.
+    Client bad(Options(node.endpoint()));
+    bad.set_session("\xff garbage token");
+    auto rejected = bad.Get("sess");
+    EXPECT_EQ(rejected.status().code(), ErrorCode::kInvalidArgument)
+        << rejected.status().ToString();
+  });
+}
+
+TEST(Server, StatusReportsNodeAndKeys) {
+  // Goal: the admin status call reports the node's identity, sync mode and membership.
+  Node node;
+  Client c(Options(node.endpoint()));
+  ASSERT_TRUE(c.Put("s1", "v").ok());
+  auto st = c.Status();
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->name, "n1");
+  EXPECT_EQ(st->id, NodeIdFromName("n1"));
+  EXPECT_EQ(st->sync_mode, "none");
+  EXPECT_GE(st->members.size(), 1u);
+}
+
+TEST(Server, StopWithConnectionsOpenReturnsOk) {
+  // Goal: Stop() with idle and busy client connections open makes Run() return Ok promptly.
+  Node node;
+  Client c(Options(node.endpoint()));
+  ASSERT_TRUE(c.Put("x", "y").ok());
+  int raw = RawConnect(node.port());
+  auto start = SteadyClock::now();
+  EXPECT_TRUE(node.Stop().ok());
+  EXPECT_LT(SteadyClock::now() - start, milliseconds(5000));
+  EXPECT_TRUE(ClosedByPeer(raw, milliseconds(2000)));
+  close(raw);
+  auto after = c.Get("x");
+  EXPECT_EQ(after.status().code(), ErrorCode::kUnavailable) << after.status().ToString();
+}
+
+}  // namespace
+}  // namespace causeway
