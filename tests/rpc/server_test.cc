@@ -35,7 +35,8 @@ using SteadyClock = std::chrono::steady_clock;
 // One node: engine in a temp dir, server on its own thread; stopped and cleaned up on exit.
 class Node {
  public:
-  explicit Node(uint64_t idle_timeout_ms = kIdleConnectionTimeoutMs) {
+  explicit Node(uint64_t idle_timeout_ms = kIdleConnectionTimeoutMs, std::string name = "n1",
+                int rf = 1, std::vector<std::string> seeds = {}) {
     dir_ = fs::temp_directory_path() /
            ("causeway_rpc_test_" + std::to_string(getpid()) + "_" + std::to_string(counter_++));
     fs::remove_all(dir_);
@@ -50,8 +51,9 @@ class Node {
     clock_ = std::move(clock).value();
     ServerOptions so;
     so.listen = "127.0.0.1:0";
-    so.node.name = "n1";
-    so.node.rf = 1;
+    so.node.name = name;
+    so.node.rf = rf;
+    so.node.seeds = seeds;
     so.node.default_w = 1;
     so.node.default_r = 1;
     so.idle_connection_timeout_ms = idle_timeout_ms;
@@ -358,6 +360,45 @@ TEST(Server, TwoThousandConcurrentOutstandingRequests) {
   c.Wait();
   EXPECT_EQ(ok.load(), 2000) << first_error;
   EXPECT_EQ(failed.load(), 0) << first_error;
+}
+
+TEST(Server, ThreeNodesReplicateOverPeerLinks) {
+  // Goal: three nodes (rf=3) find each other through a seed and replicate over the peer links: a
+  // W=all write through one node is read with R=all through another; after one node stops,
+  // W=all fails (not enough replicas) while W=2 still succeeds.
+  auto n1 = std::make_unique<Node>(kIdleConnectionTimeoutMs, "n1", 3);
+  auto n2 = std::make_unique<Node>(kIdleConnectionTimeoutMs, "n2", 3,
+                                   std::vector<std::string>{n1->endpoint()});
+  auto n3 = std::make_unique<Node>(kIdleConnectionTimeoutMs, "n3", 3,
+                                   std::vector<std::string>{n1->endpoint()});
+  Client c1(Options(n1->endpoint()));
+  CallOptions all;
+  all.consistency = cluster::Consistency::All();
+  all.timeout_ms = 1000;
+  Status last;
+  auto deadline = SteadyClock::now() + std::chrono::seconds(15);
+  while (SteadyClock::now() < deadline) {  // until gossip has spread the membership
+    auto put = c1.Put("rep", "v3", all);
+    last = put.status();
+    if (put.ok()) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  ASSERT_TRUE(last.ok()) << last.ToString();
+  OnOwnThread([&]() {
+    Client c2(Options(n2->endpoint()));
+    auto got = c2.Get("rep", all);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_TRUE(got->found);
+    EXPECT_EQ(got->version->value, "v3");
+  });
+  EXPECT_TRUE(n3->Stop().ok());
+  CallOptions two;
+  two.consistency = cluster::Consistency::Number(2);
+  two.timeout_ms = 2000;
+  auto put2 = c1.Put("rep2", "v", two);
+  EXPECT_TRUE(put2.ok()) << put2.status().ToString();
+  auto put_all = c1.Put("rep3", "v", all);
+  EXPECT_FALSE(put_all.ok());
 }
 
 TEST(Client, FailsOverToTheNextEndpoint) {
