@@ -333,7 +333,10 @@ void Simulator::Execute(Node& n, cluster::Actions actions) {
 void Simulator::ExecuteStorage(Node& n, const cluster::StorageAction& a) {
   cluster::StorageResult result;
   std::string line = n.name + " storage#" + std::to_string(a.op_id) + " ";
-  if (a.kind == cluster::StorageAction::Kind::kApply) {
+  if (a.kind == cluster::StorageAction::Kind::kApply && options_.sabotage_lying_disk &&
+      a.key == keys_[0]) {
+    line += "apply " + a.key + " " + VersionString(a.version) + " -> lied";
+  } else if (a.kind == cluster::StorageAction::Kind::kApply) {
     auto r = n.engine->Apply(a.key, a.version);
     result.status = r.status();
     line += "apply " + a.key + " " + VersionString(a.version) + " -> " +

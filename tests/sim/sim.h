@@ -50,8 +50,11 @@ struct SimOptions {
   uint64_t clock_skew_max_ms = 200;   // |skew| per node; pairwise < 2x this < max_offset
   uint64_t storage_delay_max_ms = 2;  // OnStorageDone comes 0..this after the StorageAction
   bool final_restart_all = true;      // settle phase restarts every node (clean restart)
-  std::string base_dir;               // empty: $CAUSEWAY_SIM_DIR, /dev/shm or $TMPDIR
-  std::string replay;                 // how to replay this run (printed on failure)
+  // Tests the checkers end to end: every node's disk acknowledges applies of the first key
+  // without storing them, so acknowledged writes of it must be reported lost.
+  bool sabotage_lying_disk = false;
+  std::string base_dir;  // empty: $CAUSEWAY_SIM_DIR, /dev/shm or $TMPDIR
+  std::string replay;    // how to replay this run (printed on failure)
 
   // The configuration a seed stands for: node count (3..7 unless nodes_override), faults and
   // durability all derived from the seed, so `tests/sim/run --seed S` replays it.

@@ -89,6 +89,17 @@ TEST(SimCheckers, IntegrityAndAcknowledgedFloors) {
   EXPECT_EQ(protected_only[0].dot.timestamp, 10u);
 }
 
+TEST(SimCheckers, CatchALyingDiskEndToEnd) {
+  // Goal: the whole pipeline (simulator, history, final-state checks) can fail: when every
+  // disk acknowledges writes of one key without storing them, acknowledged writes are lost.
+  SimOptions o = SimOptions::FromSeed(3);
+  o.sabotage_lying_disk = true;
+  o.keys = 2;
+  o.client_phase_ms = 4000;
+  SimReport r = Simulator(o).Run();
+  EXPECT_TRUE(Mentions(r.violations, "acknowledged write lost")) << r.Summary();
+}
+
 // ---- determinism --------------------------------------------------------------------------------
 
 TEST(SimDeterminism, SameSeedSameTraceOtherSeedOtherTrace) {
