@@ -109,6 +109,14 @@ std::vector<std::string> CheckReadIntegrity(const std::vector<Op>& history) {
     if (op.kind == OpKind::kWrite) writes[{op.key, op.value}] = &op;
   }
   std::vector<std::string> out;
+  std::map<std::pair<Hlc, NodeId>, const Op*> dots;  // a dot names exactly one write
+  for (const Op& op : history) {
+    if (!op.ok() || !op.is_write() || !op.dot) continue;
+    auto [it, fresh] = dots.try_emplace({op.dot->timestamp, op.dot->writer}, &op);
+    if (!fresh)
+      out.push_back("two writes with one dot: " + op.ToString() + "  and  " +
+                    it->second->ToString());
+  }
   for (const Op& op : history) {
     if (!op.ok() || op.kind != OpKind::kRead || !op.dot || op.tombstone) continue;
     auto it = writes.find({op.key, op.value});

@@ -64,8 +64,9 @@ struct Op {
 // Returns one line per violation (empty: none).
 std::vector<std::string> CheckSessionGuarantees(const std::vector<Op>& history);
 
-// Integrity: every value a read returns was written by some write invocation of that key, and if
-// that write was acknowledged the read's dot is the write's dot (no invented or mixed versions).
+// Integrity: no two acknowledged writes share a dot; every value a read returns was written by
+// some write invocation of that key, and if that write was acknowledged the read's dot is the
+// write's dot (no invented or mixed versions).
 std::vector<std::string> CheckReadIntegrity(const std::vector<Op>& history);
 
 // The newest acknowledged write of each key that the durability rule says must survive

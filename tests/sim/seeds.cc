@@ -41,6 +41,8 @@ SeedOutcome RunSeed(const SimOptions& options, bool verbose) {
 
 std::optional<uint64_t> MeasureJoinMs(uint64_t seed, int nodes, uint64_t bound_ms) {
   SimOptions o = SimOptions::FromSeed(seed, nodes - 1);
+  o.drop_probability = 0;  // the figure is for a healthy network (delays and reordering only)
+  o.duplicate_probability = 0;
   Simulator sim(o);
   for (int i = 0; i < nodes - 1; ++i) sim.AddNode();
   if (!sim.RunUntil([&] { return sim.AllKnow(sim.AllIds()); }, kJoinConvergeMsMax, kJoinCheckMs)) {

@@ -233,6 +233,12 @@ void Simulator::StartNode(Node& n) {
   Check(n.engine->StoreMeta("generation", std::to_string(n.generation)), "store generation");
   auto tokens = Check(n.engine->LoadMeta("tokens"), n.name + ": load tokens");
   n.hlc = Check(HybridClock::Open(n.physical.get(), n.engine.get()), n.name + ": open clock");
+  // Now() returns more than Last(), so starting at Last() >= everything handed out before is
+  // what "never goes backwards" needs.
+  if (n.hlc->Last() < n.last_hlc) {
+    violations_.push_back("HLC went backwards across a restart of " + n.name + ": " +
+                          std::to_string(n.last_hlc) + " then " + std::to_string(n.hlc->Last()));
+  }
 
   cluster::NodeConfig cfg;
   cfg.name = n.name;
@@ -269,6 +275,7 @@ void Simulator::Crash(Node& n) {
   ++stats_.crashes;
   n.up = false;
   ++n.incarnation;
+  n.last_hlc = n.hlc->Last();
   n.core.reset();
   n.hlc.reset();
   // Nothing the dying process does from here (the engine's destructor syncs the WAL) may reach
@@ -284,6 +291,7 @@ void Simulator::CleanRestart(Node& n) {
   Trace("clean-restart " + n.name);
   n.up = false;
   ++n.incarnation;
+  n.last_hlc = n.hlc->Last();
   n.core.reset();
   n.hlc.reset();
   n.engine.reset();

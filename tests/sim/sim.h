@@ -190,6 +190,7 @@ class Simulator {
   std::vector<std::string> trace_tail_;
   size_t trace_tail_next_ = 0;
   SimReport stats_;
+  std::vector<std::string> violations_;  // found while running (the HLC went backwards)
 };
 
 }  // namespace causeway::sim

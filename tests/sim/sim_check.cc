@@ -62,6 +62,7 @@ SimReport Simulator::Run() {
   } catch (const SimFailure& e) {
     report.violations.push_back(std::string("simulation aborted: ") + e.what());
   }
+  for (const auto& v : violations_) report.violations.push_back(v);
   for (const auto& v : CheckSessionGuarantees(history_)) report.violations.push_back(v);
   for (const auto& v : CheckReadIntegrity(history_)) report.violations.push_back(v);
   FillReport(report);

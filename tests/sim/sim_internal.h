@@ -69,6 +69,7 @@ struct Simulator::Node {
   bool up = false;
   bool tokens_persisted = false;
   uint64_t generation = 0;
+  Hlc last_hlc = 0;  // the clock's Last() when its process died: the next one must start above
 
   uint64_t Mono(uint64_t now) const { return mono_base_ms + now; }
 };

@@ -80,6 +80,8 @@ TEST(SimCheckers, IntegrityAndAcknowledgedFloors) {
   Op bogus = Read(0, "x", SimDot{99, 1});
   bogus.value = "never-written";
   EXPECT_TRUE(Mentions(CheckReadIntegrity({Write(0, "x", 10, 1), bogus}), "never written"));
+  EXPECT_TRUE(Mentions(CheckReadIntegrity({Write(0, "x", 10, 1), Write(1, "y", 10, 1)}),
+                       "two writes with one dot"));
   std::vector<Op> h = {Write(0, "x", 10, 1, 2), Write(1, "x", 20, 2, 1)};
   auto all = NewestAcknowledgedWrites(h, false);
   ASSERT_EQ(all.size(), 1u);
