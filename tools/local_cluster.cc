@@ -73,10 +73,12 @@ Result<NodeStatusReply> Probe(const std::string& address) {
   return client.Status();
 }
 
+// Members this node sees up and placed on the ring (a joining node has no tokens yet).
 size_t MembersUp(const NodeStatusReply& reply) {
   size_t up = 0;
   for (const auto& m : reply.members) {
-    up += m.alive && m.state.status == cluster::MemberStatus::kUp ? 1 : 0;
+    up +=
+        m.alive && m.state.status == cluster::MemberStatus::kUp && !m.state.tokens.empty() ? 1 : 0;
   }
   return up;
 }

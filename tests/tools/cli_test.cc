@@ -1,0 +1,330 @@
+// The `causeway` binary driven as users and scripts drive it: real `causeway serve` processes on
+// 127.0.0.x (a distinct address per test), real exit codes, stdout and stderr.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "engine/limits.h"
+#include "rpc/client.h"
+#include "tests/tools/harness.h"
+#include "tools/internal/process.h"
+
+namespace causeway::tools::testing {
+namespace {
+
+using nlohmann::json;
+
+// One node with its folder; stopped (SIGKILL) and removed at the end of the test.
+struct OneNode {
+  explicit OneNode(int host, std::vector<std::string> extra = {}) : address(FreeAddress(host)) {
+    flags = {"--node-id",          "n1",   "--listen", address, "--data-dir",
+             dir.path() + "/data", "--rf", "1"};
+    flags.insert(flags.end(), extra.begin(), extra.end());
+    Start();
+  }
+  void Start() {
+    process.Start(flags, dir.path() + "/log");
+    EXPECT_TRUE(WaitServing(address)) << ReadFile(dir.path() + "/log");
+  }
+  RunResult Cli(std::vector<std::string> args, const std::string& in = "") {
+    args.push_back("--endpoints");
+    args.push_back(address);
+    return RunCli(args, {}, in);
+  }
+  TempDir dir;
+  std::string address;
+  std::vector<std::string> flags;
+  ServeProcess process;
+};
+
+// Goal: usage errors exit 2 with an "error:" line, without needing any node.
+TEST(CliExitCodes, UsageErrorsExitTwo) {
+  TempDir dir;
+  std::string toobig = dir.path() + "/toobig";
+  WriteFile(toobig, std::string(kValueBytesMax + 1, 'x'));
+  const std::vector<std::vector<std::string>> cases = {
+      {},
+      {"nosuchcommand"},
+      {"get"},
+      {"put", "k"},
+      {"put", "k", "v", "--value-file", toobig},
+      {"get", "k", "--r", "bogus"},
+      {"put", "k", "v", "--w", "9"},
+      {"put", "", "x"},
+      {"put", "k", "--value-file", toobig},
+      {"get", "k", "--endpoints", "nocolon"},
+      {"serve"},
+      {"serve", "--node-id", "n1", "--listen", "127.0.0.1:1", "--data-dir", dir.path(), "--rf",
+       "0"},
+      {"local", "up", "--dir", dir.path(), "--nodes", "2", "--rf", "3"},
+  };
+  for (const auto& args : cases) {
+    RunResult r = RunCli(args);
+    std::string joined;
+    for (const auto& a : args) joined += a + " ";
+    EXPECT_EQ(r.exit_code, 2) << joined << "\n" << r.err;
+    EXPECT_FALSE(r.err.empty()) << joined;
+  }
+}
+
+// Goal: a node that is not there is "unavailable" (exit 3), and the message says what to do.
+TEST(CliExitCodes, UnreachableNodeExitsThree) {
+  std::string address = FreeAddress(160);  // nothing listens there
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"get", "k"}, {"put", "k", "v"}, {"del", "k"}, {"status"}}) {
+    std::vector<std::string> full = args;
+    full.insert(full.end(), {"--endpoints", address, "--timeout-ms", "2000"});
+    RunResult r = RunCli(full);
+    EXPECT_EQ(r.exit_code, 3) << args[0] << ": " << r.err;
+    EXPECT_NE(r.err.find("error:"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("hint:"), std::string::npos) << r.err;
+  }
+}
+
+// Goal: put/get/del and their --json output follow the documented contract: raw bytes plus a
+// newline, JSON fields key/found/value/timestamp/writer/tombstone, base64 for non-UTF-8, exit 1
+// for a missing or deleted key.
+TEST(CliContract, PutGetDelJson) {
+  OneNode node(161);
+  RunResult put = node.Cli({"put", "k1", "hello world", "--json"});
+  ASSERT_EQ(put.exit_code, 0) << put.err;
+  json written = json::parse(put.out);
+  EXPECT_EQ(written["key"], "k1");
+  ASSERT_TRUE(written["timestamp"].is_number_unsigned());
+
+  RunResult get = node.Cli({"get", "k1"});
+  EXPECT_EQ(get.exit_code, 0);
+  EXPECT_EQ(get.out, "hello world\n");
+  json read = json::parse(node.Cli({"get", "k1", "--json"}).out);
+  EXPECT_EQ(read["found"], true);
+  EXPECT_EQ(read["value"], "hello world");
+  EXPECT_EQ(read["timestamp"], written["timestamp"]);
+  EXPECT_EQ(read["tombstone"], false);
+  EXPECT_TRUE(read.contains("writer"));
+
+  std::string binary("\xff\x00\x01\n", 4);
+  WriteFile(node.dir.path() + "/bin", binary);
+  ASSERT_EQ(node.Cli({"put", "b", "--value-file", node.dir.path() + "/bin"}).exit_code, 0);
+  EXPECT_EQ(node.Cli({"get", "b"}).out, binary + "\n");
+  json b = json::parse(node.Cli({"get", "b", "--json"}).out);
+  EXPECT_EQ(b["value_base64"], "/wABCg==");
+  EXPECT_FALSE(b.contains("value"));
+  ASSERT_EQ(node.Cli({"put", "stdin", "--value-file", "-"}, "from stdin").exit_code, 0);
+  EXPECT_EQ(node.Cli({"get", "stdin"}).out, "from stdin\n");
+
+  RunResult del = node.Cli({"del", "k1", "--json"});
+  ASSERT_EQ(del.exit_code, 0) << del.err;
+  EXPECT_GT(json::parse(del.out)["timestamp"].get<uint64_t>(),
+            written["timestamp"].get<uint64_t>());
+  RunResult gone = node.Cli({"get", "k1", "--json"});
+  EXPECT_EQ(gone.exit_code, 1);
+  EXPECT_EQ(json::parse(gone.out)["found"], false);
+  EXPECT_EQ(node.Cli({"get", "never"}).exit_code, 1);
+}
+
+// Goal: 1 MiB values round-trip through the CLI byte for byte.
+TEST(CliContract, OneMebibyteValue) {
+  OneNode node(162);
+  std::string big(kValueBytesMax, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 2654435761u) >> 13);
+  WriteFile(node.dir.path() + "/big", big);
+  RunResult put = node.Cli({"put", "big", "--value-file", node.dir.path() + "/big"});
+  ASSERT_EQ(put.exit_code, 0) << put.err;
+  RunResult get = node.Cli({"get", "big"});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_TRUE(get.out == big + "\n");
+}
+
+// Goal: the node itself rejects an empty key and an oversize value (the CLI's local check is
+// only a courtesy), answers with "invalid argument" (exit 2), and keeps serving.
+TEST(CliContract, NodeRejectsBadInputWithoutTheCliCheck) {
+  OneNode node(163);
+  WriteFile(node.dir.path() + "/toobig", std::string(kValueBytesMax + 1, 'x'));
+  RunResult empty = node.Cli({"put", "", "x", "--skip-local-checks"});
+  EXPECT_EQ(empty.exit_code, 2) << empty.err;
+  RunResult big =
+      node.Cli({"put", "k", "--value-file", node.dir.path() + "/toobig", "--skip-local-checks"});
+  EXPECT_NE(big.exit_code, 0) << big.err;
+  // The same through the client library, with no CLI at all.
+  Client client(ClientOptions{{node.address}});
+  auto put = client.Put("", "x");
+  ASSERT_FALSE(put.ok());
+  EXPECT_EQ(put.status().code(), ErrorCode::kInvalidArgument);
+  auto oversize = client.Put("k", std::string(kValueBytesMax + 1, 'x'));
+  EXPECT_FALSE(oversize.ok());
+  EXPECT_EQ(node.Cli({"put", "after", "ok"}).exit_code, 0);
+  EXPECT_EQ(node.Cli({"get", "after"}).out, "ok\n");
+}
+
+// Goal: SIGTERM stops a node gracefully with exit 0, and what it acknowledged is there after a
+// restart on the same data dir.
+TEST(CliServe, SigtermExitsZeroAndKeepsData) {
+  OneNode node(164);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(node.Cli({"put", "k" + std::to_string(i), "v" + std::to_string(i)}).exit_code, 0);
+  }
+  EXPECT_EQ(node.process.Signal(SIGTERM), 0) << ReadFile(node.dir.path() + "/log");
+  node.Start();
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(node.Cli({"get", "k" + std::to_string(i)}).out, "v" + std::to_string(i) + "\n");
+  }
+}
+
+// Goal: with --sync always, every write acknowledged before kill -9 is there after a restart.
+TEST(CliServe, SyncAlwaysKeepsAcknowledgedWritesAcrossKill9) {
+  OneNode node(165, {"--sync", "always"});
+  int acknowledged = 0;
+  {
+    Client client(ClientOptions{{node.address}});
+    for (int i = 0; i < 300; ++i) {
+      if (client.Put("d" + std::to_string(i), "v" + std::to_string(i)).ok())
+        acknowledged = i + 1;
+      else
+        break;
+    }
+  }
+  ASSERT_EQ(acknowledged, 300);
+  EXPECT_EQ(node.process.Signal(SIGKILL), 128 + SIGKILL);
+  node.Start();
+  Client client(ClientOptions{{node.address}});
+  int lost = 0;
+  for (int i = 0; i < acknowledged; ++i) {
+    auto got = client.Get("d" + std::to_string(i));
+    if (!got.ok() || !got->found || got->version->value != "v" + std::to_string(i)) ++lost;
+  }
+  EXPECT_EQ(lost, 0);
+}
+
+// Goal: a data dir stays with its node name: starting another name on it fails with exit 2 and
+// says which node owns it.
+TEST(CliServe, RefusesDataDirOfAnotherNode) {
+  OneNode node(166);
+  ASSERT_EQ(node.process.Signal(SIGTERM), 0);
+  RunResult other = RunCli({"serve", "--node-id", "other", "--listen", FreeAddress(166),
+                            "--data-dir", node.dir.path() + "/data"},
+                           {}, "", 30000);
+  EXPECT_EQ(other.exit_code, 2) << other.err;
+  EXPECT_NE(other.err.find("belongs to node 'n1'"), std::string::npos) << other.err;
+}
+
+// Goal: settings resolve flag > environment > file > default, both as printed by --print-config
+// and in a running node (which answers on the address from the environment, under the name
+// from the flag).
+TEST(CliServe, ConfigPrecedence) {
+  TempDir dir;
+  std::string file_address = FreeAddress(167), env_address = FreeAddress(167);
+  std::string config = dir.path() + "/node.toml";
+  WriteFile(config, "node_id = \"from-file\"\nlisten = \"" + file_address + "\"\ndata_dir = \"" +
+                        dir.path() + "/data\"\nrf = 1\nsync = \"none\"\ntokens = 8\n");
+  std::map<std::string, std::string> env = {{"CAUSEWAY_LISTEN", env_address},
+                                            {"CAUSEWAY_NODE_ID", "from-env"},
+                                            {"CAUSEWAY_SYNC", "always"}};
+  RunResult printed =
+      RunCli({"serve", "--config", config, "--node-id", "from-flag", "--print-config"}, env);
+  ASSERT_EQ(printed.exit_code, 0) << printed.err;
+  EXPECT_NE(printed.out.find("node_id = 'from-flag'"), std::string::npos) << printed.out;
+  EXPECT_NE(printed.out.find("listen = '" + env_address + "'"), std::string::npos);
+  EXPECT_NE(printed.out.find("sync = 'always'"), std::string::npos);
+  EXPECT_NE(printed.out.find("tokens = 8"), std::string::npos);
+  EXPECT_NE(printed.out.find("rf = 1"), std::string::npos);
+
+  ServeProcess node;
+  node.Start({"--config", config, "--node-id", "from-flag"}, dir.path() + "/log", env);
+  ASSERT_TRUE(WaitServing(env_address)) << ReadFile(dir.path() + "/log");
+  RunResult status = RunCli({"status", "--endpoints", env_address, "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("\"from-flag\""), std::string::npos) << status.out;
+  EXPECT_EQ(node.Signal(SIGTERM), 0);
+
+  WriteFile(config, "node_id = \"n\"\nrff = 1\n");
+  RunResult typo = RunCli({"serve", "--config", config});
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_NE(typo.err.find("unknown key 'rff'"), std::string::npos) << typo.err;
+}
+
+// Goal: `local up` starts real nodes that form one cluster (a write through n1 is read through
+// n3; status lists all three up; explain shows three replicas); `local restart` brings back a
+// killed node; `local down` leaves no process running.
+TEST(CliLocal, UpRestartDownLeavesNothingRunning) {
+  TempDir dir;
+  RunResult up = RunCli(
+      {"local", "up", "--nodes", "3", "--rf", "3", "--dir", dir.path(), "--host", "127.0.0.168"},
+      {}, "", 90000);
+  ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+  json cluster = json::parse(ReadFile(dir.path() + "/cluster.json"));
+  std::vector<pid_t> pids;
+  std::vector<std::string> addresses;
+  for (const auto& n : cluster["nodes"]) {
+    pids.push_back(n["pid"].get<pid_t>());
+    addresses.push_back(n["address"].get<std::string>());
+    EXPECT_TRUE(ProcessAlive(pids.back()));
+  }
+  ASSERT_EQ(pids.size(), 3u);
+  EXPECT_EQ(RunCli({"put", "k", "v", "--w", "all", "--endpoints", addresses[0]}).exit_code, 0);
+  EXPECT_EQ(RunCli({"get", "k", "--r", "one", "--endpoints", addresses[2]}).out, "v\n");
+  json status = json::parse(RunCli({"status", "--json", "--endpoints", addresses[1]}).out);
+  int nodes_up = 0;
+  for (const auto& n : status["nodes"]) nodes_up += n["state"] == "up" ? 1 : 0;
+  EXPECT_EQ(nodes_up, 3) << status.dump();
+  RunResult explain = RunCli({"explain", "k", "--json", "--endpoints", addresses[0]});
+  ASSERT_EQ(explain.exit_code, 0) << explain.err;
+  EXPECT_EQ(json::parse(explain.out)["replicas"].size(), 3u) << explain.out;
+
+  EXPECT_EQ(RunCli({"local", "kill", "--dir", dir.path(), "--node", "n2"}).exit_code, 0);
+  EXPECT_FALSE(ProcessAlive(pids[1]));
+  RunResult restart =
+      RunCli({"local", "restart", "--dir", dir.path(), "--node", "n2"}, {}, "", 60000);
+  EXPECT_EQ(restart.exit_code, 0) << restart.err;
+  json local = json::parse(RunCli({"local", "status", "--dir", dir.path(), "--json"}).out);
+  for (const auto& n : local["nodes"]) EXPECT_EQ(n["process"], "running") << n.dump();
+  cluster = json::parse(ReadFile(dir.path() + "/cluster.json"));
+  pids[1] = cluster["nodes"][1]["pid"].get<pid_t>();
+
+  RunResult down = RunCli({"local", "down", "--dir", dir.path()}, {}, "", 60000);
+  EXPECT_EQ(down.exit_code, 0) << down.err;
+  for (pid_t pid : pids) {
+    EXPECT_TRUE(WaitUntil([&] { return !ProcessAlive(pid); }, 10000)) << pid;
+    if (ProcessAlive(pid)) ::kill(pid, SIGKILL);
+  }
+}
+
+// Goal: `--session FILE` carries one session across separate invocations and coordinators: a
+// write through one node is read through another with R=1, and the file is replaced atomically
+// (no temporary left behind).
+TEST(CliSession, RoundTripAcrossInvocationsAndCoordinators) {
+  TempDir dir;
+  std::string a = FreeAddress(169), b = FreeAddress(169);
+  std::vector<std::string> common = {"--seeds", a, "--rf", "2"};
+  ServeProcess na, nb;
+  auto flags = [&](const char* name, const std::string& address) {
+    std::vector<std::string> f = {"--node-id", name,         "--listen",
+                                  address,     "--data-dir", dir.path() + "/" + name};
+    f.insert(f.end(), common.begin(), common.end());
+    return f;
+  };
+  na.Start(flags("a", a), dir.path() + "/a.log");
+  nb.Start(flags("b", b), dir.path() + "/b.log");
+  ASSERT_TRUE(WaitServing(a) && WaitServing(b)) << ReadFile(dir.path() + "/b.log");
+  ASSERT_TRUE(WaitMembersUp(a, 2) && WaitMembersUp(b, 2))
+      << RunCli({"status", "--endpoints", a + "," + b}).out << ReadFile(dir.path() + "/a.log");
+  std::string session = dir.path() + "/session";
+  for (int round = 0; round < 5; ++round) {
+    std::string value = "v" + std::to_string(round);
+    RunResult put = RunCli(
+        {"put", "sk", value, "--w", "1", "--session", session, "--endpoints", round % 2 ? a : b});
+    ASSERT_EQ(put.exit_code, 0) << put.err;
+    ASSERT_FALSE(ReadFile(session).empty());
+    RunResult get =
+        RunCli({"get", "sk", "--r", "1", "--session", session, "--endpoints", round % 2 ? b : a});
+    EXPECT_EQ(get.exit_code, 0) << get.err;
+    EXPECT_EQ(get.out, value + "\n") << "round " << round;
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    EXPECT_EQ(entry.path().filename().string().find("session.tmp"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace causeway::tools::testing

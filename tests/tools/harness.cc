@@ -1,0 +1,168 @@
+#include "tests/tools/harness.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "tools/internal/process.h"
+
+extern char** environ;
+
+namespace causeway::tools::testing {
+namespace {
+
+std::vector<std::string> MergedEnv(const std::map<std::string, std::string>& extra) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string entry(*e);
+    std::string name = entry.substr(0, entry.find('='));
+    // Our own CAUSEWAY_* settings must not leak into the process under test.
+    if (name.rfind("CAUSEWAY_", 0) == 0 || extra.count(name)) continue;
+    env.push_back(entry);
+  }
+  for (const auto& [k, v] : extra) env.push_back(k + "=" + v);
+  return env;
+}
+
+pid_t Spawn(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+            const std::string& in, const std::string& out, const std::string& err, bool append) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  int flags = O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC);
+  posix_spawn_file_actions_addopen(&actions, 0, in.c_str(), O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), flags, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), flags, 0644);
+  std::vector<std::string> full = {CAUSEWAY_BIN};
+  full.insert(full.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : full) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_strings = MergedEnv(env);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, CAUSEWAY_BIN, &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw std::runtime_error("posix_spawn failed");
+  return pid;
+}
+
+// Waits for `pid` up to `timeout_ms`; SIGKILLs it after that. Returns the exit code, 128+signal,
+// or -1 on timeout.
+int WaitExit(pid_t pid, uint64_t timeout_ms) {
+  uint64_t deadline = MonotonicMs() + timeout_ms;
+  while (true) {
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (MonotonicMs() >= deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+}  // namespace
+
+RunResult RunCli(const std::vector<std::string>& args,
+                 const std::map<std::string, std::string>& env, const std::string& stdin_bytes,
+                 uint64_t timeout_ms) {
+  TempDir io;
+  std::string in = io.path() + "/in", out = io.path() + "/out", err = io.path() + "/err";
+  WriteFile(in, stdin_bytes);
+  pid_t pid = Spawn(args, env, in, out, err, /*append=*/false);
+  RunResult result;
+  result.exit_code = WaitExit(pid, timeout_ms);
+  result.out = ReadFile(out);
+  result.err = ReadFile(err);
+  return result;
+}
+
+ServeProcess::~ServeProcess() {
+  if (pid_ > 0) Signal(SIGKILL, 10000);
+}
+
+void ServeProcess::Start(const std::vector<std::string>& args, const std::string& log_path,
+                         const std::map<std::string, std::string>& env) {
+  std::vector<std::string> full = {"serve"};
+  full.insert(full.end(), args.begin(), args.end());
+  pid_ = Spawn(full, env, "/dev/null", log_path, log_path, /*append=*/true);
+}
+
+int ServeProcess::Signal(int sig, uint64_t timeout_ms) {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, sig);
+  int code = WaitExit(pid_, timeout_ms);
+  pid_ = -1;
+  return code;
+}
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string pattern = std::string(base ? base : "/tmp") + "/causeway-tools-test-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::string FreeAddress(int host) {
+  std::string ip = "127.0.0." + std::to_string(host);
+  auto port = FreePort(ip);
+  if (!port.ok()) throw std::runtime_error("no free port on " + ip);
+  return ip + ":" + std::to_string(*port);
+}
+
+bool WaitServing(const std::string& endpoint, uint64_t timeout_ms) {
+  return WaitUntil(
+      [&] {
+        return RunCli({"status", "--endpoints", endpoint, "--timeout-ms", "1000"}).exit_code == 0;
+      },
+      timeout_ms, 100);
+}
+
+bool WaitMembersUp(const std::string& endpoint, size_t count, uint64_t timeout_ms) {
+  return WaitUntil(
+      [&] {
+        RunResult r = RunCli({"status", "--endpoints", endpoint, "--json", "--timeout-ms", "1000"});
+        if (r.exit_code != 0) return false;
+        nlohmann::json status = nlohmann::json::parse(r.out);
+        size_t up = 0;
+        for (const auto& n : status["nodes"]) {
+          up += n["state"] == "up" && n.value("tokens", 0) > 0 ? 1 : 0;
+        }
+        return up >= count;
+      },
+      timeout_ms, 200);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+}
+
+}  // namespace causeway::tools::testing
