@@ -39,6 +39,7 @@ struct BenchFlags {
   double read_ratio = 0.5;
   uint64_t keys = 10000;
   bool no_preload = false;
+  bool sessions = false;  // carry one session per connection (its token grows with the keys)
   std::string w, r;
   std::string engine_reference;  // DIR: measure the engine in-process instead of nodes
   int engine_threads = 4;
@@ -128,7 +129,15 @@ class Connection {
     refill_ = nullptr;
   }
 
+  // Without --sessions every call starts a new session: a connection touching thousands of keys
+  // would otherwise send a token near kSessionTokenBytesMax with every call, and the benchmark
+  // would measure token encoding rather than the store.
+  void ForgetSession() {
+    if (!f_.sessions) client_.set_session({});
+  }
+
   void IssueGet(std::string key) {
+    ForgetSession();
     auto start = SteadyClock::now();
     client_.StartGet(std::move(key), read_options_, [this, start](Result<ReadReply> reply) {
       if (reply.ok()) {
@@ -143,6 +152,7 @@ class Connection {
   }
 
   void IssuePut(std::string key, bool measured) {
+    ForgetSession();
     auto start = SteadyClock::now();
     client_.StartPut(std::move(key), value_, write_options_,
                      [this, start, measured](Result<Version> written) {
@@ -253,6 +263,7 @@ int RunNodeBench(const BenchFlags& f) {
   out["endpoints"] = *endpoints;
   out["connections"] = f.connections;
   out["outstanding"] = f.outstanding;
+  out["sessions"] = f.sessions;
   std::cout << out.dump() << "\n";
   return total.errors == 0 ? kExitOk : kExitError;
 }
@@ -356,6 +367,8 @@ void AddBenchCommand(CLI::App& app, CommandSlot* slot) {
       ->capture_default_str();
   cmd->add_option("--keys", f->keys, "key space size")->capture_default_str();
   cmd->add_flag("--no-preload", f->no_preload, "do not write every key before measuring");
+  cmd->add_flag("--sessions", f->sessions,
+                "carry one session per connection across calls (default: a new one per call)");
   cmd->add_option("--r", f->r, "R for gets: N|one|quorum|all (default: the node's)");
   cmd->add_option("--w", f->w, "W for puts: N|one|quorum|all (default: the node's)");
   cmd->add_option("--engine-reference", f->engine_reference,
