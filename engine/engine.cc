@@ -3,7 +3,6 @@
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 
-#include <array>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -11,6 +10,7 @@
 
 #include "engine/internal/coding.h"
 #include "engine/internal/keys.h"
+#include "engine/internal/lww_merge.h"
 #include "engine/internal/options.h"
 #include "engine/internal/record.h"
 #include "engine/internal/rocksdb_status.h"
@@ -54,14 +54,14 @@ Result<SyncMode> ParseSyncMode(std::string_view name) {
 
 struct Engine::Impl {
   EngineOptions options;
-  rocksdb::WriteOptions write_options;   // per the sync mode
-  rocksdb::WriteOptions synced_options;  // clock and meta records: always synced
-  internal::TombstoneFilter filter;      // outlives db (declared before it)
+  rocksdb::WriteOptions write_options;                // per the sync mode
+  rocksdb::WriteOptions synced_options;               // clock and meta records: always synced
+  internal::TombstoneFilter filter;                   // outlives db (declared before it)
+  std::shared_ptr<internal::LwwMergeOperator> merge;  // counts the losers it discards
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  std::array<std::mutex, kApplyLockStripes> stripes;
 
-  std::atomic<uint64_t> applied{0}, shadowed{0}, overwritten{0}, concurrent{0}, duplicates{0};
+  std::atomic<uint64_t> applied{0};
   std::atomic<uint64_t> hints{0};
   std::atomic<uint64_t> next_hint_seq{1};
 
@@ -104,23 +104,24 @@ struct Engine::Impl {
     return CheckWrite(db->Put(wo, cf, key, value), "put");
   }
 
-  // Stores a version record in `data` without first copying the value into a record buffer.
-  Status PutVersion(std::string_view data_key, const Version& v) {
-    if (Status s = CheckWritable(); !s.ok()) return s;
+  // Writes a version record to `data` as a merge operand, without first copying the value into
+  // a record buffer (SliceParts: RocksDB copies it once, into the batch).
+  Status MergeVersion(std::string_view data_key, const Version& v) {
     internal::RecordParts parts;
     internal::EncodeVersionParts(v, &parts);
     const rocksdb::Slice key_slice(data_key.data(), data_key.size());
     const rocksdb::Slice value_slices[3] = {
         parts.head, {parts.value.data(), parts.value.size()}, parts.tail};
     rocksdb::WriteBatch batch;
-    rocksdb::Status s =
-        batch.Put(data(), rocksdb::SliceParts(&key_slice, 1), rocksdb::SliceParts(value_slices, 3));
+    rocksdb::Status s = batch.Merge(data(), rocksdb::SliceParts(&key_slice, 1),
+                                    rocksdb::SliceParts(value_slices, 3));
     if (!s.ok()) return FromRocksDb(s, "batch");
-    return CheckWrite(db->Write(write_options, &batch), "put");
+    return CheckWrite(db->Write(write_options, &batch), "apply");
   }
 
   Result<std::optional<std::string>> ReadRaw(rocksdb::ColumnFamilyHandle* cf,
                                              std::string_view key) {
+    internal::ReadingScope reading;
     std::string value;
     rocksdb::Status s = db->Get(rocksdb::ReadOptions(), cf, key, &value);
     if (s.IsNotFound()) return std::optional<std::string>();
@@ -132,8 +133,6 @@ struct Engine::Impl {
   Status CheckFormatVersion();
   Status LoadHintState();
   void RunSyncer();
-  Result<ApplyResult> ApplyOver(std::string_view data_key, std::string_view stored,
-                                const Version& incoming);
   Status ScanInterval(const std::string& lower, const std::string* upper, const ScanFn& fn,
                       bool* stopped);
 };
@@ -141,11 +140,13 @@ struct Engine::Impl {
 Status Engine::Impl::OpenDb() {
   internal::DbLayout layout = internal::MakeDbLayout(options);
   layout.column_families[internal::kDataCfIndex].options.compaction_filter = &filter;
+  merge = layout.merge_operator;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
       rocksdb::DB::Open(layout.db, options.dir, layout.column_families, &handles, &raw);
   if (!s.ok()) return FromRocksDb(s, "open " + options.dir);
   db.reset(raw);
+  filter.Attach(db.get(), data());
   return Status::Ok();
 }
 
@@ -172,6 +173,7 @@ Status Engine::Impl::CheckFormatVersion() {
 // Counts the stored hints and starts the sequence above the largest stored one. One seek per
 // target: SeekForPrev(target + 0) lands on the previous target's last hint (seqs start at 1).
 Status Engine::Impl::LoadHintState() {
+  internal::ReadingScope reading;
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), hints_cf()));
   uint64_t count = 0;
   for (it->SeekToFirst(); it->Valid(); it->Next()) ++count;
@@ -233,6 +235,7 @@ Engine::~Engine() {
   }
   if (impl_->db == nullptr) return;
   if (impl_->CheckWritable().ok()) impl_->db->SyncWAL().PermitUncheckedError();
+  impl_->filter.Detach();
   for (rocksdb::ColumnFamilyHandle* h : impl_->handles) {
     impl_->db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   }
@@ -242,60 +245,20 @@ Engine::~Engine() {
 
 // ---- data -------------------------------------------------------------------------------------
 
+// No read: the incoming version becomes a merge operand and RocksDB keeps the LWW winner of all
+// of the key's versions whenever it reads or compacts it (engine/internal/lww_merge.h).
 Result<ApplyResult> Engine::Apply(std::string_view key, const Version& version) {
   if (Status s = ValidateKey(key); !s.ok()) return s;
   if (Status s = ValidateVersion(version); !s.ok()) return s;
   if (Status s = impl_->CheckWritable(); !s.ok()) return s;
-  const std::string data_key = internal::DataKey(key);
-  // Read-before-write, serialised per key by a striped lock (docs/parts/engine.md).
-  std::lock_guard<std::mutex> lock(
-      impl_->stripes[internal::DecodeFixed64Be(data_key.data()) % kApplyLockStripes]);
-  rocksdb::PinnableSlice stored;
-  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->data(), data_key, &stored);
-  if (s.IsNotFound()) {
-    if (Status w = impl_->PutVersion(data_key, version); !w.ok()) return w;
-    impl_->applied.fetch_add(1, std::memory_order_relaxed);
-    return ApplyResult{ApplyOutcome::kApplied, false};
-  }
-  if (!s.ok()) return impl_->CheckWrite(s, "apply: read stored version");
-  return impl_->ApplyOver(data_key, ToView(stored), version);
-}
-
-// The key has a stored version: keep the LWW winner, merge vectors when a race is resolved.
-Result<ApplyResult> Engine::Impl::ApplyOver(std::string_view data_key, std::string_view stored,
-                                            const Version& incoming) {
-  Result<Version> current = internal::DecodeVersionWithoutValue(stored);
-  if (!current.ok()) {
-    FailStop(current.status());
-    return current.status();
-  }
-  const Causality causality = CompareCausality(incoming, *current);
-  if (causality == Causality::kSame) {
-    duplicates.fetch_add(1, std::memory_order_relaxed);
-    return ApplyResult{ApplyOutcome::kDuplicate, false};
-  }
-  const bool raced = causality == Causality::kConcurrent;
-  if (raced) concurrent.fetch_add(1, std::memory_order_relaxed);
-  if (!LastWriteWins(incoming, *current)) {
-    shadowed.fetch_add(1, std::memory_order_relaxed);
-    return ApplyResult{ApplyOutcome::kShadowed, raced};
-  }
-  if (causality == Causality::kAfter) {
-    if (Status s = PutVersion(data_key, incoming); !s.ok()) return s;
-  } else {
-    // The survivor has now seen the loser (Riak-style), so later writes supersede both.
-    Version merged = incoming;
-    merged.vv.MergeFrom(current->vv);
-    merged.vv.Truncate(kVersionVectorEntriesMax, merged.writer);
-    if (Status s = PutVersion(data_key, merged); !s.ok()) return s;
-  }
-  applied.fetch_add(1, std::memory_order_relaxed);
-  overwritten.fetch_add(1, std::memory_order_relaxed);
-  return ApplyResult{ApplyOutcome::kApplied, raced};
+  if (Status s = impl_->MergeVersion(internal::DataKey(key), version); !s.ok()) return s;
+  impl_->applied.fetch_add(1, std::memory_order_relaxed);
+  return ApplyResult{ApplyOutcome::kApplied, false};
 }
 
 Result<std::optional<Version>> Engine::Get(std::string_view key) {
   if (Status s = ValidateKey(key); !s.ok()) return s;
+  internal::ReadingScope reading;  // a merge run by this read counts nothing
   rocksdb::PinnableSlice stored;
   rocksdb::Status s =
       impl_->db->Get(rocksdb::ReadOptions(), impl_->data(), internal::DataKey(key), &stored);
@@ -308,6 +271,7 @@ Result<std::optional<Version>> Engine::Get(std::string_view key) {
 
 Status Engine::Impl::ScanInterval(const std::string& lower, const std::string* upper,
                                   const ScanFn& fn, bool* stopped) {
+  internal::ReadingScope reading;  // merges run by this scan count nothing (fn runs inside too)
   rocksdb::ReadOptions ro;
   rocksdb::Slice upper_slice;
   if (upper != nullptr) {
@@ -369,6 +333,7 @@ Status Engine::PutHint(NodeId target, std::string_view key, const Version& versi
 }
 
 Status Engine::ScanHints(NodeId target, const HintFn& fn) {
+  internal::ReadingScope reading;
   const std::string prefix = internal::TokenPrefix(target);
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->hints_cf()));
@@ -445,10 +410,11 @@ SyncMode Engine::sync_mode() const { return impl_->options.sync; }
 EngineStats Engine::GetStats() {
   EngineStats st;
   st.applied = impl_->applied.load(std::memory_order_relaxed);
-  st.shadowed = impl_->shadowed.load(std::memory_order_relaxed);
-  st.overwritten = impl_->overwritten.load(std::memory_order_relaxed);
-  st.concurrent = impl_->concurrent.load(std::memory_order_relaxed);
-  st.duplicates = impl_->duplicates.load(std::memory_order_relaxed);
+  const internal::MergeCounters& merged = impl_->merge->counters();
+  st.shadowed = merged.shadowed.load(std::memory_order_relaxed);
+  st.overwritten = merged.overwritten.load(std::memory_order_relaxed);
+  st.concurrent = merged.concurrent.load(std::memory_order_relaxed);
+  st.duplicates = merged.duplicates.load(std::memory_order_relaxed);
   st.tombstones_purged = impl_->filter.purged();
   st.hints = impl_->hints.load(std::memory_order_relaxed);
   uint64_t v = 0;

@@ -5,9 +5,11 @@
 //   hints  target(8) + seq(8)          -> key + encoded Version held for a replica that is down
 //   clock  small named records: HLC ceiling, node name, on-disk format version
 //
-// Apply() keeps, atomically per key, the LWW winner of the stored and the incoming version and
-// counts what lost. Tombstones are versions like any other; a compaction filter purges those
-// older than the GC watermark the caller sets.
+// Apply() accepts a version without reading: every version of a key is kept as a RocksDB merge
+// operand until a read or a flush/compaction folds them, keeping the LWW winner (and absorbing
+// the losers' version vectors). Get and scans always return that winner. A loser is counted
+// once, when a flush or compaction discards it. Tombstones are versions like any other; a
+// compaction filter purges those older than the GC watermark the caller sets.
 //
 // Errors: I/O errors, a full disk and corruption on the write path fail-stop the engine: every
 // later write returns the same error until the process restarts. Reads keep working.
@@ -52,23 +54,31 @@ struct EngineOptions {
   rocksdb::Env* env = nullptr;
 };
 
+// Apply() returns kApplied: "accepted and durable per the sync mode; the LWW winner among all
+// versions of the key will be kept". Whether this version wins is not known at Apply time
+// (there is no read); the counters in EngineStats report the losers once they are discarded.
+// kShadowed and kDuplicate are no longer returned by Apply; they stay for source compatibility.
 enum class ApplyOutcome {
-  kApplied,    // the incoming version is now stored
-  kShadowed,   // the stored version wins; the incoming one was dropped (and counted)
-  kDuplicate,  // the stored version has the same dot
+  kApplied,    // accepted; the LWW winner among all versions of the key will be kept
+  kShadowed,   // (not returned since Apply became a merge)
+  kDuplicate,  // (not returned since Apply became a merge)
 };
 
 struct ApplyResult {
   ApplyOutcome outcome = ApplyOutcome::kApplied;
-  bool concurrent = false;  // the two versions were concurrent (a race that LWW resolved)
+  bool concurrent = false;  // always false from Apply: races are counted in EngineStats
 };
 
+// Counters since Open. Losers are counted when a flush or compaction merge physically discards
+// them (after which only the merged result survives, so each is counted once); merges that reads
+// run are thrown away and count nothing. Once the data family is fully compacted, every key has
+// one survivor and applied == keys + shadowed + overwritten + duplicates.
 struct EngineStats {
-  uint64_t applied = 0;
-  uint64_t shadowed = 0;     // incoming versions that lost to the stored one
-  uint64_t overwritten = 0;  // stored versions replaced by a newer incoming one
-  uint64_t concurrent = 0;   // of the above, the ones whose versions were concurrent
-  uint64_t duplicates = 0;
+  uint64_t applied = 0;      // Apply calls accepted (every version written)
+  uint64_t shadowed = 0;     // losers written after the version that beat them (late arrivals)
+  uint64_t overwritten = 0;  // losers written before the version that beat them
+  uint64_t concurrent = 0;   // of the above, the ones concurrent with the version that beat them
+  uint64_t duplicates = 0;   // second copies of a dot already present
   uint64_t tombstones_purged = 0;
   uint64_t keys_estimate = 0;  // RocksDB's estimate for the data column family
   uint64_t live_bytes = 0;     // SST + memtable bytes of the data column family

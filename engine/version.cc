@@ -65,7 +65,7 @@ Causality CompareCausality(const Version& a, const Version& b) {
 namespace {
 
 // Everything before the value: header, vector, value length.
-void EncodeHead(const Version& v, std::string* out) {
+void EncodeHead(const Version& v, size_t value_bytes, std::string* out) {
   out->push_back(static_cast<char>(kRecordFormatVersion));
   out->push_back(static_cast<char>(v.tombstone ? kRecordFlagTombstone : 0));
   internal::PutFixed64Le(out, v.timestamp);
@@ -75,7 +75,7 @@ void EncodeHead(const Version& v, std::string* out) {
     internal::PutFixed64Le(out, node);
     internal::PutFixed64Le(out, counter);
   }
-  internal::PutVarint64(out, v.value.size());
+  internal::PutVarint64(out, value_bytes);
 }
 
 }  // namespace
@@ -84,7 +84,7 @@ void EncodeVersionTo(const Version& v, std::string* out) {
   const size_t start = out->size();
   out->reserve(start + kRecordHeaderBytes + v.vv.size() * 16 + 10 + v.value.size() +
                kRecordChecksumBytes);
-  EncodeHead(v, out);
+  EncodeHead(v, v.value.size(), out);
   out->append(v.value);
   const uint64_t sum = XXH3_64bits(out->data() + start, out->size() - start);
   internal::PutFixed32Le(out, static_cast<uint32_t>(sum));
@@ -174,7 +174,7 @@ Result<Version> DecodeVersion(std::string_view bytes) {
 namespace internal {
 void EncodeVersionParts(const Version& v, RecordParts* parts) {
   parts->head.clear();
-  EncodeHead(v, &parts->head);
+  EncodeHead(v, v.value.size(), &parts->head);
   parts->value = v.value;
   XXH3_state_t state;
   XXH3_64bits_reset(&state);
@@ -187,6 +187,27 @@ void EncodeVersionParts(const Version& v, RecordParts* parts) {
 Result<Version> DecodeVersionWithoutValue(std::string_view bytes) {
   std::string_view value;
   return DecodeParts(bytes, &value);
+}
+
+bool RecordChecksumMatches(std::string_view bytes) {
+  if (bytes.size() < kRecordChecksumBytes) return false;
+  const size_t body = bytes.size() - kRecordChecksumBytes;
+  return static_cast<uint32_t>(XXH3_64bits(bytes.data(), body)) ==
+         DecodeFixed32Le(bytes.data() + body);
+}
+
+Result<Version> DecodeVersionView(std::string_view bytes, std::string_view* value) {
+  return DecodeParts(bytes, value);
+}
+
+void EncodeVersionWithValue(const Version& meta, std::string_view value, std::string* out) {
+  const size_t start = out->size();
+  out->reserve(start + kRecordHeaderBytes + meta.vv.size() * 16 + 10 + value.size() +
+               kRecordChecksumBytes);
+  EncodeHead(meta, value.size(), out);
+  out->append(value);
+  const uint64_t sum = XXH3_64bits(out->data() + start, out->size() - start);
+  PutFixed32Le(out, static_cast<uint32_t>(sum));
 }
 }  // namespace internal
 

@@ -63,9 +63,12 @@ DbLayout MakeDbLayout(const EngineOptions& options) {
   db.paranoid_checks = true;
 
   auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  layout.merge_operator = std::make_shared<LwwMergeOperator>();
+  rocksdb::ColumnFamilyOptions data = DataCfOptions(cache);
+  data.merge_operator = layout.merge_operator;
   layout.column_families = {
       {rocksdb::kDefaultColumnFamilyName, SmallCfOptions(cache)},
-      {kDataCf, DataCfOptions(cache)},
+      {kDataCf, data},
       {kHintsCf, SmallCfOptions(cache)},
       {kClockCf, SmallCfOptions(cache)},
   };

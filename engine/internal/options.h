@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/internal/lww_merge.h"
 
 namespace causeway::internal {
 
@@ -22,10 +23,13 @@ enum CfIndex : size_t { kDefaultCfIndex = 0, kDataCfIndex, kHintsCfIndex, kClock
 struct DbLayout {
   rocksdb::DBOptions db;
   std::vector<rocksdb::ColumnFamilyDescriptor> column_families;  // in CfIndex order
+  // Installed on the data family (also in column_families); the engine reads its counters.
+  std::shared_ptr<LwwMergeOperator> merge_operator;
 };
 
 // The DB options and the column families (default, data, hints, clock) for `options`. The data
-// family has no compaction filter here: the engine installs its TombstoneFilter on top.
+// family has the LWW merge operator but no compaction filter here: the engine installs its
+// TombstoneFilter on top.
 DbLayout MakeDbLayout(const EngineOptions& options);
 
 // sync=true for kAlways (RocksDB's write group shares one fsync among concurrent writers).

@@ -28,4 +28,11 @@ struct RecordParts {
 };
 void EncodeVersionParts(const Version& v, RecordParts* parts);
 
+// True if the record's last 4 bytes are the checksum of the rest (nothing else is checked).
+bool RecordChecksumMatches(std::string_view bytes);
+// Like DecodeVersionWithoutValue, and *value is the value's bytes inside `bytes` (no copy).
+Result<Version> DecodeVersionView(std::string_view bytes, std::string_view* value);
+// Appends the record of `meta` (everything but its value) with `value` as the value.
+void EncodeVersionWithValue(const Version& meta, std::string_view value, std::string* out);
+
 }  // namespace causeway::internal

@@ -2,31 +2,55 @@
 #pragma once
 
 #include <rocksdb/compaction_filter.h>
+#include <rocksdb/db.h>
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 
 #include "engine/version.h"
 
 namespace causeway::internal {
 
-// Removes a record that decodes as a tombstone with timestamp < watermark. RocksDB turns a
-// removed entry into a deletion marker, so older copies of the key in lower levels stay hidden.
-// Records that fail to decode are kept (never destroy evidence of corruption).
+// Removes a full record (never a merge operand: those reach Filter() only through the default
+// FilterMergeOperand, which keeps them) that decodes as a tombstone with timestamp < watermark
+// and is the newest entry of its key. RocksDB turns a removed entry into a deletion marker, so
+// older copies of the key in lower levels stay hidden.
+//
+// "Newest entry": Apply writes merge operands, so a version older than the tombstone may still
+// be pending above it in a memtable or an upper level. Dropping the tombstone then would let
+// that operand become the key's value (a resurrection). So before purging, the filter asks the
+// database for the key's entries (GetMergeOperands) and keeps the tombstone when anything is
+// pending over it; the next compaction that merges them decides again. One lookup per purge
+// candidate: only tombstones below the watermark pay it.
+//
+// Records that fail to decode are kept (never destroy evidence of corruption). Until Attach()
+// (and after Detach()) nothing is purged.
 // Thread-safe: compactions run it concurrently; the watermark is read atomically.
 class TombstoneFilter final : public rocksdb::CompactionFilter {
  public:
   // Hlc 0: purge nothing, until the caller sets a watermark.
   void SetWatermark(Hlc watermark) { watermark_.store(watermark, std::memory_order_relaxed); }
   uint64_t purged() const { return purged_.load(std::memory_order_relaxed); }
+  // The database and family the filter runs on, for the pending-entry check. Detach() before
+  // destroying the handle; it waits for a check in progress.
+  void Attach(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf);
+  void Detach() { Attach(nullptr, nullptr); }
 
   bool Filter(int level, const rocksdb::Slice& key, const rocksdb::Slice& existing_value,
               std::string* new_value, bool* value_changed) const override;
   const char* Name() const override { return "causeway.TombstoneFilter"; }
 
  private:
+  // True if `key` has exactly one visible entry (the record being filtered, or a newer full
+  // value that hides it) and no merge operand over it.
+  bool NothingPendingOver(const rocksdb::Slice& key) const;
+
   std::atomic<Hlc> watermark_{0};
   mutable std::atomic<uint64_t> purged_{0};
+  mutable std::mutex db_mu_;
+  rocksdb::DB* db_ = nullptr;                  // GUARDED_BY(db_mu_)
+  rocksdb::ColumnFamilyHandle* cf_ = nullptr;  // GUARDED_BY(db_mu_)
 };
 
 }  // namespace causeway::internal

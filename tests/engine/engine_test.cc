@@ -12,7 +12,9 @@
 #include <thread>
 
 #include "engine/internal/keys.h"
+#include "engine/internal/lww_merge.h"
 #include "engine/internal/options.h"
+#include "engine/internal/tombstone_filter.h"
 #include "support/temp_dir.h"
 
 namespace causeway {
@@ -45,41 +47,72 @@ ApplyResult MustApply(Engine* e, std::string_view key, const Version& v) {
   return r.ok() ? *r : ApplyResult{};
 }
 
-TEST(EngineApply, KeepsWinnerAndCountsEveryOutcome) {
-  // Goal: new, causally newer, older-concurrent, newer-concurrent and duplicate versions each
-  // give the right outcome, stored winner and counter.
+TEST(EngineApply, KeepsWinnerAndCountsEachLoserOnceWhenCompacted) {
+  // Goal: new, causally newer, duplicate, older-concurrent, causally older and newer-concurrent
+  // versions are all accepted; reads return the LWW winner with every loser's vector absorbed
+  // and count nothing; the flush/compaction that discards the losers counts each exactly once,
+  // classified against the version that beat it.
   TempDir tmp;
   auto e = OpenEngine(tmp.path());
   Version v1 = MakeVersion(100, 1, "v1");
-  EXPECT_EQ(MustApply(e.get(), "k", v1).outcome, ApplyOutcome::kApplied);
   Version v2 = MakeVersion(200, 2, "v2");
-  v2.vv.Advance(1, 100);  // v2 has seen v1: overwrite, not a race
-  ApplyResult r = MustApply(e.get(), "k", v2);
-  EXPECT_EQ(r.outcome, ApplyOutcome::kApplied);
-  EXPECT_FALSE(r.concurrent);
-  EXPECT_EQ(MustApply(e.get(), "k", v2).outcome, ApplyOutcome::kDuplicate);
-  r = MustApply(e.get(), "k", MakeVersion(150, 3, "late"));  // concurrent, older: loses
-  EXPECT_EQ(r.outcome, ApplyOutcome::kShadowed);
-  EXPECT_TRUE(r.concurrent);
-  r = MustApply(e.get(), "k", v1);  // causally older: loses, not a race
-  EXPECT_EQ(r.outcome, ApplyOutcome::kShadowed);
-  EXPECT_FALSE(r.concurrent);
-  Version v4 = MakeVersion(300, 4, "v4");  // concurrent, newer: wins and absorbs v2's vector
-  r = MustApply(e.get(), "k", v4);
-  EXPECT_EQ(r.outcome, ApplyOutcome::kApplied);
-  EXPECT_TRUE(r.concurrent);
-  Result<std::optional<Version>> got = e->Get("k");
-  ASSERT_TRUE(got.ok() && got->has_value());
-  EXPECT_EQ((*got)->value, "v4");
-  EXPECT_EQ((*got)->vv.Get(4), 300u);
-  EXPECT_EQ((*got)->vv.Get(2), 200u);
-  EXPECT_EQ((*got)->vv.Get(1), 100u);
+  v2.vv.Advance(1, 100);                       // v2 has seen v1: overwrite, not a race
+  Version late = MakeVersion(150, 3, "late");  // concurrent with v2 and older: loses
+  Version v4 = MakeVersion(300, 4, "v4");      // concurrent with v2 and newer: wins
+  for (const Version& v : {v1, v2, v2, late, v1, v4}) {
+    ApplyResult r = MustApply(e.get(), "k", v);
+    EXPECT_EQ(r.outcome, ApplyOutcome::kApplied);
+    EXPECT_FALSE(r.concurrent);
+  }
+  auto check_winner = [&] {
+    Result<std::optional<Version>> got = e->Get("k");
+    ASSERT_TRUE(got.ok() && got->has_value()) << got.status().ToString();
+    EXPECT_EQ((*got)->value, "v4");
+    EXPECT_EQ((*got)->vv.Get(4), 300u);
+    EXPECT_EQ((*got)->vv.Get(3), 150u);
+    EXPECT_EQ((*got)->vv.Get(2), 200u);
+    EXPECT_EQ((*got)->vv.Get(1), 100u);
+  };
+  check_winner();
+  check_winner();
   EngineStats st = e->GetStats();
-  EXPECT_EQ(st.applied, 3u);
-  EXPECT_EQ(st.overwritten, 2u);
-  EXPECT_EQ(st.shadowed, 2u);
-  EXPECT_EQ(st.concurrent, 2u);
+  EXPECT_EQ(st.applied, 6u);
+  EXPECT_EQ(st.shadowed + st.overwritten + st.duplicates, 0u);  // reads discard nothing
+  ASSERT_TRUE(e->CompactData().ok());
+  check_winner();
+  st = e->GetStats();
+  EXPECT_EQ(st.overwritten, 2u);  // v1 by v2, v2 by v4
+  EXPECT_EQ(st.shadowed, 2u);     // late and the second v1, both after v2
+  EXPECT_EQ(st.concurrent, 2u);   // late vs v2, v2 vs v4
   EXPECT_EQ(st.duplicates, 1u);
+  EXPECT_EQ(st.applied, 1 + st.shadowed + st.overwritten + st.duplicates);
+}
+
+TEST(EngineApply, LoserOverACompactedBaseIsCountedByTheCompactionThatDropsIt) {
+  // Goal: a version arriving after the key's winner was compacted to a full value is classified
+  // against that base (shadowed if it loses, base overwritten if it wins), once.
+  TempDir tmp;
+  auto e = OpenEngine(tmp.path());
+  Version base = MakeVersion(200, 2, "base");
+  MustApply(e.get(), "k", base);
+  ASSERT_TRUE(e->CompactData().ok());
+  MustApply(e.get(), "k", MakeVersion(100, 1, "old"));  // concurrent and older: loses
+  EXPECT_EQ((**e->Get("k")).value, "base");
+  EXPECT_EQ(e->GetStats().shadowed, 0u);
+  ASSERT_TRUE(e->CompactData().ok());
+  EngineStats st = e->GetStats();
+  EXPECT_EQ(st.shadowed, 1u);
+  EXPECT_EQ(st.concurrent, 1u);
+  Version next = MakeVersion(300, 3, "next");
+  next.vv.MergeFrom((**e->Get("k")).vv);  // has read the stored version: an overwrite
+  MustApply(e.get(), "k", next);
+  ASSERT_TRUE(e->CompactData().ok());
+  st = e->GetStats();
+  EXPECT_EQ(st.overwritten, 1u);
+  EXPECT_EQ(st.concurrent, 1u);
+  EXPECT_EQ(st.shadowed, 1u);
+  EXPECT_EQ((**e->Get("k")).value, "next");
+  EXPECT_EQ(st.applied, 1 + st.shadowed + st.overwritten + st.duplicates);
 }
 
 TEST(EngineApply, MergedVectorIsTruncatedKeepingTheWriter) {
@@ -92,17 +125,22 @@ TEST(EngineApply, MergedVectorIsTruncatedKeepingTheWriter) {
   MustApply(e.get(), "k", old);
   Version win = MakeVersion(2000, 1000, "win");
   for (NodeId n = 100; n < 100 + kVersionVectorEntriesMax - 1; ++n) win.vv.Advance(n, 1);
-  EXPECT_TRUE(MustApply(e.get(), "k", win).concurrent);
-  Version got = **e->Get("k");
-  EXPECT_EQ(got.value, "win");
-  EXPECT_EQ(got.vv.size(), kVersionVectorEntriesMax);
-  EXPECT_EQ(got.vv.Get(1000), 2000u);
-  EXPECT_EQ(got.vv.Get(500), 1000u);  // the loser's dot has a high counter: kept
+  MustApply(e.get(), "k", win);
+  for (int pass = 0; pass < 2; ++pass) {  // a read-path merge, then the compacted record
+    Version got = **e->Get("k");
+    EXPECT_EQ(got.value, "win");
+    EXPECT_EQ(got.vv.size(), kVersionVectorEntriesMax);
+    EXPECT_EQ(got.vv.Get(1000), 2000u);
+    EXPECT_EQ(got.vv.Get(500), 1000u);  // the loser's dot has a high counter: kept
+    ASSERT_TRUE(e->CompactData().ok());
+  }
+  EXPECT_EQ(e->GetStats().concurrent, 1u);
 }
 
 TEST(EngineApply, ThreadsConvergeToTheLwwWinnerAndCountersAddUp) {
   // Goal: 4 threads applying every version of 50 keys in their own shuffled order leave each key
-  // at the LWW maximum, and applied + shadowed + duplicates equals the number of calls.
+  // at the LWW maximum (before and after compaction), and once compacted the counters add up:
+  // applied == calls == one survivor per key + every loser counted once.
   TempDir tmp;
   auto e = OpenEngine(tmp.path());
   constexpr int kKeys = 50, kVersionsPerKey = 20, kThreads = 4;
@@ -128,20 +166,25 @@ TEST(EngineApply, ThreadsConvergeToTheLwwWinnerAndCountersAddUp) {
     });
   }
   for (auto& th : threads) th.join();
-  for (const auto& [key, v] : expected) {
-    Version got = **e->Get(key);
-    EXPECT_TRUE(got.SameDot(v)) << key;
-    EXPECT_EQ(got.value, v.value);
-  }
+  auto check = [&] {
+    for (const auto& [key, v] : expected) {
+      Version got = **e->Get(key);
+      EXPECT_TRUE(got.SameDot(v)) << key;
+      EXPECT_EQ(got.value, v.value);
+    }
+  };
+  check();
+  ASSERT_TRUE(e->CompactData().ok());
+  check();
   EngineStats st = e->GetStats();
   const uint64_t calls = uint64_t{kThreads} * all.size();
-  EXPECT_EQ(st.applied + st.shadowed + st.duplicates, calls);
-  EXPECT_EQ(st.applied, st.overwritten + kKeys);
+  EXPECT_EQ(st.applied, calls);
+  EXPECT_EQ(st.applied, kKeys + st.shadowed + st.overwritten + st.duplicates);
   // Versions carry only their own dot, so races are common; once a winner absorbed a loser's
   // vector, that loser arriving again is causally older, not a race.
   EXPECT_GT(st.concurrent, 0u);
   EXPECT_LE(st.concurrent, st.shadowed + st.overwritten);
-  // Exactly one apply stores each key's winner; every other thread then sees its dot.
+  // Each key's winner was applied by every thread: its other copies are duplicates.
   EXPECT_GE(st.duplicates, uint64_t{kThreads - 1} * kKeys);
 }
 
@@ -193,6 +236,112 @@ TEST(EngineTombstones, PurgedBelowWatermarkOnly) {
     }
   }
   EXPECT_EQ(e->GetStats().tombstones_purged, 25u);
+}
+
+TEST(EngineTombstones, OlderVersionPendingOverAPurgedTombstoneDoesNotResurrect) {
+  // Goal: a tombstone below the watermark is purged, and a version older than it that was
+  // applied later (still a merge operand over it when GC runs) never becomes the value.
+  TempDir tmp;
+  auto e = OpenEngine(tmp.path());
+  Version tomb = MakeVersion(1000, 1, "");
+  tomb.tombstone = true;
+  MustApply(e.get(), "k", tomb);
+  ASSERT_TRUE(e->CompactData().ok());  // the tombstone is now a full value at the bottom
+  MustApply(e.get(), "k", MakeVersion(500, 2, "zombie"));  // concurrent, older: pending
+  EXPECT_TRUE((**e->Get("k")).tombstone);
+  e->SetTombstoneWatermark(2000);
+  ASSERT_TRUE(e->CompactData().ok());
+  EXPECT_FALSE(e->Get("k")->has_value());
+  EXPECT_EQ(e->GetStats().tombstones_purged, 1u);
+  EXPECT_EQ(e->GetStats().shadowed, 1u);
+  ASSERT_TRUE(e->CompactData().ok());
+  EXPECT_FALSE(e->Get("k")->has_value());
+}
+
+TEST(EngineTombstones, FilterKeepsATombstoneWithAnOperandPendingAboveIt) {
+  // Goal: compacting only the file that holds an old tombstone (while an older version waits
+  // above it in an upper level) keeps the tombstone, so the pending version cannot resurface;
+  // once nothing is pending the tombstone is purged. Real RocksDB with the engine's layout,
+  // merge operator and filter; CompactFiles picks exactly the bottom file.
+  TempDir tmp;
+  EngineOptions o;
+  o.dir = tmp.path();
+  internal::DbLayout layout = internal::MakeDbLayout(o);
+  internal::TombstoneFilter filter;
+  layout.column_families[internal::kDataCfIndex].options.compaction_filter = &filter;
+  layout.db.max_background_jobs = 2;
+  rocksdb::DB* raw = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  ASSERT_TRUE(rocksdb::DB::Open(layout.db, o.dir, layout.column_families, &handles, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  rocksdb::ColumnFamilyHandle* cf = handles[internal::kDataCfIndex];
+  filter.Attach(db.get(), cf);
+  const std::string key = internal::DataKey("k");
+  Version tomb = MakeVersion(1000, 1, "");
+  tomb.tombstone = true;
+  ASSERT_TRUE(db->Merge(rocksdb::WriteOptions(), cf, key, EncodeVersion(tomb)).ok());
+  ASSERT_TRUE(db->CompactRange(rocksdb::CompactRangeOptions(), cf, nullptr, nullptr).ok());
+  const std::string zombie = EncodeVersion(MakeVersion(500, 2, "zombie"));
+  ASSERT_TRUE(db->Merge(rocksdb::WriteOptions(), cf, key, zombie).ok());
+  ASSERT_TRUE(db->Flush(rocksdb::FlushOptions(), cf).ok());
+  auto bottom_files = [&] {
+    rocksdb::ColumnFamilyMetaData meta;
+    db->GetColumnFamilyMetaData(cf, &meta);
+    std::vector<std::string> names;
+    for (const auto& f : meta.levels.back().files) names.push_back(f.name);
+    return names;
+  };
+  ASSERT_EQ(bottom_files().size(), 1u);
+  filter.SetWatermark(2000);
+  const int bottom =
+      static_cast<int>(layout.column_families[internal::kDataCfIndex].options.num_levels) - 1;
+  ASSERT_TRUE(db->CompactFiles(rocksdb::CompactionOptions(), cf, bottom_files(), bottom).ok());
+  EXPECT_EQ(filter.purged(), 0u);  // the zombie is pending above: kept
+  std::string value;
+  {
+    internal::ReadingScope reading;
+    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), cf, key, &value).ok());
+  }
+  EXPECT_TRUE(DecodeVersion(value)->tombstone);
+  // Merging them leaves the tombstone alone as a full value; then it goes.
+  ASSERT_TRUE(db->CompactRange(rocksdb::CompactRangeOptions(), cf, nullptr, nullptr).ok());
+  rocksdb::CompactRangeOptions force;
+  force.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  ASSERT_TRUE(db->CompactRange(force, cf, nullptr, nullptr).ok());
+  EXPECT_EQ(filter.purged(), 1u);
+  EXPECT_TRUE(db->Get(rocksdb::ReadOptions(), cf, key, &value).IsNotFound());
+  filter.Detach();
+  for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+  ASSERT_TRUE(db->Close().ok());
+}
+
+TEST(EngineScan, ReturnsMergedWinners) {
+  // Goal: a scan over keys with several pending versions returns each key once, as its LWW
+  // winner, before and after compaction, and counts nothing itself.
+  TempDir tmp;
+  auto e = OpenEngine(tmp.path());
+  for (int i = 0; i < 20; ++i) {
+    const std::string key = "m" + std::to_string(i);
+    MustApply(e.get(), key, MakeVersion(300, 3, "win"));
+    MustApply(e.get(), key, MakeVersion(100, 1, "lose"));
+    MustApply(e.get(), key, MakeVersion(200, 2, "lose"));
+  }
+  for (int pass = 0; pass < 2; ++pass) {
+    int seen = 0;
+    Status s = e->ScanTokenRange(0, 0, [&](std::string_view, const Version& v) {
+      EXPECT_EQ(v.value, "win");
+      EXPECT_EQ(v.vv.size(), 3u);
+      ++seen;
+      return true;
+    });
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    EXPECT_EQ(seen, 20);
+    if (pass == 0) {
+      EXPECT_EQ(e->GetStats().shadowed, 0u);
+      ASSERT_TRUE(e->CompactData().ok());
+    }
+  }
+  EXPECT_EQ(e->GetStats().shadowed, 40u);
 }
 
 TEST(EngineScan, TokenRangesInOrderWithWraparound) {
@@ -309,8 +458,9 @@ TEST(EngineFormat, RefusesNewerDatabaseFormat) {
 }
 
 TEST(EngineFormat, CorruptRecordIsCorruptionNotACrash) {
-  // Goal: a stored record that does not decode gives kCorruption on Get and Scan, and Apply on
-  // it fail-stops writes.
+  // Goal: a stored record that does not decode gives kCorruption on Get and Scan, also when a
+  // merge has to read it; a compaction that must merge it fails with kCorruption and fail-stops
+  // writes; reads of other keys keep working.
   TempDir tmp;
   OpenEngine(tmp.path()).reset();
   RawPut(tmp.path(), internal::kDataCfIndex, internal::DataKey("bad"), "\x01garbage");
@@ -318,7 +468,10 @@ TEST(EngineFormat, CorruptRecordIsCorruptionNotACrash) {
   EXPECT_EQ(e->Get("bad").status().code(), ErrorCode::kCorruption);
   EXPECT_EQ(e->ScanTokenRange(0, 0, [](std::string_view, const Version&) { return true; }).code(),
             ErrorCode::kCorruption);
-  EXPECT_EQ(e->Apply("bad", MakeVersion(5, 1, "v")).status().code(), ErrorCode::kCorruption);
+  ASSERT_TRUE(e->Apply("bad", MakeVersion(5, 1, "v")).ok());         // no read: accepted
+  EXPECT_EQ(e->Get("bad").status().code(), ErrorCode::kCorruption);  // the merge refuses it
+  EXPECT_TRUE(e->health().ok());
+  EXPECT_EQ(e->CompactData().code(), ErrorCode::kCorruption);
   EXPECT_EQ(e->health().code(), ErrorCode::kCorruption);
   EXPECT_EQ(e->Apply("other", MakeVersion(5, 1, "v")).status().code(), ErrorCode::kCorruption);
   EXPECT_TRUE(e->Get("other").ok());  // reads keep working
