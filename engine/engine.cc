@@ -2,7 +2,9 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 
+#include <array>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -24,9 +26,17 @@ namespace {
 
 constexpr char kHlcCeilingName[] = "hlc_ceiling";
 constexpr char kFormatVersionName[] = "format_version";
+// The HLC ceiling lives in its own small file in the database directory, replaced atomically
+// (write, sync, rename, sync the directory). A synced RocksDB write would fsync the shared WAL,
+// i.e. every unsynced write of the data family, in the caller's thread.
+constexpr char kHlcCeilingFile[] = "/HLC_CEILING";
+constexpr char kHlcCeilingTempFile[] = "/HLC_CEILING.tmp";
 // On-disk format of the whole database (column families, key layouts, record format). A database
 // written by a newer format is refused rather than misread.
 constexpr uint64_t kDatabaseFormatVersion = 1;
+// Apply of a large value looks at most this many stored entries of the key; with more pending it
+// writes a merge operand instead (always correct, just not in a blob file until compacted).
+constexpr int kLargeApplyEntriesMax = 8;
 
 std::string_view ToView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
@@ -60,6 +70,10 @@ struct Engine::Impl {
   std::shared_ptr<internal::LwwMergeOperator> merge;  // counts the losers it discards
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  // Apply of a large value reads, then writes a full value that hides what it read: no other
+  // Apply of the key may write in between. Every Apply takes its key's stripe (uncontended: ~20
+  // ns).
+  std::array<std::mutex, kApplyLockStripes> stripes;
 
   std::atomic<uint64_t> applied{0};
   std::atomic<uint64_t> hints{0};
@@ -106,15 +120,17 @@ struct Engine::Impl {
 
   // Writes a version record to `data` as a merge operand, without first copying the value into
   // a record buffer (SliceParts: RocksDB copies it once, into the batch).
-  Status MergeVersion(std::string_view data_key, const Version& v) {
+  // With `as_value`, a full value (Put) instead.
+  Status WriteVersion(std::string_view data_key, const Version& v, bool as_value) {
     internal::RecordParts parts;
     internal::EncodeVersionParts(v, &parts);
     const rocksdb::Slice key_slice(data_key.data(), data_key.size());
     const rocksdb::Slice value_slices[3] = {
         parts.head, {parts.value.data(), parts.value.size()}, parts.tail};
+    const rocksdb::SliceParts key_parts(&key_slice, 1), value_parts(value_slices, 3);
     rocksdb::WriteBatch batch;
-    rocksdb::Status s = batch.Merge(data(), rocksdb::SliceParts(&key_slice, 1),
-                                    rocksdb::SliceParts(value_slices, 3));
+    rocksdb::Status s = as_value ? batch.Put(data(), key_parts, value_parts)
+                                 : batch.Merge(data(), key_parts, value_parts);
     if (!s.ok()) return FromRocksDb(s, "batch");
     return CheckWrite(db->Write(write_options, &batch), "apply");
   }
@@ -129,10 +145,16 @@ struct Engine::Impl {
     return std::optional<std::string>(std::move(value));
   }
 
+  rocksdb::FileSystem* fs() const {
+    return (options.env != nullptr ? options.env : rocksdb::Env::Default())->GetFileSystem().get();
+  }
+  Status WriteCeilingFile(uint64_t ceiling_ms);
+  Result<uint64_t> ReadCeilingFile();
   Status OpenDb();
   Status CheckFormatVersion();
   Status LoadHintState();
   void RunSyncer();
+  Status ApplyLarge(std::string_view data_key, const Version& incoming);
   Status ScanInterval(const std::string& lower, const std::string* upper, const ScanFn& fn,
                       bool* stopped);
 };
@@ -251,9 +273,49 @@ Result<ApplyResult> Engine::Apply(std::string_view key, const Version& version) 
   if (Status s = ValidateKey(key); !s.ok()) return s;
   if (Status s = ValidateVersion(version); !s.ok()) return s;
   if (Status s = impl_->CheckWritable(); !s.ok()) return s;
-  if (Status s = impl_->MergeVersion(internal::DataKey(key), version); !s.ok()) return s;
+  const std::string data_key = internal::DataKey(key);
+  std::lock_guard<std::mutex> lock(
+      impl_->stripes[internal::DecodeFixed64Be(data_key.data()) % kApplyLockStripes]);
+  Status s = version.value.size() >= internal::kBlobValueBytesMin
+                 ? impl_->ApplyLarge(data_key, version)
+                 : impl_->WriteVersion(data_key, version, /*as_value=*/false);
+  if (!s.ok()) return s;
   impl_->applied.fetch_add(1, std::memory_order_relaxed);
   return ApplyResult{ApplyOutcome::kApplied, false};
+}
+
+// Large values belong in blob files (written once at flush, never rewritten by compaction), but
+// RocksDB keeps merge operands inline in SSTs. So a large version that wins over everything
+// stored is written as a full value holding the fold of all of them (the losers it hides are
+// counted now: no merge will ever meet them). One lookup, cheap next to the value's write; a new
+// key costs a bloom probe per level. A large version that loses is written as an operand, so the
+// result is the same as with a merge. Caller holds the key's stripe.
+Status Engine::Impl::ApplyLarge(std::string_view data_key, const Version& incoming) {
+  std::array<rocksdb::PinnableSlice, kLargeApplyEntriesMax> entries;
+  rocksdb::GetMergeOperandsOptions options;
+  options.expected_max_number_of_operands = kLargeApplyEntriesMax;
+  int count = 0;
+  rocksdb::Status s = db->GetMergeOperands(rocksdb::ReadOptions(), data(), data_key, entries.data(),
+                                           &options, &count);
+  if (s.IsNotFound()) return WriteVersion(data_key, incoming, /*as_value=*/true);
+  if (s.IsIncomplete()) return WriteVersion(data_key, incoming, /*as_value=*/false);
+  if (!s.ok()) return CheckWrite(s, "apply: read stored versions");
+  std::vector<std::string_view> records;
+  for (int i = 0; i < count; ++i) records.push_back(ToView(entries[i]));
+  Version stored;
+  if (!merge->Fold(records, /*count=*/false, nullptr, &stored)) {
+    FailStop(Status::Corruption("apply: stored version does not decode"));
+    return CheckWritable();
+  }
+  if (stored.SameDot(incoming) || !LastWriteWins(incoming, stored)) {
+    return WriteVersion(data_key, incoming, /*as_value=*/false);
+  }
+  const std::string incoming_record = EncodeVersion(incoming);
+  records.push_back(incoming_record);
+  std::string winner;
+  if (!merge->Fold(records, /*count=*/true, &winner, nullptr)) return Status::Internal("fold");
+  if (Status w = CheckWritable(); !w.ok()) return w;
+  return CheckWrite(db->Put(write_options, data(), data_key, winner), "apply");
 }
 
 Result<std::optional<Version>> Engine::Get(std::string_view key) {
@@ -367,18 +429,48 @@ Status Engine::DeleteHint(NodeId target, uint64_t seq) {
 
 // ---- clock and identity -----------------------------------------------------------------------
 
+Status Engine::Impl::WriteCeilingFile(uint64_t ceiling_ms) {
+  std::string bytes;
+  internal::PutFixed64Le(&bytes, ceiling_ms);
+  const std::string temp = options.dir + kHlcCeilingTempFile;
+  const rocksdb::IOOptions io;
+  std::unique_ptr<rocksdb::FSWritableFile> file;
+  rocksdb::IOStatus s = fs()->NewWritableFile(temp, rocksdb::FileOptions(), &file, nullptr);
+  if (s.ok()) s = file->Append(bytes, io, nullptr);
+  if (s.ok()) s = file->Sync(io, nullptr);
+  if (s.ok()) s = file->Close(io, nullptr);
+  if (s.ok()) s = fs()->RenameFile(temp, options.dir + kHlcCeilingFile, io, nullptr);
+  std::unique_ptr<rocksdb::FSDirectory> dir;
+  if (s.ok()) s = fs()->NewDirectory(options.dir, io, &dir, nullptr);
+  if (s.ok()) s = dir->Fsync(io, nullptr);
+  return CheckWrite(s, "store hlc ceiling");
+}
+
+// 0 when the file does not exist (a new database, or one written before the file existed).
+Result<uint64_t> Engine::Impl::ReadCeilingFile() {
+  const std::string name = options.dir + kHlcCeilingFile;
+  if (fs()->FileExists(name, rocksdb::IOOptions(), nullptr).IsNotFound()) return uint64_t{0};
+  std::string bytes;
+  rocksdb::IOStatus s = rocksdb::ReadFileToString(fs(), name, &bytes);
+  if (!s.ok()) return FromRocksDb(s, "read hlc ceiling");
+  if (bytes.size() != 8) return Status::Corruption("bad HLC_CEILING file");
+  return internal::DecodeFixed64Le(bytes.data());
+}
+
+// The larger of the file and the `clock` record that databases before the file used.
 Result<uint64_t> Engine::LoadHlcCeilingMs() {
+  Result<uint64_t> from_file = impl_->ReadCeilingFile();
+  if (!from_file.ok()) return from_file.status();
   Result<std::optional<std::string>> stored = impl_->ReadRaw(impl_->clock(), kHlcCeilingName);
   if (!stored.ok()) return stored.status();
-  if (!stored->has_value()) return uint64_t{0};
+  if (!stored->has_value()) return *from_file;
   if ((*stored)->size() != 8) return Status::Corruption("bad hlc_ceiling record");
-  return internal::DecodeFixed64Le((*stored)->data());
+  return std::max(*from_file, internal::DecodeFixed64Le((*stored)->data()));
 }
 
 Status Engine::StoreHlcCeilingMs(uint64_t ceiling_ms) {
-  std::string value;
-  internal::PutFixed64Le(&value, ceiling_ms);
-  return impl_->Put(impl_->clock(), kHlcCeilingName, value, impl_->synced_options);
+  if (Status s = impl_->CheckWritable(); !s.ok()) return s;
+  return impl_->WriteCeilingFile(ceiling_ms);
 }
 
 Result<std::optional<std::string>> Engine::LoadMeta(std::string_view name) {

@@ -63,7 +63,7 @@ void FoldInto(Entry* acc, Entry* next, Tally* tally) {
 }
 
 // Folds `records` (oldest first, at least one). False if any record is damaged.
-bool Fold(const std::vector<std::string_view>& records, Entry* acc, Tally* tally) {
+bool FoldRecords(const std::vector<std::string_view>& records, Entry* acc, Tally* tally) {
   if (!DecodeEntry(records.front(), acc)) return false;
   Entry next;
   for (size_t i = 1; i < records.size(); ++i) {
@@ -102,7 +102,7 @@ bool LwwMergeOperator::FullMergeV2(const MergeOperationInput& in, MergeOperation
   }
   Entry winner;
   Tally tally;
-  if (!Fold(records, &winner, &tally)) return false;
+  if (!FoldRecords(records, &winner, &tally)) return false;
   Count(tally, &counters_);
   if (winner.vv_changed) {
     out->new_value.clear();  // iterators hand in their previous result
@@ -124,7 +124,7 @@ bool LwwMergeOperator::PartialMergeMulti(const rocksdb::Slice& /*key*/,
   Entry winner;
   Tally tally;
   // A damaged operand: keep the operands as they are; the full merge reports kCorruption.
-  if (!Fold(records, &winner, &tally)) return false;
+  if (!FoldRecords(records, &winner, &tally)) return false;
   Count(tally, &counters_);
   new_value->clear();
   if (winner.vv_changed) {
@@ -132,6 +132,25 @@ bool LwwMergeOperator::PartialMergeMulti(const rocksdb::Slice& /*key*/,
   } else {
     new_value->assign(winner.bytes.data(), winner.bytes.size());
   }
+  return true;
+}
+
+bool LwwMergeOperator::Fold(const std::vector<std::string_view>& records, bool count,
+                            std::string* out, Version* winner_meta) const {
+  if (records.empty()) return false;
+  Entry winner;
+  Tally tally;
+  if (!FoldRecords(records, &winner, &tally)) return false;
+  if (count) Count(tally, &counters_);
+  if (out != nullptr) {
+    out->clear();
+    if (winner.vv_changed) {
+      EncodeVersionWithValue(winner.meta, winner.value, out);
+    } else {
+      out->assign(winner.bytes.data(), winner.bytes.size());
+    }
+  }
+  if (winner_meta != nullptr) *winner_meta = std::move(winner.meta);
   return true;
 }
 

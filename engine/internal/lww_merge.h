@@ -20,6 +20,10 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/version.h"
 
 namespace causeway::internal {
 
@@ -55,6 +59,13 @@ class LwwMergeOperator final : public rocksdb::MergeOperator {
                     const rocksdb::Slice& right, std::string* new_value,
                     rocksdb::Logger* logger) const override;
   const char* Name() const override { return "causeway.LwwMerge"; }
+
+  // For Apply of a large value, which writes a full value instead of an operand: folds `records`
+  // (oldest first, at least one) like a merge. With `count`, every loser is counted as discarded
+  // (the caller is about to hide them all under the result). Fills *out (the winner's record) and
+  // *winner (without its value) when not null. False if a record is damaged.
+  bool Fold(const std::vector<std::string_view>& records, bool count, std::string* out,
+            Version* winner) const;
 
   const MergeCounters& counters() const { return counters_; }
 

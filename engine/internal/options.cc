@@ -8,12 +8,11 @@ namespace causeway::internal {
 namespace {
 
 // Tuning, not limits: each was measured with bench/engine_bench (docs/parts/engine.md).
-constexpr double kBloomBitsPerKey = 10;            // ~1% false positives on point lookups
-constexpr size_t kWriteBufferBytes = 64 << 20;     // memtable size of the data family
-constexpr int kWriteBuffersMax = 3;                // lets writes go on while one flushes
-constexpr int kBackgroundJobs = 2;                 // the machine has 2 cores
-constexpr uint64_t kBytesPerSync = 1 << 20;        // smooths SST/blob writeback
-constexpr uint64_t kBlobValueBytesMin = 64 << 10;  // values this large go to blob files
+constexpr double kBloomBitsPerKey = 10;         // ~1% false positives on point lookups
+constexpr size_t kWriteBufferBytes = 64 << 20;  // memtable size of the data family
+constexpr int kWriteBuffersMax = 3;             // lets writes go on while one flushes
+constexpr int kBackgroundJobs = 2;              // the machine has 2 cores
+constexpr uint64_t kBytesPerSync = 1 << 20;     // smooths SST/blob writeback
 constexpr size_t kInfoLogFilesKept = 4;
 constexpr double kMemtableBloomRatio = 0.02;  // of write_buffer_size, for the memtable bloom
 constexpr size_t kSmallCfWriteBufferBytes = 4 << 20;

@@ -20,6 +20,11 @@ inline constexpr char kClockCf[] = "clock";
 // DB::Open hands back).
 enum CfIndex : size_t { kDefaultCfIndex = 0, kDataCfIndex, kHintsCfIndex, kClockCfIndex };
 
+// Values of at least this many bytes go to blob files (written once at flush, never rewritten
+// by compaction). Merge operands cannot live in blob files, so Apply writes such versions as full
+// values (docs/parts/engine.md, "Large values").
+inline constexpr uint64_t kBlobValueBytesMin = 64 << 10;
+
 struct DbLayout {
   rocksdb::DBOptions db;
   std::vector<rocksdb::ColumnFamilyDescriptor> column_families;  // in CfIndex order

@@ -3,8 +3,15 @@
 #include <array>
 
 #include "engine/internal/lww_merge.h"
+#include "engine/internal/options.h"
+#include "engine/internal/record.h"
+#include "engine/limits.h"
 
 namespace causeway::internal {
+
+// FilterBlobByKey keeps blob values unread: a tombstone record must be too small for a blob file.
+static_assert(kRecordHeaderBytes + 16 * kVersionVectorEntriesMax + 1 + kRecordChecksumBytes <
+              kBlobValueBytesMin);
 
 void TombstoneFilter::Attach(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf) {
   std::lock_guard<std::mutex> lock(db_mu_);

@@ -115,6 +115,35 @@ TEST(EngineApply, LoserOverACompactedBaseIsCountedByTheCompactionThatDropsIt) {
   EXPECT_EQ(st.applied, 1 + st.shadowed + st.overwritten + st.duplicates);
 }
 
+TEST(EngineApply, LargeValuesKeepTheSameLwwResultAndCounts) {
+  // Goal: values large enough for blob files (written as full values when they win) interleaved
+  // with small ones (operands) give the same winner, vector and counters as merges alone.
+  TempDir tmp;
+  auto e = OpenEngine(tmp.path());
+  const std::string big(internal::kBlobValueBytesMin, 'b');
+  MustApply(e.get(), "k", MakeVersion(100, 1, big));     // new key: a full value
+  MustApply(e.get(), "k", MakeVersion(50, 2, "small"));  // loses: an operand
+  Version v3 = MakeVersion(300, 3, big + "3");           // wins: hides both, counts them now
+  MustApply(e.get(), "k", v3);
+  EngineStats st = e->GetStats();
+  EXPECT_EQ(st.shadowed, 1u);  // "small" lost to the version before it
+  EXPECT_EQ(st.overwritten, 1u);
+  EXPECT_EQ(st.concurrent, 2u);
+  MustApply(e.get(), "k", MakeVersion(200, 4, big + "4"));  // loses: an operand
+  for (int pass = 0; pass < 2; ++pass) {
+    Version got = **e->Get("k");
+    EXPECT_EQ(got.value, v3.value);
+    EXPECT_EQ(got.vv.Get(1), 100u);
+    EXPECT_EQ(got.vv.Get(2), 50u);
+    EXPECT_EQ(got.vv.Get(3), 300u);
+    EXPECT_EQ(got.vv.Get(4), 200u);
+    ASSERT_TRUE(e->CompactData().ok());
+  }
+  st = e->GetStats();
+  EXPECT_EQ(st.shadowed, 2u);
+  EXPECT_EQ(st.applied, 1 + st.shadowed + st.overwritten + st.duplicates);
+}
+
 TEST(EngineApply, MergedVectorIsTruncatedKeepingTheWriter) {
   // Goal: merging a concurrent loser's vector never exceeds kVersionVectorEntriesMax and keeps
   // the winner's own dot.
