@@ -90,16 +90,19 @@ ReadingScope::ReadingScope() : previous_(ReadingFlag()) { ReadingFlag() = true; 
 ReadingScope::~ReadingScope() { ReadingFlag() = previous_; }
 
 bool LwwMergeOperator::FullMergeV2(const MergeOperationInput& in, MergeOperationOutput* out) const {
-  std::vector<std::string_view> records;
-  records.reserve(in.operand_list.size() + 1);
-  if (in.existing_value != nullptr) records.push_back(ToView(*in.existing_value));
-  for (const rocksdb::Slice& op : in.operand_list) records.push_back(ToView(op));
-  if (records.empty()) return false;
-  if (records.size() == 1) {
-    // Nothing to decide; the reader (or a later merge) checks the record.
-    out->existing_operand = rocksdb::Slice(records.front().data(), records.front().size());
+  const size_t inputs = in.operand_list.size() + (in.existing_value != nullptr ? 1 : 0);
+  if (inputs == 0) return false;
+  if (inputs == 1) {
+    // The common read (one operand, no base): nothing to decide, nothing to allocate; the reader
+    // (or a later merge) checks the record.
+    out->existing_operand =
+        in.existing_value != nullptr ? *in.existing_value : in.operand_list.front();
     return true;
   }
+  std::vector<std::string_view> records;
+  records.reserve(inputs);
+  if (in.existing_value != nullptr) records.push_back(ToView(*in.existing_value));
+  for (const rocksdb::Slice& op : in.operand_list) records.push_back(ToView(op));
   Entry winner;
   Tally tally;
   if (!FoldRecords(records, &winner, &tally)) return false;
