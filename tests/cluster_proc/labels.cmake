@@ -1,0 +1,7 @@
+# Included by ctest after the discovered tests (TEST_INCLUDE_FILES): gives them the two labels
+# "cluster;proc". gtest_discover_tests(PROPERTIES LABELS "a;b") cannot: CMake 3.25 splits the
+# list while generating the test file, so only the first label survives and the rest of the
+# properties (TIMEOUT among them) is misparsed.
+foreach(test_name IN LISTS cluster_proc_test_TESTS)
+  set_tests_properties("${test_name}" PROPERTIES LABELS "cluster;proc")
+endforeach()
