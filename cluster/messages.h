@@ -142,7 +142,17 @@ struct StorageResult {
   Status status;
   std::optional<Version> version;  // for kRead
 };
-using Action = std::variant<SendAction, ReplyAction, ExplainReplyAction, StorageAction>;
+// Store `value` as the engine meta record `name` (Engine::StoreMeta, synced), replacing what was
+// there. The core asks for kMetaTokens once its ring tokens are chosen and kMetaMembers (its member
+// view) when the view changes, at most every kMembersPersistIntervalMs, and on Leave (names and
+// encodings: cluster/persist.h). The driver restores both into NodeConfig on the next start. Keep
+// the order of two such actions for the same name; a failed store is logged, not fatal.
+struct PersistMetaAction {
+  std::string name;
+  std::string value;
+};
+using Action =
+    std::variant<SendAction, ReplyAction, ExplainReplyAction, StorageAction, PersistMetaAction>;
 using Actions = std::vector<Action>;
 
 }  // namespace causeway::cluster

@@ -1,9 +1,11 @@
 #include "cluster/node.h"
 
+#include <cassert>
 #include <map>
 
 #include "cluster/internal/coordinator.h"
 #include "cluster/internal/membership.h"
+#include "cluster/persist.h"
 #include "cluster/ring.h"
 
 namespace causeway::cluster {
@@ -26,6 +28,24 @@ bool HasOtherSeed(const NodeConfig& config) {
   return false;
 }
 
+// A persisted view counts only if it names another live-or-down member: a view of ourselves alone
+// says nothing about the ring (and is never persisted, see MaybePersist).
+bool HasPersistedView(const NodeConfig& config, NodeId self) {
+  for (const auto& m : config.known_members) {
+    if (m.id != self && m.status != MemberStatus::kLeft) return true;
+  }
+  return false;
+}
+
+// Our tokens: the configured ones, else those our persisted view remembers for us.
+std::vector<Token> InitialTokens(const NodeConfig& config, NodeId self) {
+  if (!config.tokens.empty()) return config.tokens;
+  for (const auto& m : config.known_members) {
+    if (m.id == self && m.status != MemberStatus::kLeft) return m.tokens;
+  }
+  return {};
+}
+
 }  // namespace
 
 struct NodeCore::Impl final : internal::ClusterView {
@@ -36,11 +56,15 @@ struct NodeCore::Impl final : internal::ClusterView {
         membership(SelfState(config, id), config.seeds, config.gossip_interval_ms,
                    config.phi_convict, config.rng_seed != 0 ? config.rng_seed : id),
         coordinator(config, clock, this, &counters) {
-    tokens = config.tokens;
+    membership.Restore(config.known_members);
+    tokens = InitialTokens(config, id);
     joining = tokens.empty();
+    persisted_view = HasPersistedView(config, id);
+    if (!joining && tokens != config.tokens) FinishJoin(tokens);  // restored from the view
     if (joining && !HasOtherSeed(config))
       FinishJoin(Ring::HashTokens(config.name, kTokensPerNodeDefault));
     SyncRing();
+    UpdateReady(0);
   }
 
   // ---- ClusterView
@@ -49,6 +73,16 @@ struct NodeCore::Impl final : internal::ClusterView {
     return ring.PreferenceList(TokenOf(key), config.rf);
   }
   bool IsAlive(NodeId node, TimeMs now) const override { return membership.IsAlive(node, now); }
+  Result<std::vector<NodeId>> CoordinatorReplicas(std::string_view key) const override {
+    if (!ready) return Status::Unavailable("node is joining; retry or use another endpoint");
+    std::vector<NodeId> list = Replicas(key);
+    if (list.size() < ExpectedReplicas()) {
+      assert(false && "preference list shorter than min(rf, placed members)");
+      return Status::Internal("preference list of " + std::to_string(list.size()) +
+                              " nodes is shorter than the ring allows (a bug)");
+    }
+    return list;
+  }
   std::string AddressOf(NodeId node) const override {
     return node == id ? config.address : membership.AddressOf(node);
   }
@@ -56,7 +90,46 @@ struct NodeCore::Impl final : internal::ClusterView {
   void FinishJoin(std::vector<Token> chosen) {
     tokens = std::move(chosen);
     joining = false;
+    tokens_unpersisted = tokens != config.tokens;
     membership.SetSelfTokens(tokens);
+  }
+
+  // The invariant behind every preference list: min(rf, known non-left members that own tokens)
+  // distinct nodes. Counted from the membership view itself, not from the ring built from it.
+  size_t ExpectedReplicas() const {
+    size_t placed = 0;
+    for (const auto& [mid, m] : membership.members()) {
+      if (m.state.status != MemberStatus::kLeft && !m.state.tokens.empty()) placed++;
+    }
+    return std::min(placed, static_cast<size_t>(std::max(config.rf, 0)));
+  }
+
+  // Join guard (docs/parts/cluster.md, "Restart and join safety"): a node coordinates once it
+  // has tokens and knows the ring -- from a persisted view, from a peer's gossip, or because it
+  // is its own only seed -- or, a lone seed whose peers never answered, after kJoinWaitMsMax.
+  void UpdateReady(TimeMs now) {
+    if (ready || joining) return;
+    ready = persisted_view || !HasOtherSeed(config) || membership.contacted() ||
+            (join_clock_started && now >= join_started_ms + kJoinWaitMsMax);
+  }
+
+  // Asks the driver to store our tokens once chosen, and our member view when it changed (at
+  // most every kMembersPersistIntervalMs unless `force`). A view of ourselves alone is never
+  // stored: on restart it would pass for a complete ring.
+  void MaybePersist(TimeMs now, bool force, Actions* out) {
+    if (tokens_unpersisted && !tokens.empty()) {
+      out->push_back(PersistMetaAction{std::string(kMetaTokens), EncodeTokens(tokens)});
+      tokens_unpersisted = false;
+    }
+    if (membership.view_epoch() == view_epoch_persisted || membership.members().size() < 2) return;
+    if (!force && members_persisted && now < last_persist_ms + kMembersPersistIntervalMs) return;
+    std::vector<MemberState> view;
+    view.reserve(membership.members().size());
+    for (const auto& [mid, m] : membership.members()) view.push_back(m.state);
+    out->push_back(PersistMetaAction{std::string(kMetaMembers), EncodeMembers(view)});
+    view_epoch_persisted = membership.view_epoch();
+    members_persisted = true;
+    last_persist_ms = now;
   }
 
   // Tokens for a node that joins a running cluster: those a previous incarnation announced, if
@@ -85,8 +158,8 @@ struct NodeCore::Impl final : internal::ClusterView {
   }
 
   void MaybeJoin(TimeMs now) {
-    if (!joining) return;
     if (!join_clock_started) join_clock_started = true, join_started_ms = now;
+    if (!joining) return;
     const uint64_t settle = kJoinSettleIntervals * config.gossip_interval_ms;
     if (membership.contacted() && now >= membership.first_contact_ms() + settle) {
       FinishJoin(TokensFromView());
@@ -148,6 +221,12 @@ struct NodeCore::Impl final : internal::ClusterView {
   NodeId id;
   std::vector<Token> tokens;
   bool joining = false;
+  bool ready = false;           // may coordinate client requests (UpdateReady)
+  bool persisted_view = false;  // config.known_members names another member
+  bool tokens_unpersisted = false;
+  bool members_persisted = false;
+  uint64_t view_epoch_persisted = 0;
+  TimeMs last_persist_ms = 0;
   bool join_clock_started = false;
   TimeMs join_started_ms = 0;
   Counters counters;
@@ -199,6 +278,7 @@ Actions NodeCore::OnPeerMessage(NodeId from, PeerMessage message, TimeMs now) {
   } else if (auto* m = std::get_if<GossipMessage>(&message)) {
     n.membership.OnGossip(from, *m, now, &out);
     n.SyncRing();
+    n.UpdateReady(now);
   }
   return out;
 }
@@ -234,7 +314,9 @@ Actions NodeCore::Tick(TimeMs now) {
   impl_->MaybeJoin(now);
   impl_->membership.Tick(now, &out);
   impl_->SyncRing();
+  impl_->UpdateReady(now);
   impl_->coordinator.Tick(now, &out);
+  impl_->MaybePersist(now, false, &out);
   return out;
 }
 
@@ -244,6 +326,7 @@ Actions NodeCore::Leave(TimeMs now) {
   Actions out;
   impl_->membership.Announce(MemberStatus::kLeft, now, &out);
   impl_->SyncRing();
+  impl_->MaybePersist(now, true, &out);
   return out;
 }
 

@@ -32,6 +32,11 @@ struct NodeConfig {
   uint64_t gossip_interval_ms = kGossipIntervalMs;
   double phi_convict = 8.0;
   uint64_t rng_seed = 0;  // 0: derived from the node id
+  // The member view persisted by a previous incarnation (kMetaMembers, cluster/persist.h): the
+  // ring is complete from the first moment, its members counted dead until their heartbeat is
+  // heard, so a write never lands on a node that is not its replica. Our own entry is ignored
+  // (except its tokens when `tokens` is empty). Empty: a new node, or one that never persisted.
+  std::vector<MemberState> known_members;
 };
 
 class NodeCore {

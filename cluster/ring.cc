@@ -22,19 +22,53 @@ void Ring::SetNode(NodeId node, std::vector<Token> tokens) {
     return;
   }
   nodes_[node] = std::move(tokens);
-  Rebuild();
+  Update({node});
 }
 
 void Ring::RemoveNode(NodeId node) {
-  if (nodes_.erase(node) != 0) Rebuild();
+  if (nodes_.erase(node) != 0) Update({node});
 }
 
 void Ring::Assign(std::map<NodeId, std::vector<Token>> nodes) {
-  nodes_ = std::move(nodes);
-  for (auto it = nodes_.begin(); it != nodes_.end();) {
-    it = it->second.empty() ? nodes_.erase(it) : std::next(it);
+  for (auto it = nodes.begin(); it != nodes.end();) {
+    it = it->second.empty() ? nodes.erase(it) : std::next(it);
   }
-  Rebuild();
+  // The nodes whose tokens differ between the old and the new map (both sorted by id).
+  std::vector<NodeId> changed;
+  auto a = nodes_.begin(), b = nodes.begin();
+  while (a != nodes_.end() || b != nodes.end()) {
+    if (b == nodes.end() || (a != nodes_.end() && a->first < b->first)) {
+      changed.push_back((a++)->first);
+    } else if (a == nodes_.end() || b->first < a->first) {
+      changed.push_back((b++)->first);
+    } else {
+      if (a->second != b->second) changed.push_back(a->first);
+      ++a, ++b;
+    }
+  }
+  nodes_ = std::move(nodes);
+  Update(changed);
+}
+
+// Replaces the entries of the `changed` nodes (sorted ids) with their tokens in nodes_. When few
+// nodes change (a join, a leave: the common case) this is two linear passes instead of a full
+// sort of every token; the result is the same sorted vector either way.
+void Ring::Update(const std::vector<NodeId>& changed) {
+  if (changed.empty()) return;
+  if (changed.size() * 4 > nodes_.size()) return Rebuild();
+  auto is_changed = [&](const std::pair<Token, NodeId>& e) {
+    return std::binary_search(changed.begin(), changed.end(), e.second);
+  };
+  entries_.erase(std::remove_if(entries_.begin(), entries_.end(), is_changed), entries_.end());
+  const size_t kept = entries_.size();
+  for (NodeId node : changed) {
+    auto it = nodes_.find(node);
+    if (it == nodes_.end()) continue;
+    for (Token t : it->second) entries_.emplace_back(t, node);
+  }
+  std::sort(entries_.begin() + static_cast<std::ptrdiff_t>(kept), entries_.end());
+  std::inplace_merge(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(kept),
+                     entries_.end());
 }
 
 void Ring::Rebuild() {

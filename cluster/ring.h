@@ -52,6 +52,7 @@ class Ring {
 
  private:
   void Rebuild();
+  void Update(const std::vector<NodeId>& changed);  // sorted ids whose tokens changed
 
   std::map<NodeId, std::vector<Token>> nodes_;
   std::vector<std::pair<Token, NodeId>> entries_;  // sorted by (token, node)

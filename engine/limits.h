@@ -69,6 +69,9 @@ inline constexpr uint64_t kPhiSampleMaxIntervals = 10;
 inline constexpr uint64_t kJoinSettleIntervals = 3;
 // ...and falls back to hashed tokens if no seed answers within this time.
 inline constexpr uint64_t kJoinWaitMsMax = 5000;
+// The member view a node persists (cluster/persist.h) is stored at most this often while it
+// changes (plus at once on a graceful leave): a restart routes by it from its first moment.
+inline constexpr uint64_t kMembersPersistIntervalMs = 2000;
 inline constexpr size_t kNodeNameBytesMax = 256;     // a member's name in gossip
 inline constexpr size_t kNodeAddressBytesMax = 256;  // a member's "host:port" in gossip
 // A read whose replicas are all below the session's floor is retried this often until its deadline.

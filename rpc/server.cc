@@ -144,6 +144,10 @@ struct NodeServer {
   std::unordered_map<RequestId, kj::Own<kj::PromiseFulfiller<cluster::PeerMessage>>> inbound;
   RequestId next_inbound_id = 0;
   size_t storage_in_flight = 0;
+  // PersistMetaAction records not yet stored, newest value per name; one store at a time on the
+  // pool keeps them in order (a store in flight counts in storage_in_flight, so stop waits).
+  std::map<std::string, std::string> meta_pending;
+  bool meta_writing = false;
 
   bool stopping = false;
   bool torn_down = false;
@@ -168,6 +172,8 @@ struct NodeServer {
   void Carry(cluster::Action& action);
   void Send(cluster::SendAction& send);
   void RunStorage(cluster::StorageAction action);
+  void Persist(cluster::PersistMetaAction action);
+  void StoreNextMeta();
   void Deliver(NodeId from, cluster::PeerMessage message);
 
   // ---- entry points for the capnp servers (loop thread)
@@ -641,6 +647,9 @@ void NodeServer::Carry(cluster::Action& action) {
   if (auto* storage = std::get_if<cluster::StorageAction>(&action)) {
     return RunStorage(std::move(*storage));
   }
+  if (auto* persist = std::get_if<cluster::PersistMetaAction>(&action)) {
+    return Persist(std::move(*persist));
+  }
 }
 
 void NodeServer::Send(cluster::SendAction& send) {
@@ -702,6 +711,51 @@ void NodeServer::RunStorage(cluster::StorageAction action) {
     if (status != 0) w->result.status = Status::Internal("storage work cancelled");
     impl->Process(impl->core->OnStorageDone(w->action.op_id, std::move(w->result), MonotonicMs()));
   });
+}
+
+void NodeServer::Persist(cluster::PersistMetaAction action) {
+  meta_pending[action.name] = std::move(action.value);
+  if (!meta_writing) StoreNextMeta();
+}
+
+namespace {
+
+struct MetaWork {
+  uv_work_t req;
+  NodeServer* impl;
+  Engine* engine;
+  std::string name, value;
+  Status status;
+};
+
+}  // namespace
+
+// Engine::StoreMeta syncs the WAL: on the pool, never on the loop.
+void NodeServer::StoreNextMeta() {
+  if (meta_pending.empty()) return;
+  auto first = meta_pending.begin();
+  auto* w = new MetaWork{{}, this, engine, first->first, std::move(first->second), {}};
+  meta_pending.erase(first);
+  w->req.data = w;
+  meta_writing = true;
+  ++storage_in_flight;
+  uv_queue_work(
+      &loop, &w->req,
+      [](uv_work_t* req) {
+        auto* w = static_cast<MetaWork*>(req->data);
+        w->status = w->engine->StoreMeta(w->name, w->value);
+      },
+      [](uv_work_t* req, int status) {
+        std::unique_ptr<MetaWork> w(static_cast<MetaWork*>(req->data));
+        Impl* impl = w->impl;
+        --impl->storage_in_flight;
+        impl->meta_writing = false;
+        if (status != 0 || !w->status.ok()) {
+          impl->log->warn("event=persist_failed name={} error=\"{}\"", w->name,
+                          status != 0 ? "cancelled" : w->status.ToString());
+        }
+        impl->StoreNextMeta();  // also during teardown: a leave's view is still stored
+      });
 }
 
 // ---- Impl: connections ------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 // `causeway serve`: runs one node until SIGTERM/SIGINT.
 //
 // Startup order: resolve the configuration, open the engine, check the data dir belongs to this
-// node name, restore the ring tokens and bump the generation, open the HLC on the engine, create
-// the server, then run it with the termination signals handled on their own thread.
+// node name, restore the ring tokens and the last known member view and bump the generation, open
+// the HLC on the engine, create the server, then run it with the termination signals handled on
+// their own thread. The core asks the server to store tokens and view when they change
+// (cluster::PersistMetaAction); nothing here polls for them.
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -10,18 +12,16 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
-#include <condition_variable>
 #include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <thread>
 
+#include "cluster/persist.h"
 #include "engine/engine.h"
 #include "engine/hlc.h"
 #include "engine/limits.h"
-#include "rpc/client.h"
 #include "rpc/server.h"
 #include "tools/internal/commands.h"
 #include "tools/internal/config.h"
@@ -30,9 +30,9 @@
 namespace causeway::tools {
 namespace {
 
-// Names of the node's own records in the engine's `clock` column family (Engine::StoreMeta).
+// Names of the node's own records in the engine's `clock` column family (Engine::StoreMeta);
+// the ring tokens and member view are cluster::kMetaTokens and cluster::kMetaMembers.
 constexpr std::string_view kMetaNodeName = "node_name";
-constexpr std::string_view kMetaTokens = "tokens";  // decimal tokens, comma-separated
 constexpr std::string_view kMetaGeneration = "generation";
 
 struct ServeFlags {
@@ -62,21 +62,21 @@ Result<std::vector<ConfigLayer>> GatherLayers(const ServeFlags& flags) {
   return layers;
 }
 
-std::string EncodeTokens(const std::vector<Token>& tokens) {
-  std::string out;
-  for (Token t : tokens) out += (out.empty() ? "" : ",") + std::to_string(t);
-  return out;
-}
-
-Result<std::vector<Token>> DecodeTokens(std::string_view text) {
-  std::vector<Token> tokens;
-  for (const auto& item : SplitList(text)) {
-    auto t = ParseUint(item, "stored token");
-    if (!t.ok())
-      return Status::Corruption("stored ring tokens are unreadable: " + std::string(text));
-    tokens.push_back(*t);
+// The last member view this node persisted: the ring is known from the first moment (its members
+// count as down until heard). An unreadable view is dropped with a warning: the join guard keeps
+// the node from coordinating until a peer has answered, so nothing is routed wrongly.
+Status RestoreMembers(Engine& engine, cluster::NodeConfig* node, spdlog::logger& log) {
+  auto members = engine.LoadMeta(cluster::kMetaMembers);
+  if (!members.ok()) return members.status();
+  if (!members->has_value()) return Status::Ok();
+  auto decoded = cluster::DecodeMembers(**members);
+  if (!decoded.ok()) {
+    log.warn("ignoring the stored member view: {}", decoded.status().ToString());
+    return Status::Ok();
   }
-  return tokens;
+  node->known_members = std::move(*decoded);
+  log.info("restored a member view of {} nodes", node->known_members.size());
+  return Status::Ok();
 }
 
 // Claims the data dir for this node name (or checks an earlier claim), restores the ring tokens
@@ -94,10 +94,10 @@ Status RestoreIdentity(Engine& engine, const ServeConfig& config, cluster::NodeC
   if (!name->has_value()) {
     if (Status s = engine.StoreMeta(kMetaNodeName, config.node_id); !s.ok()) return s;
   }
-  auto tokens = engine.LoadMeta(kMetaTokens);
+  auto tokens = engine.LoadMeta(cluster::kMetaTokens);
   if (!tokens.ok()) return tokens.status();
   if (tokens->has_value()) {
-    auto decoded = DecodeTokens(**tokens);
+    auto decoded = cluster::DecodeTokens(**tokens);
     if (!decoded.ok()) return decoded.status();
     node->tokens = std::move(*decoded);
     if (static_cast<int>(node->tokens.size()) != config.tokens) {
@@ -107,6 +107,7 @@ Status RestoreIdentity(Engine& engine, const ServeConfig& config, cluster::NodeC
           node->tokens.size(), config.tokens);
     }
   }
+  if (Status s = RestoreMembers(engine, node, log); !s.ok()) return s;
   auto generation = engine.LoadMeta(kMetaGeneration);
   if (!generation.ok()) return generation.status();
   uint64_t previous = 0;
@@ -184,64 +185,6 @@ class SignalWatcher {
   std::thread thread_;
 };
 
-// A new node's core chooses its ring tokens after it has seen the ring (cluster/node.h), inside
-// the server. This thread asks the running node for its own member entry, as any client would,
-// and stores the tokens once they are known, so that a restart keeps the node's place on the ring.
-class TokenPersister {
- public:
-  TokenPersister(Engine* engine, const ServeConfig& config, std::vector<Token> stored,
-                 spdlog::logger* log)
-      : engine_(engine), address_(config.advertise), stored_(std::move(stored)), log_(log) {
-    thread_ = std::thread([this] { Loop(); });
-  }
-  ~TokenPersister() { Finish(); }
-  void Finish() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  void Loop() {
-    Client client(ClientOptions{{address_}, kPollTimeoutMs, kPollTimeoutMs});
-    while (!WaitOrDone(kPollIntervalMs)) {
-      auto status = client.Status();
-      if (!status.ok()) continue;
-      for (const auto& m : status->members) {
-        if (m.state.id != status->id || m.state.tokens.empty()) continue;
-        if (m.state.tokens != stored_) Store(m.state.tokens);
-        return;
-      }
-    }
-  }
-  void Store(const std::vector<Token>& tokens) {
-    if (Status s = engine_->StoreMeta(kMetaTokens, EncodeTokens(tokens)); !s.ok()) {
-      log_->warn("cannot persist the ring tokens: {}", s.ToString());
-      return;
-    }
-    log_->info("persisted {} ring tokens", tokens.size());
-  }
-  // True when Finish() was called.
-  bool WaitOrDone(uint64_t ms) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::milliseconds(ms), [this] { return done_; });
-  }
-
-  static constexpr uint64_t kPollIntervalMs = 200;
-  static constexpr uint64_t kPollTimeoutMs = 1000;
-  Engine* engine_;
-  std::string address_;
-  std::vector<Token> stored_;
-  spdlog::logger* log_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;  // GUARDED_BY(mu_)
-  std::thread thread_;
-};
-
 Result<std::unique_ptr<Engine>> OpenEngine(const ServeConfig& config) {
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
@@ -292,9 +235,7 @@ int RunNode(const ServeConfig& config) {
   Status run;
   {
     SignalWatcher watcher(server->get(), log.get());
-    TokenPersister persister(engine->get(), config, options.node.tokens, log.get());
     run = (*server)->Run();
-    persister.Finish();
     watcher.Finish();
   }
   server->reset();

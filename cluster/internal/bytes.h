@@ -26,6 +26,12 @@ class ByteReader {
   }
   bool GetU32(uint32_t* v) { return GetFixed(v, 4); }
   bool GetU64(uint64_t* v) { return GetFixed(v, 8); }
+  bool GetBytes(size_t n, std::string_view* v) {
+    if (in_.size() < n) return false;
+    *v = in_.substr(0, n);
+    in_.remove_prefix(n);
+    return true;
+  }
   size_t remaining() const { return in_.size(); }
 
  private:

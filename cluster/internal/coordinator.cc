@@ -110,8 +110,10 @@ void Coordinator::StartWrite(RequestId id, ClientWrite request, TimeMs now, Acti
   if (!deadline.ok()) return fail(deadline.status());
   Result<SessionToken> session = SessionToken::Decode(request.session);
   if (!session.ok()) return fail(session.status());
+  Result<std::vector<NodeId>> replicas = view_->CoordinatorReplicas(request.key);
+  if (!replicas.ok()) return fail(replicas.status());
   std::vector<NodeId> live;
-  for (NodeId node : view_->Replicas(request.key)) {
+  for (NodeId node : *replicas) {
     if (view_->IsAlive(node, now)) live.push_back(node);
   }
   if (live.size() < static_cast<size_t>(*w)) {
@@ -196,7 +198,9 @@ void Coordinator::StartRead(RequestId id, ClientRead request, TimeMs now, Action
   if (!deadline.ok()) return fail(deadline.status());
   Result<SessionToken> session = SessionToken::Decode(request.session);
   if (!session.ok()) return fail(session.status());
-  std::vector<NodeId> preference = view_->Replicas(request.key);
+  Result<std::vector<NodeId>> replicas = view_->CoordinatorReplicas(request.key);
+  if (!replicas.ok()) return fail(replicas.status());
+  std::vector<NodeId> preference = std::move(replicas).value();
   std::vector<NodeId> order = LiveOrder(preference, now);
   if (order.size() < static_cast<size_t>(*r)) {
     return fail(Status::Unavailable(std::to_string(order.size()) +
@@ -217,7 +221,10 @@ void Coordinator::StartRead(RequestId id, ClientRead request, TimeMs now, Action
 
 void Coordinator::StartExplain(RequestId id, std::string key, TimeMs now, Actions* out) {
   if (!Admit(id, out, true)) return;
-  if (Status s = ValidateKey(key); !s.ok()) {
+  Status s = ValidateKey(key);
+  Result<std::vector<NodeId>> replicas = view_->CoordinatorReplicas(key);
+  if (s.ok() && !replicas.ok()) s = replicas.status();
+  if (!s.ok()) {
     out->push_back(ExplainReplyAction{id, ExplainResult{s, 0, {}, {}}});
     return;
   }
@@ -226,7 +233,7 @@ void Coordinator::StartExplain(RequestId id, std::string key, TimeMs now, Action
   op.explain = true;
   op.all_mode = true;
   op.deadline = now + config_.request_timeout_ms;
-  op.preference = view_->Replicas(key);
+  op.preference = std::move(replicas).value();
   op.order = op.preference;  // every replica, even those believed down: this is a diagnosis
   op.key = std::move(key);
   Pump(&op, now, out);

@@ -29,6 +29,9 @@ class ClusterView {
   virtual ~ClusterView() = default;
   virtual NodeId self_id() const = 0;
   virtual std::vector<NodeId> Replicas(std::string_view key) const = 0;
+  // The preference list to coordinate with: kUnavailable while the node may not coordinate
+  // (joining), kInternal if the list is shorter than the view allows (a bug, asserted).
+  virtual Result<std::vector<NodeId>> CoordinatorReplicas(std::string_view key) const = 0;
   virtual bool IsAlive(NodeId node, TimeMs now) const = 0;
   virtual std::string AddressOf(NodeId node) const = 0;
 };

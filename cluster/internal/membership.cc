@@ -12,6 +12,11 @@ bool Newer(const MemberState& a, const MemberState& b) {
   return a.generation != b.generation ? a.generation > b.generation : a.heartbeat > b.heartbeat;
 }
 
+// Whether the persisted part of a member's state differs (cluster/persist.h).
+bool PersistedPartDiffers(const MemberState& a, const MemberState& b) {
+  return a.tokens != b.tokens || a.status != b.status || a.address != b.address || a.name != b.name;
+}
+
 }  // namespace
 
 Membership::Membership(MemberState self, std::vector<std::string> seeds,
@@ -112,13 +117,31 @@ void Membership::MergeOne(const MemberState& incoming, TimeMs now) {
     m.state = incoming;
     m.last_arrival_ms = now;
     ring_epoch_++;
+    view_epoch_++;
     return;
   }
   Member& m = it->second;
   if (!Newer(incoming, m.state)) return;
   if (m.state.tokens != incoming.tokens || m.state.status != incoming.status) ring_epoch_++;
+  if (PersistedPartDiffers(m.state, incoming)) view_epoch_++;
   m.state = incoming;
-  RecordArrival(&m, now);
+  if (m.heard) {
+    RecordArrival(&m, now);
+  } else {
+    m.heard = true;  // first news since the restore: alive from now, no interval to sample
+    m.last_arrival_ms = now;
+  }
+}
+
+void Membership::Restore(const std::vector<MemberState>& known) {
+  for (const MemberState& k : known) {
+    if (k.id == self_id_ || !Valid(k) || members_.count(k.id) != 0) continue;
+    if (members_.size() >= kClusterNodesMax) break;
+    Member& m = members_[k.id];
+    m.state = k;
+    m.heard = false;
+    ring_epoch_++;
+  }
 }
 
 // Peers may remember an older incarnation of us: its tokens (useful if ours were never persisted)
@@ -162,6 +185,7 @@ bool Membership::IsAlive(NodeId id, TimeMs now) const {
   if (id == self_id_) return true;
   auto it = members_.find(id);
   if (it == members_.end() || it->second.state.status == MemberStatus::kLeft) return false;
+  if (!it->second.heard) return false;
   return Phi(it->second, now) < phi_convict_;
 }
 
@@ -181,6 +205,7 @@ void Membership::Announce(MemberStatus status, TimeMs now, Actions* out) {
   self.status = status;
   self.heartbeat++;
   ring_epoch_++;
+  view_epoch_++;
   for (const auto& [id, m] : members_) {
     if (id != self_id_ && IsAlive(id, now)) SendTo(id, m.state.address, false, out);
   }
@@ -191,6 +216,7 @@ void Membership::SetSelfTokens(std::vector<Token> tokens) {
   self.tokens = std::move(tokens);
   self.heartbeat++;
   ring_epoch_++;
+  view_epoch_++;
 }
 
 }  // namespace causeway::cluster::internal

@@ -28,6 +28,9 @@ class Membership {
     TimeMs last_arrival_ms = 0;         // when its heartbeat last advanced (in our view)
     std::deque<uint64_t> intervals_ms;  // recent inter-arrival times, <= kPhiWindowSamples
     uint64_t intervals_sum_ms = 0;      // sum of intervals_ms
+    // False for a member restored from the persisted view until gossip brings news of it (a
+    // newer state than the restored one): until then it is dead, whatever phi says.
+    bool heard = true;
   };
 
   Membership(MemberState self, std::vector<std::string> seeds, uint64_t gossip_interval_ms,
@@ -39,6 +42,9 @@ class Membership {
   void OnGossip(NodeId from, const GossipMessage& message, TimeMs now, Actions* out);
   // Announces `status` (kLeaving/kLeft) to every live member at once.
   void Announce(MemberStatus status, TimeMs now, Actions* out);
+  // Adds the members a previous incarnation persisted (NodeConfig::known_members), as not yet
+  // heard from. Call before any gossip; our own entry and invalid entries are skipped.
+  void Restore(const std::vector<MemberState>& known);
   // Sets our own tokens (after joining) and spreads them with the next round.
   void SetSelfTokens(std::vector<Token> tokens);
 
@@ -50,6 +56,9 @@ class Membership {
   const std::map<NodeId, Member>& members() const { return members_; }
   // Bumped whenever a member's tokens or status change: the owner rebuilds its ring then.
   uint64_t ring_epoch() const { return ring_epoch_; }
+  // Bumped whenever what the node persists of a member (all but heartbeat and generation)
+  // changes, or a member is added: the owner persists its view then (rate-limited).
+  uint64_t view_epoch() const { return view_epoch_; }
   // Whether, and when first, another node's gossip reached us.
   bool contacted() const { return contacted_; }
   TimeMs first_contact_ms() const { return first_contact_ms_; }
@@ -73,6 +82,7 @@ class Membership {
   std::map<NodeId, Member> members_;  // includes ourselves
   TimeMs next_round_ms_ = 0;
   uint64_t ring_epoch_ = 1;
+  uint64_t view_epoch_ = 1;
   bool contacted_ = false;
   TimeMs first_contact_ms_ = 0;
   std::vector<Token> remembered_tokens_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 
+#include "cluster/persist.h"
 #include "cluster/ring.h"
 
 namespace causeway::cluster::testing {
@@ -40,6 +41,28 @@ size_t Harness::AddNode(bool fixed_tokens, int rf) {
   n.core = std::make_unique<NodeCore>(config, n.hlc.get());
   nodes_.push_back(std::move(n));
   return i;
+}
+
+void Harness::Restart(size_t i, bool restore_view) {
+  Node& n = nodes_[i];
+  NodeConfig config = n.core->config();
+  config.generation++;
+  config.tokens = n.core->tokens();
+  if (auto it = n.meta.find(std::string(kMetaTokens)); it != n.meta.end()) {
+    auto tokens = DecodeTokens(it->second);
+    assert(tokens.ok());
+    config.tokens = std::move(tokens).value();
+  }
+  config.known_members.clear();
+  if (auto it = n.meta.find(std::string(kMetaMembers)); restore_view && it != n.meta.end()) {
+    auto members = DecodeMembers(it->second);
+    assert(members.ok());
+    config.known_members = std::move(members).value();
+  }
+  n.core.reset();  // the old process is gone: nothing addressed to it may reach the new one
+  n.core = std::make_unique<NodeCore>(config, n.hlc.get());
+  n.crashed = false;
+  n.paused = false;
 }
 
 size_t Harness::IndexOf(NodeId id) const {
@@ -84,6 +107,9 @@ void Harness::Dispatch(size_t i, Actions actions) {
       explains_[explain->id] = std::move(explain->result);
     } else if (auto* storage = std::get_if<StorageAction>(&a)) {
       Storage(i, *storage);
+    } else if (auto* persist = std::get_if<PersistMetaAction>(&a)) {
+      nodes_[i].meta[persist->name] = persist->value;
+      nodes_[i].persists++;
     }
   }
 }

@@ -30,6 +30,8 @@ class Harness {
     std::unique_ptr<HybridClock> hlc;
     std::unique_ptr<NodeCore> core;
     std::map<std::string, Version> store;
+    std::map<std::string, std::string> meta;  // PersistMetaAction records (survive restarts)
+    uint64_t persists = 0;                    // PersistMetaAction count
     bool crashed = false, paused = false;
     int64_t skew_ms = 0;
   };
@@ -41,6 +43,10 @@ class Harness {
   }
 
   size_t AddNode(bool fixed_tokens, int rf = 3);
+  // Restarts node i as a new process (generation + 1) keeping its store and meta records, the
+  // way serve does: tokens from kMetaTokens (else its previous tokens), and the member view from
+  // kMetaMembers only if `restore_view` (false: a data dir written before views were persisted).
+  void Restart(size_t i, bool restore_view);
   NodeCore& core(size_t i) { return *nodes_[i].core; }
   Node& node(size_t i) { return nodes_[i]; }
   size_t size() const { return nodes_.size(); }

@@ -117,5 +117,42 @@ TEST(Ring, AllocationDeterministic) {
   EXPECT_NEAR(shares[NodeIdFromName("n1")], 0.5, 1e-6);
 }
 
+// Goal: incremental updates (Assign with a few changed nodes, SetNode, RemoveNode) give exactly
+// the ring a fresh full build of the same nodes gives: same preference lists, same shares.
+TEST(Ring, IncrementalUpdatesMatchFullBuild) {
+  std::map<NodeId, std::vector<Token>> nodes;
+  Ring incremental;
+  uint64_t x = 12345;
+  auto next = [&] { return x = x * 6364136223846793005ull + 1442695040888963407ull; };
+  for (int step = 0; step < 300; ++step) {
+    NodeId node = NodeIdFromName("n" + std::to_string(next() % 40));
+    switch (next() % 4) {
+      case 0:
+        nodes.erase(node);
+        incremental.RemoveNode(node);
+        break;
+      case 1:
+        nodes[node] = Ring::HashTokens("n" + std::to_string(next()), 4);
+        incremental.SetNode(node, nodes[node]);
+        break;
+      default:  // Assign with one or two nodes changed (the gossip path)
+        nodes[node] = Ring::HashTokens("n" + std::to_string(next()), 16);
+        if (next() % 2) nodes[NodeIdFromName("n" + std::to_string(next() % 40))] = {};
+        incremental.Assign(nodes);
+        for (auto it = nodes.begin(); it != nodes.end();) {
+          it = it->second.empty() ? nodes.erase(it) : std::next(it);
+        }
+    }
+    Ring full;
+    full.Assign(nodes);
+    ASSERT_EQ(incremental.node_count(), full.node_count());
+    for (int k = 0; k < 50; ++k) {
+      Token t = next();
+      ASSERT_EQ(incremental.PreferenceList(t, 3), full.PreferenceList(t, 3)) << "step " << step;
+    }
+    ASSERT_EQ(incremental.PrimaryShares(), full.PrimaryShares()) << "step " << step;
+  }
+}
+
 }  // namespace
 }  // namespace causeway::cluster

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cluster/persist.h"
 #include "sim_internal.h"
 #include "support/fault_fs.h"
 
@@ -52,20 +53,6 @@ class NoPreallocationFs final : public rocksdb::FileSystemWrapper {
     return copy;
   }
 };
-
-std::string EncodeTokens(const std::vector<Token>& tokens) {
-  std::string out;
-  for (Token t : tokens) out.append(reinterpret_cast<const char*>(&t), sizeof(t));
-  return out;
-}
-
-std::vector<Token> DecodeTokens(const std::string& bytes) {
-  std::vector<Token> out(bytes.size() / sizeof(Token));
-  for (size_t i = 0; i < out.size(); ++i) {
-    std::memcpy(&out[i], bytes.data() + i * sizeof(Token), sizeof(Token));
-  }
-  return out;
-}
 
 template <typename T>
 T Check(Result<T> r, const std::string& what) {
@@ -231,7 +218,8 @@ void Simulator::StartNode(Node& n) {
   auto gen = Check(n.engine->LoadMeta("generation"), n.name + ": load generation");
   n.generation = gen ? std::stoull(*gen) + 1 : 1;
   Check(n.engine->StoreMeta("generation", std::to_string(n.generation)), "store generation");
-  auto tokens = Check(n.engine->LoadMeta("tokens"), n.name + ": load tokens");
+  auto tokens = Check(n.engine->LoadMeta(cluster::kMetaTokens), n.name + ": load tokens");
+  auto members = Check(n.engine->LoadMeta(cluster::kMetaMembers), n.name + ": load members");
   n.hlc = Check(HybridClock::Open(n.physical.get(), n.engine.get()), n.name + ": open clock");
   // Now() returns more than Last(), so starting at Last() >= everything handed out before is
   // what "never goes backwards" needs.
@@ -246,8 +234,11 @@ void Simulator::StartNode(Node& n) {
   for (int i = 0; i < std::min(3, static_cast<int>(nodes_.size())); ++i) {
     cfg.seeds.push_back(nodes_[i]->address);
   }
-  if (tokens) cfg.tokens = DecodeTokens(*tokens);
-  n.tokens_persisted = tokens.has_value();
+  // The persisted ring tokens and member view, as serve restores them (cluster/persist.h).
+  if (tokens) cfg.tokens = Check(cluster::DecodeTokens(*tokens), n.name + ": decode tokens");
+  if (members) {
+    cfg.known_members = Check(cluster::DecodeMembers(*members), n.name + ": decode members");
+  }
   cfg.generation = n.generation;
   cfg.rf = options_.rf;
   cfg.rng_seed = options_.seed * 1000003 + static_cast<uint64_t>(n.index) * 101 + n.generation;
@@ -255,18 +246,10 @@ void Simulator::StartNode(Node& n) {
   n.up = true;
   ++n.incarnation;
   Trace("start " + n.name + " gen=" + std::to_string(n.generation) +
-        " hlc=" + std::to_string(n.hlc->Last()));
-  PersistTokens(n);
+        " hlc=" + std::to_string(n.hlc->Last()) +
+        " view=" + std::to_string(n.core->config().known_members.size()));
   ScheduleTick(n);
   if (n.sync == SyncMode::kPeriodic) SchedulePeriodicSync(n);
-}
-
-// The driver persists the node's tokens once the core has chosen them, so that a restart keeps
-// its place on the ring (cluster/node.h).
-void Simulator::PersistTokens(Node& n) {
-  if (n.tokens_persisted || n.core->tokens().empty()) return;
-  Check(n.engine->StoreMeta("tokens", EncodeTokens(n.core->tokens())), "store tokens");
-  n.tokens_persisted = true;
 }
 
 // Power loss: the process dies and the disk keeps only what was synced.
@@ -331,11 +314,15 @@ void Simulator::Execute(Node& n, cluster::Actions actions) {
       ExecuteReply(n, *reply);
     } else if (auto* storage = std::get_if<cluster::StorageAction>(&action)) {
       ExecuteStorage(n, *storage);
+    } else if (auto* persist = std::get_if<cluster::PersistMetaAction>(&action)) {
+      // Synced, like the real driver's: a crash right after it keeps the record.
+      Trace(n.name + " persist " + persist->name + " " + std::to_string(persist->value.size()));
+      Check(n.engine->StoreMeta(persist->name, persist->value),
+            n.name + ": store " + persist->name);
     } else {
       Trace(n.name + " explain-reply");
     }
   }
-  PersistTokens(n);
 }
 
 void Simulator::ExecuteStorage(Node& n, const cluster::StorageAction& a) {

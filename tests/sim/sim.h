@@ -117,7 +117,6 @@ class Simulator {
 
   // ---- nodes
   void StartNode(Node& n);
-  void PersistTokens(Node& n);
   void Crash(Node& n);
   void CleanRestart(Node& n);
   void ScheduleTick(Node& n);

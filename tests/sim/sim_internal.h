@@ -67,7 +67,6 @@ struct Simulator::Node {
   std::unique_ptr<cluster::NodeCore> core;
   uint64_t incarnation = 0;  // bumped on every start and crash: stale events are dropped
   bool up = false;
-  bool tokens_persisted = false;
   uint64_t generation = 0;
   Hlc last_hlc = 0;  // the clock's Last() when its process died: the next one must start above
 
