@@ -117,8 +117,8 @@ void Coordinator::StartWrite(RequestId id, ClientWrite request, TimeMs now, Acti
     if (view_->IsAlive(node, now)) live.push_back(node);
   }
   if (live.size() < static_cast<size_t>(*w)) {
-    return fail(Status::Unavailable(std::to_string(live.size()) +
-                                    " replicas alive, W=" + std::to_string(*w)));
+    return fail(Status::Unavailable(std::to_string(live.size()) + " replicas alive, W=" +
+                                    std::to_string(*w) + "; nothing was written"));
   }
   Result<Version> version = Stamp(request, *session);
   if (!version.ok()) {
@@ -141,6 +141,22 @@ void Coordinator::StartWrite(RequestId id, ClientWrite request, TimeMs now, Acti
   }
 }
 
+// A write that failed short of W is not rolled back: replicas that acknowledged keep it, and read
+// repair or a later read may spread it. The message must say so (as the timeout's does), or a
+// client would take "unavailable" to mean "nothing was written".
+std::string Coordinator::PartialWriteMessage(const WriteOp& op, const Status& last_failure) {
+  std::string msg =
+      std::to_string(op.acks) + " of W=" + std::to_string(op.w) + " replicas acknowledged";
+  if (op.acks == 0) {
+    msg += "; the write may still have been applied on replicas that did not answer";
+  } else {
+    msg += "; the write may have been applied on the replicas that did";
+  }
+  msg += " (it is not rolled back, and later reads may see it); last failure: " +
+         last_failure.ToString();
+  return msg;
+}
+
 void Coordinator::WriteAnswer(WriteOp* op, NodeId node, const Status& status, TimeMs now,
                               Actions* out) {
   if (status.ok()) {
@@ -149,10 +165,7 @@ void Coordinator::WriteAnswer(WriteOp* op, NodeId node, const Status& status, Ti
   }
   op->failures++;
   if (op->targets - op->failures < static_cast<size_t>(op->w)) {
-    FinishWrite(op,
-                Status::Unavailable(std::to_string(op->acks) + " of W=" + std::to_string(op->w) +
-                                    " replicas acknowledged; last failure: " + status.ToString()),
-                out);
+    FinishWrite(op, Status::Unavailable(PartialWriteMessage(*op, status)), out);
   }
 }
 

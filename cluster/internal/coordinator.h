@@ -96,6 +96,7 @@ class Coordinator {
 
   void WriteAnswer(WriteOp* op, NodeId node, const Status& status, TimeMs now, Actions* out);
   void FinishWrite(WriteOp* op, Status status, Actions* out);
+  static std::string PartialWriteMessage(const WriteOp& op, const Status& last_failure);
 
   std::vector<NodeId> LiveOrder(const std::vector<NodeId>& preference, TimeMs now) const;
   void Ask(ReadOp* op, NodeId node, Actions* out);

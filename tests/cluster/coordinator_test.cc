@@ -97,6 +97,37 @@ TEST(Coordinator, QuorumWithFailures) {
   EXPECT_LT(h->now() - start, 100u);
 }
 
+// Goal: a write that fails short of W says honestly that it may have been applied (it is not
+// rolled back), reports no version as written and leaves the session without it; the replicas
+// that acknowledged do hold it, so the message is the truth.
+TEST(Coordinator, PartialWriteFailureSaysItMayHaveLanded) {
+  for (bool crash : {true, false}) {
+    SCOPED_TRACE(crash ? "replica crashed" : "replica rejects (clock skew)");
+    auto h = Cluster(3);
+    if (crash) {
+      h->node(2).crashed = true;
+    } else {
+      h->node(2).physical->now_ms -= 3'600'000;  // node 2 rejects versions from "the future"
+    }
+    ClientWrite all = Put("k", "v");
+    all.w = Consistency::All();
+    ClientResult r = h->Write(0, all);
+    ASSERT_EQ(r.status.code(), ErrorCode::kUnavailable) << r.status.ToString();
+    EXPECT_NE(r.status.message().find("of W=3 replicas acknowledged"), std::string::npos)
+        << r.status.ToString();
+    EXPECT_NE(r.status.message().find("not rolled back"), std::string::npos) << r.status.ToString();
+    EXPECT_NE(r.status.message().find("may"), std::string::npos) << r.status.ToString();
+    EXPECT_FALSE(r.version.has_value());
+    Result<SessionToken> session = SessionToken::Decode(r.session);
+    ASSERT_TRUE(session.ok());
+    EXPECT_FALSE(session->FloorFor("k").exact.has_value());
+    h->Drain();
+    int holders = 0;
+    for (size_t i = 0; i < h->size(); ++i) holders += h->node(i).store.count("k");
+    EXPECT_GE(holders, 1);  // applied somewhere although the client was told "unavailable"
+  }
+}
+
 // Goal: after the failure detector convicts a dead replica, writes skip it and answer at once.
 TEST(Coordinator, DeadReplicaRoutedAround) {
   auto h = Cluster(4);
