@@ -6,6 +6,8 @@
 #include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
 
+#include <algorithm>
+
 #include "cluster/session.h"
 #include "engine/limits.h"
 #include "rpc/internal/convert.h"
@@ -64,14 +66,15 @@ struct ClientCore {
     kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> rpc;
     wire::ClientApi::Client api = nullptr;
   };
-  kj::Maybe<kj::Own<Conn>> conn;
+  std::vector<kj::Own<Conn>> conns;  // to the current endpoint; empty: not connected
+  size_t next_conn = 0;
   kj::Own<kj::TaskSet> tasks = kj::heap<kj::TaskSet>(kIgnoreErrors);
   size_t outstanding = 0;
   kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> on_idle;
 
   const std::string& Endpoint() const { return options.endpoints[endpoint_index]; }
   void NextEndpoint() {
-    conn = nullptr;
+    conns.clear();
     endpoint_index = (endpoint_index + 1) % options.endpoints.size();
   }
   uint64_t Timeout(const CallOptions& o) const {
@@ -86,6 +89,7 @@ struct ClientCore {
     return p.exclusiveJoin(kj::mv(timeout));
   }
   causeway::Status Connect();
+  kj::Own<Conn> ConnectOne();
   Result<wire::ClientApi::Client> Api();
   void AdoptSession(std::string_view key, const std::optional<Version>& v, const std::string& s);
   template <typename T, typename Fn>
@@ -96,28 +100,36 @@ struct ClientCore {
   void Track(kj::Promise<void> p);
 };
 
-causeway::Status ClientCore::Connect() {
+// Opens one connection to the current endpoint (throws a kj::Exception on failure).
+kj::Own<ClientCore::Conn> ClientCore::ConnectOne() {
   auto attempt = [&]() -> kj::Promise<kj::Own<kj::AsyncIoStream>> {
     return io.provider->getNetwork()
         .parseAddress(Endpoint())
         .then([](kj::Own<kj::NetworkAddress> a) { return a->connect(); });
   };
+  auto stream = Deadline(attempt(), options.connect_timeout_ms, "connect").wait(io.waitScope);
+  auto c = kj::heap<Conn>();
+  c->stream = kj::mv(stream);
+  capnp::ReaderOptions reader;
+  reader.traversalLimitInWords = kTraversalWordsMax;
+  c->network =
+      kj::heap<capnp::TwoPartyVatNetwork>(*c->stream, capnp::rpc::twoparty::Side::CLIENT, reader);
+  c->rpc = kj::heap(capnp::makeRpcClient(*c->network));
+  capnp::MallocMessageBuilder vat;
+  auto id = vat.initRoot<capnp::rpc::twoparty::VatId>();
+  id.setSide(capnp::rpc::twoparty::Side::SERVER);
+  c->api = c->rpc->bootstrap(id).castAs<wire::Bootstrap>().clientRequest().send().getClient();
+  return c;
+}
+
+causeway::Status ClientCore::Connect() {
+  conns.clear();
   auto result = kj::runCatchingExceptions([&]() {
-    auto stream = Deadline(attempt(), options.connect_timeout_ms, "connect").wait(io.waitScope);
-    auto c = kj::heap<Conn>();
-    c->stream = kj::mv(stream);
-    capnp::ReaderOptions reader;
-    reader.traversalLimitInWords = kTraversalWordsMax;
-    c->network =
-        kj::heap<capnp::TwoPartyVatNetwork>(*c->stream, capnp::rpc::twoparty::Side::CLIENT, reader);
-    c->rpc = kj::heap(capnp::makeRpcClient(*c->network));
-    capnp::MallocMessageBuilder vat;
-    auto id = vat.initRoot<capnp::rpc::twoparty::VatId>();
-    id.setSide(capnp::rpc::twoparty::Side::SERVER);
-    c->api = c->rpc->bootstrap(id).castAs<wire::Bootstrap>().clientRequest().send().getClient();
-    conn = kj::mv(c);
+    size_t n = std::max<size_t>(options.connections, 1);
+    for (size_t i = 0; i < n; ++i) conns.push_back(ConnectOne());
   });
   KJ_IF_MAYBE (e, result) {
+    conns.clear();
     return causeway::Status::Unavailable("cannot connect to " + Endpoint() + ": " +
                                          rpc::FromException(*e).message() +
                                          " (is the node running?)");
@@ -130,18 +142,12 @@ causeway::Status ClientCore::Connect() {
 Result<wire::ClientApi::Client> ClientCore::Api() {
   if (options.endpoints.empty()) return Status::InvalidArgument("no endpoints given");
   causeway::Status last;
-  for (size_t tries = 0; tries < options.endpoints.size(); ++tries) {
-    KJ_IF_MAYBE (c, conn) {
-      return (*c)->api;
-    }
+  for (size_t tries = 0; tries < options.endpoints.size() && conns.empty(); ++tries) {
     last = Connect();
-    if (last.ok()) continue;
-    NextEndpoint();
+    if (!last.ok()) NextEndpoint();
   }
-  KJ_IF_MAYBE (c, conn) {
-    return (*c)->api;
-  }
-  return last;
+  if (conns.empty()) return last;
+  return conns[next_conn++ % conns.size()]->api;
 }
 
 void ClientCore::AdoptSession(std::string_view key, const std::optional<Version>& v,
@@ -241,7 +247,7 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
 
 Client::~Client() {
   impl_->tasks = nullptr;
-  impl_->conn = nullptr;
+  impl_->conns.clear();
 }
 
 Result<ReadReply> Client::Get(std::string_view key, const CallOptions& options) {

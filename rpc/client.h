@@ -30,6 +30,10 @@ struct ClientOptions {
   std::vector<std::string> endpoints;              // "host:port"
   uint64_t timeout_ms = kRequestTimeoutMsDefault;  // per call, also sent to the node
   uint64_t connect_timeout_ms = 2000;
+  // Connections opened to the current endpoint, all on this Client's one event loop; Start*()
+  // calls take them in turn. More than one lets a single thread drive several connections
+  // (`causeway bench`); they fail over together.
+  size_t connections = 1;
 };
 
 struct CallOptions {

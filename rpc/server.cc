@@ -200,6 +200,18 @@ void ThrowIfError(const Status& s) {
   if (!s.ok()) rpc::ThrowStatus(s);
 }
 
+// Words a reply needs beyond its value and session: the RPC Return, payload and Version structs
+// and their pointers (an overestimate only wastes a few zeroed words).
+constexpr size_t kReplyOverheadWords = 48;
+
+// The first segment size for a client reply carrying `r`. Without a hint capnp allocates and
+// zeroes an 8 KiB segment per reply; a 1 MiB value would then need a second segment anyway.
+capnp::MessageSize ReplySize(const cluster::ClientResult& r) {
+  size_t bytes = r.session.size();
+  if (r.version) bytes += r.version->value.size() + r.version->vv.size() * 2 * sizeof(uint64_t);
+  return {bytes / sizeof(capnp::word) + kReplyOverheadWords, 0};
+}
+
 class AdminImpl final : public wire::Admin::Server {
  public:
   AdminImpl(Impl& impl, std::shared_ptr<ConnStats> conn) : impl_(impl), conn_(std::move(conn)) {}
@@ -293,7 +305,7 @@ kj::Promise<void> ClientApiImpl::get(GetContext context) {
   return impl_.Read(std::move(read).value(), conn_)
       .then([context](cluster::ClientResult r) mutable {
         ThrowIfError(r.status);
-        rpc::GetResultToWire(r.version, r.session, context.getResults().initResult());
+        rpc::GetResultToWire(r.version, r.session, context.getResults(ReplySize(r)).initResult());
       });
 }
 
@@ -312,7 +324,7 @@ kj::Promise<void> ClientApiImpl::put(PutContext context) {
       .then([context](cluster::ClientResult r) mutable {
         ThrowIfError(r.status);
         if (!r.version) rpc::ThrowStatus(Status::Internal("write reply without a version"));
-        auto results = context.getResults();
+        auto results = context.getResults(ReplySize(r));
         rpc::VersionToWire(*r.version, results.initVersion());
         results.setSession(rpc::BytesToWire(r.session));
       });
@@ -324,7 +336,7 @@ kj::Promise<void> ClientApiImpl::delete_(DeleteContext context) {
       .then([context](cluster::ClientResult r) mutable {
         ThrowIfError(r.status);
         if (!r.version) rpc::ThrowStatus(Status::Internal("write reply without a version"));
-        auto results = context.getResults();
+        auto results = context.getResults(ReplySize(r));
         rpc::VersionToWire(*r.version, results.initVersion());
         results.setSession(rpc::BytesToWire(r.session));
       });
@@ -681,25 +693,41 @@ struct StorageWork {
   cluster::StorageResult result;
 };
 
-// On a libuv pool thread: only the engine (thread-safe) is touched here.
-void DoStorage(uv_work_t* req) {
-  auto* w = static_cast<StorageWork*>(req->data);
-  if (w->action.kind == cluster::StorageAction::Kind::kApply) {
-    auto r = w->engine->Apply(w->action.key, w->action.version);
-    w->result.status = r.ok() ? Status::Ok() : r.status();
+// The engine call a StorageAction asks for. Touches only the engine (thread-safe).
+cluster::StorageResult ExecuteStorage(Engine* engine, const cluster::StorageAction& action) {
+  cluster::StorageResult result;
+  if (action.kind == cluster::StorageAction::Kind::kApply) {
+    auto r = engine->Apply(action.key, action.version);
+    if (!r.ok()) result.status = r.status();
   } else {
-    auto r = w->engine->Get(w->action.key);
+    auto r = engine->Get(action.key);
     if (r.ok()) {
-      w->result.version = std::move(r).value();
+      result.version = std::move(r).value();
     } else {
-      w->result.status = r.status();
+      result.status = r.status();
     }
   }
+  return result;
+}
+
+// On a libuv pool thread.
+void DoStorage(uv_work_t* req) {
+  auto* w = static_cast<StorageWork*>(req->data);
+  w->result = ExecuteStorage(w->engine, w->action);
 }
 
 }  // namespace
 
+// Without a per-write fsync (`periodic`, `none`) an engine call is memtable work plus a page-cache
+// WAL append, cheaper than the pool hop (a futex wake, an eventfd write, a loop wake-up and
+// RocksDB write-group contention between pool threads), so it runs inline on the loop thread.
+// `always` waits for fsync: the pool keeps those waits off the loop (docs/parts/rpc.md).
 void NodeServer::RunStorage(cluster::StorageAction action) {
+  if (engine->sync_mode() != SyncMode::kAlways) {
+    cluster::StorageResult result = ExecuteStorage(engine, action);
+    Process(core->OnStorageDone(action.op_id, std::move(result), MonotonicMs()));
+    return;
+  }
   auto* w = new StorageWork{{}, this, engine, std::move(action), {}};
   w->req.data = w;
   ++storage_in_flight;

@@ -1,9 +1,12 @@
 // `causeway bench`: closed-loop load against running nodes, or against the engine in-process as
 // the reference measured in the same run (STYLE.md 15).
 //
-// Node mode: --connections threads, each with its own Client (its own connection and event loop)
-// keeping --outstanding calls in flight with StartGet/StartPut. Engine mode (--engine-reference
-// DIR): the same mix straight on an Engine, no network. Both print one JSON line last.
+// Node mode: --threads threads (default 2, so that the client does not starve the node of the
+// machine's cores), each with one Client holding its share of the --connections connections on
+// its one event loop, keeping --outstanding calls in flight per connection (StartGet/StartPut
+// spread round-robin over the thread's connections). Engine mode (--engine-reference DIR): the
+// same mix straight on an Engine, no network, with as many closed-loop threads as node mode has
+// client threads (--engine-threads overrides). Both print one JSON line last.
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
@@ -34,15 +37,16 @@ struct BenchFlags {
   ClientFlags client;
   int connections = 64;
   int outstanding = 4;
+  int threads = 2;
   double duration_s = 10;
   size_t value_bytes = 1024;
   double read_ratio = 0.5;
   uint64_t keys = 10000;
   bool no_preload = false;
-  bool sessions = false;  // carry one session per connection (its token grows with the keys)
+  bool sessions = false;  // carry one session per thread (its token grows with the keys)
   std::string w, r;
   std::string engine_reference;  // DIR: measure the engine in-process instead of nodes
-  int engine_threads = 4;
+  int engine_threads = 0;        // 0: --threads
   std::string sync = "periodic";
   uint64_t seed = 1;
 };
@@ -71,24 +75,32 @@ uint64_t MicrosSince(SteadyClock::time_point start) {
       std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - start).count());
 }
 
-// One connection's closed loop: keeps `outstanding` calls in flight until told to stop.
-class Connection {
+// Connections driven by thread `index` of `threads`: an even share of the total, at least one.
+int ConnectionsOf(const BenchFlags& f, int index) {
+  return f.connections / f.threads + (index < f.connections % f.threads ? 1 : 0);
+}
+
+// One thread's closed loop over its connections: keeps `outstanding` calls in flight per
+// connection until told to stop.
+class Driver {
  public:
-  Connection(const BenchFlags& f, std::vector<std::string> endpoints, CallOptions read_options,
-             CallOptions write_options, int index)
+  Driver(const BenchFlags& f, std::vector<std::string> endpoints, CallOptions read_options,
+         CallOptions write_options, int index)
       : f_(f),
         client_(ClientOptions{std::move(endpoints), f.client.timeout_ms,
-                              std::min<uint64_t>(f.client.timeout_ms, 2000)}),
+                              std::min<uint64_t>(f.client.timeout_ms, 2000),
+                              static_cast<size_t>(ConnectionsOf(f, index))}),
         read_options_(read_options),
         write_options_(write_options),
         rng_(f.seed * 7919 + static_cast<uint64_t>(index)),
         value_(f.value_bytes, 'v'),
-        index_(index) {}
+        index_(index),
+        window_(f.outstanding * ConnectionsOf(f, index)) {}
 
-  // Writes this connection's share of the key space (keys i with i % connections == index).
+  // Writes this thread's share of the key space (keys i with i % threads == index).
   void Preload() {
     uint64_t next = static_cast<uint64_t>(index_);
-    auto step = static_cast<uint64_t>(f_.connections);
+    auto step = static_cast<uint64_t>(f_.threads);
     auto more = [&] { return next < f_.keys; };
     Loop(more, [&] {
       IssuePut(BenchKey(next), /*measured=*/false);
@@ -116,7 +128,7 @@ class Connection {
   template <typename More, typename Issue>
   void Loop(More more, Issue issue) {
     refill_ = [&] {
-      while (more() && in_flight_ < f_.outstanding) {
+      while (more() && in_flight_ < window_) {
         ++in_flight_;
         issue();
       }
@@ -129,7 +141,7 @@ class Connection {
     refill_ = nullptr;
   }
 
-  // Without --sessions every call starts a new session: a connection touching thousands of keys
+  // Without --sessions every call starts a new session: a thread touching thousands of keys
   // would otherwise send a token near kSessionTokenBytesMax with every call, and the benchmark
   // would measure token encoding rather than the store.
   void ForgetSession() {
@@ -177,6 +189,7 @@ class Connection {
   std::mt19937_64 rng_;
   std::string value_;
   int index_;
+  int window_;  // calls in flight: outstanding x this thread's connections
   int in_flight_ = 0;
   std::function<void()> refill_;
   ThreadResult result_;
@@ -231,16 +244,15 @@ int RunNodeBench(const BenchFlags& f) {
   auto w = ParseConsistency(f.w, "--w");
   if (!r.ok() || !w.ok()) return Fail(kExitUsage, (!r.ok() ? r : w).status().message());
   CallOptions read_options{*r, f.client.timeout_ms}, write_options{*w, f.client.timeout_ms};
-  std::vector<ThreadResult> results(static_cast<size_t>(f.connections));
-  std::latch preloaded(f.connections), go(1);
+  std::vector<ThreadResult> results(static_cast<size_t>(f.threads));
+  std::latch preloaded(f.threads), go(1);
   std::atomic<bool> stop{false};
   std::vector<std::thread> pool;
-  for (int i = 0; i < f.connections; ++i) {
+  for (int i = 0; i < f.threads; ++i) {
     pool.emplace_back([&, i] {
-      // A Client belongs to the thread that created it (its KJ event loop). Connection i starts
-      // at endpoint i % n, so the load spreads over the nodes.
-      Connection conn(f, Rotated(*endpoints, static_cast<size_t>(i)), read_options, write_options,
-                      i);
+      // A Client belongs to the thread that created it (its KJ event loop). Thread i starts at
+      // endpoint i % n, so the load spreads over the nodes.
+      Driver conn(f, Rotated(*endpoints, static_cast<size_t>(i)), read_options, write_options, i);
       if (!f.no_preload) conn.Preload();
       preloaded.count_down();
       go.wait();
@@ -250,7 +262,7 @@ int RunNodeBench(const BenchFlags& f) {
   }
   preloaded.wait();
   std::cerr << "bench: " << f.connections << " connections x " << f.outstanding
-            << " outstanding for " << f.duration_s << " s\n";
+            << " outstanding on " << f.threads << " threads for " << f.duration_s << " s\n";
   auto start = SteadyClock::now();
   go.count_down();
   std::this_thread::sleep_for(std::chrono::duration<double>(f.duration_s));
@@ -263,6 +275,7 @@ int RunNodeBench(const BenchFlags& f) {
   out["endpoints"] = *endpoints;
   out["connections"] = f.connections;
   out["outstanding"] = f.outstanding;
+  out["threads"] = f.threads;
   out["sessions"] = f.sessions;
   std::cout << out.dump() << "\n";
   return total.errors == 0 ? kExitOk : kExitError;
@@ -270,8 +283,11 @@ int RunNodeBench(const BenchFlags& f) {
 
 // ---- engine reference --------------------------------------------------------------------------
 
-// The engine's own mixed throughput: the node's work minus network, RPC and replication.
+// The engine's own mixed throughput: the node's work minus network, RPC and replication. Each of
+// the threads runs a closed loop of Engine::Get / Engine::Apply (a fresh HLC-stamped version, as
+// the node writes it) over the same keys, value size and mix as node mode.
 int RunEngineBench(const BenchFlags& f) {
+  const int threads = f.engine_threads > 0 ? f.engine_threads : f.threads;
   auto sync = ParseSyncMode(f.sync);
   if (!sync.ok()) return Fail(kExitUsage, "--sync must be always, periodic or none");
   std::error_code ec;
@@ -305,34 +321,33 @@ int RunEngineBench(const BenchFlags& f) {
     ThreadResult ignored;
     for (uint64_t i = 0; i < f.keys; ++i) put(BenchKey(i), ignored);
   }
-  std::vector<ThreadResult> results(static_cast<size_t>(f.engine_threads));
-  double seconds =
-      RunTimed(f.engine_threads, f.duration_s, [&](int i, const std::atomic<bool>& stop) {
-        ThreadResult& out = results[static_cast<size_t>(i)];
-        std::mt19937_64 rng(f.seed * 104729 + static_cast<uint64_t>(i));
-        std::uniform_real_distribution<double> coin(0, 1);
-        while (!stop.load(std::memory_order_relaxed)) {
-          std::string key = BenchKey(rng() % f.keys);
-          auto start = SteadyClock::now();
-          if (coin(rng) < f.read_ratio) {
-            auto got = (*engine)->Get(key);
-            if (!got.ok()) {
-              out.Error(got.status());
-              continue;
-            }
-            ++out.reads;
-            out.not_found += got->has_value() ? 0 : 1;
-          } else {
-            put(key, out);
-            ++out.writes;
-          }
-          out.latency.Record(MicrosSince(start));
+  std::vector<ThreadResult> results(static_cast<size_t>(threads));
+  double seconds = RunTimed(threads, f.duration_s, [&](int i, const std::atomic<bool>& stop) {
+    ThreadResult& out = results[static_cast<size_t>(i)];
+    std::mt19937_64 rng(f.seed * 104729 + static_cast<uint64_t>(i));
+    std::uniform_real_distribution<double> coin(0, 1);
+    while (!stop.load(std::memory_order_relaxed)) {
+      std::string key = BenchKey(rng() % f.keys);
+      auto start = SteadyClock::now();
+      if (coin(rng) < f.read_ratio) {
+        auto got = (*engine)->Get(key);
+        if (!got.ok()) {
+          out.Error(got.status());
+          continue;
         }
-      });
+        ++out.reads;
+        out.not_found += got->has_value() ? 0 : 1;
+      } else {
+        put(key, out);
+        ++out.writes;
+      }
+      out.latency.Record(MicrosSince(start));
+    }
+  });
   ThreadResult total;
   for (const auto& r : results) total.Merge(r);
   json out = Report("engine", f, total, seconds);
-  out["threads"] = f.engine_threads;
+  out["threads"] = threads;
   out["sync"] = f.sync;
   std::cout << out.dump() << "\n";
   return total.errors == 0 ? kExitOk : kExitError;
@@ -341,6 +356,10 @@ int RunEngineBench(const BenchFlags& f) {
 int RunBench(const BenchFlags& f) {
   if (f.value_bytes > kValueBytesMax) return Fail(kExitUsage, "--value-bytes is over 1 MiB");
   if (f.keys == 0) return Fail(kExitUsage, "--keys must be at least 1");
+  if (f.threads > f.connections && f.engine_reference.empty()) {
+    return Fail(kExitUsage, "--threads is more than --connections",
+                "give at least one connection per thread");
+  }
   if (!f.engine_reference.empty()) return RunEngineBench(f);
   return RunNodeBench(f);
 }
@@ -352,11 +371,14 @@ void AddBenchCommand(CLI::App& app, CommandSlot* slot) {
   CLI::App* cmd = app.add_subcommand(
       "bench", "Closed-loop get/put load; prints one JSON line (ops/s, p50/p99/p999 ms) last");
   AddClientFlags(cmd, &f->client, /*session=*/false);
-  cmd->add_option("--connections", f->connections, "client connections, one thread each")
+  cmd->add_option("--connections", f->connections, "client connections, spread over --threads")
       ->check(CLI::Range(1, kBenchConnectionsMax))
       ->capture_default_str();
   cmd->add_option("--outstanding", f->outstanding, "calls in flight per connection")
       ->check(CLI::Range(1, kBenchOutstandingMax))
+      ->capture_default_str();
+  cmd->add_option("--threads", f->threads, "client threads, each driving several connections")
+      ->check(CLI::Range(1, kBenchConnectionsMax))
       ->capture_default_str();
   cmd->add_option("--duration-s", f->duration_s, "measured time")
       ->check(CLI::Range(0.1, 3600.0))
@@ -368,14 +390,14 @@ void AddBenchCommand(CLI::App& app, CommandSlot* slot) {
   cmd->add_option("--keys", f->keys, "key space size")->capture_default_str();
   cmd->add_flag("--no-preload", f->no_preload, "do not write every key before measuring");
   cmd->add_flag("--sessions", f->sessions,
-                "carry one session per connection across calls (default: a new one per call)");
+                "carry one session per client thread across calls (default: a new one per call)");
   cmd->add_option("--r", f->r, "R for gets: N|one|quorum|all (default: the node's)");
   cmd->add_option("--w", f->w, "W for puts: N|one|quorum|all (default: the node's)");
   cmd->add_option("--engine-reference", f->engine_reference,
                   "measure the engine in-process in this new folder instead of nodes");
-  cmd->add_option("--engine-threads", f->engine_threads, "threads for --engine-reference")
-      ->check(CLI::Range(1, kBenchConnectionsMax))
-      ->capture_default_str();
+  cmd->add_option("--engine-threads", f->engine_threads,
+                  "threads for --engine-reference (default: --threads)")
+      ->check(CLI::Range(1, kBenchConnectionsMax));
   cmd->add_option("--sync", f->sync, "engine durability for --engine-reference")
       ->capture_default_str();
   cmd->add_option("--seed", f->seed, "key choice seed")->capture_default_str();
