@@ -319,6 +319,9 @@ Result<NodeStatusReply> Client::Status() {
     out.concurrent = s.getConcurrent();
     out.in_flight = s.getInFlight();
     out.clock_skew_rejections = s.getClockSkewRejections();
+    out.read_repairs = s.getReadRepairs();
+    out.session_escalations = s.getSessionEscalations();
+    out.concurrent_seen_by_reads = s.getConcurrentSeenByReads();
     for (auto member : s.getMembers()) out.members.push_back(rpc::MemberViewFromWire(member));
     return out;
   } catch (const kj::Exception& e) {

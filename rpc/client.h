@@ -58,6 +58,8 @@ struct NodeStatusReply {
   uint64_t bytes = 0;
   std::string sync_mode;
   uint64_t applied = 0, shadowed = 0, concurrent = 0, in_flight = 0, clock_skew_rejections = 0;
+  // The coordinator's counters (cluster::NodeCore::Counters); 0 from a node that predates them.
+  uint64_t read_repairs = 0, session_escalations = 0, concurrent_seen_by_reads = 0;
   std::vector<cluster::MemberView> members;
 };
 

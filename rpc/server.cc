@@ -464,6 +464,9 @@ kj::Promise<void> AdminImpl::status(StatusContext context) {
   out.setConcurrent(stats.concurrent);
   out.setInFlight(impl_.pending.size());
   out.setClockSkewRejections(impl_.clock->rejected_updates() + counters.clock_skew_rejections);
+  out.setReadRepairs(counters.read_repairs);
+  out.setSessionEscalations(counters.session_escalations);
+  out.setConcurrentSeenByReads(counters.concurrent_seen);
   auto members = impl_.core->Members(MonotonicMs());
   auto list = out.initMembers(members.size());
   for (size_t i = 0; i < members.size(); ++i) rpc::MemberViewToWire(members[i], list[i]);

@@ -119,6 +119,10 @@ struct NodeStatus {
   inFlight @9 :UInt64;
   members @10 :List(Member);
   clockSkewRejections @11 :UInt64;
+  # The coordinator's counters (docs/parts/cluster.md, "Counters"); monotonic since start.
+  readRepairs @12 :UInt64;
+  sessionEscalations @13 :UInt64;
+  concurrentSeenByReads @14 :UInt64;  # concurrent version pairs reads saw (engine: `concurrent`)
 }
 
 struct ReplicaVersion {

@@ -73,7 +73,10 @@ json CollectStatus(const std::vector<std::string>& endpoints, uint64_t timeout_m
     self["bytes"] = reply->bytes;
     self["sync"] = reply->sync_mode;
     self["in_flight"] = reply->in_flight;
-    self["concurrent_writes"] = reply->concurrent;
+    self["concurrent_writes"] = reply->concurrent;  // losers dropped by flush/compaction
+    self["read_repairs"] = reply->read_repairs;
+    self["session_escalations"] = reply->session_escalations;
+    self["concurrent_seen_by_reads"] = reply->concurrent_seen_by_reads;
   }
   json nodes = json::array();
   for (auto& [id, row] : rows) nodes.push_back(std::move(row));

@@ -1,6 +1,7 @@
 #include "cluster/internal/coordinator.h"
 
 #include <algorithm>
+#include <array>
 
 #include "engine/limits.h"
 
@@ -304,6 +305,7 @@ void Coordinator::Judge(ReadOp* op, TimeMs now, Actions* out) {
       op->floor.bucket_floor != 0 && (!got || got->timestamp < op->floor.bucket_floor);
   if (below_bucket && !op->all_mode) return Escalate(op, now, out);
   op->floor_blocked = false;
+  counters_->concurrent_seen += ConcurrentPairs(*op);
   if (winner) {
     RepairStale(*op, *winner, out);
     op->session.Observe(op->key, *got);
@@ -324,6 +326,32 @@ void Coordinator::RetryRead(ReadOp* op, TimeMs now, Actions* out) {
   op->next = 0;
   op->failed.clear();
   Pump(op, now, out);
+}
+
+// Distinct pairs of dots among the answers that are causally concurrent (a race the version
+// vectors detect; LWW picked one). The engine counts losers only when a flush or compaction drops
+// them; this makes races visible while replicas still disagree. A replica that already holds both
+// versions has absorbed the loser's vector into the winner's (docs/parts/engine.md), so its copy
+// "covers" the loser; absorption only adds coverage, so any two copies that do not cover each
+// other prove the original writes were concurrent. Every pair of copies is therefore compared,
+// and each pair of dots counts once (2 x A + 1 x B on three replicas is one pair).
+uint64_t Coordinator::ConcurrentPairs(const ReadOp& op) {
+  std::vector<const Version*> copies;
+  for (const auto& [node, v] : op.answers) {
+    if (v) copies.push_back(&*v);
+  }
+  std::set<std::array<uint64_t, 4>> pairs;  // (winner dot, loser dot)
+  for (size_t i = 0; i < copies.size(); ++i) {
+    for (size_t j = i + 1; j < copies.size(); ++j) {
+      const Version& a = *copies[i];
+      const Version& b = *copies[j];
+      if (CompareCausality(a, b) != Causality::kConcurrent) continue;
+      const Version& w = LastWriteWins(a, b) ? a : b;
+      const Version& l = LastWriteWins(a, b) ? b : a;
+      pairs.insert({w.timestamp, w.writer, l.timestamp, l.writer});
+    }
+  }
+  return pairs.size();
 }
 
 void Coordinator::RepairStale(const ReadOp& op, const Version& winner, Actions* out) {

@@ -111,6 +111,7 @@ class Coordinator {
   void FinishExplain(ReadOp* op, Actions* out);
   void RepairStale(const ReadOp& op, const Version& winner, Actions* out);
   static std::optional<Version> Winner(const ReadOp& op);
+  static uint64_t ConcurrentPairs(const ReadOp& op);
 
   const NodeConfig& config_;
   HybridClock* const clock_;

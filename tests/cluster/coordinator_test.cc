@@ -185,6 +185,40 @@ TEST(Coordinator, ReadRepairFixesStaleReplicas) {
   for (size_t i : reps) EXPECT_EQ(h->node(i).store.at("k").value, "new") << i;
 }
 
+// Goal: two concurrent writes to one key through two coordinators, each missing one replica,
+// leave the replicas disagreeing; an R=all read sees both versions, counts the concurrent pair
+// (concurrent_seen), repairs the loser and answers the LWW winner. Once repaired, another read
+// sees one version and the counter stays put.
+TEST(Coordinator, ReadsCountConcurrentVersionsTheySee) {
+  auto h = Cluster(3);
+  h->node(2).crashed = true;  // W=2 still reached: nodes 0 and 1 take v1
+  ASSERT_TRUE(h->Write(0, Put("k", "v1")).status.ok());
+  h->node(2).crashed = false;
+  h->node(1).crashed = true;  // a second client through node 2, with no session: v2 races v1
+  ASSERT_TRUE(h->Write(2, Put("k", "v2")).status.ok());
+  h->node(1).crashed = false;
+  h->Drain();
+  ASSERT_NE(h->node(1).store.at("k").value, h->node(2).store.at("k").value);
+  ASSERT_EQ(CompareCausality(h->node(1).store.at("k"), h->node(2).store.at("k")),
+            Causality::kConcurrent);
+
+  ClientRead all = Get("k");
+  all.r = Consistency::All();
+  ClientResult r = h->Read(0, all);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  h->Drain();
+  const NodeCore::Counters c = h->core(0).counters();
+  EXPECT_EQ(c.concurrent_seen, 1u);
+  EXPECT_GE(c.read_repairs, 1u);
+  for (size_t i = 0; i < h->size(); ++i) EXPECT_TRUE(h->node(i).store.at("k").SameDot(*r.version));
+
+  ASSERT_TRUE(h->Read(0, all).status.ok());
+  EXPECT_EQ(h->core(0).counters().concurrent_seen, 1u);
+  ClientResult one = h->Read(1, Get("k"));  // R=1: a single answer cannot show a race
+  ASSERT_TRUE(one.status.ok());
+  EXPECT_EQ(h->core(1).counters().concurrent_seen, 0u);
+}
+
 // Goal: concurrent-looking reads never go back: with R=1 through a coordinator whose own replica
 // is stale, the session floor escalates to the other replicas and returns the session's write.
 TEST(Coordinator, SessionFloorEscalatesPastStaleReplica) {

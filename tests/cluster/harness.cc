@@ -5,6 +5,7 @@
 
 #include "cluster/persist.h"
 #include "cluster/ring.h"
+#include "engine/limits.h"
 
 namespace causeway::cluster::testing {
 namespace {
@@ -114,14 +115,23 @@ void Harness::Dispatch(size_t i, Actions actions) {
   }
 }
 
-// The harness's engine: a map with the engine's LWW rule, answering through the queue.
+// The harness's engine: a map with the engine's LWW rule and vector absorption
+// (docs/parts/engine.md), answering through the queue.
 void Harness::Storage(size_t i, const StorageAction& a) {
   Envelope e = MakeEnvelope(Envelope::kStorage, i, 0, PeerMessage{});
   e.op_id = a.op_id;
   auto& store = nodes_[i].store;
   if (a.kind == StorageAction::Kind::kApply) {
     auto it = store.find(a.key);
-    if (it == store.end() || LastWriteWins(a.version, it->second)) store[a.key] = a.version;
+    if (it == store.end()) {
+      store[a.key] = a.version;
+    } else if (!it->second.SameDot(a.version)) {  // the survivor absorbs the loser's vector
+      Version survivor = LastWriteWins(a.version, it->second) ? a.version : it->second;
+      survivor.vv.MergeFrom(a.version.vv);
+      survivor.vv.MergeFrom(it->second.vv);
+      survivor.vv.Truncate(kVersionVectorEntriesMax, survivor.writer);
+      it->second = std::move(survivor);
+    }
   } else {
     auto it = store.find(a.key);
     if (it != store.end()) e.storage.version = it->second;
