@@ -5,9 +5,11 @@
 #include <rocksdb/file_system.h>
 
 #include <array>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "engine/internal/coding.h"
@@ -24,13 +26,11 @@ using internal::FromRocksDb;
 
 namespace {
 
-constexpr char kHlcCeilingName[] = "hlc_ceiling";
+constexpr char kHlcCeilingName[] = "hlc_ceiling";  // `clock` record: fixed64 LE milliseconds
 constexpr char kFormatVersionName[] = "format_version";
-// The HLC ceiling lives in its own small file in the database directory, replaced atomically
-// (write, sync, rename, sync the directory). A synced RocksDB write would fsync the shared WAL,
-// i.e. every unsynced write of the data family, in the caller's thread.
+// Where databases written between commits 59c9a2d and this one kept the HLC ceiling. Open reads
+// it once into the `clock` record, then removes it.
 constexpr char kHlcCeilingFile[] = "/HLC_CEILING";
-constexpr char kHlcCeilingTempFile[] = "/HLC_CEILING.tmp";
 // On-disk format of the whole database (column families, key layouts, record format). A database
 // written by a newer format is refused rather than misread.
 constexpr uint64_t kDatabaseFormatVersion = 1;
@@ -39,6 +39,12 @@ constexpr uint64_t kDatabaseFormatVersion = 1;
 constexpr int kLargeApplyEntriesMax = 8;
 
 std::string_view ToView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+void StoreMax(std::atomic<uint64_t>* a, uint64_t v) {
+  uint64_t seen = a->load(std::memory_order_relaxed);
+  while (seen < v && !a->compare_exchange_weak(seen, v, std::memory_order_acq_rel)) {
+  }
+}
 
 }  // namespace
 
@@ -66,6 +72,7 @@ struct Engine::Impl {
   EngineOptions options;
   rocksdb::WriteOptions write_options;                // per the sync mode
   rocksdb::WriteOptions synced_options;               // clock and meta records: always synced
+  rocksdb::WriteOptions unsynced_options;             // HLC ceiling outside `always`
   internal::TombstoneFilter filter;                   // outlives db (declared before it)
   std::shared_ptr<internal::LwwMergeOperator> merge;  // counts the losers it discards
   std::unique_ptr<rocksdb::DB> db;
@@ -83,9 +90,19 @@ struct Engine::Impl {
   mutable std::mutex failure_mu;
   Status failure;  // GUARDED_BY(failure_mu): the first write-path failure
 
+  // HLC ceiling (the `clock` record kHlcCeilingName). Writes are serialized so that the stored
+  // value only grows; a value is published in ceiling_durable only once a sync covers it.
+  std::mutex ceiling_mu;
+  uint64_t ceiling_written = 0;  // GUARDED_BY(ceiling_mu): largest value written since Open
+  std::atomic<uint64_t> ceiling_requested{0};
+  std::atomic<uint64_t> ceiling_durable{0};
+
+  // The background syncer (RunSyncer); absent when periodic_sync_ms >= kSyncerOffPeriodMs.
+  bool has_syncer = false;  // set before the thread starts, constant after
   std::mutex syncer_mu;
   std::condition_variable syncer_cv;
-  bool syncer_stop = false;  // GUARDED_BY(syncer_mu)
+  bool syncer_stop = false;      // GUARDED_BY(syncer_mu)
+  bool renewal_pending = false;  // GUARDED_BY(syncer_mu)
   std::thread syncer;
 
   rocksdb::ColumnFamilyHandle* data() const { return handles[internal::kDataCfIndex]; }
@@ -148,8 +165,10 @@ struct Engine::Impl {
   rocksdb::FileSystem* fs() const {
     return (options.env != nullptr ? options.env : rocksdb::Env::Default())->GetFileSystem().get();
   }
-  Status WriteCeilingFile(uint64_t ceiling_ms);
   Result<uint64_t> ReadCeilingFile();
+  Status MigrateCeilingFile();
+  Status MakeCeilingDurable(uint64_t ceiling_ms);
+  Status SyncInBackground(bool renew);
   Status OpenDb();
   Status CheckFormatVersion();
   Status LoadHintState();
@@ -213,15 +232,36 @@ Status Engine::Impl::LoadHintState() {
   return Status::Ok();
 }
 
+// In `periodic`, syncs the WAL every periodic_sync_ms; in every mode, makes a requested HLC
+// ceiling durable as soon as it is asked for (in `none`, these are the only WAL syncs). Waits
+// with a predicate, so a spurious wakeup syncs nothing, and returns at once on shutdown.
 void Engine::Impl::RunSyncer() {
+  using SteadyClock = std::chrono::steady_clock;
+  const bool periodic = options.sync == SyncMode::kPeriodic;
+  const auto period = std::chrono::milliseconds(options.periodic_sync_ms);
+  SteadyClock::time_point next_sync = SteadyClock::now() + period;
   std::unique_lock<std::mutex> lock(syncer_mu);
-  while (!syncer_stop) {
-    syncer_cv.wait_for(lock, std::chrono::milliseconds(options.periodic_sync_ms));
-    if (syncer_stop) break;
+  while (true) {
+    const auto woken = [this] { return syncer_stop || renewal_pending; };
+    if (periodic) {
+      syncer_cv.wait_until(lock, next_sync, woken);
+    } else {
+      syncer_cv.wait(lock, woken);
+    }
+    if (syncer_stop) return;
+    const bool renew = std::exchange(renewal_pending, false);
+    if (!renew && SteadyClock::now() < next_sync) continue;
     lock.unlock();
-    if (CheckWritable().ok()) CheckWrite(db->SyncWAL(), "periodic WAL sync").IgnoreError();
+    SyncInBackground(renew).IgnoreError();    // a fail-stop is recorded; health() reports it
+    next_sync = SteadyClock::now() + period;  // a renewal's WAL sync covers the data too
     lock.lock();
   }
+}
+
+Status Engine::Impl::SyncInBackground(bool renew) {
+  if (Status s = CheckWritable(); !s.ok()) return s;
+  if (renew) return MakeCeilingDurable(ceiling_requested.load(std::memory_order_acquire));
+  return CheckWrite(db->SyncWAL(), "periodic WAL sync");
 }
 
 Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
@@ -233,12 +273,18 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   impl->options = options;
   impl->write_options = internal::MakeWriteOptions(options.sync);
   impl->synced_options = internal::MakeWriteOptions(SyncMode::kAlways);
+  impl->unsynced_options = internal::MakeWriteOptions(SyncMode::kNone);
   if (Status s = impl->OpenDb(); !s.ok()) return s;
   std::unique_ptr<Engine> engine(new Engine(std::move(impl)));
   if (Status s = engine->impl_->CheckFormatVersion(); !s.ok()) return s;
+  if (Status s = engine->impl_->MigrateCeilingFile(); !s.ok()) return s;
+  Result<uint64_t> ceiling_ms = engine->LoadHlcCeilingMs();
+  if (!ceiling_ms.ok()) return ceiling_ms.status();
+  engine->impl_->ceiling_written = *ceiling_ms;  // only ever written higher (no lock yet: alone)
   if (Status s = engine->impl_->LoadHintState(); !s.ok()) return s;
-  if (options.sync == SyncMode::kPeriodic) {
+  if (options.periodic_sync_ms < kSyncerOffPeriodMs) {
     Impl* p = engine->impl_.get();
+    p->has_syncer = true;
     p->syncer = std::thread([p] { p->RunSyncer(); });
   }
   return engine;
@@ -429,24 +475,7 @@ Status Engine::DeleteHint(NodeId target, uint64_t seq) {
 
 // ---- clock and identity -----------------------------------------------------------------------
 
-Status Engine::Impl::WriteCeilingFile(uint64_t ceiling_ms) {
-  std::string bytes;
-  internal::PutFixed64Le(&bytes, ceiling_ms);
-  const std::string temp = options.dir + kHlcCeilingTempFile;
-  const rocksdb::IOOptions io;
-  std::unique_ptr<rocksdb::FSWritableFile> file;
-  rocksdb::IOStatus s = fs()->NewWritableFile(temp, rocksdb::FileOptions(), &file, nullptr);
-  if (s.ok()) s = file->Append(bytes, io, nullptr);
-  if (s.ok()) s = file->Sync(io, nullptr);
-  if (s.ok()) s = file->Close(io, nullptr);
-  if (s.ok()) s = fs()->RenameFile(temp, options.dir + kHlcCeilingFile, io, nullptr);
-  std::unique_ptr<rocksdb::FSDirectory> dir;
-  if (s.ok()) s = fs()->NewDirectory(options.dir, io, &dir, nullptr);
-  if (s.ok()) s = dir->Fsync(io, nullptr);
-  return CheckWrite(s, "store hlc ceiling");
-}
-
-// 0 when the file does not exist (a new database, or one written before the file existed).
+// 0 when the file does not exist (a new database, or one written before or after the file).
 Result<uint64_t> Engine::Impl::ReadCeilingFile() {
   const std::string name = options.dir + kHlcCeilingFile;
   if (fs()->FileExists(name, rocksdb::IOOptions(), nullptr).IsNotFound()) return uint64_t{0};
@@ -457,20 +486,77 @@ Result<uint64_t> Engine::Impl::ReadCeilingFile() {
   return internal::DecodeFixed64Le(bytes.data());
 }
 
-// The larger of the file and the `clock` record that databases before the file used.
-Result<uint64_t> Engine::LoadHlcCeilingMs() {
-  Result<uint64_t> from_file = impl_->ReadCeilingFile();
+// Moves an HLC_CEILING file's value into the `clock` record (synced, kept if the record is
+// higher), then deletes the file. A power loss that undoes the deletion only means reading it
+// once more: the record is already at least as high.
+Status Engine::Impl::MigrateCeilingFile() {
+  Result<uint64_t> from_file = ReadCeilingFile();
   if (!from_file.ok()) return from_file.status();
+  if (*from_file == 0) return Status::Ok();
+  std::string bytes;
+  internal::PutFixed64Le(&bytes, *from_file);
+  Result<std::optional<std::string>> stored = ReadRaw(clock(), kHlcCeilingName);
+  if (!stored.ok()) return stored.status();
+  if (stored->has_value() && (*stored)->size() != 8) {
+    return Status::Corruption("bad hlc_ceiling record");
+  }
+  if (!stored->has_value() || internal::DecodeFixed64Le((*stored)->data()) < *from_file) {
+    if (Status s = Put(clock(), kHlcCeilingName, bytes, synced_options); !s.ok()) return s;
+  }
+  return CheckWrite(fs()->DeleteFile(options.dir + kHlcCeilingFile, rocksdb::IOOptions(), nullptr),
+                    "remove HLC_CEILING");
+}
+
+// Writes the ceiling record, never lowering it, and publishes the written value as durable once
+// a sync covers it: a synced write in `always` (writers there sync anyway), elsewhere an
+// unsynced write and a WAL sync, which, unlike a synced write, holds up no other writer.
+Status Engine::Impl::MakeCeilingDurable(uint64_t ceiling_ms) {
+  const bool always = options.sync == SyncMode::kAlways;
+  uint64_t written_ms = 0;
+  {
+    std::lock_guard<std::mutex> lock(ceiling_mu);
+    written_ms = std::max(ceiling_ms, ceiling_written);
+    std::string bytes;
+    internal::PutFixed64Le(&bytes, written_ms);
+    if (Status s = Put(clock(), kHlcCeilingName, bytes, always ? synced_options : unsynced_options);
+        !s.ok()) {
+      return s;
+    }
+    ceiling_written = written_ms;
+  }
+  if (!always) {
+    if (Status s = CheckWrite(db->SyncWAL(), "sync hlc ceiling"); !s.ok()) return s;
+  }
+  StoreMax(&ceiling_durable, written_ms);
+  return Status::Ok();
+}
+
+// The stored record: what the last durable (or later) write left. Migration ran at Open.
+Result<uint64_t> Engine::LoadHlcCeilingMs() {
   Result<std::optional<std::string>> stored = impl_->ReadRaw(impl_->clock(), kHlcCeilingName);
   if (!stored.ok()) return stored.status();
-  if (!stored->has_value()) return *from_file;
+  if (!stored->has_value()) return uint64_t{0};
   if ((*stored)->size() != 8) return Status::Corruption("bad hlc_ceiling record");
-  return std::max(*from_file, internal::DecodeFixed64Le((*stored)->data()));
+  return internal::DecodeFixed64Le((*stored)->data());
 }
 
 Status Engine::StoreHlcCeilingMs(uint64_t ceiling_ms) {
   if (Status s = impl_->CheckWritable(); !s.ok()) return s;
-  return impl_->WriteCeilingFile(ceiling_ms);
+  return impl_->MakeCeilingDurable(ceiling_ms);
+}
+
+void Engine::RequestHlcCeilingMs(uint64_t ceiling_ms) {
+  if (!impl_->has_syncer) return;  // no syncer: the clock renews synchronously
+  StoreMax(&impl_->ceiling_requested, ceiling_ms);
+  {
+    std::lock_guard<std::mutex> lock(impl_->syncer_mu);
+    impl_->renewal_pending = true;
+  }
+  impl_->syncer_cv.notify_one();
+}
+
+uint64_t Engine::DurableHlcCeilingMs() {
+  return impl_->ceiling_durable.load(std::memory_order_acquire);
 }
 
 Result<std::optional<std::string>> Engine::LoadMeta(std::string_view name) {

@@ -5,6 +5,14 @@
 //   hints  target(8) + seq(8)          -> key + encoded Version held for a replica that is down
 //   clock  small named records: HLC ceiling, node name, on-disk format version
 //
+// A background syncer thread (unless periodic_sync_ms >= kSyncerOffPeriodMs) syncs the WAL of
+// `periodic` every periodic_sync_ms and, in every mode, makes HLC ceiling renewals that the
+// clock requests (RequestHlcCeilingMs) durable off the caller's thread: an unsynced write to
+// `clock` then a WAL sync (a synced write in `always`). In `none` these renewal syncs (about one
+// per kHlcCeilingLeadMs - kHlcCeilingRenewMs while timestamps are handed out) are the only WAL
+// syncs, and they make every earlier write durable too; `none` still promises nothing on power
+// loss.
+//
 // Apply() accepts a version without reading: every version of a key is kept as a RocksDB merge
 // operand until a read or a flush/compaction folds them, keeping the LWW winner (and absorbing
 // the losers' version vectors). Get and scans always return that winner. A loser is counted
@@ -48,6 +56,9 @@ Result<SyncMode> ParseSyncMode(std::string_view name);
 struct EngineOptions {
   std::string dir;
   SyncMode sync = SyncMode::kPeriodic;
+  // `periodic`'s WAL sync interval. kSyncerOffPeriodMs or more: no background syncer in any mode;
+  // the caller syncs (SyncWal) and the clock renews its ceiling synchronously, so that nothing
+  // depends on real time (the deterministic simulator).
   uint64_t periodic_sync_ms = kPeriodicSyncMsDefault;
   size_t block_cache_bytes = 256 << 20;
   // Not owned. Null: rocksdb::Env::Default(). Tests pass a fault-injecting Env.
@@ -113,8 +124,13 @@ class Engine : public ClockStore {
   [[nodiscard]] Status DeleteHint(NodeId target, uint64_t seq);
 
   // ---- clock and identity --------------------------------------------------------------------
+  // The HLC ceiling is the `clock` record "hlc_ceiling" (fixed64 LE ms). Store: synced in this
+  // thread. Request: handed to the background syncer (a no-op without one). Durable: the largest
+  // value a completed sync covered since Open.
   Result<uint64_t> LoadHlcCeilingMs() override;
   Status StoreHlcCeilingMs(uint64_t ceiling_ms) override;
+  void RequestHlcCeilingMs(uint64_t ceiling_ms) override;
+  uint64_t DurableHlcCeilingMs() override;
   // Small named node records in the `clock` column family (node name, ring tokens, gossip
   // generation). Stored synced. The names "hlc_ceiling" and "format_version" are the engine's own.
   [[nodiscard]] Result<std::optional<std::string>> LoadMeta(std::string_view name);

@@ -21,19 +21,22 @@ Result<std::unique_ptr<HybridClock>> HybridClock::Open(PhysicalClock* physical, 
     if (!loaded.ok()) return loaded.status();
     ceiling_ms = *loaded;
   }
-  // Every timestamp handed out before the restart had a physical part below the stored ceiling
-  // (EnsureCeilingLocked), so starting at (ceiling, 0) is above all of them.
+  // Every timestamp handed out before the restart had a physical part below the durable ceiling
+  // (EnsureCeilingLocked), and the stored one is at least that, so starting at (ceiling, 0) is
+  // above all of them.
   const Hlc start = ceiling_ms == 0 ? 0 : HlcMake(ceiling_ms, 0);
-  return std::unique_ptr<HybridClock>(new HybridClock(physical, store, max_offset_ms, start));
+  std::unique_ptr<HybridClock> clock(new HybridClock(physical, store, max_offset_ms, start));
+  if (store != nullptr) {
+    std::lock_guard<std::mutex> lock(clock->mu_);
+    const uint64_t first_ms = std::max(physical->NowMs(), ceiling_ms);
+    if (Status s = clock->RenewSynchronouslyLocked(first_ms); !s.ok()) return s;
+  }
+  return clock;
 }
 
 HybridClock::HybridClock(PhysicalClock* physical, ClockStore* store, uint64_t max_offset_ms,
                          Hlc start)
-    : physical_(physical),
-      store_(store),
-      max_offset_ms_(max_offset_ms),
-      last_(start),
-      ceiling_ms_(HlcPhysicalMs(start)) {}
+    : physical_(physical), store_(store), max_offset_ms_(max_offset_ms), last_(start) {}
 
 Result<Hlc> HybridClock::Now() {
   const Hlc wall = HlcMake(physical_->NowMs(), 0);
@@ -65,14 +68,29 @@ Hlc HybridClock::Last() const {
   return last_;
 }
 
-// Keeps every physical part handed out strictly below the persisted ceiling: renews it (synced)
-// before `physical_ms` comes within kHlcCeilingRenewMs of it.
+// Keeps every physical part handed out strictly below the durable ceiling. Asks for a renewal
+// (non-blocking) once `physical_ms` comes within kHlcCeilingRenewMs of the requested ceiling, and
+// renews in this thread only when `physical_ms` reached the durable one.
 Status HybridClock::EnsureCeilingLocked(uint64_t physical_ms) {
   if (store_ == nullptr) return Status::Ok();
-  if (physical_ms + kHlcCeilingRenewMs < ceiling_ms_) return Status::Ok();
-  const uint64_t ceiling_ms = physical_ms + kHlcCeilingLeadMs;
+  if (physical_ms + kHlcCeilingRenewMs >= requested_ms_) {
+    requested_ms_ = physical_ms + kHlcCeilingLeadMs;
+    store_->RequestHlcCeilingMs(requested_ms_);
+  }
+  if (physical_ms < durable_ms_) return Status::Ok();
+  durable_ms_ = std::max(durable_ms_, store_->DurableHlcCeilingMs());
+  if (physical_ms < durable_ms_) return Status::Ok();
+  synchronous_renewals_.fetch_add(1, std::memory_order_relaxed);
+  return RenewSynchronouslyLocked(physical_ms);
+}
+
+// Persists (synced, in this thread) a ceiling kHlcCeilingLeadMs past `physical_ms`, or the one
+// already requested if that is higher.
+Status HybridClock::RenewSynchronouslyLocked(uint64_t physical_ms) {
+  const uint64_t ceiling_ms = std::max(requested_ms_, physical_ms + kHlcCeilingLeadMs);
   if (Status s = store_->StoreHlcCeilingMs(ceiling_ms); !s.ok()) return s;
-  ceiling_ms_ = ceiling_ms;
+  durable_ms_ = ceiling_ms;
+  requested_ms_ = ceiling_ms;
   return Status::Ok();
 }
 

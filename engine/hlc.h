@@ -4,10 +4,16 @@
 // logical counter in the low kHlcLogicalBits. Now() strictly increases; Update() merges a
 // timestamp received from elsewhere so that anything stamped afterwards is larger.
 //
-// Restarts: before handing out a timestamp whose physical part reaches the persisted ceiling, the
-// clock persists a new ceiling (physical now + kHlcCeilingLeadMs) through ClockStore, durably.
-// After a restart the clock starts above the stored ceiling, so it never goes backwards even if
-// the wall clock did.
+// Restarts: every timestamp handed out has a physical part below the *durable* ceiling, an upper
+// bound persisted through ClockStore; after a restart the clock starts above the stored ceiling,
+// so it never goes backwards even if the wall clock did. Renewals are asked for ahead of need:
+// when the physical part comes within kHlcCeilingRenewMs of the requested ceiling, the clock
+// requests physical + kHlcCeilingLeadMs (RequestHlcCeilingMs: returns at once; the store makes it
+// durable in the background). Only when a timestamp would reach the durable ceiling (the
+// background is late, or the store has none) does the clock renew synchronously
+// (StoreHlcCeilingMs), counted in synchronous_renewals(). Correctness never depends on the
+// background: it only keeps the synchronous path cold. Which timestamps are handed out never
+// depends on it either (only which ceiling a restart starts from).
 //
 // Thread-safe.
 #pragma once
@@ -48,12 +54,19 @@ class ClockStore {
   virtual ~ClockStore() = default;
   virtual Result<uint64_t> LoadHlcCeilingMs() = 0;            // 0 when never stored
   virtual Status StoreHlcCeilingMs(uint64_t ceiling_ms) = 0;  // durable (synced) on return
+  // Asks for `ceiling_ms` to be made durable soon, without waiting: must not block on I/O. The
+  // default does nothing (the clock then renews synchronously when it reaches the ceiling).
+  virtual void RequestHlcCeilingMs(uint64_t ceiling_ms) { (void)ceiling_ms; }
+  // The largest ceiling made durable so far by requests or stores (0: none known). A lower-bound
+  // answer is always safe; the default knows nothing.
+  virtual uint64_t DurableHlcCeilingMs() { return 0; }
 };
 
 class HybridClock {
  public:
-  // Loads the ceiling from `store` and starts above it. `store` may be null (no persistence:
-  // tests and tools that stamp nothing durable).
+  // Loads the ceiling from `store`, starts above it and persists a first ceiling above that
+  // (synchronously: a restart is not the hot path). `store` may be null (no persistence: tests
+  // and tools that stamp nothing durable).
   static Result<std::unique_ptr<HybridClock>> Open(
       PhysicalClock* physical, ClockStore* store,
       uint64_t max_offset_ms = kMaxClockOffsetMsDefault);
@@ -68,18 +81,28 @@ class HybridClock {
   Hlc Last() const;
   uint64_t rejected_updates() const { return rejected_.load(std::memory_order_relaxed); }
   uint64_t max_offset_ms() const { return max_offset_ms_; }
+  // Renewals done in the caller's thread (durable ceiling reached) since Open, the one in Open
+  // not included. Stays 0 in steady state when the store renews in the background.
+  uint64_t synchronous_renewals() const {
+    return synchronous_renewals_.load(std::memory_order_relaxed);
+  }
 
  private:
   HybridClock(PhysicalClock* physical, ClockStore* store, uint64_t max_offset_ms, Hlc start);
   Status EnsureCeilingLocked(uint64_t physical_ms);
+  Status RenewSynchronouslyLocked(uint64_t physical_ms);
 
   PhysicalClock* const physical_;
   ClockStore* const store_;
   const uint64_t max_offset_ms_;
   mutable std::mutex mu_;
-  Hlc last_ = 0;             // GUARDED_BY(mu_)
-  uint64_t ceiling_ms_ = 0;  // GUARDED_BY(mu_)
+  Hlc last_ = 0;  // GUARDED_BY(mu_)
+  // Every physical part handed out is < durable_ms_ (a cached lower bound of the store's durable
+  // ceiling); requested_ms_ >= durable_ms_ is the largest ceiling asked for.
+  uint64_t durable_ms_ = 0;    // GUARDED_BY(mu_)
+  uint64_t requested_ms_ = 0;  // GUARDED_BY(mu_)
   std::atomic<uint64_t> rejected_{0};
+  std::atomic<uint64_t> synchronous_renewals_{0};
 };
 
 }  // namespace causeway

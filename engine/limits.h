@@ -23,7 +23,7 @@ static_assert(kRecordBytesMax > kValueBytesMax + kVersionVectorEntriesMax * 20 +
 // ---- Clock ----------------------------------------------------------------------------------
 inline constexpr uint64_t kMaxClockOffsetMsDefault = 500;  // remote HLC ahead by more: rejected
 inline constexpr uint64_t kHlcCeilingLeadMs = 1000;        // persisted bound is now + this
-inline constexpr uint64_t kHlcCeilingRenewMs = 250;        // renew when closer than this to it
+inline constexpr uint64_t kHlcCeilingRenewMs = 500;        // ask for a renewal when this close
 static_assert(kHlcCeilingRenewMs < kHlcCeilingLeadMs);
 inline constexpr int kHlcLogicalBits = 16;  // low bits of an HLC: logical counter
 
@@ -31,6 +31,9 @@ inline constexpr int kHlcLogicalBits = 16;  // low bits of an HLC: logical count
 inline constexpr uint64_t kTombstoneGraceMsDefault = 10ull * 24 * 3600 * 1000;  // 10 days
 inline constexpr uint64_t kPeriodicSyncMsDefault = 1000;  // `periodic` durability: WAL sync
 inline constexpr size_t kApplyLockStripes = 256;          // per-key serialisation of Apply
+// A periodic_sync_ms this long or longer runs no background syncer at all (EngineOptions).
+inline constexpr uint64_t kSyncerOffPeriodMs = 24ull * 3600 * 1000;
+static_assert(kPeriodicSyncMsDefault < kSyncerOffPeriodMs);
 
 // ---- Wire -----------------------------------------------------------------------------------
 inline constexpr size_t kBatchKeysMax = 1024;  // MultiGet / MultiPut entries per call

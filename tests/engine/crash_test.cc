@@ -22,6 +22,8 @@ using testing::TempDir;
 
 constexpr uint64_t kT0Ms = 1'700'000'000'000;
 constexpr NodeId kWriter = 42;
+// A syncer that runs (ceiling renewals) but whose periodic sync never comes within a test.
+constexpr uint64_t kPeriodicSyncNeverMs = 3'600'000;
 
 Version MakeVersion(Hlc ts, std::string value) {
   Version v;
@@ -43,7 +45,7 @@ class FaultyDisk {
  public:
   FaultyDisk() : fs_(std::make_shared<FaultInjectionFs>()), env_(testing::NewFaultEnv(fs_)) {}
 
-  std::unique_ptr<Engine> Open(SyncMode mode, uint64_t periodic_sync_ms = 3'600'000) {
+  std::unique_ptr<Engine> Open(SyncMode mode, uint64_t periodic_sync_ms = kPeriodicSyncNeverMs) {
     EngineOptions o;
     o.dir = tmp_.Sub("db");
     o.sync = mode;
@@ -180,28 +182,90 @@ TEST(PowerLoss, PeriodicBackgroundSyncerBoundsTheLoss) {
 }
 
 TEST(PowerLoss, HlcNeverGoesBackwardsInAnyMode) {
-  // Goal: in every mode, after repeated power losses with the wall clock set back each time,
-  // the first stamp after a restart is above every stamp handed out before.
-  for (SyncMode mode : {SyncMode::kAlways, SyncMode::kPeriodic, SyncMode::kNone}) {
-    FaultyDisk disk;
-    ManualClock wall(kT0Ms);
-    Hlc last = 0;
-    for (int round = 0; round < 3; ++round) {
-      auto e = disk.Open(mode);
-      auto clock = OpenClock(&wall, e.get());
-      Hlc first = *clock->Now();
-      EXPECT_GT(first, last) << SyncModeName(mode) << " round " << round;
-      for (int i = 0; i < 150; ++i) {
-        Hlc ts = *clock->Now();
-        ASSERT_TRUE(e->Apply("k" + std::to_string(i), MakeVersion(ts, "v")).ok());
-        wall.Advance(10);  // 1.5 s of wall time per round: the ceiling is renewed
+  // Goal: in every mode, with the background syncer renewing the ceiling and without it (the
+  // simulator's configuration), after repeated power losses with the wall clock set back each
+  // time, the first stamp after a restart is above every stamp handed out before.
+  for (uint64_t period_ms : {kPeriodicSyncNeverMs, kSyncerOffPeriodMs}) {
+    for (SyncMode mode : {SyncMode::kAlways, SyncMode::kPeriodic, SyncMode::kNone}) {
+      SCOPED_TRACE(std::string(SyncModeName(mode)) + " period " + std::to_string(period_ms));
+      FaultyDisk disk;
+      ManualClock wall(kT0Ms);
+      Hlc last = 0;
+      for (int round = 0; round < 3; ++round) {
+        auto e = disk.Open(mode, period_ms);
+        auto clock = OpenClock(&wall, e.get());
+        Hlc first = *clock->Now();
+        EXPECT_GT(first, last) << "round " << round;
+        for (int i = 0; i < 150; ++i) {
+          Hlc ts = *clock->Now();
+          ASSERT_TRUE(e->Apply("k" + std::to_string(i), MakeVersion(ts, "v")).ok());
+          wall.Advance(10);  // 1.5 s of wall time per round: the ceiling is renewed
+        }
+        last = clock->Last();
+        clock.reset();
+        disk.PowerLoss(&e);
+        wall.Set(kT0Ms - 1000 * (round + 1));
       }
-      last = clock->Last();
-      clock.reset();
-      disk.PowerLoss(&e);
-      wall.Set(kT0Ms - 1000 * (round + 1));
     }
   }
+}
+
+TEST(PowerLoss, RequestedButNotDurableCeilingIsNeverReliedOn) {
+  // Goal: a renewal that was requested but had not become durable when the power failed is never
+  // relied on: the clock keeps stamping below the durable ceiling, refuses (error, no stamp) to
+  // pass it when it cannot renew, and after the restart, with the wall clock set back, the
+  // stored ceiling is the old durable one and the first stamp is above every earlier one.
+  for (uint64_t period_ms : {kPeriodicSyncNeverMs, kSyncerOffPeriodMs}) {
+    for (SyncMode mode : {SyncMode::kAlways, SyncMode::kPeriodic, SyncMode::kNone}) {
+      SCOPED_TRACE(std::string(SyncModeName(mode)) + " period " + std::to_string(period_ms));
+      FaultyDisk disk;
+      ManualClock wall(kT0Ms);
+      auto e = disk.Open(mode, period_ms);
+      auto clock = OpenClock(&wall, e.get());  // durable ceiling: kT0Ms + lead
+      const uint64_t durable_ms = kT0Ms + kHlcCeilingLeadMs;
+      ASSERT_TRUE(clock->Now().ok());
+      disk.fs()->SetActive(false);  // the power is failing: nothing reaches the disk any more
+      wall.Set(durable_ms - kHlcCeilingRenewMs);  // Now() asks for a renewal...
+      ASSERT_TRUE(clock->Now().ok());
+      wall.Set(durable_ms - 1);  // ...and still stamps below the durable ceiling
+      Result<Hlc> below = clock->Now();
+      ASSERT_TRUE(below.ok());
+      EXPECT_EQ(HlcPhysicalMs(*below), durable_ms - 1);
+      wall.Set(durable_ms);  // passing it needs a durable renewal, which cannot happen
+      EXPECT_FALSE(clock->Now().ok());
+      EXPECT_EQ(clock->Last(), *below);
+      clock.reset();
+      disk.PowerLoss(&e);
+      wall.Set(kT0Ms - 3'600'000);
+      e = disk.Open(mode, period_ms);
+      EXPECT_EQ(*e->LoadHlcCeilingMs(), durable_ms);
+      auto clock2 = OpenClock(&wall, e.get());
+      EXPECT_GT(*clock2->Now(), *below);
+    }
+  }
+}
+
+TEST(Syncer, NoneModeSyncsTheWalOnlyForACeilingRenewal) {
+  // Goal: in `none` the syncer syncs nothing on its own (no spurious syncs while idle); a
+  // requested ceiling is made durable by one WAL sync, which makes earlier writes durable too.
+  FaultyDisk disk;
+  auto e = disk.Open(SyncMode::kNone);
+  WriteBatchOfKeys(e.get(), "a", 100, 10);
+  const uint64_t syncs = disk.fs()->syncs();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(disk.fs()->syncs(), syncs);
+  const uint64_t ceiling_ms = kT0Ms + kHlcCeilingLeadMs;
+  e->RequestHlcCeilingMs(ceiling_ms);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (e->DurableHlcCeilingMs() < ceiling_ms && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(e->DurableHlcCeilingMs(), ceiling_ms);
+  EXPECT_GT(disk.fs()->syncs(), syncs);
+  disk.PowerLoss(&e);
+  e = disk.Open(SyncMode::kNone);
+  EXPECT_EQ(*e->LoadHlcCeilingMs(), ceiling_ms);
+  EXPECT_EQ(CountPresent(e.get(), "a", 100), 100);
 }
 
 TEST(FailStop, InjectedErrorsAreTypedAndRefuseLaterWrites) {

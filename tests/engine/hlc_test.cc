@@ -104,6 +104,64 @@ TEST(Hlc, CeilingIsPersistedAheadAndRenewed) {
   EXPECT_GE(store.stores, 10);
 }
 
+// A MemoryClockStore that takes renewal requests; the test decides when one becomes durable.
+class BackgroundClockStore final : public ClockStore {
+ public:
+  Result<uint64_t> LoadHlcCeilingMs() override { return stored_ms; }
+  Status StoreHlcCeilingMs(uint64_t c) override {
+    stored_ms = durable_ms = c;
+    ++stores;
+    return Status::Ok();
+  }
+  void RequestHlcCeilingMs(uint64_t c) override {
+    requested_ms = c;
+    ++requests;
+  }
+  uint64_t DurableHlcCeilingMs() override { return durable_ms; }
+  void Serve() { stored_ms = durable_ms = requested_ms; }
+  uint64_t stored_ms = 0, durable_ms = 0, requested_ms = 0;
+  int stores = 0, requests = 0;
+};
+
+TEST(Hlc, RenewalsAreRequestedAheadAndSynchronousOnlyAtTheDurableCeiling) {
+  // Goal: Open persists a first ceiling; later renewals are requested (not stored) once within
+  // kHlcCeilingRenewMs of the requested ceiling; served requests keep Now() from storing; an
+  // unserved one is not relied on: at the durable ceiling Now() renews synchronously, counted.
+  ManualClock pc(kT0Ms);
+  BackgroundClockStore store;
+  auto clock = OpenClock(&pc, &store);
+  EXPECT_EQ(store.stores, 1);
+  EXPECT_EQ(store.durable_ms, kT0Ms + kHlcCeilingLeadMs);
+  pc.Set(kT0Ms + kHlcCeilingLeadMs - kHlcCeilingRenewMs - 1);
+  ASSERT_TRUE(clock->Now().ok());
+  EXPECT_EQ(store.requests, 0);
+  pc.Advance(1);
+  ASSERT_TRUE(clock->Now().ok());
+  EXPECT_EQ(store.requests, 1);
+  EXPECT_EQ(store.requested_ms, kT0Ms + 2 * kHlcCeilingLeadMs - kHlcCeilingRenewMs);
+  store.Serve();
+  for (uint64_t ms = 0; ms < 5 * kHlcCeilingLeadMs; ms += 5) {  // a syncer that keeps up
+    pc.Advance(5);
+    Result<Hlc> t = clock->Now();
+    ASSERT_TRUE(t.ok());
+    ASSERT_LT(HlcPhysicalMs(*t), store.durable_ms);
+    store.Serve();
+  }
+  EXPECT_EQ(clock->synchronous_renewals(), 0u);
+  EXPECT_EQ(store.stores, 1);
+  const int requests = store.requests;
+  EXPECT_GE(requests, 6);
+  const uint64_t durable_ms = store.durable_ms;  // a syncer that stops serving
+  pc.Set(durable_ms - 1);
+  EXPECT_EQ(HlcPhysicalMs(*clock->Now()), durable_ms - 1);
+  EXPECT_EQ(clock->synchronous_renewals(), 0u);
+  pc.Set(durable_ms);
+  EXPECT_EQ(HlcPhysicalMs(*clock->Now()), durable_ms);
+  EXPECT_EQ(clock->synchronous_renewals(), 1u);
+  EXPECT_EQ(store.stores, 2);
+  EXPECT_GT(store.durable_ms, durable_ms);
+}
+
 TEST(Hlc, RestartStartsAboveCeilingEvenIfWallClockWentBack) {
   // Goal: after a restart with the wall clock an hour behind, stamps stay above the old ones.
   ManualClock pc(kT0Ms);
