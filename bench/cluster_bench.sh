@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One run, one JSON line: the engine in-process (the reference), one node rf=1, and three nodes
 # rf=3 (W=2, R=1), each driven by `causeway bench` with 64 connections, 1 KiB values, 50/50
-# get/put; plus 64 x 32 = 2048 outstanding calls on the single node, which must all succeed.
+# get/put; plus 64 x 32 = 2048 outstanding calls on the single node, which must all succeed; plus
+# null calls (`bench --ping`, same connections and outstanding) on the single node: Cap'n Proto's
+# own ceiling on this machine, measured in the same run.
 # Targets: issue 3, node >= 0.5x engine with p99 < 10 ms; issue 4, cluster >= 0.4x node with
 # p99 < 20 ms.
 # Usage: bench/cluster_bench.sh   (env: CAUSEWAY_BIN, BENCH_DURATION_S=10, BENCH_OUTSTANDING=4,
@@ -35,6 +37,9 @@ echo "cluster_bench: 1 node, rf=1" >&2
 one=$("$BIN" local up --nodes 1 --rf 1 --sync "$SYNC" --dir "$DIR/one" --host "$HOST" |
   sed -n 's/^endpoints: //p')
 "$BIN" bench --endpoints "$one" "${common[@]}" | tail -1 >"$DIR/one.json"
+echo "cluster_bench: 1 node, null calls (RPC ceiling)" >&2
+"$BIN" bench --endpoints "$one" --connections "$CONNECTIONS" --outstanding "$OUTSTANDING" \
+  --duration-s "$DURATION" --ping | tail -1 >"$DIR/ping.json"
 echo "cluster_bench: 1 node, 64 x 32 outstanding" >&2
 "$BIN" bench --endpoints "$one" --connections 64 --outstanding 32 --duration-s 3 \
   --no-preload | tail -1 >"$DIR/many.json" || true
@@ -51,10 +56,14 @@ import json, sys
 d = sys.argv[1]
 load = lambda name: json.load(open(f"{d}/{name}.json"))
 engine, one, three, many = load("engine"), load("one"), load("three"), load("many")
+ping = load("ping")
 ratio = lambda a, b: round(a["ops_per_s"] / b["ops_per_s"], 3) if b["ops_per_s"] else 0.0
 out = {
     "engine": engine, "node_rf1": one, "cluster_rf3": three, "node_2048_outstanding": many,
+    "rpc_ping": ping,
     "node_vs_engine": ratio(one, engine),
+    "node_vs_ping": ratio(one, ping),
+    "ping_vs_engine": ratio(ping, engine),
     "cluster_vs_node": ratio(three, one),
     "targets": {
         "issue3_node_ge_0.5x_engine": ratio(one, engine) >= 0.5,

@@ -46,6 +46,12 @@ static_assert(kFrameBytesMax > kRecordBytesMax);
 inline constexpr uint64_t kTraversalWordsMax = (kBatchBytesMax + (1 << 20)) / 8;
 inline constexpr size_t kConnectionFlowBytesMax = 4 * kFrameBytesMax;  // RPC flow limit
 inline constexpr size_t kClientConnectionsMax = 10000;
+// Read buffer of one RPC connection (rpc/internal/buffered_stream.h): one read syscall serves a
+// batch of pipelined messages. Allocated at a connection's first read; frames larger than it are
+// read straight into capnp's buffer. Worst case kClientConnectionsMax buffers (640 MiB of address
+// space, resident only as far as a read ever filled it).
+inline constexpr size_t kRpcReadBufferBytes = 64 << 10;
+static_assert(kRpcReadBufferBytes >= 4096 && kRpcReadBufferBytes <= kFrameBytesMax);
 inline constexpr size_t kNodeInFlightRequestsMax = 20000;  // client calls across connections
 inline constexpr size_t kPeerInFlightMax = 4096;           // calls outstanding to one peer
 inline constexpr uint64_t kRequestTimeoutMsDefault = 2000;

@@ -10,6 +10,7 @@
 
 #include "cluster/session.h"
 #include "engine/limits.h"
+#include "rpc/internal/buffered_stream.h"
 #include "rpc/internal/convert.h"
 #include "rpc/internal/errors.h"
 #include "schema/causeway.capnp.h"
@@ -97,6 +98,7 @@ struct ClientCore {
   kj::Promise<Result<ReadReply>> GetAsync(std::string key, CallOptions o);
   kj::Promise<Result<Version>> WriteAsync(std::string key, std::string value, bool tombstone,
                                           CallOptions o);
+  kj::Promise<causeway::Status> PingAsync();
   void Track(kj::Promise<void> p);
 };
 
@@ -109,7 +111,8 @@ kj::Own<ClientCore::Conn> ClientCore::ConnectOne() {
   };
   auto stream = Deadline(attempt(), options.connect_timeout_ms, "connect").wait(io.waitScope);
   auto c = kj::heap<Conn>();
-  c->stream = kj::mv(stream);
+  // Replies to pipelined calls arrive in batches: one read syscall for each batch.
+  c->stream = kj::heap<rpc::BufferedStream>(kj::mv(stream));
   capnp::ReaderOptions reader;
   reader.traversalLimitInWords = kTraversalWordsMax;
   c->network =
@@ -225,6 +228,18 @@ kj::Promise<Result<Version>> ClientCore::WriteAsync(std::string key, std::string
       .then(kj::mv(on_reply), kj::mv(on_error));
 }
 
+kj::Promise<causeway::Status> ClientCore::PingAsync() {
+  auto api = Api();
+  if (!api.ok()) return api.status();
+  return Deadline(api->pingRequest().send(), options.timeout_ms, "ping")
+      .then([](auto) { return causeway::Status::Ok(); },
+            [this](kj::Exception&& e) {
+              causeway::Status s = rpc::FromException(e);
+              if (EndpointDown(s)) NextEndpoint();
+              return s;
+            });
+}
+
 void ClientCore::Track(kj::Promise<void> p) {
   ++outstanding;
   tasks->add(p.attach(kj::defer([this]() {
@@ -288,6 +303,19 @@ void Client::StartPut(std::string key, std::string value, CallOptions options,
   Impl& m = *impl_;
   m.Track(m.WriteAsync(std::move(key), std::move(value), false, options)
               .then([done = std::move(done)](Result<Version> r) { done(std::move(r)); }));
+}
+
+causeway::Status Client::Ping() {
+  Impl& m = *impl_;
+  ++m.outstanding;
+  auto s = m.PingAsync().wait(m.io.waitScope);
+  --m.outstanding;
+  return s;
+}
+
+void Client::StartPing(std::function<void(causeway::Status)> done) {
+  Impl& m = *impl_;
+  m.Track(m.PingAsync().then([done = std::move(done)](causeway::Status s) { done(std::move(s)); }));
 }
 
 void Client::Wait() {

@@ -77,11 +77,14 @@ class Client {
   Result<Version> Delete(std::string_view key, const CallOptions& options = {});
   Result<NodeStatusReply> Status();  // of the node currently connected
   Result<cluster::ExplainResult> Explain(std::string_view key);
+  // A null call the node answers without its store: liveness, and RPC's own cost (bench --ping).
+  causeway::Status Ping();
 
   // Pipelined calls: `done` runs on this thread, inside Wait().
   void StartGet(std::string key, CallOptions options, std::function<void(Result<ReadReply>)> done);
   void StartPut(std::string key, std::string value, CallOptions options,
                 std::function<void(Result<Version>)> done);
+  void StartPing(std::function<void(causeway::Status)> done);
   void Wait();
 
   const std::string& session() const;

@@ -67,6 +67,9 @@ interface ClientApi {
   multiGet @3 (keys :List(Data), options :ReadOptions) -> (results :List(BatchGetEntry), session :Data);
   multiPut @4 (entries :List(KeyValue), options :WriteOptions) -> (results :List(BatchPutEntry), session :Data);
   admin @5 () -> (admin :Admin);
+  # Null call, answered by the RPC layer without touching the store: measures Cap'n Proto's own
+  # ceiling (`causeway bench --ping`) and liveness.
+  ping @6 () -> ();
 }
 
 struct Error {

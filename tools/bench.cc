@@ -6,7 +6,9 @@
 // its one event loop, keeping --outstanding calls in flight per connection (StartGet/StartPut
 // spread round-robin over the thread's connections). Engine mode (--engine-reference DIR): the
 // same mix straight on an Engine, no network, with as many closed-loop threads as node mode has
-// client threads (--engine-threads overrides). Both print one JSON line last.
+// client threads (--engine-threads overrides). Ping mode (--ping): node mode's connections,
+// outstanding calls and threads, but every call is ClientApi.ping, which the node answers without
+// its core or store: Cap'n Proto's own ceiling on this machine. All print one JSON line last.
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
@@ -44,6 +46,7 @@ struct BenchFlags {
   uint64_t keys = 10000;
   bool no_preload = false;
   bool sessions = false;  // carry one session per thread (its token grows with the keys)
+  bool ping = false;      // null calls only (no preload, no store)
   std::string w, r;
   std::string engine_reference;  // DIR: measure the engine in-process instead of nodes
   int engine_threads = 0;        // 0: --threads
@@ -112,6 +115,7 @@ class Driver {
     std::uniform_real_distribution<double> coin(0, 1);
     Loop([&] { return !stop.load(std::memory_order_relaxed); },
          [&] {
+           if (f_.ping) return IssuePing();
            std::string key = BenchKey(rng_() % f_.keys);
            if (coin(rng_) < f_.read_ratio) {
              IssueGet(std::move(key));
@@ -176,6 +180,19 @@ class Driver {
                        }
                        Done();
                      });
+  }
+
+  void IssuePing() {
+    auto start = SteadyClock::now();
+    client_.StartPing([this, start](Status s) {
+      if (s.ok()) {
+        result_.latency.Record(MicrosSince(start));
+        ++result_.reads;
+      } else {
+        result_.Error(s);
+      }
+      Done();
+    });
   }
 
   void Done() {
@@ -253,7 +270,7 @@ int RunNodeBench(const BenchFlags& f) {
       // A Client belongs to the thread that created it (its KJ event loop). Thread i starts at
       // endpoint i % n, so the load spreads over the nodes.
       Driver conn(f, Rotated(*endpoints, static_cast<size_t>(i)), read_options, write_options, i);
-      if (!f.no_preload) conn.Preload();
+      if (!f.no_preload && !f.ping) conn.Preload();
       preloaded.count_down();
       go.wait();
       conn.Run(stop);
@@ -271,7 +288,7 @@ int RunNodeBench(const BenchFlags& f) {
   double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
   ThreadResult total;
   for (const auto& result : results) total.Merge(result);
-  json out = Report("node", f, total, seconds);
+  json out = Report(f.ping ? "ping" : "node", f, total, seconds);
   out["endpoints"] = *endpoints;
   out["connections"] = f.connections;
   out["outstanding"] = f.outstanding;
@@ -389,6 +406,8 @@ void AddBenchCommand(CLI::App& app, CommandSlot* slot) {
       ->capture_default_str();
   cmd->add_option("--keys", f->keys, "key space size")->capture_default_str();
   cmd->add_flag("--no-preload", f->no_preload, "do not write every key before measuring");
+  cmd->add_flag("--ping", f->ping,
+                "null calls only (answered without the store): the RPC layer's own ceiling");
   cmd->add_flag("--sessions", f->sessions,
                 "carry one session per client thread across calls (default: a new one per call)");
   cmd->add_option("--r", f->r, "R for gets: N|one|quorum|all (default: the node's)");
