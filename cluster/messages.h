@@ -105,9 +105,29 @@ struct ReadResponse {
   Status status;
   std::optional<Version> version;
 };
+// A member's gossip summary (Scuttlebutt digest): who is newer is decided by (generation,
+// heartbeat); `state_hash` (MemberStateHash) tells whether only the heartbeat moved, in which case
+// the digest alone updates the receiver's copy.
+struct MemberDigest {
+  NodeId id = 0;
+  uint64_t generation = 0;
+  uint64_t heartbeat = 0;
+  uint64_t state_hash = 0;
+};
+// Hash of what a member's digest does not carry: name, address, tokens, status.
+uint64_t MemberStateHash(const MemberState& m);
+
+// One gossip exchange is a push (reply_wanted), its reply, and, when the reply asked for states
+// (`wanted`), those states. A push lists the sender's whole view: its own state and members whose
+// state changed recently in full, every other member as a digest. A reply carries full states
+// for what the pusher lacks or holds older with other content, digests for heartbeat-only news,
+// and `wanted`: members the pusher has newer that the replier cannot update from a digest.
+// Every list is bounded by kClusterNodesMax (receivers ignore the excess).
 struct GossipMessage {
-  std::vector<MemberState> members;  // the sender's view (possibly partial)
-  bool reply_wanted = false;         // push-pull: answer with our view
+  std::vector<MemberState> members;   // full states
+  bool reply_wanted = false;          // a push: answer with what the sender lacks
+  std::vector<MemberDigest> digests;  // summaries of members not sent in full
+  std::vector<NodeId> wanted;         // full states the sender asks for
 };
 using PeerMessage =
     std::variant<ReplicateRequest, ReplicateResponse, ReadRequest, ReadResponse, GossipMessage>;

@@ -1,7 +1,9 @@
 #include "cluster/node.h"
 
+#include <algorithm>
 #include <cassert>
 #include <map>
+#include <set>
 
 #include "cluster/internal/coordinator.h"
 #include "cluster/internal/membership.h"
@@ -133,15 +135,20 @@ struct NodeCore::Impl final : internal::ClusterView {
   }
 
   // Tokens for a node that joins a running cluster: those a previous incarnation announced, if
-  // peers remember them; otherwise the balanced allocation, done for every tokenless joiner we
-  // know in id order, so concurrent joiners that see the same view choose disjoint tokens.
+  // peers remember them; otherwise the balanced allocation, done for every joiner of our cohort
+  // in id order, so concurrent joiners that see the same view choose disjoint tokens. The cohort
+  // is every member we saw without tokens while joining, even if its tokens reached us since:
+  // joiners that allocate in the same round, a few messages apart, would otherwise each see a
+  // different mix of placed and tokenless peers and choose overlapping slices.
   std::vector<Token> TokensFromView() const {
     if (!membership.remembered_tokens().empty()) return membership.remembered_tokens();
     std::map<NodeId, std::vector<Token>> placed;
     std::vector<const MemberState*> joiners;
     for (const auto& [mid, m] : membership.members()) {
       if (m.state.status == MemberStatus::kLeft) continue;
-      if (!m.state.tokens.empty()) {
+      if (join_cohort.count(mid) != 0 || mid == id) {
+        joiners.push_back(&m.state);
+      } else if (!m.state.tokens.empty()) {
         placed[mid] = m.state.tokens;
       } else if (m.state.status == MemberStatus::kUp) {
         joiners.push_back(&m.state);
@@ -157,12 +164,25 @@ struct NodeCore::Impl final : internal::ClusterView {
     return Ring::HashTokens(config.name, kTokensPerNodeDefault);  // unreachable: we are a joiner
   }
 
+  // A joiner allocates once its view has stopped growing for kJoinSettleIntervals rounds (so
+  // that joiners started together allocate from the same cohort), but at most kJoinWaitMsMax
+  // after the first answer; with no answer by kJoinWaitMsMax it falls back to hashed tokens.
   void MaybeJoin(TimeMs now) {
     if (!join_clock_started) join_clock_started = true, join_started_ms = now;
     if (!joining) return;
+    for (const auto& [mid, m] : membership.members()) {
+      if (m.state.tokens.empty() && m.state.status == MemberStatus::kUp) join_cohort.insert(mid);
+    }
+    if (membership.members().size() != join_view_size) {
+      join_view_size = membership.members().size();
+      join_view_grew_ms = now;
+    }
     const uint64_t settle = kJoinSettleIntervals * config.gossip_interval_ms;
-    if (membership.contacted() && now >= membership.first_contact_ms() + settle) {
-      FinishJoin(TokensFromView());
+    if (membership.contacted()) {
+      const TimeMs first = membership.first_contact_ms();
+      if (now >= std::max(first, join_view_grew_ms) + settle || now >= first + kJoinWaitMsMax) {
+        FinishJoin(TokensFromView());
+      }
     } else if (now >= join_started_ms + kJoinWaitMsMax) {
       FinishJoin(Ring::HashTokens(config.name, kTokensPerNodeDefault));
     }
@@ -228,6 +248,9 @@ struct NodeCore::Impl final : internal::ClusterView {
   uint64_t view_epoch_persisted = 0;
   TimeMs last_persist_ms = 0;
   bool join_clock_started = false;
+  std::set<NodeId> join_cohort;  // members seen without tokens while we were joining
+  size_t join_view_size = 0;     // members known at the last tick while joining...
+  TimeMs join_view_grew_ms = 0;  // ...and when that number last changed
   TimeMs join_started_ms = 0;
   Counters counters;
   internal::Membership membership;

@@ -148,6 +148,16 @@ interface Admin {
 struct GossipState {
   members @0 :List(Member);
   replyWanted @1 :Bool;
+  # Scuttlebutt digests and pulls (cluster/messages.h GossipMessage); absent from older senders.
+  digests @2 :List(MemberDigest);
+  wanted @3 :List(UInt64);
+}
+
+struct MemberDigest {
+  id @0 :UInt64;
+  generation @1 :UInt64;
+  heartbeat @2 :UInt64;
+  stateHash @3 :UInt64;
 }
 
 interface Peer {

@@ -2,14 +2,35 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "engine/limits.h"
 
-namespace causeway::cluster::internal {
+namespace causeway::cluster {
+
+// Over a fixed little-endian encoding: every node must compute the same hash for the same state.
+uint64_t MemberStateHash(const MemberState& m) {
+  std::string bytes;
+  bytes.reserve(m.name.size() + m.address.size() + 8 * m.tokens.size() + 32);
+  auto put = [&](uint64_t v) { internal::PutU64(&bytes, v); };
+  put(m.name.size());
+  bytes += m.name;
+  put(m.address.size());
+  bytes += m.address;
+  put(static_cast<uint64_t>(m.status));
+  put(m.tokens.size());
+  for (Token t : m.tokens) put(t);
+  return TokenOf(bytes);
+}
+
+namespace internal {
 namespace {
 
+bool Newer(uint64_t generation, uint64_t heartbeat, const MemberState& b) {
+  return generation != b.generation ? generation > b.generation : heartbeat > b.heartbeat;
+}
 bool Newer(const MemberState& a, const MemberState& b) {
-  return a.generation != b.generation ? a.generation > b.generation : a.heartbeat > b.heartbeat;
+  return Newer(a.generation, a.heartbeat, b);
 }
 
 // Whether the persisted part of a member's state differs (cluster/persist.h).
@@ -26,7 +47,16 @@ Membership::Membership(MemberState self, std::vector<std::string> seeds,
       gossip_interval_ms_(std::max<uint64_t>(gossip_interval_ms, 1)),
       phi_convict_(phi_convict),
       rng_(rng_seed) {
-  members_[self_id_].state = std::move(self);
+  SetState(&members_[self_id_], std::move(self));
+}
+
+MemberDigest Membership::DigestOf(const Member& m) {
+  return MemberDigest{m.state.id, m.state.generation, m.state.heartbeat, m.state_hash};
+}
+
+void Membership::SetState(Member* m, MemberState state) const {
+  m->state = std::move(state);
+  m->state_hash = MemberStateHash(m->state);
 }
 
 bool Membership::Valid(const MemberState& m) {
@@ -76,17 +106,63 @@ void Membership::ChooseTargets(TimeMs now, Actions* out) {
   }
 }
 
-GossipMessage Membership::View(bool reply_wanted) const {
+// Our own state in full (the receiver learns our address from it, to reply), a digest of every
+// other member: about 32 bytes a member instead of ~170 with 16 tokens.
+GossipMessage Membership::Push(bool reply_wanted) const {
   GossipMessage msg;
   msg.reply_wanted = reply_wanted;
-  msg.members.reserve(members_.size());
-  for (const auto& [id, m] : members_) msg.members.push_back(m.state);
+  msg.members.push_back(self());
+  msg.digests.reserve(members_.size());
+  for (const auto& [id, m] : members_) {
+    if (id != self_id_) msg.digests.push_back(DigestOf(m));
+  }
+  return msg;
+}
+
+// What the pusher lacks (full), holds older with other content (full) or older with the same
+// content (digest), and the ids it asked for; `wanted`: what we need from it. At most one entry
+// per member we know, so bounded by kClusterNodesMax.
+GossipMessage Membership::Reply(const GossipMessage& push, std::vector<NodeId> wanted) const {
+  std::map<NodeId, MemberDigest> theirs;
+  for (const MemberState& s : push.members) {
+    theirs[s.id] = MemberDigest{s.id, s.generation, s.heartbeat, MemberStateHash(s)};
+  }
+  for (const MemberDigest& d : push.digests) theirs.emplace(d.id, d);
+  std::set<NodeId> asked(push.wanted.begin(), push.wanted.end());
+  GossipMessage reply;
+  reply.wanted = std::move(wanted);
+  for (const auto& [id, m] : members_) {
+    auto t = theirs.find(id);
+    if (t == theirs.end() || asked.count(id) != 0) {
+      reply.members.push_back(m.state);
+    } else if (Newer(m.state, MemberState{id,
+                                          {},
+                                          {},
+                                          {},
+                                          t->second.generation,
+                                          t->second.heartbeat,
+                                          MemberStatus::kUp})) {
+      if (t->second.state_hash == m.state_hash) {
+        reply.digests.push_back(DigestOf(m));
+      } else {
+        reply.members.push_back(m.state);
+      }
+    }
+  }
+  return reply;
+}
+
+GossipMessage Membership::States(const std::vector<NodeId>& ids) const {
+  GossipMessage msg;
+  for (NodeId id : std::set<NodeId>(ids.begin(), ids.end())) {
+    if (auto it = members_.find(id); it != members_.end()) msg.members.push_back(it->second.state);
+  }
   return msg;
 }
 
 void Membership::SendTo(NodeId id, const std::string& address, bool reply_wanted,
                         Actions* out) const {
-  out->push_back(SendAction{id, address, View(reply_wanted)});
+  out->push_back(SendAction{id, address, Push(reply_wanted)});
 }
 
 void Membership::OnGossip(NodeId from, const GossipMessage& message, TimeMs now, Actions* out) {
@@ -99,10 +175,56 @@ void Membership::OnGossip(NodeId from, const GossipMessage& message, TimeMs now,
     if (++n > kClusterNodesMax) break;  // a hostile or buggy peer: ignore the excess
     if (Valid(m)) MergeOne(m, now);
   }
-  if (message.reply_wanted && from != 0 && from != self_id_) {
-    std::string address = AddressOf(from);
-    if (!address.empty()) SendTo(from, address, false, out);
+  std::vector<NodeId> wanted;
+  n = 0;
+  for (const auto& d : message.digests) {
+    if (++n > kClusterNodesMax) break;
+    MergeDigest(d, now, &wanted);
   }
+  if (from == 0 || from == self_id_) return;
+  std::string address = AddressOf(from);
+  if (address.empty()) return;
+  if (message.reply_wanted) {
+    out->push_back(SendAction{from, address, Reply(message, std::move(wanted))});
+  } else if (!message.wanted.empty()) {
+    std::vector<NodeId> ids = message.wanted;
+    if (ids.size() > kClusterNodesMax) ids.resize(kClusterNodesMax);
+    out->push_back(SendAction{from, address, States(ids)});
+  }
+}
+
+// A digest newer than our copy updates it when only the heartbeat moved (same state hash);
+// otherwise, or for a member we do not know, its full state goes on `wanted` (asked for only in
+// the reply to a push). A digest of ourselves can tell that a peer saw a newer incarnation of us
+// (we lost our generation: jump above it), or, while we have no tokens, an older one whose
+// tokens we may take back (asked for in full).
+void Membership::MergeDigest(const MemberDigest& d, TimeMs now, std::vector<NodeId>* wanted) {
+  if (d.id == 0) return;
+  if (d.id == self_id_) {
+    const MemberState& me = self();
+    if (me.tokens.empty() && d.generation < me.generation && d.state_hash != MemberStateHash(me)) {
+      wanted->push_back(d.id);
+    } else if (d.generation >= me.generation && Newer(d.generation, d.heartbeat, me)) {
+      MemberState claimed{d.id, {}, {}, {}, d.generation, d.heartbeat, MemberStatus::kUp};
+      MergeSelf(claimed);
+    }
+    return;
+  }
+  auto it = members_.find(d.id);
+  if (it == members_.end()) {
+    if (members_.size() + wanted->size() < kClusterNodesMax) wanted->push_back(d.id);
+    return;
+  }
+  const Member& m = it->second;
+  if (!Newer(d.generation, d.heartbeat, m.state)) return;
+  if (d.state_hash != m.state_hash) {
+    wanted->push_back(d.id);
+    return;
+  }
+  MemberState updated = m.state;
+  updated.generation = d.generation;
+  updated.heartbeat = d.heartbeat;
+  MergeOne(updated, now);
 }
 
 void Membership::MergeOne(const MemberState& incoming, TimeMs now) {
@@ -114,7 +236,7 @@ void Membership::MergeOne(const MemberState& incoming, TimeMs now) {
   if (it == members_.end()) {
     if (members_.size() >= kClusterNodesMax) return;
     Member& m = members_[incoming.id];
-    m.state = incoming;
+    SetState(&m, incoming);
     m.last_arrival_ms = now;
     ring_epoch_++;
     view_epoch_++;
@@ -124,7 +246,7 @@ void Membership::MergeOne(const MemberState& incoming, TimeMs now) {
   if (!Newer(incoming, m.state)) return;
   if (m.state.tokens != incoming.tokens || m.state.status != incoming.status) ring_epoch_++;
   if (PersistedPartDiffers(m.state, incoming)) view_epoch_++;
-  m.state = incoming;
+  SetState(&m, incoming);
   if (m.heard) {
     RecordArrival(&m, now);
   } else {
@@ -138,7 +260,7 @@ void Membership::Restore(const std::vector<MemberState>& known) {
     if (k.id == self_id_ || !Valid(k) || members_.count(k.id) != 0) continue;
     if (members_.size() >= kClusterNodesMax) break;
     Member& m = members_[k.id];
-    m.state = k;
+    SetState(&m, k);
     m.heard = false;
     ring_epoch_++;
   }
@@ -200,10 +322,12 @@ std::string Membership::AddressOf(NodeId id) const {
 }
 
 void Membership::Announce(MemberStatus status, TimeMs now, Actions* out) {
-  MemberState& self = members_.at(self_id_).state;
-  if (self.status == status) return;
-  self.status = status;
-  self.heartbeat++;
+  Member& me = members_.at(self_id_);
+  if (me.state.status == status) return;
+  MemberState next = me.state;
+  next.status = status;
+  next.heartbeat++;
+  SetState(&me, std::move(next));
   ring_epoch_++;
   view_epoch_++;
   for (const auto& [id, m] : members_) {
@@ -212,11 +336,14 @@ void Membership::Announce(MemberStatus status, TimeMs now, Actions* out) {
 }
 
 void Membership::SetSelfTokens(std::vector<Token> tokens) {
-  MemberState& self = members_.at(self_id_).state;
-  self.tokens = std::move(tokens);
-  self.heartbeat++;
+  Member& me = members_.at(self_id_);
+  MemberState next = me.state;
+  next.tokens = std::move(tokens);
+  next.heartbeat++;
+  SetState(&me, std::move(next));
   ring_epoch_++;
   view_epoch_++;
 }
 
-}  // namespace causeway::cluster::internal
+}  // namespace internal
+}  // namespace causeway::cluster

@@ -1,10 +1,14 @@
 // Membership: the gossiped view of the cluster and the phi-accrual failure detector
 // (docs/parts/cluster.md, "Membership and failure detection").
 //
-// Every gossip round the node bumps its own heartbeat and pushes its full view (bounded by
+// Every gossip round the node bumps its own heartbeat and pushes its view (bounded by
 // kClusterNodesMax members) to kGossipFanout random live peers, sometimes also to a down member (to
-// notice it coming back) and to a seed; the receiver merges and answers with its own view
-// (push-pull). Merging keeps, per member, the state with the larger (generation, heartbeat).
+// notice it coming back) and to a seed. The push carries our own state in full and a digest
+// (id, generation, heartbeat, state hash) per other member; the receiver merges, updates
+// heartbeat-only news from the digests, and answers with full states or digests of what the
+// pusher lacks or holds older, plus the ids it needs in full; the pusher sends those (Scuttlebutt
+// push-pull, cluster/messages.h GossipMessage). Merging keeps, per member, the state with the
+// larger (generation, heartbeat).
 // Whenever a member's heartbeat advances we record the arrival; phi = elapsed / mean interval *
 // log10(e) (exponential inter-arrival model, as Cassandra); phi >= phi_convict means down.
 //
@@ -31,6 +35,7 @@ class Membership {
     // False for a member restored from the persisted view until gossip brings news of it (a
     // newer state than the restored one): until then it is dead, whatever phi says.
     bool heard = true;
+    uint64_t state_hash = 0;  // MemberStateHash(state), kept current with `state`
   };
 
   Membership(MemberState self, std::vector<std::string> seeds, uint64_t gossip_interval_ms,
@@ -70,7 +75,12 @@ class Membership {
   void MergeOne(const MemberState& incoming, TimeMs now);
   void MergeSelf(const MemberState& incoming);
   void RecordArrival(Member* m, TimeMs now);
-  GossipMessage View(bool reply_wanted) const;
+  static MemberDigest DigestOf(const Member& m);
+  void SetState(Member* m, MemberState state) const;
+  void MergeDigest(const MemberDigest& d, TimeMs now, std::vector<NodeId>* wanted);
+  GossipMessage Push(bool reply_wanted) const;
+  GossipMessage Reply(const GossipMessage& push, std::vector<NodeId> wanted) const;
+  GossipMessage States(const std::vector<NodeId>& ids) const;
   void SendTo(NodeId id, const std::string& address, bool reply_wanted, Actions* out) const;
   void ChooseTargets(TimeMs now, Actions* out);
 

@@ -252,12 +252,23 @@ void GossipToWire(const cluster::GossipMessage& message, wire::GossipState::Buil
   out.setReplyWanted(message.reply_wanted);
   auto members = out.initMembers(message.members.size());
   for (size_t i = 0; i < message.members.size(); ++i) MemberToWire(message.members[i], members[i]);
+  auto digests = out.initDigests(message.digests.size());
+  for (size_t i = 0; i < message.digests.size(); ++i) {
+    const cluster::MemberDigest& d = message.digests[i];
+    digests[i].setId(d.id);
+    digests[i].setGeneration(d.generation);
+    digests[i].setHeartbeat(d.heartbeat);
+    digests[i].setStateHash(d.state_hash);
+  }
+  auto wanted = out.initWanted(message.wanted.size());
+  for (size_t i = 0; i < message.wanted.size(); ++i) wanted.set(i, message.wanted[i]);
 }
 
 Result<cluster::GossipMessage> GossipFromWire(wire::GossipState::Reader in) {
-  if (in.getMembers().size() > kClusterNodesMax) {
+  if (in.getMembers().size() > kClusterNodesMax || in.getDigests().size() > kClusterNodesMax ||
+      in.getWanted().size() > kClusterNodesMax) {
     return Status::InvalidArgument("gossip with more than " + std::to_string(kClusterNodesMax) +
-                                   " members");
+                                   " members, digests or wanted ids");
   }
   cluster::GossipMessage message;
   message.reply_wanted = in.getReplyWanted();
@@ -266,6 +277,10 @@ Result<cluster::GossipMessage> GossipFromWire(wire::GossipState::Reader in) {
     if (!state.ok()) return state.status();
     message.members.push_back(std::move(state).value());
   }
+  for (auto d : in.getDigests()) {
+    message.digests.push_back({d.getId(), d.getGeneration(), d.getHeartbeat(), d.getStateHash()});
+  }
+  for (NodeId id : in.getWanted()) message.wanted.push_back(id);
   return message;
 }
 

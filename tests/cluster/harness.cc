@@ -14,6 +14,14 @@ uint64_t Mix(uint64_t h, uint64_t v) { return (h ^ v) * 1099511628211ull; }
 
 }  // namespace
 
+uint64_t GossipPayloadBytes(const GossipMessage& m) {
+  uint64_t bytes = 1;  // reply_wanted
+  for (const MemberState& s : m.members) {
+    bytes += 8 * 3 + 1 + s.name.size() + s.address.size() + 8 * s.tokens.size();
+  }
+  return bytes + 32 * m.digests.size() + 8 * m.wanted.size();
+}
+
 Harness::Envelope Harness::MakeEnvelope(Envelope::Kind kind, size_t to, NodeId from,
                                         PeerMessage message) {
   Envelope e;
@@ -84,6 +92,10 @@ void Harness::Dispatch(size_t i, Actions actions) {
     trace_hash_ = Mix(trace_hash_, a.index());
     if (auto* send = std::get_if<SendAction>(&a)) {
       trace_hash_ = Mix(Mix(trace_hash_, send->to), send->message.index());
+      if (const auto* g = std::get_if<GossipMessage>(&send->message)) {
+        gossip_messages_++;
+        gossip_bytes_ += GossipPayloadBytes(*g);
+      }
       size_t to = nodes_.size();
       if (send->to != 0) {
         to = IndexOf(send->to);

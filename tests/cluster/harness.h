@@ -23,6 +23,10 @@ class TestClock final : public PhysicalClock {
   uint64_t now_ms = kEpochMs;
 };
 
+// The payload of a gossip message in bytes, counted the way the wire carries it (fixed-width
+// integers, the bytes of names and addresses; Cap'n Proto adds pointers and padding, about 1.3x).
+uint64_t GossipPayloadBytes(const GossipMessage& m);
+
 class Harness {
  public:
   struct Node {
@@ -75,6 +79,9 @@ class Harness {
   }
 
   uint64_t trace_hash() const { return trace_hash_; }
+  // Gossip traffic sent so far (every GossipMessage a node emitted, delivered or not).
+  uint64_t gossip_messages() const { return gossip_messages_; }
+  uint64_t gossip_bytes() const { return gossip_bytes_; }
   // Every replica of `key` as node indices, in preference order (by node i's view).
   std::vector<size_t> Replicas(size_t i, const std::string& key);
 
@@ -101,6 +108,7 @@ class Harness {
   std::map<RequestId, ExplainResult> explains_;
   std::map<RequestId, int> reply_counts_;
   uint64_t trace_hash_ = 1469598103934665603ull;
+  uint64_t gossip_messages_ = 0, gossip_bytes_ = 0;
 };
 
 }  // namespace causeway::cluster::testing
