@@ -40,6 +40,9 @@ constexpr int kLargeApplyEntriesMax = 8;
 
 std::string_view ToView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
+using SteadyClock = std::chrono::steady_clock;
+using SteadyTime = SteadyClock::time_point;
+
 void StoreMax(std::atomic<uint64_t>* a, uint64_t v) {
   uint64_t seen = a->load(std::memory_order_relaxed);
   while (seen < v && !a->compare_exchange_weak(seen, v, std::memory_order_acq_rel)) {
@@ -93,16 +96,24 @@ struct Engine::Impl {
   // HLC ceiling (the `clock` record kHlcCeilingName). Writes are serialized so that the stored
   // value only grows; a value is published in ceiling_durable only once a sync covers it.
   std::mutex ceiling_mu;
-  uint64_t ceiling_written = 0;  // GUARDED_BY(ceiling_mu): largest value written since Open
+  // Largest value written since Open (or loaded); changed under ceiling_mu. Atomic so that
+  // ScheduleRenewal can read it: a written value is durable or covered by a sync under way.
+  std::atomic<uint64_t> ceiling_written{0};
   std::atomic<uint64_t> ceiling_requested{0};
   std::atomic<uint64_t> ceiling_durable{0};
 
-  // The background syncer (RunSyncer); absent when periodic_sync_ms >= kSyncerOffPeriodMs.
-  bool has_syncer = false;  // set before the thread starts, constant after
+  // The background syncer (RunSyncer); absent when periodic_sync_ms >= kSyncerOffPeriodMs. These
+  // two are set before the thread starts, constant after.
+  bool has_syncer = false;
+  bool renewals_ride = false;  // `periodic` renewals ride on the periodic sync (CeilingSchedule)
   std::mutex syncer_mu;
   std::condition_variable syncer_cv;
-  bool syncer_stop = false;      // GUARDED_BY(syncer_mu)
-  bool renewal_pending = false;  // GUARDED_BY(syncer_mu)
+  bool syncer_stop = false;  // GUARDED_BY(syncer_mu)
+  // When the requested ceiling must next be made durable; max: nothing pending.
+  SteadyTime renewal_due = SteadyTime::max();  // GUARDED_BY(syncer_mu)
+  // The next periodic WAL sync; max outside `periodic`.
+  SteadyTime next_periodic = SteadyTime::max();  // GUARDED_BY(syncer_mu)
+  std::atomic<uint64_t> background_syncs{0};
   std::thread syncer;
 
   rocksdb::ColumnFamilyHandle* data() const { return handles[internal::kDataCfIndex]; }
@@ -168,7 +179,9 @@ struct Engine::Impl {
   Result<uint64_t> ReadCeilingFile();
   Status MigrateCeilingFile();
   Status MakeCeilingDurable(uint64_t ceiling_ms);
-  Status SyncInBackground(bool renew);
+  Status SyncInBackground(uint64_t ceiling_ms);
+  void ScheduleRenewal(uint64_t ceiling_ms);
+  HlcCeilingSchedule CeilingSchedule() const;
   Status OpenDb();
   Status CheckFormatVersion();
   Status LoadHintState();
@@ -232,36 +245,82 @@ Status Engine::Impl::LoadHintState() {
   return Status::Ok();
 }
 
-// In `periodic`, syncs the WAL every periodic_sync_ms; in every mode, makes a requested HLC
-// ceiling durable as soon as it is asked for (in `none`, these are the only WAL syncs). Waits
-// with a predicate, so a spurious wakeup syncs nothing, and returns at once on shutdown.
+// In `periodic`, syncs the WAL every periodic_sync_ms (counted from the end of the previous
+// sync, like RocksDB users usually do); each sync first writes the requested HLC ceiling, if any,
+// and publishes it once synced. A renewal due earlier (ScheduleRenewal: at once outside riding
+// `periodic`; in `none` these are the only syncs) brings the sync forward. Waits with a predicate,
+// so a spurious wakeup syncs nothing, and returns at once on shutdown.
 void Engine::Impl::RunSyncer() {
-  using SteadyClock = std::chrono::steady_clock;
   const bool periodic = options.sync == SyncMode::kPeriodic;
   const auto period = std::chrono::milliseconds(options.periodic_sync_ms);
-  SteadyClock::time_point next_sync = SteadyClock::now() + period;
   std::unique_lock<std::mutex> lock(syncer_mu);
+  if (periodic) next_periodic = SteadyClock::now() + period;
   while (true) {
-    const auto woken = [this] { return syncer_stop || renewal_pending; };
-    if (periodic) {
-      syncer_cv.wait_until(lock, next_sync, woken);
-    } else {
+    const SteadyTime due = std::min(next_periodic, renewal_due);
+    const auto woken = [this, due] { return syncer_stop || renewal_due < due; };
+    if (due == SteadyTime::max()) {
       syncer_cv.wait(lock, woken);
+    } else {
+      syncer_cv.wait_until(lock, due, woken);
     }
     if (syncer_stop) return;
-    const bool renew = std::exchange(renewal_pending, false);
-    if (!renew && SteadyClock::now() < next_sync) continue;
+    const SteadyTime now = SteadyClock::now();
+    const bool periodic_due = now >= next_periodic;
+    if (!periodic_due && now < renewal_due) continue;  // an earlier due time came in
+    renewal_due = SteadyTime::max();
+    // Read under syncer_mu: a request that set renewal_due before this had raised it already.
+    const uint64_t ceiling_ms = ceiling_requested.load(std::memory_order_acquire);
     lock.unlock();
-    SyncInBackground(renew).IgnoreError();    // a fail-stop is recorded; health() reports it
-    next_sync = SteadyClock::now() + period;  // a renewal's WAL sync covers the data too
+    // A renewal already made durable (synchronously, by the clock) needs no sync of its own.
+    if (periodic_due || ceiling_ms > ceiling_durable.load(std::memory_order_acquire)) {
+      SyncInBackground(ceiling_ms).IgnoreError();  // a fail-stop is recorded; health() says it
+    }
     lock.lock();
+    if (periodic) next_periodic = SteadyClock::now() + period;  // any sync covers the data too
   }
 }
 
-Status Engine::Impl::SyncInBackground(bool renew) {
+Status Engine::Impl::SyncInBackground(uint64_t ceiling_ms) {
   if (Status s = CheckWritable(); !s.ok()) return s;
-  if (renew) return MakeCeilingDurable(ceiling_requested.load(std::memory_order_acquire));
-  return CheckWrite(db->SyncWAL(), "periodic WAL sync");
+  background_syncs.fetch_add(1, std::memory_order_relaxed);
+  return MakeCeilingDurable(ceiling_ms);
+}
+
+// When the syncer must make `ceiling_ms` durable: at once, unless renewals ride on the periodic
+// sync; then no later than one sync allowance before the clock reaches the written ceiling
+// (durable, or covered by a sync under way). The clock asked when its physical part was
+// ceiling_ms - lead_ms, and reaches that ceiling that many ms of wall time later (taken as steady
+// time: a wall clock that jumps ahead only makes the clock renew synchronously, which is always
+// correct). In steady state that is after the next periodic sync, which then carries the renewal;
+// after a pause in stamping it may be earlier, and the sync is brought forward instead of the clock
+// syncing in its caller's thread.
+void Engine::Impl::ScheduleRenewal(uint64_t ceiling_ms) {
+  const SteadyTime now = SteadyClock::now();
+  SteadyTime due = now;
+  if (renewals_ride) {
+    const uint64_t lead_ms = CeilingSchedule().lead_ms;
+    const uint64_t physical_ms = ceiling_ms > lead_ms ? ceiling_ms - lead_ms : 0;
+    // Not ceiling_durable: a request that comes while a sync is under way would then be
+    // measured against the ceiling that sync is about to replace, and brought forward for nothing.
+    const uint64_t durable_ms = ceiling_written.load(std::memory_order_acquire);
+    const uint64_t safe_ms = physical_ms + kHlcCeilingSyncAllowanceMs;
+    due += std::chrono::milliseconds(durable_ms > safe_ms ? durable_ms - safe_ms : 0);
+  }
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(syncer_mu);
+    if (due < renewal_due) {
+      renewal_due = due;
+      wake = due < next_periodic;  // else the periodic sync carries it: let the syncer sleep
+    }
+  }
+  if (wake) syncer_cv.notify_one();
+}
+
+HlcCeilingSchedule Engine::Impl::CeilingSchedule() const {
+  if (!renewals_ride) return {};
+  const uint64_t renew_ms = options.periodic_sync_ms + kHlcCeilingRideMarginMs;
+  return {.lead_ms = renew_ms + kHlcCeilingRideStepMs, .renew_ms = renew_ms};
 }
 
 Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
@@ -280,11 +339,13 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   if (Status s = engine->impl_->MigrateCeilingFile(); !s.ok()) return s;
   Result<uint64_t> ceiling_ms = engine->LoadHlcCeilingMs();
   if (!ceiling_ms.ok()) return ceiling_ms.status();
-  engine->impl_->ceiling_written = *ceiling_ms;  // only ever written higher (no lock yet: alone)
+  engine->impl_->ceiling_written.store(*ceiling_ms);  // only ever written higher
   if (Status s = engine->impl_->LoadHintState(); !s.ok()) return s;
   if (options.periodic_sync_ms < kSyncerOffPeriodMs) {
     Impl* p = engine->impl_.get();
     p->has_syncer = true;
+    p->renewals_ride = options.sync == SyncMode::kPeriodic &&
+                       options.periodic_sync_ms <= kHlcCeilingRidePeriodMaxMs;
     p->syncer = std::thread([p] { p->RunSyncer(); });
   }
   return engine;
@@ -507,22 +568,25 @@ Status Engine::Impl::MigrateCeilingFile() {
                     "remove HLC_CEILING");
 }
 
-// Writes the ceiling record, never lowering it, and publishes the written value as durable once
-// a sync covers it: a synced write in `always` (writers there sync anyway), elsewhere an
-// unsynced write and a WAL sync, which, unlike a synced write, holds up no other writer.
+// Writes the ceiling record if `ceiling_ms` is above what was written (never lowering it), and
+// publishes the written value as durable once a sync covers it: a synced write in `always`
+// (writers there sync anyway), elsewhere an unsynced write and then one WAL sync, which, unlike a
+// synced write, holds up no other writer (and is the periodic sync itself when the syncer calls
+// this in `periodic`).
 Status Engine::Impl::MakeCeilingDurable(uint64_t ceiling_ms) {
   const bool always = options.sync == SyncMode::kAlways;
   uint64_t written_ms = 0;
   {
     std::lock_guard<std::mutex> lock(ceiling_mu);
-    written_ms = std::max(ceiling_ms, ceiling_written);
-    std::string bytes;
-    internal::PutFixed64Le(&bytes, written_ms);
-    if (Status s = Put(clock(), kHlcCeilingName, bytes, always ? synced_options : unsynced_options);
-        !s.ok()) {
-      return s;
+    written_ms = ceiling_written.load(std::memory_order_relaxed);  // `always`: written = synced
+    if (ceiling_ms > written_ms) {
+      std::string bytes;
+      internal::PutFixed64Le(&bytes, ceiling_ms);
+      const rocksdb::WriteOptions& wo = always ? synced_options : unsynced_options;
+      if (Status s = Put(clock(), kHlcCeilingName, bytes, wo); !s.ok()) return s;
+      written_ms = ceiling_ms;
+      ceiling_written.store(written_ms, std::memory_order_release);
     }
-    ceiling_written = written_ms;
   }
   if (!always) {
     if (Status s = CheckWrite(db->SyncWAL(), "sync hlc ceiling"); !s.ok()) return s;
@@ -548,12 +612,10 @@ Status Engine::StoreHlcCeilingMs(uint64_t ceiling_ms) {
 void Engine::RequestHlcCeilingMs(uint64_t ceiling_ms) {
   if (!impl_->has_syncer) return;  // no syncer: the clock renews synchronously
   StoreMax(&impl_->ceiling_requested, ceiling_ms);
-  {
-    std::lock_guard<std::mutex> lock(impl_->syncer_mu);
-    impl_->renewal_pending = true;
-  }
-  impl_->syncer_cv.notify_one();
+  impl_->ScheduleRenewal(ceiling_ms);
 }
+
+HlcCeilingSchedule Engine::CeilingSchedule() { return impl_->CeilingSchedule(); }
 
 uint64_t Engine::DurableHlcCeilingMs() {
   return impl_->ceiling_durable.load(std::memory_order_acquire);
@@ -595,6 +657,7 @@ EngineStats Engine::GetStats() {
   st.duplicates = merged.duplicates.load(std::memory_order_relaxed);
   st.tombstones_purged = impl_->filter.purged();
   st.hints = impl_->hints.load(std::memory_order_relaxed);
+  st.background_syncs = impl_->background_syncs.load(std::memory_order_relaxed);
   uint64_t v = 0;
   if (impl_->db->GetIntProperty(impl_->data(), "rocksdb.estimate-num-keys", &v)) {
     st.keys_estimate = v;

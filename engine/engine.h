@@ -7,9 +7,14 @@
 //
 // A background syncer thread (unless periodic_sync_ms >= kSyncerOffPeriodMs) syncs the WAL of
 // `periodic` every periodic_sync_ms and, in every mode, makes HLC ceiling renewals that the
-// clock requests (RequestHlcCeilingMs) durable off the caller's thread: an unsynced write to
-// `clock` then a WAL sync (a synced write in `always`). In `none` these renewal syncs (about one
-// per kHlcCeilingLeadMs - kHlcCeilingRenewMs while timestamps are handed out) are the only WAL
+// clock requests (RequestHlcCeilingMs) durable off the caller's thread. In `periodic` (period up
+// to kHlcCeilingRidePeriodMaxMs) renewals ride on the periodic sync: each periodic sync first
+// writes the requested ceiling (unsynced) to `clock`, then syncs the WAL once, then publishes the
+// ceiling as durable; the clock keeps a lead longer than a period (CeilingSchedule), so there is
+// no sync for renewals alone unless one would otherwise come too late (then the sync is brought
+// forward). Elsewhere a renewal is made durable as soon as it is asked for: an unsynced write then
+// a WAL sync (a synced write in `always`). In `none` these renewal syncs (about one per
+// kHlcCeilingLeadMs - kHlcCeilingRenewMs while timestamps are handed out) are the only WAL
 // syncs, and they make every earlier write durable too; `none` still promises nothing on power
 // loss.
 //
@@ -94,6 +99,9 @@ struct EngineStats {
   uint64_t keys_estimate = 0;  // RocksDB's estimate for the data column family
   uint64_t live_bytes = 0;     // SST + memtable bytes of the data column family
   uint64_t hints = 0;          // hint records stored
+  // Durability points made by the background syncer: WAL syncs (periodic, or for a ceiling
+  // renewal), or in `always` a renewal's synced write. Additive field.
+  uint64_t background_syncs = 0;
 };
 
 class Engine : public ClockStore {
@@ -131,6 +139,10 @@ class Engine : public ClockStore {
   Status StoreHlcCeilingMs(uint64_t ceiling_ms) override;
   void RequestHlcCeilingMs(uint64_t ceiling_ms) override;
   uint64_t DurableHlcCeilingMs() override;
+  // `periodic` with the syncer and periodic_sync_ms <= kHlcCeilingRidePeriodMaxMs: renew when
+  // within periodic_sync_ms + kHlcCeilingRideMarginMs, lead kHlcCeilingRideStepMs more. Else the
+  // defaults (kHlcCeilingLeadMs, kHlcCeilingRenewMs).
+  HlcCeilingSchedule CeilingSchedule() override;
   // Small named node records in the `clock` column family (node name, ring tokens, gossip
   // generation). Stored synced. The names "hlc_ceiling" and "format_version" are the engine's own.
   [[nodiscard]] Result<std::optional<std::string>> LoadMeta(std::string_view name);

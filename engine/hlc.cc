@@ -25,7 +25,13 @@ Result<std::unique_ptr<HybridClock>> HybridClock::Open(PhysicalClock* physical, 
   // (EnsureCeilingLocked), and the stored one is at least that, so starting at (ceiling, 0) is
   // above all of them.
   const Hlc start = ceiling_ms == 0 ? 0 : HlcMake(ceiling_ms, 0);
-  std::unique_ptr<HybridClock> clock(new HybridClock(physical, store, max_offset_ms, start));
+  const HlcCeilingSchedule schedule =
+      store != nullptr ? store->CeilingSchedule() : HlcCeilingSchedule{};
+  if (schedule.renew_ms == 0 || schedule.renew_ms >= schedule.lead_ms) {
+    return Status::InvalidArgument("HLC ceiling schedule needs 0 < renew_ms < lead_ms");
+  }
+  std::unique_ptr<HybridClock> clock(
+      new HybridClock(physical, store, max_offset_ms, schedule, start));
   if (store != nullptr) {
     std::lock_guard<std::mutex> lock(clock->mu_);
     const uint64_t first_ms = std::max(physical->NowMs(), ceiling_ms);
@@ -35,8 +41,12 @@ Result<std::unique_ptr<HybridClock>> HybridClock::Open(PhysicalClock* physical, 
 }
 
 HybridClock::HybridClock(PhysicalClock* physical, ClockStore* store, uint64_t max_offset_ms,
-                         Hlc start)
-    : physical_(physical), store_(store), max_offset_ms_(max_offset_ms), last_(start) {}
+                         HlcCeilingSchedule schedule, Hlc start)
+    : physical_(physical),
+      store_(store),
+      max_offset_ms_(max_offset_ms),
+      schedule_(schedule),
+      last_(start) {}
 
 Result<Hlc> HybridClock::Now() {
   const Hlc wall = HlcMake(physical_->NowMs(), 0);
@@ -69,12 +79,12 @@ Hlc HybridClock::Last() const {
 }
 
 // Keeps every physical part handed out strictly below the durable ceiling. Asks for a renewal
-// (non-blocking) once `physical_ms` comes within kHlcCeilingRenewMs of the requested ceiling, and
+// (non-blocking) once `physical_ms` comes within renew_ms of the requested ceiling, and
 // renews in this thread only when `physical_ms` reached the durable one.
 Status HybridClock::EnsureCeilingLocked(uint64_t physical_ms) {
   if (store_ == nullptr) return Status::Ok();
-  if (physical_ms + kHlcCeilingRenewMs >= requested_ms_) {
-    requested_ms_ = physical_ms + kHlcCeilingLeadMs;
+  if (physical_ms + schedule_.renew_ms >= requested_ms_) {
+    requested_ms_ = physical_ms + schedule_.lead_ms;
     store_->RequestHlcCeilingMs(requested_ms_);
   }
   if (physical_ms < durable_ms_) return Status::Ok();
@@ -84,10 +94,10 @@ Status HybridClock::EnsureCeilingLocked(uint64_t physical_ms) {
   return RenewSynchronouslyLocked(physical_ms);
 }
 
-// Persists (synced, in this thread) a ceiling kHlcCeilingLeadMs past `physical_ms`, or the one
-// already requested if that is higher.
+// Persists (synced, in this thread) a ceiling lead_ms past `physical_ms`, or the one already
+// requested if that is higher.
 Status HybridClock::RenewSynchronouslyLocked(uint64_t physical_ms) {
-  const uint64_t ceiling_ms = std::max(requested_ms_, physical_ms + kHlcCeilingLeadMs);
+  const uint64_t ceiling_ms = std::max(requested_ms_, physical_ms + schedule_.lead_ms);
   if (Status s = store_->StoreHlcCeilingMs(ceiling_ms); !s.ok()) return s;
   durable_ms_ = ceiling_ms;
   requested_ms_ = ceiling_ms;

@@ -9,11 +9,12 @@
 // so it never goes backwards even if the wall clock did. Renewals are asked for ahead of need:
 // when the physical part comes within kHlcCeilingRenewMs of the requested ceiling, the clock
 // requests physical + kHlcCeilingLeadMs (RequestHlcCeilingMs: returns at once; the store makes it
-// durable in the background). Only when a timestamp would reach the durable ceiling (the
-// background is late, or the store has none) does the clock renew synchronously
-// (StoreHlcCeilingMs), counted in synchronous_renewals(). Correctness never depends on the
-// background: it only keeps the synchronous path cold. Which timestamps are handed out never
-// depends on it either (only which ceiling a restart starts from).
+// durable in the background). A store may choose other margins (ClockStore::CeilingSchedule: the
+// engine in `periodic` mode renews on its periodic sync and keeps a longer lead). Only when a
+// timestamp would reach the durable ceiling (the background is late, or the store has none) does
+// the clock renew synchronously (StoreHlcCeilingMs), counted in synchronous_renewals(). Correctness
+// never depends on the background: it only keeps the synchronous path cold. Which timestamps are
+// handed out never depends on it either (only which ceiling a restart starts from).
 //
 // Thread-safe.
 #pragma once
@@ -48,6 +49,13 @@ class SystemClock final : public PhysicalClock {
   uint64_t NowMs() override;
 };
 
+// How far ahead the clock keeps its ceiling: when the physical part comes within renew_ms of the
+// ceiling last asked for, it asks for physical + lead_ms. 0 < renew_ms < lead_ms.
+struct HlcCeilingSchedule {
+  uint64_t lead_ms = kHlcCeilingLeadMs;
+  uint64_t renew_ms = kHlcCeilingRenewMs;
+};
+
 // Durable home of the clock's ceiling (the engine's `clock` column family).
 class ClockStore {
  public:
@@ -60,6 +68,8 @@ class ClockStore {
   // The largest ceiling made durable so far by requests or stores (0: none known). A lower-bound
   // answer is always safe; the default knows nothing.
   virtual uint64_t DurableHlcCeilingMs() { return 0; }
+  // The margins the clock should use with this store; read once, by HybridClock::Open.
+  virtual HlcCeilingSchedule CeilingSchedule() { return {}; }
 };
 
 class HybridClock {
@@ -81,6 +91,7 @@ class HybridClock {
   Hlc Last() const;
   uint64_t rejected_updates() const { return rejected_.load(std::memory_order_relaxed); }
   uint64_t max_offset_ms() const { return max_offset_ms_; }
+  const HlcCeilingSchedule& ceiling_schedule() const { return schedule_; }
   // Renewals done in the caller's thread (durable ceiling reached) since Open, the one in Open
   // not included. Stays 0 in steady state when the store renews in the background.
   uint64_t synchronous_renewals() const {
@@ -88,13 +99,15 @@ class HybridClock {
   }
 
  private:
-  HybridClock(PhysicalClock* physical, ClockStore* store, uint64_t max_offset_ms, Hlc start);
+  HybridClock(PhysicalClock* physical, ClockStore* store, uint64_t max_offset_ms,
+              HlcCeilingSchedule schedule, Hlc start);
   Status EnsureCeilingLocked(uint64_t physical_ms);
   Status RenewSynchronouslyLocked(uint64_t physical_ms);
 
   PhysicalClock* const physical_;
   ClockStore* const store_;
   const uint64_t max_offset_ms_;
+  const HlcCeilingSchedule schedule_;
   mutable std::mutex mu_;
   Hlc last_ = 0;  // GUARDED_BY(mu_)
   // Every physical part handed out is < durable_ms_ (a cached lower bound of the store's durable

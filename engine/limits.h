@@ -34,6 +34,18 @@ inline constexpr size_t kApplyLockStripes = 256;          // per-key serialisati
 // A periodic_sync_ms this long or longer runs no background syncer at all (EngineOptions).
 inline constexpr uint64_t kSyncerOffPeriodMs = 24ull * 3600 * 1000;
 static_assert(kPeriodicSyncMsDefault < kSyncerOffPeriodMs);
+// `periodic` with periodic_sync_ms at most kHlcCeilingRidePeriodMaxMs: HLC ceiling renewals ride
+// on the periodic WAL sync (no sync of their own in steady state). The clock then asks for a
+// renewal when within periodic_sync_ms + kHlcCeilingRideMarginMs of the ceiling, for
+// kHlcCeilingRideStepMs more than that (the lead; a restarted node starts up to one lead ahead
+// of its wall clock). The margin covers two background syncs plus the syncer's wake-up under
+// load (kHlcCeilingSyncAllowanceMs each); a renewal that would miss it is synced early instead.
+inline constexpr uint64_t kHlcCeilingRidePeriodMaxMs = 2000;
+inline constexpr uint64_t kHlcCeilingSyncAllowanceMs = 250;
+inline constexpr uint64_t kHlcCeilingRideMarginMs = 2 * kHlcCeilingSyncAllowanceMs;
+inline constexpr uint64_t kHlcCeilingRideStepMs = 100;  // requests are an atomic max: cheap
+static_assert(kPeriodicSyncMsDefault <= kHlcCeilingRidePeriodMaxMs);
+static_assert(kHlcCeilingRidePeriodMaxMs < kSyncerOffPeriodMs);
 
 // ---- Wire -----------------------------------------------------------------------------------
 inline constexpr size_t kBatchKeysMax = 1024;  // MultiGet / MultiPut entries per call

@@ -88,15 +88,17 @@ TEST(EngineClock, MigratesAnOlderCeilingFileOnceThenRemovesIt) {
 }
 
 TEST(EngineClock, SteadyStateNowNeverRenewsInTheCallersThread) {
-  // Goal: with the background syncer, many Now() calls over 6 s of (manual) wall time never
-  // renew the ceiling synchronously: renewals are requested ahead and the syncer makes them
-  // durable. The test waits (bounded) for the syncer after each stamp instead of racing it.
-  for (SyncMode mode : {SyncMode::kAlways, SyncMode::kPeriodic, SyncMode::kNone}) {
+  // Goal: in `always` and `none` (renewals synced as soon as asked for), many Now() calls over
+  // 6 s of (manual) wall time never renew the ceiling synchronously: renewals are requested ahead
+  // and the syncer makes them durable. The test waits (bounded) for the syncer after each stamp
+  // instead of racing it.
+  for (SyncMode mode : {SyncMode::kAlways, SyncMode::kNone}) {
     SCOPED_TRACE(SyncModeName(mode));
     TempDir tmp;
     ManualClock wall(kT0Ms);
     auto e = OpenEngine(tmp.path(), mode);
     auto clock = OpenClock(&wall, e.get());
+    EXPECT_EQ(clock->ceiling_schedule().lead_ms, kHlcCeilingLeadMs);
     Hlc prev = 0;
     for (int i = 0; i < 1200; ++i, wall.Advance(5)) {
       Result<Hlc> t = clock->Now();
@@ -116,6 +118,43 @@ TEST(EngineClock, SteadyStateNowNeverRenewsInTheCallersThread) {
     EXPECT_GT(e->DurableHlcCeilingMs(), kT0Ms + 6000);  // renewed about every 500 ms
     EXPECT_EQ(*e->LoadHlcCeilingMs(), e->DurableHlcCeilingMs());
   }
+}
+
+TEST(EngineClock, PeriodicRenewalsRideOnThePeriodicSyncs) {
+  // Goal: in `periodic`, stamping continuously for 4.5 s of real time costs no WAL sync beyond
+  // the periodic ones (one per period; the syncer counts its syncs) and no synchronous renewal:
+  // each periodic sync carries the ceiling asked for since the previous one, and the lead is long
+  // enough to reach the next. The ceiling stays ahead of every stamp by at most one lead.
+  constexpr auto kRun = std::chrono::milliseconds(4500);
+  TempDir tmp;
+  SystemClock wall;
+  auto e = OpenEngine(tmp.path(), SyncMode::kPeriodic);
+  auto clock = OpenClock(&wall, e.get());
+  const HlcCeilingSchedule schedule = clock->ceiling_schedule();
+  EXPECT_EQ(schedule.renew_ms, kPeriodicSyncMsDefault + kHlcCeilingRideMarginMs);
+  EXPECT_EQ(schedule.lead_ms, schedule.renew_ms + kHlcCeilingRideStepMs);
+  const uint64_t syncs_before = e->GetStats().background_syncs;
+  const auto start = std::chrono::steady_clock::now();
+  uint64_t durable_seen = e->DurableHlcCeilingMs();
+  int renewals_seen = 0;
+  for (int i = 0; std::chrono::steady_clock::now() - start < kRun; ++i) {
+    Result<Hlc> t = clock->Now();
+    ASSERT_TRUE(t.ok());
+    ASSERT_LT(HlcPhysicalMs(*t), e->DurableHlcCeilingMs());
+    if (e->DurableHlcCeilingMs() > durable_seen) {
+      durable_seen = e->DurableHlcCeilingMs();
+      ++renewals_seen;
+      EXPECT_LE(durable_seen, wall.NowMs() + schedule.lead_ms);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const double periods = std::chrono::duration<double>(std::chrono::steady_clock::now() - start) /
+                         std::chrono::milliseconds(kPeriodicSyncMsDefault);
+  const uint64_t syncs = e->GetStats().background_syncs - syncs_before;
+  EXPECT_EQ(clock->synchronous_renewals(), 0u);
+  EXPECT_LE(syncs, static_cast<uint64_t>(periods));  // periodic ones only: no extra
+  EXPECT_GE(syncs, 3u);
+  EXPECT_GE(renewals_seen, 3);  // the periodic syncs carried the renewals
 }
 
 TEST(EngineClock, WithoutTheSyncerRenewalsAreSynchronous) {
