@@ -98,30 +98,42 @@ Result<Version> Coordinator::Stamp(const ClientWrite& request, const SessionToke
   return v;
 }
 
+// The checks and look-ups every client read and write starts with, in the order their errors
+// are reported: consistency level, key, deadline, session token, replicas.
+Result<Coordinator::Prepared> Coordinator::Prepare(const std::string& key, Consistency level,
+                                                   int default_n, uint64_t timeout_ms,
+                                                   const std::string& session, TimeMs now) const {
+  Result<int> n = ResolveConsistency(level, config_.rf, default_n);
+  if (!n.ok()) return n.status();
+  if (Status s = ValidateKey(key); !s.ok()) return s;
+  Result<TimeMs> deadline = Deadline(timeout_ms, now);
+  if (!deadline.ok()) return deadline.status();
+  Result<SessionToken> token = SessionToken::Decode(session);
+  if (!token.ok()) return token.status();
+  Result<std::vector<NodeId>> replicas = view_->CoordinatorReplicas(key);
+  if (!replicas.ok()) return replicas.status();
+  return Prepared{*n, *deadline, std::move(token).value(), std::move(replicas).value()};
+}
+
 void Coordinator::StartWrite(RequestId id, ClientWrite request, TimeMs now, Actions* out) {
   counters_->writes++;
   if (!Admit(id, out, false)) return;
   auto fail = [&](Status s) {
     out->push_back(ReplyAction{id, ClientResult{std::move(s), std::nullopt, request.session}});
   };
-  Result<int> w = ResolveConsistency(request.w, config_.rf, config_.default_w);
-  if (!w.ok()) return fail(w.status());
-  if (Status s = ValidateKey(request.key); !s.ok()) return fail(s);
-  Result<TimeMs> deadline = Deadline(request.timeout_ms, now);
-  if (!deadline.ok()) return fail(deadline.status());
-  Result<SessionToken> session = SessionToken::Decode(request.session);
-  if (!session.ok()) return fail(session.status());
-  Result<std::vector<NodeId>> replicas = view_->CoordinatorReplicas(request.key);
-  if (!replicas.ok()) return fail(replicas.status());
+  Result<Prepared> prep =
+      Prepare(request.key, request.w, config_.default_w, request.timeout_ms, request.session, now);
+  if (!prep.ok()) return fail(prep.status());
+  const int w = prep->n;
   std::vector<NodeId> live;
-  for (NodeId node : *replicas) {
+  for (NodeId node : prep->replicas) {
     if (view_->IsAlive(node, now)) live.push_back(node);
   }
-  if (live.size() < static_cast<size_t>(*w)) {
+  if (live.size() < static_cast<size_t>(w)) {
     return fail(Status::Unavailable(std::to_string(live.size()) + " replicas alive, W=" +
-                                    std::to_string(*w) + "; nothing was written"));
+                                    std::to_string(w) + "; nothing was written"));
   }
-  Result<Version> version = Stamp(request, *session);
+  Result<Version> version = Stamp(request, prep->session);
   if (!version.ok()) {
     if (version.status().code() == ErrorCode::kClockSkew) counters_->clock_skew_rejections++;
     return fail(version.status());
@@ -132,10 +144,10 @@ void Coordinator::StartWrite(RequestId id, ClientWrite request, TimeMs now, Acti
   op.id = id;
   op.key = std::move(request.key);
   op.version = std::move(version).value();
-  op.w = *w;
+  op.w = w;
   op.targets = live.size();
-  op.deadline = *deadline;
-  op.session = std::move(session).value();
+  op.deadline = prep->deadline;
+  op.session = std::move(prep->session);
   for (NodeId node : live) {
     RequestId peer_id = Call(id, node, false, &op.calls);
     Send(node, ReplicateRequest{peer_id, op.key, op.version}, out);
@@ -205,29 +217,24 @@ void Coordinator::StartRead(RequestId id, ClientRead request, TimeMs now, Action
   auto fail = [&](Status s) {
     out->push_back(ReplyAction{id, ClientResult{std::move(s), std::nullopt, request.session}});
   };
-  Result<int> r = ResolveConsistency(request.r, config_.rf, config_.default_r);
-  if (!r.ok()) return fail(r.status());
-  if (Status s = ValidateKey(request.key); !s.ok()) return fail(s);
-  Result<TimeMs> deadline = Deadline(request.timeout_ms, now);
-  if (!deadline.ok()) return fail(deadline.status());
-  Result<SessionToken> session = SessionToken::Decode(request.session);
-  if (!session.ok()) return fail(session.status());
-  Result<std::vector<NodeId>> replicas = view_->CoordinatorReplicas(request.key);
-  if (!replicas.ok()) return fail(replicas.status());
-  std::vector<NodeId> preference = std::move(replicas).value();
+  Result<Prepared> prep =
+      Prepare(request.key, request.r, config_.default_r, request.timeout_ms, request.session, now);
+  if (!prep.ok()) return fail(prep.status());
+  const int r = prep->n;
+  std::vector<NodeId> preference = std::move(prep->replicas);
   std::vector<NodeId> order = LiveOrder(preference, now);
-  if (order.size() < static_cast<size_t>(*r)) {
+  if (order.size() < static_cast<size_t>(r)) {
     return fail(Status::Unavailable(std::to_string(order.size()) +
-                                    " replicas alive, R=" + std::to_string(*r)));
+                                    " replicas alive, R=" + std::to_string(r)));
   }
   ReadOp& op = reads_[id];
   op.id = id;
   op.key = std::move(request.key);
-  op.need = static_cast<size_t>(*r);
-  op.deadline = *deadline;
+  op.need = static_cast<size_t>(r);
+  op.deadline = prep->deadline;
   op.order = std::move(order);
   op.preference = std::move(preference);
-  op.session = std::move(session).value();
+  op.session = std::move(prep->session);
   op.session_bytes = std::move(request.session);
   op.floor = op.session.FloorFor(op.key);
   Pump(&op, now, out);

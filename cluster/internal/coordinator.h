@@ -89,6 +89,15 @@ class Coordinator {
   };
 
   Result<TimeMs> Deadline(uint64_t timeout_ms, TimeMs now) const;
+  // What a client read or write needs before it can start; see Prepare().
+  struct Prepared {
+    int n = 0;  // replicas that must answer (R or W)
+    TimeMs deadline = 0;
+    SessionToken session;
+    std::vector<NodeId> replicas;  // the key's preference list
+  };
+  Result<Prepared> Prepare(const std::string& key, Consistency level, int default_n,
+                           uint64_t timeout_ms, const std::string& session, TimeMs now) const;
   Result<Version> Stamp(const ClientWrite& request, const SessionToken& session);
   RequestId Call(RequestId op, NodeId node, bool read, std::vector<RequestId>* calls);
   void Send(NodeId node, PeerMessage message, Actions* out) const;
