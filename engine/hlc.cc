@@ -78,6 +78,12 @@ Hlc HybridClock::Last() const {
   return last_;
 }
 
+uint64_t HybridClock::LeadOverPhysicalMs() {
+  const uint64_t physical_ms = physical_->NowMs();
+  const uint64_t last_ms = HlcPhysicalMs(Last());
+  return last_ms > physical_ms ? last_ms - physical_ms : 0;
+}
+
 // Keeps every physical part handed out strictly below the durable ceiling. Asks for a renewal
 // (non-blocking) once `physical_ms` comes within renew_ms of the requested ceiling, and
 // renews in this thread only when `physical_ms` reached the durable one.

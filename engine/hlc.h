@@ -89,6 +89,10 @@ class HybridClock {
   Status Update(Hlc remote);
   // The largest timestamp handed out or merged so far.
   Hlc Last() const;
+  // How far the physical part of Last() is ahead of the physical clock now (0 when it is not).
+  // Large after a restart that resumed above the persisted ceiling, or after the wall clock
+  // stepped back: peers would reject what this clock stamps until the wall clock catches up.
+  uint64_t LeadOverPhysicalMs();
   uint64_t rejected_updates() const { return rejected_.load(std::memory_order_relaxed); }
   uint64_t max_offset_ms() const { return max_offset_ms_; }
   const HlcCeilingSchedule& ceiling_schedule() const { return schedule_; }

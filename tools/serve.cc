@@ -12,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -200,6 +201,22 @@ Result<std::unique_ptr<Engine>> OpenEngine(const ServeConfig& config) {
 }
 
 // Everything after the configuration is known. Returns the process exit code.
+
+// After a crash the clock resumes above its persisted ceiling, up to the ceiling lead ahead of
+// the wall clock, and peers reject timestamps more than max_offset ahead. Wait (before listening,
+// so clients go to other nodes) until what this node stamps is acceptable again. Bounded by the
+// lead: the wall clock advances meanwhile.
+void WaitForWallClock(HybridClock* clock, spdlog::logger& log) {
+  uint64_t lead_ms = clock->LeadOverPhysicalMs();
+  if (lead_ms <= clock->max_offset_ms()) return;
+  const uint64_t wait_ms = lead_ms - clock->max_offset_ms();
+  log.info(
+      "clock resumed {} ms above the wall clock (persisted ceiling); waiting {} ms before "
+      "serving so peers accept its timestamps",
+      lead_ms, wait_ms);
+  std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms + 1));
+}
+
 int RunNode(const ServeConfig& config) {
   auto log = MakeLogger(config.node_id, config.log_format, config.log_level);
   // Block the termination signals before any thread exists, so that only the watcher gets them.
@@ -225,6 +242,7 @@ int RunNode(const ServeConfig& config) {
   SystemClock wall_clock;
   auto clock = HybridClock::Open(&wall_clock, engine->get(), config.max_clock_offset_ms);
   if (!clock.ok()) return FailStatus("cannot open the clock", clock.status());
+  WaitForWallClock(clock->get(), *log);
   auto server = Server::Create(options, engine->get(), clock->get(), log);
   if (!server.ok()) {
     log->error("cannot start the server: {}", server.status().ToString());

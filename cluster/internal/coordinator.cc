@@ -84,6 +84,14 @@ Result<Version> Coordinator::Stamp(const ClientWrite& request, const SessionToke
     Status s = clock_->Update(session.max_timestamp());
     if (!s.ok()) return s;
   }
+  // A clock that resumed above its persisted ceiling (restart) or whose wall clock stepped back
+  // stamps versions that replicas reject as skewed: refuse cleanly instead of landing the write
+  // on this node alone. It clears as soon as the wall clock catches up (at most the HLC lead).
+  if (uint64_t lead_ms = clock_->LeadOverPhysicalMs(); lead_ms > clock_->max_offset_ms()) {
+    return Status::Unavailable("this node's clock is " + std::to_string(lead_ms) +
+                               " ms ahead of its wall clock (restarted above its persisted "
+                               "ceiling?); nothing was written: retry shortly or use another node");
+  }
   Result<Hlc> ts = clock_->Now();
   if (!ts.ok()) return ts.status();
   Version v;

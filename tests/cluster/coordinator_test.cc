@@ -318,6 +318,26 @@ TEST(Coordinator, SessionWritesStampedAboveWhatItSaw) {
   EXPECT_EQ(CompareCausality(*b.version, *a.version), Causality::kAfter);
 }
 
+// Goal: a coordinator whose HLC runs more than max_offset ahead of its wall clock (as after a
+// restart above the persisted ceiling) refuses writes with kUnavailable and writes nothing,
+// instead of landing them on itself alone; once the wall clock catches up it writes again.
+TEST(Coordinator, ClockAheadOfWallClockRefusesWritesUntilCaughtUp) {
+  auto h = Cluster(3);
+  ASSERT_TRUE(h->Write(0, Put("k", "a")).status.ok());
+  h->node(0).skew_ms = -2000;  // the wall clock steps back 2 s; the HLC keeps its lead
+  h->Run(10);
+  ClientResult r = h->Write(0, Put("k", "b"));
+  EXPECT_EQ(r.status.code(), ErrorCode::kUnavailable) << r.status.ToString();
+  EXPECT_NE(r.status.message().find("nothing was written"), std::string::npos);
+  h->Drain();
+  for (size_t replica : h->Replicas(0, "k")) {
+    ASSERT_EQ(h->node(replica).store.count("k"), 1u);
+    EXPECT_EQ(h->node(replica).store.at("k").value, "a");
+  }
+  h->Run(2500);  // the wall clock catches up with the HLC
+  EXPECT_TRUE(h->Write(0, Put("k", "c")).status.ok());
+}
+
 // Goal: a session timestamp too far ahead of the coordinator's clock fails the write with
 // kClockSkew (counted) rather than dragging the clock forward.
 TEST(Coordinator, SkewedSessionRejected) {
