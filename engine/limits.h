@@ -64,6 +64,12 @@ inline constexpr size_t kClientConnectionsMax = 10000;
 // space, resident only as far as a read ever filled it).
 inline constexpr size_t kRpcReadBufferBytes = 64 << 10;
 static_assert(kRpcReadBufferBytes >= 4096 && kRpcReadBufferBytes <= kFrameBytesMax);
+// Writes of one RPC connection: messages under kRpcWriteCopyBytesMax are copied into a queue sent
+// by one write at the end of the event-loop run (replies of one batch share a syscall); the queue
+// is written at once when it reaches kRpcWriteBufferBytes, and later writes wait for that write.
+inline constexpr size_t kRpcWriteBufferBytes = 64 << 10;
+inline constexpr size_t kRpcWriteCopyBytesMax = 8 << 10;
+static_assert(kRpcWriteCopyBytesMax < kRpcWriteBufferBytes);
 inline constexpr size_t kNodeInFlightRequestsMax = 20000;  // client calls across connections
 inline constexpr size_t kPeerInFlightMax = 4096;           // calls outstanding to one peer
 inline constexpr uint64_t kRequestTimeoutMsDefault = 2000;

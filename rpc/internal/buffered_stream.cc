@@ -40,4 +40,82 @@ kj::Promise<size_t> BufferedStream::tryRead(void* buffer, size_t min_bytes, size
       });
 }
 
+kj::Promise<void> BufferedStream::write(const void* buffer, size_t size) {
+  // `piece` lives on this stack only: whatever runs later re-enters with buffer and size.
+  kj::ArrayPtr<const kj::byte> piece(static_cast<const kj::byte*>(buffer), size);
+  return Write(
+      kj::arrayPtr(&piece, 1), [this, buffer, size]() { return write(buffer, size); },
+      [this, buffer, size]() { return inner_->write(buffer, size); });
+}
+
+kj::Promise<void> BufferedStream::write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> pieces) {
+  return Write(
+      pieces, [this, pieces]() { return write(pieces); },
+      [this, pieces]() { return inner_->write(pieces); });
+}
+
+// `retry` repeats the caller's write later; `direct` hands it to the inner stream unqueued. Both
+// capture what the caller keeps alive until the returned promise resolves, never `pieces`' array.
+template <typename Retry, typename Direct>
+kj::Promise<void> BufferedStream::Write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> pieces,
+                                        Retry retry, Direct direct) {
+  KJ_IF_MAYBE (e, write_error_) {
+    return kj::cp(*e);
+  }
+  if (sending_now_) {
+    // One queue on the wire at a time: wait (the caller keeps its bytes alive until we resolve).
+    return KJ_ASSERT_NONNULL(sent_).addBranch().then(kj::mv(retry));
+  }
+  size_t total = 0;
+  for (auto p : pieces) total += p.size();
+  if (total >= kRpcWriteCopyBytesMax) {
+    // Large: after what is queued, straight from the caller's memory.
+    if (!queue_.empty()) return SendQueue().then(kj::mv(retry));
+    ++inner_writes_;
+    return direct();
+  }
+  for (auto p : pieces) queue_.addAll(p);
+  if (queue_.size() >= kRpcWriteBufferBytes) return SendQueue();
+  if (!send_scheduled_) {
+    send_scheduled_ = true;
+    scheduled_send_ = kj::evalLast([this]() {
+                        send_scheduled_ = false;
+                        return sending_now_ ? kj::Promise<void>(kj::READY_NOW) : SendQueue();
+                      }).eagerlyEvaluate([](kj::Exception&&) {});  // kept in write_error_
+  }
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> BufferedStream::SendQueue() {
+  if (queue_.empty()) {
+    if (shutdown_requested_) inner_->shutdownWrite();
+    return kj::READY_NOW;
+  }
+  sending_ = queue_.releaseAsArray();
+  sending_now_ = true;
+  ++inner_writes_;
+  auto done = inner_->write(sending_.begin(), sending_.size())
+                  .then(
+                      [this]() {
+                        sending_now_ = false;
+                        sending_ = nullptr;
+                        if (shutdown_requested_ && queue_.empty()) inner_->shutdownWrite();
+                      },
+                      [this](kj::Exception&& e) {
+                        sending_now_ = false;
+                        write_error_ = kj::cp(e);
+                        kj::throwFatalException(kj::mv(e));
+                      })
+                  .fork();
+  auto branch = done.addBranch();
+  sent_ = kj::mv(done);
+  return branch;
+}
+
+void BufferedStream::shutdownWrite() {
+  shutdown_requested_ = true;
+  // Otherwise the queue's send (already scheduled or in progress) shuts down after it.
+  if (!sending_now_ && queue_.empty()) inner_->shutdownWrite();
+}
+
 }  // namespace causeway::rpc

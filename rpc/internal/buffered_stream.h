@@ -10,12 +10,22 @@
 // memory after what is buffered, so memory per connection stays one buffer whatever the frame
 // size. EOF and errors pass through unchanged (tryRead returns less than minBytes only at EOF).
 //
-// Writes, shutdown and socket options are forwarded to the inner stream. Not thread-safe; one
-// reader at a time (KJ's contract for streams); the stream must outlive its pending promises,
-// as any KJ stream must.
+// Writes: capnp writes one message at a time (the next only after the previous write's promise
+// resolves). A write under kRpcWriteCopyBytesMax is copied into a queue and resolves at once; the
+// queue is sent by one inner write from kj::evalLast, i.e. when the event loop has nothing else to
+// run, so the replies (or Call and Finish messages) produced by one batch share a syscall. While a
+// queue write is in progress (socket full, or the queue reached kRpcWriteBufferBytes) further
+// writes wait for it, so at most one queue and one message are buffered. A larger write goes
+// straight to the inner stream after what is queued. A failed queue write fails every later
+// write. shutdownWrite() happens after the queue is sent. Socket options are forwarded.
+//
+// Not thread-safe; one reader and one writer at a time (KJ's contract for streams); the stream
+// must outlive its pending promises, as any KJ stream must.
 #pragma once
 
 #include <kj/async-io.h>
+#include <kj/debug.h>
+#include <kj/vector.h>
 
 #include "engine/limits.h"
 
@@ -27,14 +37,10 @@ class BufferedStream final : public kj::AsyncIoStream {
                           size_t buffer_bytes = kRpcReadBufferBytes);
 
   kj::Promise<size_t> tryRead(void* buffer, size_t min_bytes, size_t max_bytes) override;
-  kj::Promise<void> write(const void* buffer, size_t size) override {
-    return inner_->write(buffer, size);
-  }
-  kj::Promise<void> write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> pieces) override {
-    return inner_->write(pieces);
-  }
+  kj::Promise<void> write(const void* buffer, size_t size) override;
+  kj::Promise<void> write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> pieces) override;
   kj::Promise<void> whenWriteDisconnected() override { return inner_->whenWriteDisconnected(); }
-  void shutdownWrite() override { inner_->shutdownWrite(); }
+  void shutdownWrite() override;
   void abortRead() override { inner_->abortRead(); }
   void getsockopt(int level, int option, void* value, kj::uint* length) override {
     inner_->getsockopt(level, option, value, length);
@@ -50,12 +56,18 @@ class BufferedStream final : public kj::AsyncIoStream {
   }
   kj::Maybe<int> getFd() const override { return inner_->getFd(); }
 
-  // Inner reads issued so far (each is at most one read syscall once data is there); for tests.
+  // Inner reads and writes issued so far (each at most one syscall once the socket is ready).
   uint64_t inner_reads() const { return inner_reads_; }
+  uint64_t inner_writes() const { return inner_writes_; }
 
  private:
   // Copies up to `max_bytes` buffered bytes to `out`; returns how many.
   size_t TakeBuffered(kj::byte* out, size_t max_bytes);
+  template <typename Retry, typename Direct>
+  kj::Promise<void> Write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> pieces, Retry retry,
+                          Direct direct);
+  // Sends the queue (one inner write); the promise resolves when it is written.
+  kj::Promise<void> SendQueue();
 
   kj::Own<kj::AsyncIoStream> inner_;
   size_t buffer_bytes_;
@@ -63,6 +75,16 @@ class BufferedStream final : public kj::AsyncIoStream {
   size_t begin_ = 0;            // buffered bytes are buffer_[begin_, end_)
   size_t end_ = 0;
   uint64_t inner_reads_ = 0;
+
+  kj::Vector<kj::byte> queue_;               // written by callers, not yet sent
+  kj::Array<kj::byte> sending_;              // the queue being sent
+  bool sending_now_ = false;                 // an inner write of sending_ is in progress
+  kj::Maybe<kj::ForkedPromise<void>> sent_;  // resolves when sending_ is written
+  bool send_scheduled_ = false;              // an evalLast send is pending
+  bool shutdown_requested_ = false;          // shutdownWrite() once the queue is sent
+  kj::Maybe<kj::Exception> write_error_;
+  uint64_t inner_writes_ = 0;
+  kj::Promise<void> scheduled_send_ = nullptr;  // declared last: cancelled first
 };
 
 }  // namespace causeway::rpc

@@ -11,6 +11,7 @@
 
 #include <random>
 #include <string>
+#include <vector>
 
 #include "schema/causeway.capnp.h"
 
@@ -110,6 +111,32 @@ TEST(BufferedStream, EofMidFrameIsAnErrorAndCleanEofIsNone) {
   EXPECT_ANY_THROW(capnp::readMessage(in2).wait(io.waitScope));
 }
 
+TEST(BufferedStream, SmallWritesShareOneInnerWriteAndKeepOrder) {
+  // Goal: 200 small frames written in one run of the loop leave as a few inner writes; a large
+  // frame written after them arrives after them; shutdownWrite() with a queue still unsent
+  // delivers the queue before EOF.
+  auto io = kj::setupAsyncIo();
+  auto pipe = io.provider->newTwoWayPipe();
+  BufferedStream out(kj::mv(pipe.ends[0]));
+  BufferedStream in(kj::mv(pipe.ends[1]));
+  std::vector<kj::Array<capnp::word>> frames;
+  for (int i = 0; i < 200; ++i) frames.push_back(Frame("small-" + std::to_string(i)));
+  frames.push_back(Frame(std::string(100000, 'L')));
+  frames.push_back(Frame("last"));
+  kj::Promise<void> chain = kj::READY_NOW;
+  for (auto& f : frames) {
+    chain = chain.then([&out, &f]() { return out.write(f.asBytes().begin(), f.asBytes().size()); });
+  }
+  chain = chain.then([&out]() { out.shutdownWrite(); });
+  auto writing = chain.eagerlyEvaluate(nullptr);
+  for (int i = 0; i < 200; ++i) ASSERT_EQ(ReadOne(in, io.waitScope), "small-" + std::to_string(i));
+  EXPECT_EQ(ReadOne(in, io.waitScope), std::string(100000, 'L'));
+  EXPECT_EQ(ReadOne(in, io.waitScope), "last");
+  EXPECT_TRUE(capnp::tryReadMessage(in).wait(io.waitScope) == nullptr);  // EOF after the queue
+  writing.wait(io.waitScope);
+  EXPECT_LE(out.inner_writes(), 10u);
+}
+
 class PingOnly final : public wire::ClientApi::Server {
  public:
   kj::Promise<void> ping(PingContext) override {
@@ -138,6 +165,8 @@ TEST(BufferedStream, PipelinedRpcCallsAndGarbageClosesTheConnection) {
   kj::joinPromises(calls.finish()).wait(io.waitScope);
   EXPECT_EQ(served.calls, 1000);
   EXPECT_LT(server_stream.inner_reads(), 1000u);
+  EXPECT_LT(server_stream.inner_writes(), 1000u);  // replies share writes
+  EXPECT_LT(client_stream.inner_writes(), 2000u);  // so do calls and finishes
 
   auto pipe2 = io.provider->newTwoWayPipe();
   BufferedStream garbage_stream(kj::mv(pipe2.ends[0]));
