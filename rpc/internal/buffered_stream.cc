@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace causeway::rpc {
 
@@ -91,14 +92,14 @@ kj::Promise<void> BufferedStream::SendQueue() {
     if (shutdown_requested_) inner_->shutdownWrite();
     return kj::READY_NOW;
   }
-  sending_ = queue_.releaseAsArray();
+  std::swap(queue_, sending_);  // queue_ is now the empty last-sent buffer, capacity kept
   sending_now_ = true;
   ++inner_writes_;
   auto done = inner_->write(sending_.begin(), sending_.size())
                   .then(
                       [this]() {
                         sending_now_ = false;
-                        sending_ = nullptr;
+                        sending_.clear();
                         if (shutdown_requested_ && queue_.empty()) inner_->shutdownWrite();
                       },
                       [this](kj::Exception&& e) {

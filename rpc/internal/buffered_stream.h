@@ -76,9 +76,9 @@ class BufferedStream final : public kj::AsyncIoStream {
   size_t end_ = 0;
   uint64_t inner_reads_ = 0;
 
-  kj::Vector<kj::byte> queue_;               // written by callers, not yet sent
-  kj::Array<kj::byte> sending_;              // the queue being sent
-  bool sending_now_ = false;                 // an inner write of sending_ is in progress
+  kj::Vector<kj::byte> queue_;    // written by callers, not yet sent
+  kj::Vector<kj::byte> sending_;  // the queue being sent; swapped with queue_, capacity reused
+  bool sending_now_ = false;      // an inner write of sending_ is in progress
   kj::Maybe<kj::ForkedPromise<void>> sent_;  // resolves when sending_ is written
   bool send_scheduled_ = false;              // an evalLast send is pending
   bool shutdown_requested_ = false;          // shutdownWrite() once the queue is sent
