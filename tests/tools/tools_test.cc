@@ -21,7 +21,9 @@ TEST(LatencyHistogram, BucketsContainTheirValues) {
     int index = LatencyHistogram::Index(v);
     ASSERT_LT(index, LatencyHistogram::kBuckets);
     ASSERT_GE(LatencyHistogram::UpperBound(index), v);
-    if (index > 0) ASSERT_LT(LatencyHistogram::UpperBound(index - 1), v) << v;
+    if (index > 0) {
+      ASSERT_LT(LatencyHistogram::UpperBound(index - 1), v) << v;
+    }
     ASSERT_LE(LatencyHistogram::UpperBound(index) - v, v / 16 + 1);
   }
 }
