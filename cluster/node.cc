@@ -106,7 +106,7 @@ struct NodeCore::Impl final : internal::ClusterView {
     return std::min(placed, static_cast<size_t>(std::max(config.rf, 0)));
   }
 
-  // Join guard (docs/parts/cluster.md, "Restart and join safety"): a node coordinates once it
+  // Join guard (docs/design.md, "Restart and join safety"): a node coordinates once it
   // has tokens and knows the ring -- from a persisted view, from a peer's gossip, or because it
   // is its own only seed -- or, a lone seed whose peers never answered, after kJoinWaitMsMax.
   void UpdateReady(TimeMs now) {

@@ -72,7 +72,7 @@ class NodeCore {
   std::vector<NodeId> PreferenceList(std::string_view key) const;
   size_t InFlightRequests() const;
 
-  // Monotonic since start (docs/parts/cluster.md, "Counters").
+  // Monotonic since start (docs/design.md, "Counters").
   struct Counters {
     uint64_t writes = 0, reads = 0, read_repairs = 0, session_escalations = 0;
     uint64_t session_unavailable = 0, clock_skew_rejections = 0, timeouts = 0;

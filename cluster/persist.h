@@ -1,5 +1,5 @@
 // What a node persists about the cluster in its engine's meta records (Engine::StoreMeta), so that
-// a restart knows the ring before anyone answers it (docs/parts/cluster.md, "Restart and join
+// a restart knows the ring before anyone answers it (docs/design.md, "Restart and join
 // safety"). The core asks for the stores (PersistMetaAction); drivers restore the records into
 // NodeConfig at start.
 //

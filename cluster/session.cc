@@ -6,7 +6,7 @@
 namespace causeway::cluster {
 namespace {
 
-// Layout (docs/parts/cluster.md, "Session token format"), little-endian:
+// Layout (docs/design.md, "Session token format"), little-endian:
 //   'C' 'S' version:u8 flags:u8 max_ts:u64 count:u32 {fingerprint:u64 ts:u64 writer:u64}*count
 //   [buckets: u64 * kSessionSketchBuckets, present when flags bit 0 is set]
 // Entries are sorted by fingerprint, strictly ascending.

@@ -1,6 +1,6 @@
 // The node server: Cap'n Proto connections on the libuv loop feeding cluster::NodeCore, whose
 // actions this file carries out (peer sends, client replies, storage work on libuv's thread pool).
-// docs/parts/rpc.md describes the threading and the limits.
+// docs/design.md describes the threading and the limits.
 #include "rpc/server.h"
 
 #include <arpa/inet.h>
@@ -775,7 +775,7 @@ void DoStorage(uv_work_t* req) {
 // Without a per-write fsync (`periodic`, `none`) an engine call is memtable work plus a page-cache
 // WAL append, cheaper than the pool hop (a futex wake, an eventfd write, a loop wake-up and
 // RocksDB write-group contention between pool threads), so it runs inline on the loop thread.
-// `always` waits for fsync: the pool keeps those waits off the loop (docs/parts/rpc.md).
+// `always` waits for fsync: the pool keeps those waits off the loop (docs/design.md).
 void NodeServer::RunStorage(cluster::StorageAction action) {
   if (engine->sync_mode() != SyncMode::kAlways) {
     cluster::StorageResult result = ExecuteStorage(engine, action);

@@ -1,6 +1,6 @@
 // `causeway put | get | del`: one call each, through causeway::Client.
 //
-// Output contract (docs/parts/tools.md): `get` prints the value's bytes exactly, then a newline;
+// Output contract (docs/operations.md): `get` prints the value's bytes exactly, then a newline;
 // with --json one object per line {key, found, value | value_base64, timestamp, writer,
 // tombstone}. `put`/`del` print OK, or {key, timestamp, writer} with --json.
 #include <CLI/CLI.hpp>

@@ -346,7 +346,7 @@ void Coordinator::RetryRead(ReadOp* op, TimeMs now, Actions* out) {
 // Distinct pairs of dots among the answers that are causally concurrent (a race the version
 // vectors detect; LWW picked one). The engine counts losers only when a flush or compaction drops
 // them; this makes races visible while replicas still disagree. A replica that already holds both
-// versions has absorbed the loser's vector into the winner's (docs/parts/engine.md), so its copy
+// versions has absorbed the loser's vector into the winner's (docs/design.md), so its copy
 // "covers" the loser; absorption only adds coverage, so any two copies that do not cover each
 // other prove the original writes were concurrent. Every pair of copies is therefore compared,
 // and each pair of dots counts once (2 x A + 1 x B on three replicas is one pair).

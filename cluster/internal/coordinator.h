@@ -1,4 +1,4 @@
-// Coordinator: drives client reads, writes and explains to completion (docs/parts/cluster.md,
+// Coordinator: drives client reads, writes and explains to completion (docs/design.md,
 // "Coordinator"). Every request gets exactly one reply, by its deadline.
 //
 // Write: stamp a new version (HLC advanced past the session), send it to every live replica of

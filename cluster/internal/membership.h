@@ -1,5 +1,5 @@
 // Membership: the gossiped view of the cluster and the phi-accrual failure detector
-// (docs/parts/cluster.md, "Membership and failure detection").
+// (docs/design.md, "Membership and failure detection").
 //
 // Every gossip round the node bumps its own heartbeat and pushes its view (bounded by
 // kClusterNodesMax members) to kGossipFanout random live peers, sometimes also to a down member (to

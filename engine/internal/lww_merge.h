@@ -1,4 +1,4 @@
-// The merge operator of the `data` column family (docs/parts/engine.md, "The apply path").
+// The merge operator of the `data` column family (docs/design.md, "The apply path").
 //
 // Apply() does not read: it writes the incoming version record as a merge operand, and RocksDB
 // folds a key's operands (and its base value, if any) with LwwMergeOperator whenever a read needs

@@ -7,7 +7,7 @@
 namespace causeway::internal {
 namespace {
 
-// Tuning, not limits: each was measured with bench/engine_bench (docs/parts/engine.md).
+// Tuning, not limits: each was measured with bench/engine_bench (docs/design.md).
 constexpr double kBloomBitsPerKey = 10;         // ~1% false positives on point lookups
 constexpr size_t kWriteBufferBytes = 64 << 20;  // memtable size of the data family
 constexpr int kWriteBuffersMax = 3;             // lets writes go on while one flushes

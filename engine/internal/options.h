@@ -22,7 +22,7 @@ enum CfIndex : size_t { kDefaultCfIndex = 0, kDataCfIndex, kHintsCfIndex, kClock
 
 // Values of at least this many bytes go to blob files (written once at flush, never rewritten
 // by compaction). Merge operands cannot live in blob files, so Apply writes such versions as full
-// values (docs/parts/engine.md, "Large values").
+// values (docs/design.md, "Large values").
 inline constexpr uint64_t kBlobValueBytesMin = 64 << 10;
 
 struct DbLayout {

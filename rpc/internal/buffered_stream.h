@@ -1,4 +1,4 @@
-// A read-buffering kj::AsyncIoStream for Cap'n Proto connections (docs/parts/rpc.md, "Read
+// A read-buffering kj::AsyncIoStream for Cap'n Proto connections (docs/design.md, "Read
 // buffering").
 //
 // Cap'n Proto 0.9.2 reads each message with two exact reads (the first word, then the rest), and a

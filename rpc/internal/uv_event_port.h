@@ -1,4 +1,4 @@
-// KJ's event loop on a libuv loop (docs/parts/rpc.md, "Event port").
+// KJ's event loop on a libuv loop (docs/design.md, "Event port").
 //
 // UvEventPort is a kj::EventPort whose events come from a uv_loop_t: KJ work runs from a uv_check
 // handle right after libuv's I/O phase (plus a uv_idle handle while KJ stays runnable, so that

@@ -128,7 +128,7 @@ void Harness::Dispatch(size_t i, Actions actions) {
 }
 
 // The harness's engine: a map with the engine's LWW rule and vector absorption
-// (docs/parts/engine.md), answering through the queue.
+// (docs/design.md), answering through the queue.
 void Harness::Storage(size_t i, const StorageAction& a) {
   Envelope e = MakeEnvelope(Envelope::kStorage, i, 0, PeerMessage{});
   e.op_id = a.op_id;

@@ -105,7 +105,7 @@ TEST(Gossip, LeaveRemovesNodeFromRings) {
 }
 
 // Goal: the 100-node gossip traffic in steady state (all converged): bytes per round, per node
-// and per message, the figure the digest format is judged by (docs/parts/cluster.md). A message
+// and per message, the figure the digest format is judged by (docs/design.md). A message
 // must stay well under a full view's size (what every message carried before digests).
 TEST(Gossip, HundredNodesBytesPerRound) {
   Harness h(100, /*fixed_tokens=*/true);

@@ -1,4 +1,4 @@
-// Restart and join safety (docs/parts/cluster.md, "Restart and join safety"): a node that restarts
+// Restart and join safety (docs/design.md, "Restart and join safety"): a node that restarts
 // or joins never acknowledges a write it is not a replica for, the member view it persists
 // round-trips, and every preference list has min(rf, placed members) distinct nodes.
 #include <gtest/gtest.h>

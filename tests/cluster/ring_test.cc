@@ -72,7 +72,7 @@ Balance Measure(const Ring& ring, int rf) {
 
 // Goal: 100 nodes joining one after another with the balanced allocation: no node is primary for
 // more than 1.25x the mean share, and replica ownership at rf=3 stays close too. Prints the
-// figures (docs/parts/cluster.md quotes them).
+// figures (docs/design.md quotes them).
 TEST(Ring, HundredNodesJoinedOneByOneStayBalanced) {
   Ring ring;
   for (int i = 1; i <= 100; ++i) {

@@ -34,7 +34,7 @@ using tools::testing::RunResult;
 using tools::testing::ServeProcess;
 using tools::testing::TempDir;
 
-// Exit codes of the CLI contract (docs/parts/tools.md).
+// Exit codes of the CLI contract (docs/operations.md).
 constexpr int kExitOk = 0;
 constexpr int kExitUnavailable = 3;
 constexpr size_t kNodes = 3;

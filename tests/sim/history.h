@@ -3,7 +3,7 @@
 //
 // Versions are compared by their dot (timestamp, writer) in the LWW order of engine/version.h;
 // "no version" (a read that found nothing anywhere) is the bottom, below every dot. The exact
-// definitions of each guarantee are in docs/parts/sim.md, "Checkers", and next to each checker.
+// definitions of each guarantee are in docs/design.md, "Checkers", and next to each checker.
 #pragma once
 
 #include <cstdint>
@@ -70,7 +70,7 @@ std::vector<std::string> CheckSessionGuarantees(const std::vector<Op>& history);
 std::vector<std::string> CheckReadIntegrity(const std::vector<Op>& history);
 
 // The newest acknowledged write of each key that the durability rule says must survive
-// (docs/parts/sim.md, "No acknowledged write lost"). `exempt_single_replica`: writes acknowledged
+// (docs/design.md, "No acknowledged write lost"). `exempt_single_replica`: writes acknowledged
 // by only one replica (W=1) are exempt, because that replica may lose them on power loss.
 struct KeyFloor {
   std::string key;

@@ -5,7 +5,7 @@
 // partitions. Each node has a real Engine (RocksDB) in its own temp dir on a fault-injecting Env,
 // so a crash can drop everything not synced (power loss). The only randomness is the simulator's
 // PRNG (seeded) and the cores' own seeded PRNGs, so a seed replays the same trace; every event is
-// hashed into the trace hash to prove it. See docs/parts/sim.md.
+// hashed into the trace hash to prove it. See docs/design.md.
 //
 // Not thread-safe; RocksDB's own background threads never change what a Get returns.
 #pragma once

@@ -191,8 +191,8 @@ void Simulator::ScheduleChaos() {
 }
 
 // With any `periodic` node, crashes come one at a time and at least one sync period plus margin
-// apart, so a write acknowledged by two replicas survives on at least one of them (docs/parts/
-// sim.md, "No acknowledged write lost"). With `always` everywhere, up to a third of the nodes
+// apart, so a write acknowledged by two replicas survives on at least one of them (docs/
+// design.md, "No acknowledged write lost"). With `always` everywhere, up to a third of the nodes
 // may be down at once.
 bool Simulator::MayCrashNow() const {
   int down = 0;

@@ -153,7 +153,7 @@ INSTANTIATE_TEST_SUITE_P(Ci, SimLargeSeeds, ::testing::Range(0, kCiLargeSeeds));
 
 TEST(SimJoin, HundredthNodeKnownToAllWithinBound) {
   // Goal: measure how long, in simulated seconds, until all 100 nodes know a node that joins a
-  // converged cluster of 99, and keep it under kJoinBoundMs (docs/parts/sim.md has the figure).
+  // converged cluster of 99, and keep it under kJoinBoundMs (docs/design.md has the figure).
   auto join_ms = MeasureJoinMs(kJoinSeed, 100, kJoinBoundMs);
   ASSERT_TRUE(join_ms.has_value()) << "the 100th node was not known to all within " << kJoinBoundMs
                                    << " ms; replay: tests/sim/run --join " << kJoinSeed;

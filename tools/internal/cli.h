@@ -1,6 +1,6 @@
 // Shared pieces of the `causeway` command: exit codes, error reporting, and small parsers.
 //
-// The CLI contract (docs/parts/tools.md): exit 0 ok, 1 key not found, 2 usage error, 3 unavailable
+// The CLI contract (docs/operations.md): exit 0 ok, 1 key not found, 2 usage error, 3 unavailable
 // or timed out, 4 any other error. Every error goes to stderr as one "error: ..." line that says
 // what went wrong, followed by a "hint: ..." line that says what to do.
 #pragma once

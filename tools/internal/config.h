@@ -2,7 +2,7 @@
 //
 // Precedence: command-line flags > environment (CAUSEWAY_<KEY>) > TOML file (--config FILE or
 // CAUSEWAY_CONFIG) > defaults. Each setting has one key name used in all three places: the TOML
-// key `w_default`, the variable CAUSEWAY_W_DEFAULT and the flag --w-default (docs/parts/
+// key `w_default`, the variable CAUSEWAY_W_DEFAULT and the flag --w-default (docs/
 // operations.md lists them). Values arrive as text from every layer and are validated once, after
 // merging, with messages that name where the bad value came from.
 #pragma once
