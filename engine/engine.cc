@@ -30,6 +30,8 @@ constexpr char kHlcCeilingName[] = "hlc_ceiling";  // `clock` record: fixed64 LE
 constexpr char kFormatVersionName[] = "format_version";
 // Where databases written between commits 59c9a2d and this one kept the HLC ceiling. Open reads
 // it once into the `clock` record, then removes it.
+// WriteBatch header and record framing (tag, column family, two varint lengths), rounded up.
+constexpr size_t kWriteBatchOverheadBytes = 64;
 constexpr char kHlcCeilingFile[] = "/HLC_CEILING";
 // On-disk format of the whole database (column families, key layouts, record format). A database
 // written by a newer format is refused rather than misread.
@@ -156,7 +158,9 @@ struct Engine::Impl {
     const rocksdb::Slice value_slices[3] = {
         parts.head, {parts.value.data(), parts.value.size()}, parts.tail};
     const rocksdb::SliceParts key_parts(&key_slice, 1), value_parts(value_slices, 3);
-    rocksdb::WriteBatch batch;
+    // Sized up front, as DB::Put does: a 1 MiB value must not grow the batch by reallocation.
+    rocksdb::WriteBatch batch(data_key.size() + parts.head.size() + parts.value.size() +
+                              parts.tail.size() + kWriteBatchOverheadBytes);
     rocksdb::Status s = as_value ? batch.Put(data(), key_parts, value_parts)
                                  : batch.Merge(data(), key_parts, value_parts);
     if (!s.ok()) return FromRocksDb(s, "batch");
