@@ -202,6 +202,9 @@ struct NodeServer {
                                           std::shared_ptr<ConnStats> conn);
   kj::Promise<cluster::ExplainResult> Explain(std::string key, std::shared_ptr<ConnStats> conn);
   kj::Promise<cluster::PeerMessage> Inbound(NodeId from, cluster::PeerMessage message);
+  template <typename Request, typename StartFn>
+  kj::Promise<cluster::ClientResult> Start(Request request, std::shared_ptr<ConnStats> conn,
+                                           StartFn start);
   kj::Promise<cluster::ClientResult> Pend(RequestId id, uint64_t timeout_ms,
                                           std::shared_ptr<ConnStats> conn);
   template <typename T>
@@ -598,26 +601,27 @@ kj::Promise<T> NodeServer::WithDeadline(kj::Promise<T> promise, uint64_t timeout
   }));
 }
 
-kj::Promise<cluster::ClientResult> NodeServer::Write(cluster::ClientWrite write,
-                                                     std::shared_ptr<ConnStats> conn) {
+// Admits a client read or write, registers it as pending and hands it to the core's `start`.
+template <typename Request, typename StartFn>
+kj::Promise<cluster::ClientResult> NodeServer::Start(Request request,
+                                                     std::shared_ptr<ConnStats> conn,
+                                                     StartFn start) {
   if (Status s = Admit(); !s.ok()) return ToException(s);
   RequestId id = ++next_request_id;
-  uint64_t timeout_ms = EffectiveTimeout(write.timeout_ms);
-  write.timeout_ms = timeout_ms;
-  auto done = Pend(id, timeout_ms, std::move(conn));
-  Process(core->StartWrite(id, std::move(write), MonotonicMs()));
+  request.timeout_ms = EffectiveTimeout(request.timeout_ms);
+  auto done = Pend(id, request.timeout_ms, std::move(conn));
+  Process((core.get()->*start)(id, std::move(request), MonotonicMs()));
   return done;
+}
+
+kj::Promise<cluster::ClientResult> NodeServer::Write(cluster::ClientWrite write,
+                                                     std::shared_ptr<ConnStats> conn) {
+  return Start(std::move(write), std::move(conn), &cluster::NodeCore::StartWrite);
 }
 
 kj::Promise<cluster::ClientResult> NodeServer::Read(cluster::ClientRead read,
                                                     std::shared_ptr<ConnStats> conn) {
-  if (Status s = Admit(); !s.ok()) return ToException(s);
-  RequestId id = ++next_request_id;
-  uint64_t timeout_ms = EffectiveTimeout(read.timeout_ms);
-  read.timeout_ms = timeout_ms;
-  auto done = Pend(id, timeout_ms, std::move(conn));
-  Process(core->StartRead(id, std::move(read), MonotonicMs()));
-  return done;
+  return Start(std::move(read), std::move(conn), &cluster::NodeCore::StartRead);
 }
 
 // Registers call `id` as pending and counts it on its connection until its promise is gone.

@@ -381,12 +381,13 @@ kj::TimePoint UvEventPort::MonotonicNow() {
   return kj::origin<kj::TimePoint>() + uv_hrtime() * kj::NANOSECONDS;
 }
 
-bool UvEventPort::wait() {
+// KJ-driven (a top-level Promise::wait() or poll()): one libuv turn, sleeping until an event
+// arrives for UV_RUN_ONCE. Inside a libuv callback uv_run is not re-entrant, so only report wakes.
+bool UvEventPort::RunUvOnce(uv_run_mode mode) {
   if (callback_depth_ == 0) {
-    // KJ-driven (a top-level Promise::wait()): libuv sleeps until an event arrives.
     ++in_kj_wait_;
     ArmTimer();
-    uv_run(loop_, UV_RUN_ONCE);
+    uv_run(loop_, mode);
     timer_.advanceTo(MonotonicNow());
     --in_kj_wait_;
   }
@@ -395,18 +396,9 @@ bool UvEventPort::wait() {
   return woken;
 }
 
-bool UvEventPort::poll() {
-  if (callback_depth_ == 0) {
-    ++in_kj_wait_;
-    ArmTimer();
-    uv_run(loop_, UV_RUN_NOWAIT);
-    timer_.advanceTo(MonotonicNow());
-    --in_kj_wait_;
-  }
-  bool woken = woken_;
-  woken_ = false;
-  return woken;
-}
+bool UvEventPort::wait() { return RunUvOnce(UV_RUN_ONCE); }
+
+bool UvEventPort::poll() { return RunUvOnce(UV_RUN_NOWAIT); }
 
 void UvEventPort::setRunnable(bool runnable) {
   runnable_ = runnable;

@@ -49,6 +49,7 @@ class UvEventPort final : public kj::EventPort {
   static kj::TimePoint MonotonicNow();
 
  private:
+  bool RunUvOnce(uv_run_mode mode);  // the body of wait() and poll()
   struct Handles;
   static void OnPrepare(uv_prepare_t* handle);
   static void OnCheck(uv_check_t* handle);
