@@ -151,7 +151,30 @@ class FdWatcher {
   kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> writable_;
 };
 
-class UvStream final : public kj::AsyncIoStream {
+// The socket-option calls KJ's stream and listener interfaces share, forwarded to the fd that
+// SocketFd() returns.
+template <typename Base>
+class FdSocketOptions : public Base {
+ public:
+  void getsockopt(int level, int option, void* value, uint* length) override {
+    socklen_t len = *length;
+    KJ_SYSCALL(::getsockopt(SocketFd(), level, option, value, &len));
+    *length = len;
+  }
+  void setsockopt(int level, int option, const void* value, uint length) override {
+    KJ_SYSCALL(::setsockopt(SocketFd(), level, option, value, length));
+  }
+  void getsockname(struct sockaddr* addr, uint* length) override {
+    socklen_t len = *length;
+    KJ_SYSCALL(::getsockname(SocketFd(), addr, &len));
+    *length = len;
+  }
+
+ protected:
+  virtual int SocketFd() const = 0;
+};
+
+class UvStream final : public FdSocketOptions<kj::AsyncIoStream> {
  public:
   UvStream(uv_loop_t* loop, int fd, uint flags) : watcher_(loop, fd, flags) {}
 
@@ -180,19 +203,6 @@ class UvStream final : public kj::AsyncIoStream {
     }
   }
 
-  void getsockopt(int level, int option, void* value, uint* length) override {
-    socklen_t len = *length;
-    KJ_SYSCALL(::getsockopt(watcher_.fd(), level, option, value, &len));
-    *length = len;
-  }
-  void setsockopt(int level, int option, const void* value, uint length) override {
-    KJ_SYSCALL(::setsockopt(watcher_.fd(), level, option, value, length));
-  }
-  void getsockname(struct sockaddr* addr, uint* length) override {
-    socklen_t len = *length;
-    KJ_SYSCALL(::getsockname(watcher_.fd(), addr, &len));
-    *length = len;
-  }
   void getpeername(struct sockaddr* addr, uint* length) override {
     socklen_t len = *length;
     KJ_SYSCALL(::getpeername(watcher_.fd(), addr, &len));
@@ -256,10 +266,11 @@ class UvStream final : public kj::AsyncIoStream {
     return watcher_.OnWritable().then([=, this]() { return WritePieces(first, more); });
   }
 
+  int SocketFd() const override { return watcher_.fd(); }
   FdWatcher watcher_;
 };
 
-class UvListener final : public kj::ConnectionReceiver {
+class UvListener final : public FdSocketOptions<kj::ConnectionReceiver> {
  public:
   UvListener(uv_loop_t* loop, int fd, kj::LowLevelAsyncIoProvider::NetworkFilter& filter,
              uint flags)
@@ -302,22 +313,10 @@ class UvListener final : public kj::ConnectionReceiver {
     }
     return 0;
   }
-  void getsockopt(int level, int option, void* value, uint* length) override {
-    socklen_t len = *length;
-    KJ_SYSCALL(::getsockopt(watcher_.fd(), level, option, value, &len));
-    *length = len;
-  }
-  void setsockopt(int level, int option, const void* value, uint length) override {
-    KJ_SYSCALL(::setsockopt(watcher_.fd(), level, option, value, length));
-  }
-  void getsockname(struct sockaddr* addr, uint* length) override {
-    socklen_t len = *length;
-    KJ_SYSCALL(::getsockname(watcher_.fd(), addr, &len));
-    *length = len;
-  }
 
  private:
   uv_loop_t* const loop_;
+  int SocketFd() const override { return watcher_.fd(); }
   FdWatcher watcher_;
   kj::LowLevelAsyncIoProvider::NetworkFilter& filter_;
 };

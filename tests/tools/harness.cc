@@ -111,18 +111,6 @@ int ServeProcess::Signal(int sig, uint64_t timeout_ms) {
   return code;
 }
 
-TempDir::TempDir() {
-  const char* base = std::getenv("TMPDIR");
-  std::string pattern = std::string(base ? base : "/tmp") + "/causeway-tools-test-XXXXXX";
-  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 std::string FreeAddress(int host) {
   std::string ip = "127.0.0." + std::to_string(host);
   auto port = FreePort(ip);

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.h"
+
 namespace causeway::tools::testing {
 
 struct RunResult {
@@ -45,15 +47,7 @@ class ServeProcess {
 };
 
 // A fresh folder under $TMPDIR, removed with everything in it by the destructor.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = ::causeway::testing::TempDir;
 
 // "127.0.0.<host>:<free port>".
 std::string FreeAddress(int host);
