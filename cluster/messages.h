@@ -9,9 +9,9 @@
 #include <variant>
 #include <vector>
 
-#include "engine/status.h"
-#include "engine/token.h"
-#include "engine/version.h"
+#include "base/status.h"
+#include "base/token.h"
+#include "base/version.h"
 
 namespace causeway::cluster {
 
@@ -171,8 +171,15 @@ struct PersistMetaAction {
   std::string name;
   std::string value;
 };
-using Action =
-    std::variant<SendAction, ReplyAction, ExplainReplyAction, StorageAction, PersistMetaAction>;
+// Tombstones older than `watermark` may be purged by the engine's compaction from now on
+// (Engine::SetTombstoneWatermark). The core asks every kTombstoneWatermarkIntervalMs for its
+// clock's Last() minus kTombstoneGraceMsDefault: a replica away longer than the grace must be
+// repaired before it rejoins, or a purged delete could come back from it.
+struct SetTombstoneWatermarkAction {
+  Hlc watermark = 0;
+};
+using Action = std::variant<SendAction, ReplyAction, ExplainReplyAction, StorageAction,
+                            PersistMetaAction, SetTombstoneWatermarkAction>;
 using Actions = std::vector<Action>;
 
 }  // namespace causeway::cluster

@@ -1,10 +1,10 @@
 #include "cluster/node.h"
 
 #include <algorithm>
-#include <cassert>
 #include <map>
 #include <set>
 
+#include "base/assert.h"
 #include "cluster/internal/coordinator.h"
 #include "cluster/internal/membership.h"
 #include "cluster/persist.h"
@@ -78,11 +78,10 @@ struct NodeCore::Impl final : internal::ClusterView {
   Result<std::vector<NodeId>> CoordinatorReplicas(std::string_view key) const override {
     if (!ready) return Status::Unavailable("node is joining; retry or use another endpoint");
     std::vector<NodeId> list = Replicas(key);
-    if (list.size() < ExpectedReplicas()) {
-      assert(false && "preference list shorter than min(rf, placed members)");
-      return Status::Internal("preference list of " + std::to_string(list.size()) +
-                              " nodes is shorter than the ring allows (a bug)");
-    }
+    // The ring is built from the membership view we own: a shorter list would place writes on
+    // the wrong nodes, so it stops the node rather than answer (always on, like KJ_ASSERT).
+    CW_ASSERT(list.size() >= ExpectedReplicas(),
+              "preference list shorter than min(rf, placed members)");
     return list;
   }
   std::string AddressOf(NodeId node) const override {
@@ -132,6 +131,17 @@ struct NodeCore::Impl final : internal::ClusterView {
     view_epoch_persisted = membership.view_epoch();
     members_persisted = true;
     last_persist_ms = now;
+  }
+
+  // The tombstone GC policy: every kTombstoneWatermarkIntervalMs (and on the first tick),
+  // tombstones more than kTombstoneGraceMsDefault older than our clock may go.
+  void MaybeMoveWatermark(TimeMs now, Actions* out) {
+    if (watermark_moved && now < last_watermark_ms + kTombstoneWatermarkIntervalMs) return;
+    watermark_moved = true;
+    last_watermark_ms = now;
+    const uint64_t physical_ms = HlcPhysicalMs(clock->Last());
+    if (physical_ms <= kTombstoneGraceMsDefault) return;
+    out->push_back(SetTombstoneWatermarkAction{HlcMake(physical_ms - kTombstoneGraceMsDefault, 0)});
   }
 
   // Tokens for a node that joins a running cluster: those a previous incarnation announced, if
@@ -248,6 +258,8 @@ struct NodeCore::Impl final : internal::ClusterView {
   uint64_t view_epoch_persisted = 0;
   TimeMs last_persist_ms = 0;
   bool join_clock_started = false;
+  bool watermark_moved = false;
+  TimeMs last_watermark_ms = 0;
   std::set<NodeId> join_cohort;  // members seen without tokens while we were joining
   size_t join_view_size = 0;     // members known at the last tick while joining...
   TimeMs join_view_grew_ms = 0;  // ...and when that number last changed
@@ -340,6 +352,7 @@ Actions NodeCore::Tick(TimeMs now) {
   impl_->UpdateReady(now);
   impl_->coordinator.Tick(now, &out);
   impl_->MaybePersist(now, false, &out);
+  impl_->MaybeMoveWatermark(now, &out);
   return out;
 }
 

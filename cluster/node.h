@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "base/hlc.h"
 #include "cluster/messages.h"
-#include "engine/hlc.h"
 
 namespace causeway::cluster {
 

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "base/limits.h"
 #include "cluster/internal/bytes.h"
-#include "engine/limits.h"
 
 namespace causeway::cluster {
 namespace {

@@ -17,8 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "cluster/messages.h"
-#include "engine/status.h"
 
 namespace causeway::cluster {
 

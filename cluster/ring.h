@@ -20,8 +20,8 @@
 #include <utility>
 #include <vector>
 
-#include "engine/token.h"
-#include "engine/version.h"
+#include "base/token.h"
+#include "base/version.h"
 
 namespace causeway::cluster {
 

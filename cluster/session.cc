@@ -1,7 +1,7 @@
 #include "cluster/session.h"
 
+#include "base/token.h"
 #include "cluster/internal/bytes.h"
-#include "engine/token.h"
 
 namespace causeway::cluster {
 namespace {
@@ -113,6 +113,13 @@ SessionToken::Floor SessionToken::FloorFor(std::string_view key) const {
     floor.bucket_floor = buckets_[fp % kSessionSketchBuckets];
   }
   return floor;
+}
+
+Result<std::string> ObserveAll(std::string_view token, const std::vector<KeyDot>& seen) {
+  Result<SessionToken> decoded = SessionToken::Decode(token);
+  if (!decoded.ok()) return decoded.status();
+  for (const KeyDot& s : seen) decoded->Observe(s.key, s.dot);
+  return decoded->Encode();
 }
 
 }  // namespace causeway::cluster

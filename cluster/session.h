@@ -18,10 +18,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
-#include "engine/limits.h"
-#include "engine/status.h"
-#include "engine/version.h"
+#include "base/limits.h"
+#include "base/status.h"
+#include "base/version.h"
 
 namespace causeway::cluster {
 
@@ -68,5 +69,17 @@ class SessionToken {
   std::array<Hlc, kSessionSketchBuckets> buckets_{};
   Hlc max_timestamp_ = 0;
 };
+
+// A key and the version of it a session observed.
+struct KeyDot {
+  std::string_view key;
+  Dot dot;
+};
+
+// `token` (a session token as a client sent it; empty: a new session) having observed every
+// entry of `seen`, encoded. kInvalidArgument if `token` does not decode: a broken session is
+// refused, never silently replaced by an empty one. Batches (the server) and clients with
+// several calls in flight (the client library) merge through this one function.
+Result<std::string> ObserveAll(std::string_view token, const std::vector<KeyDot>& seen);
 
 }  // namespace causeway::cluster

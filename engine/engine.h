@@ -38,11 +38,11 @@
 #include <string>
 #include <string_view>
 
-#include "engine/hlc.h"
-#include "engine/limits.h"
-#include "engine/status.h"
-#include "engine/token.h"
-#include "engine/version.h"
+#include "base/hlc.h"
+#include "base/limits.h"
+#include "base/status.h"
+#include "base/token.h"
+#include "base/version.h"
 
 namespace rocksdb {
 class Env;

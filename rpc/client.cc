@@ -8,8 +8,8 @@
 
 #include <algorithm>
 
+#include "base/limits.h"
 #include "cluster/session.h"
-#include "engine/limits.h"
 #include "rpc/internal/buffered_stream.h"
 #include "rpc/internal/convert.h"
 #include "rpc/internal/errors.h"

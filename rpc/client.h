@@ -19,10 +19,10 @@
 #include <string>
 #include <vector>
 
+#include "base/limits.h"
+#include "base/status.h"
+#include "base/version.h"
 #include "cluster/messages.h"
-#include "engine/limits.h"
-#include "engine/status.h"
-#include "engine/version.h"
 
 namespace causeway {
 

@@ -20,9 +20,9 @@
 #include <random>
 #include <thread>
 
+#include "base/hlc.h"
+#include "base/limits.h"
 #include "engine/engine.h"
-#include "engine/hlc.h"
-#include "engine/limits.h"
 #include "rpc/client.h"
 #include "tools/internal/client_flags.h"
 #include "tools/internal/commands.h"

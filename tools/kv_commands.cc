@@ -8,7 +8,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "engine/limits.h"
+#include "base/limits.h"
 #include "tools/internal/client_flags.h"
 #include "tools/internal/commands.h"
 

@@ -15,8 +15,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/limits.h"
 #include "engine/engine.h"
-#include "engine/limits.h"
 #include "rpc/client.h"
 #include "tools/internal/commands.h"
 #include "tools/internal/process.h"

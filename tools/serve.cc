@@ -19,10 +19,11 @@
 #include <memory>
 #include <thread>
 
-#include "cluster/persist.h"
+#include "base/hlc.h"
+#include "base/limits.h"
+#include "cluster/startup.h"
 #include "engine/engine.h"
-#include "engine/hlc.h"
-#include "engine/limits.h"
+#include "rpc/engine_ports.h"
 #include "rpc/server.h"
 #include "tools/internal/commands.h"
 #include "tools/internal/config.h"
@@ -30,11 +31,6 @@
 
 namespace causeway::tools {
 namespace {
-
-// Names of the node's own records in the engine's `clock` column family (Engine::StoreMeta);
-// the ring tokens and member view are cluster::kMetaTokens and cluster::kMetaMembers.
-constexpr std::string_view kMetaNodeName = "node_name";
-constexpr std::string_view kMetaGeneration = "generation";
 
 struct ServeFlags {
   std::map<std::string, std::string> raw;  // config key -> flag text
@@ -63,62 +59,30 @@ Result<std::vector<ConfigLayer>> GatherLayers(const ServeFlags& flags) {
   return layers;
 }
 
-// The last member view this node persisted: the ring is known from the first moment (its members
-// count as down until heard). An unreadable view is dropped with a warning: the join guard keeps
-// the node from coordinating until a peer has answered, so nothing is routed wrongly.
-Status RestoreMembers(Engine& engine, cluster::NodeConfig* node, spdlog::logger& log) {
-  auto members = engine.LoadMeta(cluster::kMetaMembers);
-  if (!members.ok()) return members.status();
-  if (!members->has_value()) return Status::Ok();
-  auto decoded = cluster::DecodeMembers(**members);
-  if (!decoded.ok()) {
-    log.warn("ignoring the stored member view: {}", decoded.status().ToString());
-    return Status::Ok();
-  }
-  node->known_members = std::move(*decoded);
-  log.info("restored a member view of {} nodes", node->known_members.size());
-  return Status::Ok();
-}
-
-// Claims the data dir for this node name (or checks an earlier claim), restores the ring tokens
-// and bumps the generation. Fills `node`.
+// Restores the node's identity (cluster::RestoreIdentity, the start-up every driver host shares)
+// and logs what it did.
 Status RestoreIdentity(Engine& engine, const ServeConfig& config, cluster::NodeConfig* node,
                        spdlog::logger& log) {
-  auto name = engine.LoadMeta(kMetaNodeName);
-  if (!name.ok()) return name.status();
-  if (name->has_value() && **name != config.node_id) {
-    return Status::InvalidArgument("data dir " + config.data_dir + " belongs to node '" + **name +
-                                   "', not '" + config.node_id +
-                                   "': start that node with --node-id " + **name +
-                                   ", or give this node its own --data-dir");
+  EngineMetaStore meta(&engine);
+  cluster::StartupNotes notes;
+  auto restored = cluster::RestoreIdentity(meta, *node, &notes);
+  if (!restored.ok()) {
+    if (restored.status().code() != ErrorCode::kInvalidArgument) return restored.status();
+    return Status::InvalidArgument("data dir " + config.data_dir + ": " +
+                                   restored.status().message());
   }
-  if (!name->has_value()) {
-    if (Status s = engine.StoreMeta(kMetaNodeName, config.node_id); !s.ok()) return s;
+  *node = std::move(restored).value();
+  for (const auto& warning : notes.warnings) log.warn("{}", warning);
+  if (notes.tokens_restored && static_cast<int>(node->tokens.size()) != config.tokens) {
+    log.warn(
+        "keeping the {} ring tokens stored in the data dir (tokens = {} applies only to a new "
+        "node)",
+        node->tokens.size(), config.tokens);
   }
-  auto tokens = engine.LoadMeta(cluster::kMetaTokens);
-  if (!tokens.ok()) return tokens.status();
-  if (tokens->has_value()) {
-    auto decoded = cluster::DecodeTokens(**tokens);
-    if (!decoded.ok()) return decoded.status();
-    node->tokens = std::move(*decoded);
-    if (static_cast<int>(node->tokens.size()) != config.tokens) {
-      log.warn(
-          "keeping the {} ring tokens stored in the data dir (tokens = {} applies only to a "
-          "new node)",
-          node->tokens.size(), config.tokens);
-    }
+  if (notes.members_restored > 0) {
+    log.info("restored a member view of {} nodes", notes.members_restored);
   }
-  if (Status s = RestoreMembers(engine, node, log); !s.ok()) return s;
-  auto generation = engine.LoadMeta(kMetaGeneration);
-  if (!generation.ok()) return generation.status();
-  uint64_t previous = 0;
-  if (generation->has_value()) {
-    auto parsed = ParseUint(**generation, "stored generation");
-    if (!parsed.ok()) return Status::Corruption("stored generation is unreadable");
-    previous = *parsed;
-  }
-  node->generation = previous + 1;
-  return engine.StoreMeta(kMetaGeneration, std::to_string(node->generation));
+  return Status::Ok();
 }
 
 cluster::NodeConfig MakeNodeConfig(const ServeConfig& c) {

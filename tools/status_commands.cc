@@ -7,7 +7,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "engine/token.h"
+#include "base/token.h"
 #include "tools/internal/client_flags.h"
 #include "tools/internal/commands.h"
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <array>
 
-#include "engine/limits.h"
+#include "base/limits.h"
 
 namespace causeway::cluster {
 

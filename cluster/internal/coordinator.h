@@ -16,10 +16,10 @@
 #include <string>
 #include <vector>
 
+#include "base/hlc.h"
 #include "cluster/messages.h"
 #include "cluster/node.h"
 #include "cluster/session.h"
-#include "engine/hlc.h"
 
 namespace causeway::cluster::internal {
 

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <set>
 
-#include "engine/limits.h"
+#include "base/limits.h"
 
 namespace causeway::cluster {
 

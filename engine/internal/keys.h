@@ -5,9 +5,9 @@
 #include <string>
 #include <string_view>
 
+#include "base/token.h"
+#include "base/version.h"
 #include "engine/internal/coding.h"
-#include "engine/token.h"
-#include "engine/version.h"
 
 namespace causeway::internal {
 

@@ -3,9 +3,9 @@
 #include <string_view>
 #include <vector>
 
+#include "base/limits.h"
+#include "base/version.h"
 #include "engine/internal/record.h"
-#include "engine/limits.h"
-#include "engine/version.h"
 
 namespace causeway::internal {
 namespace {

@@ -23,7 +23,7 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/version.h"
+#include "base/version.h"
 
 namespace causeway::internal {
 

@@ -3,8 +3,9 @@
 
 #include <string_view>
 
-#include "engine/status.h"
-#include "engine/version.h"
+#include "base/status.h"
+#include "base/version.h"
+#include "engine/record.h"
 
 namespace causeway::internal {
 

@@ -3,7 +3,7 @@
 
 #include <rocksdb/status.h>
 
-#include "engine/status.h"
+#include "base/status.h"
 
 namespace causeway::internal {
 

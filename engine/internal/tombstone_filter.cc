@@ -2,10 +2,10 @@
 
 #include <array>
 
+#include "base/limits.h"
 #include "engine/internal/lww_merge.h"
 #include "engine/internal/options.h"
 #include "engine/internal/record.h"
-#include "engine/limits.h"
 
 namespace causeway::internal {
 

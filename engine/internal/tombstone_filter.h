@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <mutex>
 
-#include "engine/version.h"
+#include "base/version.h"
 
 namespace causeway::internal {
 

@@ -27,7 +27,7 @@
 #include <kj/debug.h>
 #include <kj/vector.h>
 
-#include "engine/limits.h"
+#include "base/limits.h"
 
 namespace causeway::rpc {
 

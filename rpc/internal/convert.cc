@@ -1,6 +1,6 @@
 #include "rpc/internal/convert.h"
 
-#include "engine/limits.h"
+#include "base/limits.h"
 
 namespace causeway::rpc {
 namespace {
@@ -49,10 +49,14 @@ capnp::Data::Reader BytesToWire(const std::string& bytes) {
 }
 
 void VersionToWire(const Version& version, wire::Version::Builder out) {
+  VersionMetaToWire(version, out);
+  out.setValue(BytesToWire(version.value));
+}
+
+void VersionMetaToWire(const Version& version, wire::Version::Builder out) {
   out.setTimestamp(version.timestamp);
   out.setWriter(version.writer);
   out.setTombstone(version.tombstone);
-  out.setValue(BytesToWire(version.value));
   auto entries = out.initVv(version.vv.size());
   for (size_t i = 0; i < version.vv.size(); ++i) {
     entries[i].setNode(version.vv.entries()[i].first);

@@ -9,9 +9,9 @@
 
 #include <string>
 
+#include "base/status.h"
+#include "base/version.h"
 #include "cluster/messages.h"
-#include "engine/status.h"
-#include "engine/version.h"
 #include "schema/causeway.capnp.h"
 
 namespace causeway::rpc {
@@ -23,6 +23,8 @@ capnp::Data::Reader BytesToWire(const std::string& bytes);
 
 // ---- versions
 void VersionToWire(const Version& version, wire::Version::Builder out);
+// Everything but the value: what a write's reply carries (the caller has the value already).
+void VersionMetaToWire(const Version& version, wire::Version::Builder out);
 // Validates entries and limits (ValidateVersion) as well as the wire shape.
 Result<Version> VersionFromWire(wire::Version::Reader in);
 

@@ -11,7 +11,7 @@
 
 #include <kj/exception.h>
 
-#include "engine/status.h"
+#include "base/status.h"
 
 namespace causeway::rpc {
 

@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "engine/limits.h"
+#include "base/limits.h"
 #include "rpc/internal/convert.h"
 #include "rpc/internal/errors.h"
 #include "schema/causeway.capnp.h"

@@ -268,7 +268,7 @@ TEST(Coordinator, SessionFloorUnavailableNeverStale) {
   ClientRead again = Get("k", w.session);
   again.timeout_ms = 1000;
   RequestId id = 999999;
-  h->Dispatch(reps[1], h->core(reps[1]).StartRead(id, again, h->now()));
+  h->driver(reps[1]).StartRead(id, again);
   h->Run(200);
   h->node(reps[2]).store["k"] = v2;
   h->Run(500);

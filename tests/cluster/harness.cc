@@ -1,11 +1,12 @@
 #include "harness.h"
 
 #include <algorithm>
-#include <cassert>
 
+#include "base/assert.h"
+#include "base/limits.h"
 #include "cluster/persist.h"
 #include "cluster/ring.h"
-#include "engine/limits.h"
+#include "cluster/startup.h"
 
 namespace causeway::cluster::testing {
 namespace {
@@ -38,92 +39,118 @@ size_t Harness::AddNode(bool fixed_tokens, int rf) {
   n.physical = std::make_unique<TestClock>();
   n.physical->now_ms = kEpochMs + now_;
   auto hlc = HybridClock::Open(n.physical.get(), nullptr);
-  assert(hlc.ok());
+  CW_ASSERT(hlc.ok(), "harness clock");
   n.hlc = std::move(hlc).value();
-  NodeConfig config;
+  NodeConfig& config = n.base_config;
   config.name = "n" + std::to_string(i + 1);
   config.address = "127.0.0.1:" + std::to_string(7000 + i + 1);
   config.seeds = {"127.0.0.1:7001"};
   if (fixed_tokens) config.tokens = Ring::HashTokens(config.name, kTokensPerNodeDefault);
   config.rf = rf;
   config.request_timeout_ms = 1000;
-  n.core = std::make_unique<NodeCore>(config, n.hlc.get());
   nodes_.push_back(std::move(n));
+  StartNode(i, true);
   return i;
+}
+
+// Starts node i's process the way serve does (cluster::RestoreIdentity over its meta map).
+void Harness::StartNode(size_t i, bool restore_view) {
+  Node& n = nodes_[i];
+  // A data dir written before member views were persisted: the record is hidden from start-up.
+  std::optional<std::string> hidden_view;
+  if (auto it = n.meta.find(std::string(kMetaMembers)); !restore_view && it != n.meta.end()) {
+    hidden_view = std::move(it->second);
+    n.meta.erase(it);
+  }
+  n.ports = std::make_unique<Ports>(this, i);
+  StartupNotes notes;
+  auto config = RestoreIdentity(*n.ports, n.base_config, &notes);
+  CW_ASSERT(config.ok(), "harness start-up");
+  if (hidden_view) n.meta[std::string(kMetaMembers)] = std::move(*hidden_view);
+  n.driver = std::make_unique<NodeDriver>(
+      std::move(config).value(), n.hlc.get(),
+      DriverPorts{n.ports.get(), n.ports.get(), n.ports.get(), n.ports.get()});
 }
 
 void Harness::Restart(size_t i, bool restore_view) {
   Node& n = nodes_[i];
-  NodeConfig config = n.core->config();
-  config.generation++;
-  config.tokens = n.core->tokens();
-  if (auto it = n.meta.find(std::string(kMetaTokens)); it != n.meta.end()) {
-    auto tokens = DecodeTokens(it->second);
-    assert(tokens.ok());
-    config.tokens = std::move(tokens).value();
-  }
-  config.known_members.clear();
-  if (auto it = n.meta.find(std::string(kMetaMembers)); restore_view && it != n.meta.end()) {
-    auto members = DecodeMembers(it->second);
-    assert(members.ok());
-    config.known_members = std::move(members).value();
-  }
-  n.core.reset();  // the old process is gone: nothing addressed to it may reach the new one
-  n.core = std::make_unique<NodeCore>(config, n.hlc.get());
+  // Tokens a node chose but has not persisted yet survive in the harness (serve would rejoin).
+  if (!n.meta.count(std::string(kMetaTokens))) n.base_config.tokens = n.driver->core().tokens();
+  n.driver.reset();  // the old process is gone: nothing addressed to it may reach the new one
+  n.ports.reset();
+  StartNode(i, restore_view);
   n.crashed = false;
   n.paused = false;
 }
 
+// ---- ports ------------------------------------------------------------------------------------
+
+void Harness::Ports::StoreMeta(std::string name, std::string value) {
+  Node& n = h_->nodes_[i_];
+  n.meta[name] = std::move(value);
+  n.persists++;
+  Envelope e = MakeEnvelope(Envelope::kMetaStored, i_, 0, PeerMessage{});
+  e.meta_name = std::move(name);
+  h_->queue_.push_back(std::move(e));
+}
+
+void Harness::Ports::SetTombstoneWatermark(Hlc watermark) { h_->nodes_[i_].watermark = watermark; }
+
+void Harness::Ports::Reply(RequestId id, ClientResult result) {
+  h_->trace_hash_ = Mix(Mix(h_->trace_hash_, id), static_cast<int>(result.status.code()));
+  h_->reply_counts_[id]++;
+  h_->replies_[id] = std::move(result);
+}
+
+void Harness::Ports::ExplainReply(RequestId id, ExplainResult result) {
+  h_->reply_counts_[id]++;
+  h_->explains_[id] = std::move(result);
+}
+
+Result<std::optional<std::string>> Harness::Ports::Load(std::string_view name) {
+  const auto& meta = h_->nodes_[i_].meta;
+  auto it = meta.find(std::string(name));
+  if (it == meta.end()) return std::optional<std::string>();
+  return std::optional<std::string>(it->second);
+}
+
+Status Harness::Ports::Store(std::string_view name, std::string_view value) {
+  h_->nodes_[i_].meta[std::string(name)] = std::string(value);
+  return Status::Ok();
+}
+
 size_t Harness::IndexOf(NodeId id) const {
   for (size_t i = 0; i < nodes_.size(); ++i) {
-    if (nodes_[i].core->id() == id) return i;
+    if (nodes_[i].driver->core().id() == id) return i;
   }
   return nodes_.size();
 }
 
 std::vector<size_t> Harness::Replicas(size_t i, const std::string& key) {
   std::vector<size_t> out;
-  for (NodeId id : nodes_[i].core->PreferenceList(key)) out.push_back(IndexOf(id));
+  for (NodeId id : nodes_[i].driver->core().PreferenceList(key)) out.push_back(IndexOf(id));
   return out;
 }
 
-void Harness::Dispatch(size_t i, Actions actions) {
-  for (Action& a : actions) {
-    trace_hash_ = Mix(trace_hash_, a.index());
-    if (auto* send = std::get_if<SendAction>(&a)) {
-      trace_hash_ = Mix(Mix(trace_hash_, send->to), send->message.index());
-      if (const auto* g = std::get_if<GossipMessage>(&send->message)) {
-        gossip_messages_++;
-        gossip_bytes_ += GossipPayloadBytes(*g);
-      }
-      size_t to = nodes_.size();
-      if (send->to != 0) {
-        to = IndexOf(send->to);
-      } else {
-        for (size_t j = 0; j < nodes_.size(); ++j) {
-          if (nodes_[j].core->config().address == send->address) to = j;
-        }
-      }
-      if (to == nodes_.size() || nodes_[to].crashed) {
-        queue_.push_back(
-            MakeEnvelope(Envelope::kSendFailed, i, send->to, std::move(send->message)));
-      } else if (!nodes_[to].paused) {
-        queue_.push_back(
-            MakeEnvelope(Envelope::kPeer, to, nodes_[i].core->id(), std::move(send->message)));
-      }
-    } else if (auto* reply = std::get_if<ReplyAction>(&a)) {
-      trace_hash_ = Mix(Mix(trace_hash_, reply->id), static_cast<int>(reply->result.status.code()));
-      reply_counts_[reply->id]++;
-      replies_[reply->id] = std::move(reply->result);
-    } else if (auto* explain = std::get_if<ExplainReplyAction>(&a)) {
-      reply_counts_[explain->id]++;
-      explains_[explain->id] = std::move(explain->result);
-    } else if (auto* storage = std::get_if<StorageAction>(&a)) {
-      Storage(i, *storage);
-    } else if (auto* persist = std::get_if<PersistMetaAction>(&a)) {
-      nodes_[i].meta[persist->name] = persist->value;
-      nodes_[i].persists++;
+void Harness::Send(size_t i, NodeId to_id, const std::string& address, PeerMessage message) {
+  trace_hash_ = Mix(Mix(trace_hash_, to_id), message.index());
+  if (const auto* g = std::get_if<GossipMessage>(&message)) {
+    gossip_messages_++;
+    gossip_bytes_ += GossipPayloadBytes(*g);
+  }
+  size_t to = nodes_.size();
+  if (to_id != 0) {
+    to = IndexOf(to_id);
+  } else {
+    for (size_t j = 0; j < nodes_.size(); ++j) {
+      if (nodes_[j].driver->core().config().address == address) to = j;
     }
+  }
+  if (to == nodes_.size() || nodes_[to].crashed) {
+    queue_.push_back(MakeEnvelope(Envelope::kSendFailed, i, to_id, std::move(message)));
+  } else if (!nodes_[to].paused) {
+    queue_.push_back(
+        MakeEnvelope(Envelope::kPeer, to, nodes_[i].driver->core().id(), std::move(message)));
   }
 }
 
@@ -157,13 +184,16 @@ void Harness::Deliver(Envelope e) {
   switch (e.kind) {
     case Envelope::kPeer:
       if (n.paused) return;
-      Dispatch(e.to, n.core->OnPeerMessage(e.from, std::move(e.message), now_));
+      n.driver->OnPeerMessage(e.from, std::move(e.message));
       break;
     case Envelope::kSendFailed:
-      Dispatch(e.to, n.core->OnSendFailed(e.from, e.message, now_));
+      n.driver->OnSendFailed(e.from, std::move(e.message));
       break;
     case Envelope::kStorage:
-      Dispatch(e.to, n.core->OnStorageDone(e.op_id, std::move(e.storage), now_));
+      n.driver->OnStorageDone(e.op_id, std::move(e.storage));
+      break;
+    case Envelope::kMetaStored:
+      n.driver->OnMetaStored(e.meta_name, Status::Ok());
       break;
   }
 }
@@ -182,7 +212,7 @@ void Harness::Run(uint64_t ms) {
     for (size_t i = 0; i < nodes_.size(); ++i) {
       Node& n = nodes_[i];
       n.physical->now_ms = static_cast<uint64_t>(static_cast<int64_t>(kEpochMs + now_) + n.skew_ms);
-      if (!n.crashed && !n.paused) Dispatch(i, n.core->Tick(now_));
+      if (!n.crashed && !n.paused) n.driver->Tick();
     }
     Drain();
   }
@@ -196,7 +226,7 @@ void Harness::WaitFor(const std::map<RequestId, T>& results, RequestId id, uint6
 
 ClientResult Harness::Write(size_t i, ClientWrite w, uint64_t max_ms) {
   RequestId id = next_request_++;
-  Dispatch(i, nodes_[i].core->StartWrite(id, std::move(w), now_));
+  nodes_[i].driver->StartWrite(id, std::move(w));
   WaitFor(replies_, id, max_ms);
   auto it = replies_.find(id);
   return it == replies_.end() ? ClientResult{Status::Internal("no reply"), {}, {}} : it->second;
@@ -204,7 +234,7 @@ ClientResult Harness::Write(size_t i, ClientWrite w, uint64_t max_ms) {
 
 ClientResult Harness::Read(size_t i, ClientRead r, uint64_t max_ms) {
   RequestId id = next_request_++;
-  Dispatch(i, nodes_[i].core->StartRead(id, std::move(r), now_));
+  nodes_[i].driver->StartRead(id, std::move(r));
   WaitFor(replies_, id, max_ms);
   auto it = replies_.find(id);
   return it == replies_.end() ? ClientResult{Status::Internal("no reply"), {}, {}} : it->second;
@@ -212,7 +242,7 @@ ClientResult Harness::Read(size_t i, ClientRead r, uint64_t max_ms) {
 
 ExplainResult Harness::Explain(size_t i, std::string key, uint64_t max_ms) {
   RequestId id = next_request_++;
-  Dispatch(i, nodes_[i].core->StartExplain(id, std::move(key), now_));
+  nodes_[i].driver->StartExplain(id, std::move(key));
   WaitFor(explains_, id, max_ms);
   auto it = explains_.find(id);
   return it == explains_.end() ? ExplainResult{Status::Internal("no reply"), 0, {}, {}}

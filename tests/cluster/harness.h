@@ -1,7 +1,7 @@
-// A tiny in-process cluster for tests: NodeCores wired through one FIFO message queue, a map per
-// node as its storage, and manual time. Nodes can be crashed (messages to them fail at once, as a
-// refused connection) or paused (messages to them vanish, as a stopped process: only deadlines
-// notice). Deterministic: no threads, no wall clock.
+// A tiny in-process cluster for tests: NodeDrivers (the real executor of the core's actions)
+// wired through one FIFO message queue, a map per node as its storage, and manual time. Nodes can
+// be crashed (messages to them fail at once, as a refused connection) or paused (messages to them
+// vanish, as a stopped process: only deadlines notice). Deterministic: no threads, no wall clock.
 #pragma once
 
 #include <deque>
@@ -10,8 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "base/hlc.h"
+#include "cluster/driver.h"
 #include "cluster/node.h"
-#include "engine/hlc.h"
+#include "cluster/ports.h"
 
 namespace causeway::cluster::testing {
 
@@ -29,13 +31,42 @@ uint64_t GossipPayloadBytes(const GossipMessage& m);
 
 class Harness {
  public:
+  // Node i's side of the driver's ports: the queue, the map store, the reply maps, the harness
+  // clock, and the node's meta map for start-up.
+  class Ports final : public Transport,
+                      public StorageRunner,
+                      public ReplySink,
+                      public MonotonicClock,
+                      public MetaStore {
+   public:
+    Ports(Harness* h, size_t i) : h_(h), i_(i) {}
+    void Send(NodeId to, const std::string& address, PeerMessage message) override {
+      h_->Send(i_, to, address, std::move(message));
+    }
+    void Run(StorageAction action) override { h_->Storage(i_, action); }
+    void StoreMeta(std::string name, std::string value) override;
+    void SetTombstoneWatermark(Hlc watermark) override;
+    void Reply(RequestId id, ClientResult result) override;
+    void ExplainReply(RequestId id, ExplainResult result) override;
+    TimeMs NowMs() override { return h_->now_; }
+    Result<std::optional<std::string>> Load(std::string_view name) override;
+    Status Store(std::string_view name, std::string_view value) override;
+
+   private:
+    Harness* h_;
+    size_t i_;
+  };
+
   struct Node {
     std::unique_ptr<TestClock> physical;
     std::unique_ptr<HybridClock> hlc;
-    std::unique_ptr<NodeCore> core;
+    NodeConfig base_config;  // what the node was created with; restarts restore over it
+    std::unique_ptr<Ports> ports;
+    std::unique_ptr<NodeDriver> driver;
     std::map<std::string, Version> store;
     std::map<std::string, std::string> meta;  // PersistMetaAction records (survive restarts)
     uint64_t persists = 0;                    // PersistMetaAction count
+    Hlc watermark = 0;                        // the last tombstone watermark asked for
     bool crashed = false, paused = false;
     int64_t skew_ms = 0;
   };
@@ -51,20 +82,19 @@ class Harness {
   // way serve does: tokens from kMetaTokens (else its previous tokens), and the member view from
   // kMetaMembers only if `restore_view` (false: a data dir written before views were persisted).
   void Restart(size_t i, bool restore_view);
-  NodeCore& core(size_t i) { return *nodes_[i].core; }
+  // The core, for table tests that feed it directly and inspect its actions.
+  NodeCore& core(size_t i) { return nodes_[i].driver->mutable_core(); }
+  NodeDriver& driver(size_t i) { return *nodes_[i].driver; }
   Node& node(size_t i) { return nodes_[i]; }
   size_t size() const { return nodes_.size(); }
   size_t IndexOf(NodeId id) const;
   TimeMs now() const { return now_; }
 
-  // Feeds actions of node `i` into the queue / storage / replies.
-  void Dispatch(size_t i, Actions actions);
   // Delivers queued messages until none is left (bounded).
   void Drain();
   // Advances time by `ms` in 10 ms steps, ticking every live node and draining after each.
   void Run(uint64_t ms);
 
-  Actions Tick(size_t i) { return nodes_[i].core->Tick(now_); }
   // Starts a client request at node i and runs until it is answered (or `max_ms` passes).
   ClientResult Write(size_t i, ClientWrite w, uint64_t max_ms = 5000);
   ClientResult Read(size_t i, ClientRead r, uint64_t max_ms = 5000);
@@ -87,15 +117,19 @@ class Harness {
 
  private:
   struct Envelope {
-    enum Kind { kPeer, kSendFailed, kStorage } kind = kPeer;
+    enum Kind { kPeer, kSendFailed, kStorage, kMetaStored } kind = kPeer;
     size_t to = 0;  // node index that handles it
     NodeId from = 0;
     PeerMessage message;
     uint64_t op_id = 0;
     StorageResult storage;
+    std::string meta_name;
   };
   static Envelope MakeEnvelope(Envelope::Kind kind, size_t to, NodeId from, PeerMessage message);
+  void StartNode(size_t i, bool restore_view);
   void Deliver(Envelope e);
+  // The ports of node i (Harness::Ports forwards here).
+  void Send(size_t i, NodeId to_id, const std::string& address, PeerMessage message);
   void Storage(size_t i, const StorageAction& a);
   template <typename T>
   void WaitFor(const std::map<RequestId, T>& results, RequestId id, uint64_t max_ms);

@@ -91,7 +91,7 @@ TEST(Gossip, FailureDetectedAndRecovery) {
 TEST(Gossip, LeaveRemovesNodeFromRings) {
   Harness h(5, /*fixed_tokens=*/true);
   ASSERT_LT(RunUntilConverged(h, 5, 20000), 20000u);
-  h.Dispatch(2, h.core(2).Leave(h.now()));
+  h.driver(2).Leave();
   h.Drain();
   h.Run(1000);
   for (int k = 0; k < 100; ++k) {
@@ -155,7 +155,7 @@ TEST(Gossip, OversizedGossipIsBounded) {
   huge.id = 5;
   huge.tokens.assign(kTokensPerNodeMax + 1, 1);
   bad.members.insert(bad.members.begin(), huge);
-  h.Dispatch(0, h.core(0).OnPeerMessage(h.core(1).id(), bad, h.now()));
+  h.driver(0).OnPeerMessage(h.core(1).id(), bad);
   EXPECT_LE(h.core(0).Members(h.now()).size(), kClusterNodesMax);
   for (const auto& m : h.core(0).Members(h.now())) EXPECT_NE(m.state.id, 5u);
 

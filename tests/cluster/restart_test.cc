@@ -158,7 +158,7 @@ TEST(Restart, PreferenceListsAlwaysComplete) {
   ExpectCompleteLists(h, 3);
   h.Restart(3, false);
   ExpectCompleteLists(h, 3);
-  h.Dispatch(2, h.core(2).Leave(h.now()));
+  h.driver(2).Leave();
   h.Drain();
   for (int step = 0; step < 20; ++step) {
     h.Run(100);
@@ -184,7 +184,7 @@ TEST(Restart, PersistsViewWhenItChanges) {
   const uint64_t before = h.node(0).persists;
   h.Run(10000);  // nothing changes: heartbeats alone are not persisted
   EXPECT_EQ(h.node(0).persists, before);
-  h.Dispatch(1, h.core(1).Leave(h.now()));
+  h.driver(1).Leave();
   auto left = DecodeMembers(h.node(1).meta.at(std::string(kMetaMembers)));
   ASSERT_TRUE(left.ok());
   bool self_left = false;

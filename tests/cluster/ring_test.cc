@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <set>
 
-#include "engine/limits.h"
+#include "base/limits.h"
 
 namespace causeway::cluster {
 namespace {

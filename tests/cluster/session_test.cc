@@ -2,9 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "base/limits.h"
 #include "cluster/internal/bytes.h"
 #include "cluster/messages.h"
-#include "engine/limits.h"
 
 namespace causeway::cluster {
 namespace {

@@ -15,6 +15,7 @@
 #include "engine/internal/lww_merge.h"
 #include "engine/internal/options.h"
 #include "engine/internal/tombstone_filter.h"
+#include "engine/record.h"
 #include "support/temp_dir.h"
 
 namespace causeway {

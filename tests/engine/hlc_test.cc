@@ -1,5 +1,5 @@
 // Hybrid logical clock: monotonicity, logical overflow, skew rejection, persisted ceiling.
-#include "engine/hlc.h"
+#include "base/hlc.h"
 
 #include <gtest/gtest.h>
 

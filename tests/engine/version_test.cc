@@ -1,14 +1,14 @@
 // Unit tests of the version record codec, version vectors, causality, validation, tokens and
 // sync-mode parsing.
-#include "engine/version.h"
+#include "base/version.h"
 
 #include <gtest/gtest.h>
 
 #include <random>
 
+#include "base/token.h"
 #include "engine/engine.h"
 #include "engine/internal/record.h"
-#include "engine/token.h"
 
 namespace causeway {
 namespace {

@@ -18,8 +18,8 @@
 #include <random>
 #include <thread>
 
+#include "base/hlc.h"
 #include "engine/engine.h"
-#include "engine/hlc.h"
 #include "rpc/client.h"
 #include "rpc/internal/convert.h"
 #include "rpc/internal/errors.h"

@@ -3,7 +3,7 @@
 #include <map>
 #include <sstream>
 
-#include "engine/hlc.h"
+#include "base/hlc.h"
 
 namespace causeway::sim {
 

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/status.h"
-#include "engine/version.h"
+#include "base/status.h"
+#include "base/version.h"
 
 namespace causeway::sim {
 

@@ -12,7 +12,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "cluster/persist.h"
+#include "cluster/startup.h"
+#include "rpc/engine_ports.h"
 #include "sim_internal.h"
 #include "support/fault_fs.h"
 
@@ -119,7 +120,8 @@ Simulator::Simulator(SimOptions options) : options_(std::move(options)), rng_(op
 
 Simulator::~Simulator() {
   for (auto& n : nodes_) {
-    n->core.reset();
+    n->driver.reset();
+    n->ports.reset();
     n->hlc.reset();
     n->engine.reset();
     n->env.reset();
@@ -215,11 +217,6 @@ void Simulator::StartNode(Node& n) {
   eo.block_cache_bytes = 1 << 20;
   eo.env = n.env.get();
   n.engine = Check(Engine::Open(eo), n.name + ": open engine");
-  auto gen = Check(n.engine->LoadMeta("generation"), n.name + ": load generation");
-  n.generation = gen ? std::stoull(*gen) + 1 : 1;
-  Check(n.engine->StoreMeta("generation", std::to_string(n.generation)), "store generation");
-  auto tokens = Check(n.engine->LoadMeta(cluster::kMetaTokens), n.name + ": load tokens");
-  auto members = Check(n.engine->LoadMeta(cluster::kMetaMembers), n.name + ": load members");
   n.hlc = Check(HybridClock::Open(n.physical.get(), n.engine.get()), n.name + ": open clock");
   // Now() returns more than Last(), so starting at Last() >= everything handed out before is
   // what "never goes backwards" needs.
@@ -234,20 +231,22 @@ void Simulator::StartNode(Node& n) {
   for (int i = 0; i < std::min(3, static_cast<int>(nodes_.size())); ++i) {
     cfg.seeds.push_back(nodes_[i]->address);
   }
-  // The persisted ring tokens and member view, as serve restores them (cluster/persist.h).
-  if (tokens) cfg.tokens = Check(cluster::DecodeTokens(*tokens), n.name + ": decode tokens");
-  if (members) {
-    cfg.known_members = Check(cluster::DecodeMembers(*members), n.name + ": decode members");
-  }
-  cfg.generation = n.generation;
   cfg.rf = options_.rf;
+  // Identity, tokens, member view and generation, as serve restores them (cluster/startup.h).
+  EngineMetaStore meta(n.engine.get());
+  cluster::StartupNotes notes;
+  cfg = Check(cluster::RestoreIdentity(meta, std::move(cfg), &notes), n.name + ": restore");
+  n.generation = cfg.generation;
   cfg.rng_seed = options_.seed * 1000003 + static_cast<uint64_t>(n.index) * 101 + n.generation;
-  n.core = std::make_unique<cluster::NodeCore>(std::move(cfg), n.hlc.get());
+  n.ports = std::make_unique<NodePorts>(this, &n);
+  n.driver = std::make_unique<cluster::NodeDriver>(
+      std::move(cfg), n.hlc.get(),
+      cluster::DriverPorts{n.ports.get(), n.ports.get(), n.ports.get(), n.ports.get()});
   n.up = true;
   ++n.incarnation;
   Trace("start " + n.name + " gen=" + std::to_string(n.generation) +
         " hlc=" + std::to_string(n.hlc->Last()) +
-        " view=" + std::to_string(n.core->config().known_members.size()));
+        " view=" + std::to_string(n.driver->core().config().known_members.size()));
   ScheduleTick(n);
   if (n.sync == SyncMode::kPeriodic) SchedulePeriodicSync(n);
 }
@@ -259,7 +258,8 @@ void Simulator::Crash(Node& n) {
   n.up = false;
   ++n.incarnation;
   n.last_hlc = n.hlc->Last();
-  n.core.reset();
+  n.driver.reset();
+  n.ports.reset();
   n.hlc.reset();
   // Nothing the dying process does from here (the engine's destructor syncs the WAL) may reach
   // the disk; then everything not synced before is dropped.
@@ -275,7 +275,8 @@ void Simulator::CleanRestart(Node& n) {
   n.up = false;
   ++n.incarnation;
   n.last_hlc = n.hlc->Last();
-  n.core.reset();
+  n.driver.reset();
+  n.ports.reset();
   n.hlc.reset();
   n.engine.reset();
   StartNode(n);
@@ -290,7 +291,7 @@ void Simulator::OnNode(int index, uint64_t incarnation, const std::function<void
 void Simulator::ScheduleTick(Node& n) {
   Schedule(Uniform(10, 20), [this, i = n.index, inc = n.incarnation] {
     OnNode(i, inc, [this](Node& node) {
-      Execute(node, node.core->Tick(node.Mono(now_)));
+      node.driver->Tick();
       ScheduleTick(node);
     });
   });
@@ -306,48 +307,61 @@ void Simulator::SchedulePeriodicSync(Node& n) {
   });
 }
 
-void Simulator::Execute(Node& n, cluster::Actions actions) {
-  for (cluster::Action& action : actions) {
-    if (auto* send = std::get_if<cluster::SendAction>(&action)) {
-      Send(n, std::move(*send));
-    } else if (auto* reply = std::get_if<cluster::ReplyAction>(&action)) {
-      ExecuteReply(n, *reply);
-    } else if (auto* storage = std::get_if<cluster::StorageAction>(&action)) {
-      ExecuteStorage(n, *storage);
-    } else if (auto* persist = std::get_if<cluster::PersistMetaAction>(&action)) {
-      // Synced, like the real driver's: a crash right after it keeps the record.
-      Trace(n.name + " persist " + persist->name + " " + std::to_string(persist->value.size()));
-      Check(n.engine->StoreMeta(persist->name, persist->value),
-            n.name + ": store " + persist->name);
-    } else {
-      Trace(n.name + " explain-reply");
-    }
-  }
+// ---- the driver's ports ----------------------------------------------------------------------
+
+void Simulator::NodePorts::Send(NodeId to, const std::string& address,
+                                cluster::PeerMessage message) {
+  sim_->Send(*node_, to, address, std::move(message));
 }
 
-void Simulator::ExecuteStorage(Node& n, const cluster::StorageAction& a) {
+void Simulator::NodePorts::Run(cluster::StorageAction action) { sim_->RunStorage(*node_, action); }
+
+// Synced at once, like the server's pool (a crash right after it keeps the record); the
+// completion comes as a later event.
+void Simulator::NodePorts::StoreMeta(std::string name, std::string value) {
+  Simulator& sim = *sim_;
+  Node& n = *node_;
+  sim.Trace(n.name + " persist " + name + " " + std::to_string(value.size()));
+  Status s = n.engine->StoreMeta(name, value);
+  Check(s, n.name + ": store " + name);
+  sim.Schedule(0, [&sim, i = n.index, inc = n.incarnation, name = std::move(name), s] {
+    sim.OnNode(i, inc, [&](Node& node) { node.driver->OnMetaStored(name, s); });
+  });
+}
+
+void Simulator::NodePorts::SetTombstoneWatermark(Hlc watermark) {
+  sim_->Trace(node_->name + " watermark " + std::to_string(watermark));
+  node_->engine->SetTombstoneWatermark(watermark);
+}
+
+void Simulator::NodePorts::Reply(cluster::RequestId id, cluster::ClientResult result) {
+  sim_->OnReply(*node_, id, result);
+}
+
+void Simulator::NodePorts::ExplainReply(cluster::RequestId, cluster::ExplainResult) {
+  sim_->Trace(node_->name + " explain-reply");
+}
+
+cluster::TimeMs Simulator::NodePorts::NowMs() { return node_->Mono(sim_->now_); }
+
+void Simulator::RunStorage(Node& n, const cluster::StorageAction& a) {
   cluster::StorageResult result;
   std::string line = n.name + " storage#" + std::to_string(a.op_id) + " ";
   if (a.kind == cluster::StorageAction::Kind::kApply && options_.sabotage_lying_disk &&
       a.key == keys_[0]) {
     line += "apply " + a.key + " " + VersionString(a.version) + " -> lied";
-  } else if (a.kind == cluster::StorageAction::Kind::kApply) {
-    auto r = n.engine->Apply(a.key, a.version);
-    result.status = r.status();
-    line += "apply " + a.key + " " + VersionString(a.version) + " -> " +
-            (r.ok() ? std::to_string(static_cast<int>(r->outcome)) : r.status().ToString());
   } else {
-    auto r = n.engine->Get(a.key);
-    result.status = r.status();
-    if (r.ok()) result.version = std::move(*r);
-    line += "get " + a.key + " -> " + (result.version ? VersionString(*result.version) : "none");
+    result = RunOnEngine(*n.engine, a);
+    line +=
+        a.kind == cluster::StorageAction::Kind::kApply
+            ? "apply " + a.key + " " + VersionString(a.version) + " -> " +
+                  (result.status.ok() ? "ok" : result.status.ToString())
+            : "get " + a.key + " -> " + (result.version ? VersionString(*result.version) : "none");
   }
   Trace(line);
   Schedule(Uniform(0, options_.storage_delay_max_ms),
            [this, i = n.index, inc = n.incarnation, op = a.op_id, res = std::move(result)] {
-             OnNode(i, inc, [&](Node& node) {
-               Execute(node, node.core->OnStorageDone(op, res, node.Mono(now_)));
-             });
+             OnNode(i, inc, [&](Node& node) { node.driver->OnStorageDone(op, res); });
            });
 }
 
@@ -365,20 +379,21 @@ bool Simulator::Blocked(int from, int to) const {
   return !partition_one_way_ || side_[from] == 0;
 }
 
-void Simulator::Send(Node& from, cluster::SendAction a) {
+void Simulator::Send(Node& from, NodeId to_id, const std::string& address,
+                     cluster::PeerMessage message) {
   ++stats_.messages;
-  const int to = IndexOf(a.to, a.address);
-  const std::string what = DescribeMessage(a.message);
+  const int to = IndexOf(to_id, address);
+  const std::string what = DescribeMessage(message);
   if (to < 0) {
-    Trace(from.name + " -> ? " + a.address + " unknown " + what);
-    FailSend(from.index, from.incarnation, a.to, a.message, now_);
+    Trace(from.name + " -> ? " + address + " unknown " + what);
+    FailSend(from.index, from.incarnation, to_id, message, now_);
     return;
   }
   if (to != from.index &&
       (Blocked(from.index, to) || (faults_enabled_ && Chance(options_.drop_probability)))) {
     ++stats_.dropped;
     Trace(from.name + " -> n" + std::to_string(to) + " dropped " + what);
-    FailSend(from.index, from.incarnation, nodes_[to]->id, a.message, now_);
+    FailSend(from.index, from.incarnation, nodes_[to]->id, message, now_);
     return;
   }
   const int copies = (faults_enabled_ && Chance(options_.duplicate_probability)) ? 2 : 1;
@@ -386,7 +401,7 @@ void Simulator::Send(Node& from, cluster::SendAction a) {
   for (int c = 0; c < copies; ++c) {
     uint64_t delay = to == from.index ? 0 : Uniform(options_.delay_min_ms, options_.delay_max_ms);
     if (to != from.index && Chance(options_.slow_probability)) delay *= 10;
-    Schedule(delay, [this, f = from.index, to, inc = from.incarnation, m = a.message, sent = now_] {
+    Schedule(delay, [this, f = from.index, to, inc = from.incarnation, m = message, sent = now_] {
       Deliver(f, to, inc, m, sent);
     });
   }
@@ -402,7 +417,7 @@ void Simulator::Deliver(int from, int to, uint64_t from_incarnation, const clust
     return;
   }
   Trace("n" + std::to_string(from) + " => " + target.name + " " + DescribeMessage(m));
-  Execute(target, target.core->OnPeerMessage(nodes_[from]->id, m, target.Mono(now_)));
+  target.driver->OnPeerMessage(nodes_[from]->id, m);
 }
 
 // The real driver notices a lost message only when its peer call's deadline passes.
@@ -412,7 +427,7 @@ void Simulator::FailSend(int from, uint64_t from_incarnation, NodeId to,
   Schedule(at > now_ ? at - now_ : 0, [this, from, from_incarnation, to, m] {
     OnNode(from, from_incarnation, [&](Node& node) {
       Trace(node.name + " send-failed " + DescribeMessage(m));
-      Execute(node, node.core->OnSendFailed(to, m, node.Mono(now_)));
+      node.driver->OnSendFailed(to, m);
     });
   });
 }

@@ -100,6 +100,7 @@ class Simulator {
 
  private:
   struct Node;
+  class NodePorts;
   struct Session;
   struct Event {
     uint64_t at = 0;
@@ -121,15 +122,15 @@ class Simulator {
   void CleanRestart(Node& n);
   void ScheduleTick(Node& n);
   void SchedulePeriodicSync(Node& n);
-  void Execute(Node& n, cluster::Actions actions);
-  void ExecuteStorage(Node& n, const cluster::StorageAction& a);
-  void ExecuteReply(Node& n, const cluster::ReplyAction& a);
+  // The storage and reply ports of node `n` (NodePorts forwards here).
+  void RunStorage(Node& n, const cluster::StorageAction& a);
+  void OnReply(Node& n, cluster::RequestId id, const cluster::ClientResult& result);
   // Calls fn on node `index` if it is still the incarnation `incarnation` (else the event is
   // stale: it was meant for a process that has since crashed).
   void OnNode(int index, uint64_t incarnation, const std::function<void(Node&)>& fn);
 
   // ---- network
-  void Send(Node& from, cluster::SendAction a);
+  void Send(Node& from, NodeId to_id, const std::string& address, cluster::PeerMessage message);
   void Deliver(int from, int to, uint64_t from_incarnation, const cluster::PeerMessage& m,
                uint64_t sent_ms);
   void FailSend(int from, uint64_t from_incarnation, NodeId to, const cluster::PeerMessage& m,

@@ -21,7 +21,7 @@ constexpr int kRepairRoundsMax = 4;
 bool Simulator::AllKnow(const std::vector<NodeId>& ids) {
   for (const auto& n : nodes_) {
     if (!n->up) continue;
-    auto members = n->core->Members(n->Mono(now_));
+    auto members = n->driver->core().Members(n->Mono(now_));
     for (NodeId id : ids) {
       auto it = std::find_if(members.begin(), members.end(),
                              [id](const cluster::MemberView& m) { return m.state.id == id; });
@@ -29,7 +29,8 @@ bool Simulator::AllKnow(const std::vector<NodeId>& ids) {
         return false;
       }
       const Node& target = *nodes_[IndexOf(id, "")];
-      if (!target.up || it->state.tokens.empty() || it->state.tokens != target.core->tokens()) {
+      if (!target.up || it->state.tokens.empty() ||
+          it->state.tokens != target.driver->core().tokens()) {
         return false;
       }
     }
@@ -130,7 +131,7 @@ void Simulator::RepairRound() {
     pending_ops_[id] = history_.size() - 1;
     cluster::ClientRead req{op.key, cluster::Consistency::All(), 0, ""};
     Schedule(kRequestTimeoutMsDefault + kClientGiveUpSlackMs, [this, id] { ClientGiveUp(id); });
-    Execute(n, n.core->StartRead(id, std::move(req), n.Mono(now_)));
+    n.driver->StartRead(id, std::move(req));
   }
   RunUntil([this] { return pending_ops_.empty(); }, kDrainDeadlineMs, kMembershipCheckMs);
   RunFor(kQuietMs);
@@ -145,9 +146,9 @@ std::optional<Version> Simulator::ReadEngine(int index, const std::string& key) 
 
 // The preference list of `key` if every node agrees on it; empty (and a problem) otherwise.
 std::vector<int> Simulator::Replicas(const std::string& key, std::vector<std::string>* problems) {
-  const std::vector<NodeId> pref = nodes_[0]->core->PreferenceList(key);
+  const std::vector<NodeId> pref = nodes_[0]->driver->core().PreferenceList(key);
   for (const auto& n : nodes_) {
-    if (n->core->PreferenceList(key) != pref) {
+    if (n->driver->core().PreferenceList(key) != pref) {
       problems->push_back("preference lists of " + key + " differ between n0 and " + n->name);
       return {};
     }

@@ -8,9 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "cluster/node.h"
+#include "base/hlc.h"
+#include "cluster/driver.h"
+#include "cluster/ports.h"
 #include "engine/engine.h"
-#include "engine/hlc.h"
 #include "sim.h"
 
 namespace rocksdb {
@@ -50,6 +51,27 @@ class ManualPhysicalClock final : public PhysicalClock {
   int64_t skew_;
 };
 
+// One simulated node's side of cluster::NodeDriver's ports: the simulator's network, its engine
+// (with the trace and the scheduled completion delay), its client histories and its clock.
+class Simulator::NodePorts final : public cluster::Transport,
+                                   public cluster::StorageRunner,
+                                   public cluster::ReplySink,
+                                   public cluster::MonotonicClock {
+ public:
+  NodePorts(Simulator* sim, Node* node) : sim_(sim), node_(node) {}
+  void Send(NodeId to, const std::string& address, cluster::PeerMessage message) override;
+  void Run(cluster::StorageAction action) override;
+  void StoreMeta(std::string name, std::string value) override;
+  void SetTombstoneWatermark(Hlc watermark) override;
+  void Reply(cluster::RequestId id, cluster::ClientResult result) override;
+  void ExplainReply(cluster::RequestId id, cluster::ExplainResult result) override;
+  cluster::TimeMs NowMs() override;
+
+ private:
+  Simulator* sim_;
+  Node* node_;
+};
+
 struct Simulator::Node {
   int index = 0;
   std::string name, address;
@@ -59,12 +81,13 @@ struct Simulator::Node {
   int64_t skew_ms = 0;
   uint64_t mono_base_ms = 0;  // the node's monotonic clock starts elsewhere than its peers'
   std::unique_ptr<ManualPhysicalClock> physical;
-  // Declared in the order they are built; destroyed in reverse: core, hlc, engine, env.
+  // Declared in the order they are built; destroyed in reverse: driver, hlc, engine, env.
   std::shared_ptr<testing::FaultInjectionFs> fs;  // the node's disk: power loss happens here
   std::unique_ptr<rocksdb::Env> env;
   std::unique_ptr<Engine> engine;
   std::unique_ptr<HybridClock> hlc;
-  std::unique_ptr<cluster::NodeCore> core;
+  std::unique_ptr<NodePorts> ports;
+  std::unique_ptr<cluster::NodeDriver> driver;
   uint64_t incarnation = 0;  // bumped on every start and crash: stale events are dropped
   bool up = false;
   uint64_t generation = 0;

@@ -119,13 +119,13 @@ void Simulator::ClientNext(Session& s) {
   const uint64_t id = next_request_id_++;
   s.request = id;
   Node& n = *nodes_[coordinator];
-  cluster::Actions actions;
+  Schedule(kRequestTimeoutMsDefault + kClientGiveUpSlackMs, [this, id] { ClientGiveUp(id); });
   if (op.kind == OpKind::kRead) {
     cluster::ClientRead req{op.key, RandomConsistency(1, &op.replicas), 0, s.token};
     Trace("s" + std::to_string(s.index) + " read " + op.key + " via " + n.name);
     history_.push_back(op);
     pending_ops_[id] = history_.size() - 1;
-    actions = n.core->StartRead(id, std::move(req), n.Mono(now_));
+    n.driver->StartRead(id, std::move(req));
   } else {
     cluster::ClientWrite req;
     req.key = op.key;
@@ -137,10 +137,8 @@ void Simulator::ClientNext(Session& s) {
     Trace("s" + std::to_string(s.index) + " write " + op.key + "=" + op.value + " via " + n.name);
     history_.push_back(op);
     pending_ops_[id] = history_.size() - 1;
-    actions = n.core->StartWrite(id, std::move(req), n.Mono(now_));
+    n.driver->StartWrite(id, std::move(req));
   }
-  Schedule(kRequestTimeoutMsDefault + kClientGiveUpSlackMs, [this, id] { ClientGiveUp(id); });
-  Execute(n, std::move(actions));
 }
 
 void Simulator::ClientGiveUp(uint64_t request_id) {
@@ -159,27 +157,27 @@ void Simulator::ClientGiveUp(uint64_t request_id) {
   }
 }
 
-void Simulator::ExecuteReply(Node& n, const cluster::ReplyAction& a) {
-  auto it = pending_ops_.find(a.id);
+void Simulator::OnReply(Node& n, cluster::RequestId id, const cluster::ClientResult& result) {
+  auto it = pending_ops_.find(id);
   if (it == pending_ops_.end()) {
-    Trace(n.name + " late reply #" + std::to_string(a.id));
+    Trace(n.name + " late reply #" + std::to_string(id));
     return;
   }
   Op& op = history_[it->second];
   pending_ops_.erase(it);
   op.response_ms = now_;
-  op.code = a.result.status.code();
-  op.outcome = a.result.status.ok() ? OpOutcome::kOk : OpOutcome::kFailed;
-  if (a.result.status.ok() && a.result.version) {
-    op.dot = SimDot{a.result.version->timestamp, a.result.version->writer};
-    op.tombstone = a.result.version->tombstone;
-    if (op.kind == OpKind::kRead) op.value = a.result.version->value;
+  op.code = result.status.code();
+  op.outcome = result.status.ok() ? OpOutcome::kOk : OpOutcome::kFailed;
+  if (result.status.ok() && result.version) {
+    op.dot = SimDot{result.version->timestamp, result.version->writer};
+    op.tombstone = result.version->tombstone;
+    if (op.kind == OpKind::kRead) op.value = result.version->value;
   }
   ++(op.ok() ? stats_.ops_ok : stats_.ops_failed);
   Trace(n.name + " reply " + op.ToString());
   if (op.session < 0) return;  // a repair read of the settle phase
   Session& s = *sessions_[op.session];
-  if (!a.result.session.empty()) s.token = a.result.session;
+  if (!result.session.empty()) s.token = result.session;
   s.request = 0;
   Schedule(Uniform(0, kClientThinkMsMax), [this, &s] { ClientNext(s); });
 }

@@ -4,7 +4,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "engine/hlc.h"
+#include "base/hlc.h"
 
 namespace causeway::testing {
 

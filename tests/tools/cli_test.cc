@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "engine/limits.h"
+#include "base/limits.h"
 #include "rpc/client.h"
 #include "tests/tools/harness.h"
 #include "tools/internal/process.h"

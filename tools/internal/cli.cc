@@ -9,7 +9,7 @@
 #include <cstring>
 #include <iostream>
 
-#include "engine/limits.h"
+#include "base/limits.h"
 
 namespace causeway::tools {
 

@@ -5,7 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "engine/limits.h"
+#include "base/limits.h"
 
 namespace causeway::tools {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "engine/limits.h"  // before rpc/client.h, which uses kRequestTimeoutMsDefault
+#include "base/limits.h"  // before rpc/client.h, which uses kRequestTimeoutMsDefault
 #include "nlohmann/json_fwd.hpp"
 #include "rpc/client.h"
 #include "tools/internal/cli.h"

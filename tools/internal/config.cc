@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "engine/limits.h"
+#include "base/limits.h"
 #include "tools/internal/cli.h"
 
 namespace causeway::tools {

@@ -15,8 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "engine/engine.h"
-#include "engine/status.h"
 
 namespace causeway::tools {
 

@@ -20,12 +20,12 @@
 #include <utility>
 #include <vector>
 
-#include "engine/status.h"
+#include "base/status.h"
 
 namespace causeway {
 
 using NodeId = uint64_t;
-using Hlc = uint64_t;  // (physical ms << kHlcLogicalBits) | logical; see engine/hlc.h
+using Hlc = uint64_t;  // (physical ms << kHlcLogicalBits) | logical; see base/hlc.h
 
 // Node id from the operator's name for the node ("n1"): a stable 64-bit hash, never 0.
 NodeId NodeIdFromName(std::string_view name);
@@ -79,20 +79,6 @@ enum class Causality {
   kConcurrent,  // neither covers the other: a race, resolved by LWW and counted
 };
 Causality CompareCausality(const Version& a, const Version& b);
-
-// The on-disk and on-wire byte form of a version (docs/formats.md, "Version record").
-// Encode never fails for a version within the limits; Decode checks everything and reports
-// kCorruption for bytes that are not a valid record.
-std::string EncodeVersion(const Version& v);
-void EncodeVersionTo(const Version& v, std::string* out);
-Result<Version> DecodeVersion(std::string_view bytes);
-// Only the fixed header (timestamp, writer, tombstone) -- cheap, skips the value copy.
-struct VersionHeader {
-  Hlc timestamp = 0;
-  NodeId writer = 0;
-  bool tombstone = false;
-};
-Result<VersionHeader> DecodeVersionHeader(std::string_view bytes);
 
 // Checks a version that came from outside (client or peer) against the limits.
 Status ValidateKey(std::string_view key);

@@ -1,7 +1,7 @@
 // Every limit of Causeway, in one place (STYLE.md 9). Each has a name, a unit in its name, and a
 // check where input enters. Related limits are tied together by static_asserts.
 //
-// engine/ is the innermost layer, so every other layer can include this header.
+// base/ is the innermost layer (no RocksDB, no Cap'n Proto), so every other layer can include it.
 #pragma once
 
 #include <cstddef>
@@ -29,6 +29,8 @@ inline constexpr int kHlcLogicalBits = 16;  // low bits of an HLC: logical count
 
 // ---- Engine ---------------------------------------------------------------------------------
 inline constexpr uint64_t kTombstoneGraceMsDefault = 10ull * 24 * 3600 * 1000;  // 10 days
+// How often the core moves the engine's tombstone watermark (SetTombstoneWatermarkAction).
+inline constexpr uint64_t kTombstoneWatermarkIntervalMs = 60000;
 inline constexpr uint64_t kPeriodicSyncMsDefault = 1000;  // `periodic` durability: WAL sync
 inline constexpr size_t kApplyLockStripes = 256;          // per-key serialisation of Apply
 // A periodic_sync_ms this long or longer runs no background syncer at all (EngineOptions).

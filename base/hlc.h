@@ -24,9 +24,9 @@
 #include <memory>
 #include <mutex>
 
-#include "engine/limits.h"
-#include "engine/status.h"
-#include "engine/version.h"
+#include "base/limits.h"
+#include "base/status.h"
+#include "base/version.h"
 
 namespace causeway {
 

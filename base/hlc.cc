@@ -1,4 +1,4 @@
-#include "engine/hlc.h"
+#include "base/hlc.h"
 
 #include <time.h>
 

@@ -1,4 +1,4 @@
-#include "engine/token.h"
+#include "base/token.h"
 
 #include <xxhash.h>
 

@@ -1,0 +1,282 @@
+#include "rpc/internal/client_api.h"
+
+#include <capnp/message.h>
+
+#include <string>
+#include <vector>
+
+#include "base/limits.h"
+#include "cluster/session.h"
+#include "rpc/internal/convert.h"
+#include "rpc/internal/errors.h"
+
+namespace causeway::rpc {
+namespace {
+
+void ThrowIfError(const Status& s) {
+  if (!s.ok()) ThrowStatus(s);
+}
+
+// Words a reply needs beyond its value and session: the RPC Return, payload and Version structs
+// and their pointers (an overestimate only wastes a few zeroed words).
+constexpr size_t kReplyOverheadWords = 48;
+
+// The first segment size for a client reply carrying `r` (with its value when `with_value`).
+// Without a hint capnp allocates and zeroes an 8 KiB segment per reply; a 1 MiB value would then
+// need a second segment anyway.
+capnp::MessageSize ReplySize(const cluster::ClientResult& r, bool with_value) {
+  size_t bytes = r.session.size();
+  if (r.version) {
+    bytes += r.version->vv.size() * 2 * sizeof(uint64_t);
+    if (with_value) bytes += r.version->value.size();
+  }
+  return {bytes / sizeof(capnp::word) + kReplyOverheadWords, 0};
+}
+
+Status CheckBatch(size_t entries, size_t bytes) {
+  if (entries > kBatchKeysMax) {
+    return Status::InvalidArgument("batch of " + std::to_string(entries) +
+                                   " entries exceeds the limit of " +
+                                   std::to_string(kBatchKeysMax));
+  }
+  if (bytes > kBatchBytesMax) {
+    return Status::InvalidArgument("batch of " + std::to_string(bytes) +
+                                   " bytes exceeds the limit of " + std::to_string(kBatchBytesMax));
+  }
+  return Status::Ok();
+}
+
+// Runs every promise to completion, errors included, keeping the order.
+kj::Promise<std::vector<cluster::ClientResult>> JoinResults(
+    kj::Array<kj::Promise<cluster::ClientResult>> promises) {
+  auto settled = KJ_MAP(p, promises) {
+    return p.catch_([](kj::Exception&& e) {
+      return cluster::ClientResult{FromException(e), std::nullopt, {}};
+    });
+  };
+  return kj::joinPromises(kj::mv(settled)).then([](kj::Array<cluster::ClientResult> all) {
+    return std::vector<cluster::ClientResult>(std::make_move_iterator(all.begin()),
+                                              std::make_move_iterator(all.end()));
+  });
+}
+
+// The session a batch returns: the caller's, having observed every version the batch saw.
+std::string BatchSession(capnp::Data::Reader input, const std::vector<std::string>& keys,
+                         const std::vector<cluster::ClientResult>& results) {
+  std::vector<cluster::KeyDot> seen;
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (results[i].status.ok() && results[i].version) {
+      seen.push_back({keys[i], {results[i].version->timestamp, results[i].version->writer}});
+    }
+  }
+  auto merged = cluster::ObserveAll(
+      std::string_view(reinterpret_cast<const char*>(input.begin()), input.size()), seen);
+  ThrowIfError(merged.status());
+  return std::move(merged).value();
+}
+
+class AdminApi final : public wire::Admin::Server {
+ public:
+  AdminApi(NodeHost& host, std::shared_ptr<ConnStats> conn) : host_(host), conn_(std::move(conn)) {}
+  kj::Promise<void> status(StatusContext context) override;
+  kj::Promise<void> ring(RingContext context) override;
+  kj::Promise<void> explain(ExplainContext context) override;
+
+ private:
+  NodeHost& host_;
+  std::shared_ptr<ConnStats> conn_;
+};
+
+class ClientApi final : public wire::ClientApi::Server {
+ public:
+  ClientApi(NodeHost& host, std::shared_ptr<ConnStats> conn)
+      : host_(host), conn_(std::move(conn)) {}
+  kj::Promise<void> get(GetContext context) override;
+  kj::Promise<void> put(PutContext context) override;
+  kj::Promise<void> delete_(DeleteContext context) override;
+  kj::Promise<void> multiGet(MultiGetContext context) override;
+  kj::Promise<void> multiPut(MultiPutContext context) override;
+  kj::Promise<void> admin(AdminContext context) override {
+    context.getResults().setAdmin(kj::heap<AdminApi>(host_, conn_));
+    return kj::READY_NOW;
+  }
+  // Answered here, without the core: Cap'n Proto's own per-call cost (`causeway bench --ping`).
+  kj::Promise<void> ping(PingContext) override { return kj::READY_NOW; }
+
+ private:
+  kj::Promise<cluster::ClientResult> WriteOne(capnp::Data::Reader key, capnp::Data::Reader value,
+                                              bool tombstone, wire::WriteOptions::Reader options);
+  // put and delete: one path; the reply carries the version's metadata, never the value.
+  template <typename Context>
+  kj::Promise<void> Write(Context context, capnp::Data::Reader value, bool tombstone);
+
+  NodeHost& host_;
+  std::shared_ptr<ConnStats> conn_;
+};
+
+kj::Promise<void> ClientApi::get(GetContext context) {
+  auto params = context.getParams();
+  auto read = ReadFromWire(params.getKey(), params.getOptions());
+  if (!read.ok()) return ToException(read.status());
+  return host_.Read(std::move(read).value(), conn_)
+      .then([context](cluster::ClientResult r) mutable {
+        ThrowIfError(r.status);
+        GetResultToWire(r.version, r.session, context.getResults(ReplySize(r, true)).initResult());
+      });
+}
+
+kj::Promise<cluster::ClientResult> ClientApi::WriteOne(capnp::Data::Reader key,
+                                                       capnp::Data::Reader value, bool tombstone,
+                                                       wire::WriteOptions::Reader options) {
+  auto write = WriteFromWire(key, value, tombstone, options);
+  if (!write.ok()) return ToException(write.status());
+  return host_.Write(std::move(write).value(), conn_);
+}
+
+template <typename Context>
+kj::Promise<void> ClientApi::Write(Context context, capnp::Data::Reader value, bool tombstone) {
+  auto params = context.getParams();
+  return WriteOne(params.getKey(), value, tombstone, params.getOptions())
+      .then([context](cluster::ClientResult r) mutable {
+        ThrowIfError(r.status);
+        if (!r.version) ThrowStatus(Status::Internal("write reply without a version"));
+        auto results = context.getResults(ReplySize(r, false));
+        VersionMetaToWire(*r.version, results.initVersion());
+        results.setSession(BytesToWire(r.session));
+      });
+}
+
+kj::Promise<void> ClientApi::put(PutContext context) {
+  auto value = context.getParams().getValue();
+  return Write(kj::mv(context), value, false);
+}
+
+kj::Promise<void> ClientApi::delete_(DeleteContext context) {
+  return Write(kj::mv(context), capnp::Data::Reader(), true);
+}
+
+kj::Promise<void> ClientApi::multiGet(MultiGetContext context) {
+  auto params = context.getParams();
+  auto keys = params.getKeys();
+  size_t bytes = 0;
+  for (auto k : keys) bytes += k.size();
+  if (Status s = CheckBatch(keys.size(), bytes); !s.ok()) return ToException(s);
+  auto key_strings = std::make_shared<std::vector<std::string>>();
+  auto promises = kj::heapArrayBuilder<kj::Promise<cluster::ClientResult>>(keys.size());
+  for (auto k : keys) {
+    key_strings->emplace_back(reinterpret_cast<const char*>(k.begin()), k.size());
+    auto read = ReadFromWire(k, params.getOptions());
+    promises.add(read.ok() ? host_.Read(std::move(read).value(), conn_)
+                           : kj::Promise<cluster::ClientResult>(ToException(read.status())));
+  }
+  return JoinResults(promises.finish())
+      .then([context, key_strings](std::vector<cluster::ClientResult> results) mutable {
+        std::string session =
+            BatchSession(context.getParams().getOptions().getSession(), *key_strings, results);
+        auto out = context.getResults().initResults(results.size());
+        for (size_t i = 0; i < results.size(); ++i) {
+          if (results[i].status.ok()) {
+            GetResultToWire(results[i].version, {}, out[i].initResult());
+          } else {
+            ErrorToWire(results[i].status, out[i].initError());
+          }
+        }
+        context.getResults().setSession(BytesToWire(session));
+      });
+}
+
+kj::Promise<void> ClientApi::multiPut(MultiPutContext context) {
+  auto params = context.getParams();
+  auto entries = params.getEntries();
+  size_t bytes = 0;
+  for (auto e : entries) bytes += e.getKey().size() + e.getValue().size();
+  if (Status s = CheckBatch(entries.size(), bytes); !s.ok()) return ToException(s);
+  auto key_strings = std::make_shared<std::vector<std::string>>();
+  auto promises = kj::heapArrayBuilder<kj::Promise<cluster::ClientResult>>(entries.size());
+  for (auto e : entries) {
+    key_strings->emplace_back(reinterpret_cast<const char*>(e.getKey().begin()), e.getKey().size());
+    promises.add(WriteOne(e.getKey(), e.getValue(), false, params.getOptions()));
+  }
+  return JoinResults(promises.finish())
+      .then([context, key_strings](std::vector<cluster::ClientResult> results) mutable {
+        std::string session =
+            BatchSession(context.getParams().getOptions().getSession(), *key_strings, results);
+        auto out = context.getResults().initResults(results.size());
+        for (size_t i = 0; i < results.size(); ++i) {
+          if (results[i].status.ok() && results[i].version) {
+            VersionMetaToWire(*results[i].version, out[i].initVersion());
+          } else {
+            Status s = results[i].status.ok() ? Status::Internal("no version") : results[i].status;
+            ErrorToWire(s, out[i].initError());
+          }
+        }
+        context.getResults().setSession(BytesToWire(session));
+      });
+}
+
+// ---- admin ------------------------------------------------------------------------------------
+
+kj::Promise<void> AdminApi::status(StatusContext context) {
+  auto out = context.getResults().initStatus();
+  Engine& engine = host_.engine();
+  EngineStats stats = engine.GetStats();
+  auto counters = host_.core().counters();
+  out.setId(host_.core().id());
+  out.setName(host_.config().name);
+  out.setAddress(host_.config().address);
+  out.setKeys(stats.keys_estimate);
+  out.setBytes(stats.live_bytes);
+  out.setSyncMode(std::string(SyncModeName(engine.sync_mode())));
+  out.setApplied(stats.applied);
+  out.setShadowed(stats.shadowed);
+  out.setConcurrent(stats.concurrent);
+  out.setInFlight(host_.client_calls());
+  out.setClockSkewRejections(host_.hlc().rejected_updates() + counters.clock_skew_rejections);
+  out.setReadRepairs(counters.read_repairs);
+  out.setSessionEscalations(counters.session_escalations);
+  out.setConcurrentSeenByReads(counters.concurrent_seen);
+  auto members = host_.core().Members(host_.NowMs());
+  auto list = out.initMembers(members.size());
+  for (size_t i = 0; i < members.size(); ++i) MemberViewToWire(members[i], list[i]);
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> AdminApi::ring(RingContext context) {
+  auto members = host_.core().Members(host_.NowMs());
+  auto list = context.getResults().initMembers(members.size());
+  for (size_t i = 0; i < members.size(); ++i) MemberViewToWire(members[i], list[i]);
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> AdminApi::explain(ExplainContext context) {
+  auto key = KeyFromWire(context.getParams().getKey());
+  if (!key.ok()) return ToException(key.status());
+  return host_.Explain(std::move(key).value(), conn_)
+      .then([context](cluster::ExplainResult r) mutable {
+        ThrowIfError(r.status);
+        auto out = context.getResults();
+        out.setToken(r.token);
+        auto prefs = out.initPreferenceList(r.preference_list.size());
+        for (size_t i = 0; i < r.preference_list.size(); ++i) prefs.set(i, r.preference_list[i]);
+        auto replicas = out.initReplicas(r.replicas.size());
+        for (size_t i = 0; i < r.replicas.size(); ++i) {
+          const auto& rv = r.replicas[i];
+          replicas[i].setNode(rv.node);
+          if (!rv.status.ok()) {
+            ErrorToWire(rv.status, replicas[i].initError());
+          } else if (rv.version) {
+            VersionToWire(*rv.version, replicas[i].initVersion());
+          } else {
+            replicas[i].setAbsent();
+          }
+        }
+      });
+}
+
+}  // namespace
+
+kj::Own<wire::ClientApi::Server> NewClientApi(NodeHost& host, std::shared_ptr<ConnStats> conn) {
+  return kj::heap<ClientApi>(host, std::move(conn));
+}
+
+}  // namespace causeway::rpc

@@ -1,0 +1,154 @@
+#include "rpc/internal/node_host.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "base/limits.h"
+#include "rpc/internal/errors.h"
+
+namespace causeway::rpc {
+namespace {
+
+// A client call's table deadline is the request's plus this grace: the core answers every
+// request by its deadline, so the table's fires only if the core is wrong.
+constexpr uint64_t kClientDeadlineGraceMs = 500;
+
+}  // namespace
+
+NodeHost::NodeHost(cluster::NodeConfig config, Engine* engine, HybridClock* hlc,
+                   StoragePool* storage, kj::Network& network, kj::Timer& timer,
+                   spdlog::logger* log)
+    : engine_(engine),
+      hlc_(hlc),
+      storage_(storage),
+      log_(log),
+      peers_(kj::heap<PeerLinks>(
+          network, timer, NodeIdFromName(config.name), config.name, config.address,
+          config.peer_timeout_ms,
+          [this](NodeId from, cluster::PeerMessage m) {
+            driver_.OnPeerMessage(from, std::move(m));
+          },
+          [this](NodeId to, cluster::PeerMessage m) {
+            if (!closed_) driver_.OnSendFailed(to, std::move(m));
+          })),
+      driver_(std::move(config), hlc, {this, storage, this, this}) {
+  storage_->Attach(&driver_);
+}
+
+NodeHost::~NodeHost() noexcept { Close(); }
+
+Status NodeHost::Admit() const {
+  if (stopping_) return Status::Unavailable("the node is stopping: retry on another node");
+  const size_t n = calls_.count(CallTable::Kind::kClient) + calls_.count(CallTable::Kind::kAdmin);
+  if (n >= kNodeInFlightRequestsMax) {
+    return Status::Overloaded("the node has " + std::to_string(n) +
+                              " requests in flight: back off and retry");
+  }
+  return Status::Ok();
+}
+
+uint64_t NodeHost::EffectiveTimeout(uint64_t requested_ms) const {
+  uint64_t t = requested_ms != 0 ? requested_ms : config().request_timeout_ms;
+  return std::min<uint64_t>(t, kRequestTimeoutMsMax);
+}
+
+// Admits a client read or write, registers it in the call table and hands it to the driver.
+template <typename Request>
+kj::Promise<cluster::ClientResult> NodeHost::StartClientCall(
+    Request request, std::shared_ptr<ConnStats> conn,
+    void (cluster::NodeDriver::*start)(cluster::RequestId, Request)) {
+  if (Status s = Admit(); !s.ok()) return ToException(s);
+  const cluster::RequestId id = calls_.NextId();
+  request.timeout_ms = EffectiveTimeout(request.timeout_ms);
+  auto done = calls_.Add<cluster::ClientResult>(CallTable::Kind::kClient, id, request.timeout_ms,
+                                                kClientDeadlineGraceMs, NowMs(), std::move(conn));
+  (driver_.*start)(id, std::move(request));
+  return done;
+}
+
+kj::Promise<cluster::ClientResult> NodeHost::Write(cluster::ClientWrite write,
+                                                   std::shared_ptr<ConnStats> conn) {
+  return StartClientCall(std::move(write), std::move(conn), &cluster::NodeDriver::StartWrite);
+}
+
+kj::Promise<cluster::ClientResult> NodeHost::Read(cluster::ClientRead read,
+                                                  std::shared_ptr<ConnStats> conn) {
+  return StartClientCall(std::move(read), std::move(conn), &cluster::NodeDriver::StartRead);
+}
+
+kj::Promise<cluster::ExplainResult> NodeHost::Explain(std::string key,
+                                                      std::shared_ptr<ConnStats> conn) {
+  if (Status s = Admit(); !s.ok()) return ToException(s);
+  const cluster::RequestId id = calls_.NextId();
+  auto done = calls_.Add<cluster::ExplainResult>(CallTable::Kind::kAdmin, id, EffectiveTimeout(0),
+                                                 kClientDeadlineGraceMs, NowMs(), std::move(conn));
+  driver_.StartExplain(id, std::move(key));
+  return done;
+}
+
+// The peer's own request id stays on its side; here the call is known by one of ours, which the
+// core echoes in its response (Send below).
+kj::Promise<cluster::PeerMessage> NodeHost::Inbound(NodeId from, cluster::PeerMessage message,
+                                                    std::shared_ptr<ConnStats> conn) {
+  if (calls_.count(CallTable::Kind::kPeer) >= kNodeInFlightRequestsMax) {
+    return ToException(Status::Overloaded("too many peer requests in flight"));
+  }
+  const cluster::RequestId id = calls_.NextId();
+  std::visit(
+      [id](auto& m) {
+        if constexpr (requires { m.id; }) m.id = id;
+      },
+      message);
+  auto done = calls_.Add<cluster::PeerMessage>(CallTable::Kind::kPeer, id, EffectiveTimeout(0), 0,
+                                               NowMs(), std::move(conn));
+  driver_.OnPeerMessage(from, std::move(message));
+  return done;
+}
+
+void NodeHost::Deliver(NodeId from, cluster::PeerMessage message) {
+  if (!closed_) driver_.OnPeerMessage(from, std::move(message));
+}
+
+void NodeHost::Send(NodeId to, const std::string& address, cluster::PeerMessage message) {
+  if (auto response_to = cluster::ResponseId(message)) {  // the answer to a peer's call to us
+    calls_.Complete(*response_to, std::move(message));
+    return;
+  }
+  if (closed_) return;  // teardown: nothing new leaves the node
+  peers_->Send(to, address, std::move(message));
+}
+
+void NodeHost::Reply(cluster::RequestId id, cluster::ClientResult result) {
+  calls_.Complete(id, std::move(result));
+}
+
+void NodeHost::ExplainReply(cluster::RequestId id, cluster::ExplainResult result) {
+  calls_.Complete(id, std::move(result));
+}
+
+void NodeHost::Tick() {
+  if (closed_) return;
+  driver_.Tick();
+  calls_.Sweep(NowMs());
+}
+
+void NodeHost::Leave() {
+  stopping_ = true;
+  driver_.Leave();
+}
+
+bool NodeHost::Drained() const {
+  return calls_.count(CallTable::Kind::kClient) == 0 &&
+         calls_.count(CallTable::Kind::kAdmin) == 0 && driver_.StorageIdle() &&
+         (peers_ == nullptr || peers_->InFlight() == 0);
+}
+
+void NodeHost::Close() {
+  if (closed_) return;
+  closed_ = true;
+  peers_ = nullptr;
+  calls_.Clear();
+}
+
+}  // namespace causeway::rpc

@@ -1,0 +1,91 @@
+// NodeHost: the server's side of cluster::NodeDriver. It implements the driver's transport (peer
+// links out; answers to peers' calls back through the call table), its reply sink (the call
+// table), and its clock (the loop's monotonic time); the storage runner is the StoragePool.
+// The Cap'n Proto APIs (client_api.h, peer_api.h) enter the node only through its methods.
+//
+// Admission: client and admin calls beyond kNodeInFlightRequestsMax, and peer calls beyond the
+// same bound, are refused with kOverloaded; once stopping, client calls get kUnavailable.
+//
+// Loop-thread only. Close() before destroying the KJ event loop's objects.
+#pragma once
+
+#include <kj/async-io.h>
+
+#include <memory>
+#include <string>
+
+#include "cluster/driver.h"
+#include "cluster/node.h"
+#include "cluster/ports.h"
+#include "engine/engine.h"
+#include "rpc/internal/call_table.h"
+#include "rpc/internal/listener.h"
+#include "rpc/internal/peer_links.h"
+#include "rpc/internal/storage_pool.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace causeway::rpc {
+
+class NodeHost final : public cluster::Transport,
+                       public cluster::ReplySink,
+                       public cluster::MonotonicClock {
+ public:
+  // `engine`, `hlc`, `storage` and `log` are borrowed.
+  NodeHost(cluster::NodeConfig config, Engine* engine, HybridClock* hlc, StoragePool* storage,
+           kj::Network& network, kj::Timer& timer, spdlog::logger* log);
+  ~NodeHost() noexcept override;
+
+  // ---- entry points of the Cap'n Proto APIs
+  kj::Promise<cluster::ClientResult> Write(cluster::ClientWrite write,
+                                           std::shared_ptr<ConnStats> conn);
+  kj::Promise<cluster::ClientResult> Read(cluster::ClientRead read,
+                                          std::shared_ptr<ConnStats> conn);
+  kj::Promise<cluster::ExplainResult> Explain(std::string key, std::shared_ptr<ConnStats> conn);
+  // A peer's request (ReplicateRequest, ReadRequest): resolves with the core's response.
+  kj::Promise<cluster::PeerMessage> Inbound(NodeId from, cluster::PeerMessage message,
+                                            std::shared_ptr<ConnStats> conn);
+  // A peer's one-way message (gossip).
+  void Deliver(NodeId from, cluster::PeerMessage message);
+
+  // ---- the server's loop
+  void Tick();
+  void Leave();  // stop admitting client calls and announce the leave
+  bool Drained() const;
+  void Close();  // teardown: peer links and waiting calls go
+
+  // ---- views for admin status
+  const cluster::NodeCore& core() const { return driver_.core(); }
+  const cluster::NodeConfig& config() const { return driver_.core().config(); }
+  Engine& engine() const { return *engine_; }
+  HybridClock& hlc() const { return *hlc_; }
+  size_t client_calls() const { return calls_.count(CallTable::Kind::kClient); }
+
+  // ---- the driver's ports
+  void Send(NodeId to, const std::string& address, cluster::PeerMessage message) override;
+  void Reply(cluster::RequestId id, cluster::ClientResult result) override;
+  void ExplainReply(cluster::RequestId id, cluster::ExplainResult result) override;
+  cluster::TimeMs NowMs() override { return MonotonicMs(); }
+
+ private:
+  Status Admit() const;
+  template <typename Request>
+  kj::Promise<cluster::ClientResult> StartClientCall(
+      Request request, std::shared_ptr<ConnStats> conn,
+      void (cluster::NodeDriver::*start)(cluster::RequestId, Request));
+  uint64_t EffectiveTimeout(uint64_t requested_ms) const;
+
+  Engine* engine_;
+  HybridClock* hlc_;
+  StoragePool* storage_;
+  spdlog::logger* log_;
+  CallTable calls_;
+  kj::Own<PeerLinks> peers_;
+  cluster::NodeDriver driver_;
+  bool stopping_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace causeway::rpc

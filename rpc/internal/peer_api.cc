@@ -1,0 +1,79 @@
+#include "rpc/internal/peer_api.h"
+
+#include "rpc/internal/convert.h"
+#include "rpc/internal/errors.h"
+
+namespace causeway::rpc {
+namespace {
+
+void ThrowIfError(const Status& s) {
+  if (!s.ok()) ThrowStatus(s);
+}
+
+class PeerApi final : public wire::Peer::Server {
+ public:
+  PeerApi(NodeHost& host, std::shared_ptr<ConnStats> conn) : host_(host), conn_(std::move(conn)) {}
+
+  kj::Promise<void> hello(HelloContext context) override {
+    conn_->peer_node = context.getParams().getNodeId();
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> replicate(ReplicateContext context) override {
+    NodeId from = From();
+    auto params = context.getParams();
+    auto key = KeyFromWire(params.getKey());
+    if (!key.ok()) return ToException(key.status());
+    auto version = VersionFromWire(params.getVersion());
+    if (!version.ok()) return ToException(version.status());
+    cluster::ReplicateRequest req{0, std::move(key).value(), std::move(version).value()};
+    return host_.Inbound(from, std::move(req), conn_).then([](cluster::PeerMessage m) {
+      auto* r = std::get_if<cluster::ReplicateResponse>(&m);
+      if (r == nullptr) ThrowStatus(Status::Internal("wrong response type for replicate"));
+      ThrowIfError(r->status);
+    });
+  }
+
+  kj::Promise<void> read(ReadContext context) override {
+    NodeId from = From();
+    auto key = KeyFromWire(context.getParams().getKey());
+    if (!key.ok()) return ToException(key.status());
+    cluster::ReadRequest req{0, std::move(key).value()};
+    return host_.Inbound(from, std::move(req), conn_)
+        .then([context](cluster::PeerMessage m) mutable {
+          auto* r = std::get_if<cluster::ReadResponse>(&m);
+          if (r == nullptr) ThrowStatus(Status::Internal("wrong response type for read"));
+          ThrowIfError(r->status);
+          context.getResults().setFound(r->version.has_value());
+          if (r->version) VersionToWire(*r->version, context.getResults().initVersion());
+        });
+  }
+
+  kj::Promise<void> gossip(GossipContext context) override {
+    NodeId from = From();
+    auto message = GossipFromWire(context.getParams().getState());
+    if (!message.ok()) return ToException(message.status());
+    // Push-pull replies travel as our own gossip call to the sender (a SendAction), not here.
+    host_.Deliver(from, std::move(message).value());
+    return kj::READY_NOW;
+  }
+
+ private:
+  NodeId From() const {
+    if (conn_->peer_node == 0) {
+      ThrowStatus(Status::InvalidArgument("peer call before hello() on this connection"));
+    }
+    return conn_->peer_node;
+  }
+
+  NodeHost& host_;
+  std::shared_ptr<ConnStats> conn_;
+};
+
+}  // namespace
+
+kj::Own<wire::Peer::Server> NewPeerApi(NodeHost& host, std::shared_ptr<ConnStats> conn) {
+  return kj::heap<PeerApi>(host, std::move(conn));
+}
+
+}  // namespace causeway::rpc
