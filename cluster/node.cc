@@ -137,10 +137,10 @@ struct NodeCore::Impl final : internal::ClusterView {
   // tombstones more than kTombstoneGraceMsDefault older than our clock may go.
   void MaybeMoveWatermark(TimeMs now, Actions* out) {
     if (watermark_moved && now < last_watermark_ms + kTombstoneWatermarkIntervalMs) return;
+    const uint64_t physical_ms = HlcPhysicalMs(clock->Last());
+    if (physical_ms <= kTombstoneGraceMsDefault) return;  // nothing stamped yet: ask again
     watermark_moved = true;
     last_watermark_ms = now;
-    const uint64_t physical_ms = HlcPhysicalMs(clock->Last());
-    if (physical_ms <= kTombstoneGraceMsDefault) return;
     out->push_back(SetTombstoneWatermarkAction{HlcMake(physical_ms - kTombstoneGraceMsDefault, 0)});
   }
 
@@ -156,12 +156,11 @@ struct NodeCore::Impl final : internal::ClusterView {
     std::vector<const MemberState*> joiners;
     for (const auto& [mid, m] : membership.members()) {
       if (m.state.status == MemberStatus::kLeft) continue;
-      if (join_cohort.count(mid) != 0 || mid == id) {
+      const bool tokenless_up = m.state.tokens.empty() && m.state.status == MemberStatus::kUp;
+      if (join_cohort.count(mid) != 0 || mid == id || tokenless_up) {
         joiners.push_back(&m.state);
       } else if (!m.state.tokens.empty()) {
         placed[mid] = m.state.tokens;
-      } else if (m.state.status == MemberStatus::kUp) {
-        joiners.push_back(&m.state);
       }
     }
     Ring view;

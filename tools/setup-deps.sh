@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config ninja-build git
-  clang-format
+  clang-format clang-tidy
   librocksdb-dev rocksdb-tools
   capnproto libcapnp-dev
   libuv1-dev

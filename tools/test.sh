@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds into build/, checks formatting, and runs every test via ctest.
+# Installs what is missing, builds into build/ (warnings are errors), checks formatting, runs the
+# curated clang-tidy checks on the changed files, and runs every test via ctest.
 # Exits non-zero on any failure. Usage: tools/test.sh [ctest args...]
 #   CAUSEWAY_BUILD_TYPE=Debug tools/test.sh     # another build type (default RelWithDebInfo)
 #   tools/test.sh -L sim                        # only the simulator tests
@@ -23,6 +24,9 @@ fi
 echo "== build"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="${CAUSEWAY_BUILD_TYPE:-RelWithDebInfo}" >/dev/null
 cmake --build build -j2
+
+echo "== clang-tidy (changed files; tools/tidy.sh --all for the whole tree)"
+tools/tidy.sh build
 
 echo "== test"
 # Soaks carry the label "soak" and are left to tools/soak.sh.

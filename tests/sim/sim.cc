@@ -114,7 +114,7 @@ Simulator::Simulator(SimOptions options) : options_(std::move(options)), rng_(op
       BaseDir(options_) + "/causeway-sim-" + std::to_string(options_.seed) + "-XXXXXX";
   if (!mkdtemp(tmpl.data())) throw SimFailure("mkdtemp " + tmpl);
   dir_ = tmpl;
-  for (int k = 0; k < options_.keys; ++k) keys_.push_back("k" + std::to_string(k));
+  for (int k = 0; k < options_.keys; ++k) keys_.push_back(Label('k', k));
   if (const char* path = std::getenv("CAUSEWAY_SIM_TRACE")) trace_file_.open(path);
 }
 
@@ -191,7 +191,7 @@ NodeId Simulator::node_id(int index) const { return nodes_[index]->id; }
 void Simulator::AddNode() {
   auto n = std::make_unique<Node>();
   n->index = static_cast<int>(nodes_.size());
-  n->name = "n" + std::to_string(n->index);
+  n->name = Label('n', n->index);
   n->address = "sim-" + n->name + ":7000";
   n->id = NodeIdFromName(n->name);
   n->dir = dir_ + "/" + n->name;
@@ -412,11 +412,11 @@ void Simulator::Deliver(int from, int to, uint64_t from_incarnation, const clust
   Node& target = *nodes_[to];
   if (!target.up || Blocked(from, to)) {
     ++stats_.dropped;
-    Trace("n" + std::to_string(from) + " -> " + target.name + " lost " + DescribeMessage(m));
+    Trace(Label('n', from) + " -> " + target.name + " lost " + DescribeMessage(m));
     FailSend(from, from_incarnation, target.id, m, sent_ms);
     return;
   }
-  Trace("n" + std::to_string(from) + " => " + target.name + " " + DescribeMessage(m));
+  Trace(Label('n', from) + " => " + target.name + " " + DescribeMessage(m));
   target.driver->OnPeerMessage(nodes_[from]->id, m);
 }
 

@@ -1,0 +1,150 @@
+// NodeDriver: the one executor of the core's actions, exercised on its own ports.
+#include "cluster/driver.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <vector>
+
+#include "base/hlc.h"
+#include "base/limits.h"
+#include "cluster/startup.h"
+#include "harness.h"
+
+namespace causeway::cluster {
+namespace {
+
+// Ports of a lone node whose storage completes from inside Run(), as the server's pool does in
+// `periodic` mode: the driver must queue those completions, never re-enter the core.
+class InlinePorts final : public Transport,
+                          public StorageRunner,
+                          public ReplySink,
+                          public MonotonicClock {
+ public:
+  void Send(NodeId, const std::string&, PeerMessage) override { ++sends; }
+  void Run(StorageAction action) override {
+    StorageResult result;
+    if (action.kind == StorageAction::Kind::kApply) {
+      store[action.key] = action.version;
+    } else if (auto it = store.find(action.key); it != store.end()) {
+      result.version = it->second;
+    }
+    ++depth;
+    max_depth = std::max(max_depth, depth);
+    driver->OnStorageDone(action.op_id, std::move(result));
+    --depth;
+  }
+  void StoreMeta(std::string name, std::string value) override {
+    meta[name] = value;
+    driver->OnMetaStored(name, Status::Ok());
+  }
+  void SetTombstoneWatermark(Hlc w) override { watermarks.push_back(w); }
+  void Reply(RequestId id, ClientResult result) override { replies[id].push_back(result); }
+  void ExplainReply(RequestId, ExplainResult) override {}
+  TimeMs NowMs() override { return now; }
+
+  NodeDriver* driver = nullptr;
+  std::map<std::string, Version> store;
+  std::map<std::string, std::string> meta;
+  std::vector<Hlc> watermarks;
+  std::map<RequestId, std::vector<ClientResult>> replies;
+  int sends = 0, depth = 0, max_depth = 0;
+  TimeMs now = 1000;
+};
+
+NodeConfig LoneNode() {
+  NodeConfig c;
+  c.name = "solo";
+  c.address = "127.0.0.1:7999";
+  c.seeds = {c.address};
+  c.rf = 1;
+  c.default_w = 1;
+  c.default_r = 1;
+  return c;
+}
+
+// Goal: with storage that completes inline, a write and a read through the driver are each
+// answered exactly once, and the core's own replica messages loop back without the transport.
+TEST(NodeDriver, InlineStorageCompletionsAreQueuedNotReentered) {
+  testing::TestClock physical;
+  auto hlc = HybridClock::Open(&physical, nullptr);
+  ASSERT_TRUE(hlc.ok());
+  InlinePorts ports;
+  NodeDriver driver(LoneNode(), hlc->get(), {&ports, &ports, &ports, &ports});
+  ports.driver = &driver;
+  for (int i = 0; i < 5; ++i) {
+    ports.now += 20;
+    driver.Tick();
+  }
+  ClientWrite w;
+  w.key = "k";
+  w.value = "v";
+  driver.StartWrite(1, w);
+  ASSERT_EQ(ports.replies[1].size(), 1u);
+  ASSERT_TRUE(ports.replies[1][0].status.ok()) << ports.replies[1][0].status.ToString();
+  ClientRead r;
+  r.key = "k";
+  r.session = ports.replies[1][0].session;
+  driver.StartRead(2, r);
+  ASSERT_EQ(ports.replies[2].size(), 1u);
+  ASSERT_TRUE(ports.replies[2][0].version.has_value());
+  EXPECT_EQ(ports.replies[2][0].version->value, "v");
+  EXPECT_EQ(ports.sends, 0);      // rf=1: nothing left the node
+  EXPECT_EQ(ports.max_depth, 1);  // completions never nested a second storage call
+  EXPECT_TRUE(driver.StorageIdle());
+}
+
+// Goal: the tombstone-GC policy is the core's decision, carried out by the driver: once the clock
+// has stamped something, a tick sets a watermark of the clock minus the grace, and the next one
+// comes an interval later.
+TEST(NodeDriver, TombstoneWatermarkFollowsTheClockMinusTheGrace) {
+  testing::TestClock physical;
+  auto hlc = HybridClock::Open(&physical, nullptr);
+  ASSERT_TRUE(hlc.ok());
+  InlinePorts ports;
+  NodeDriver driver(LoneNode(), hlc->get(), {&ports, &ports, &ports, &ports});
+  ports.driver = &driver;
+  ClientWrite w;
+  w.key = "k";
+  w.value = "v";
+  driver.Tick();
+  EXPECT_TRUE(ports.watermarks.empty());  // the clock has stamped nothing yet
+  for (int i = 0; i < 5; ++i) {
+    ports.now += 20;
+    driver.Tick();
+  }
+  driver.StartWrite(1, w);  // moves the HLC to the wall clock
+  ports.now += 20;
+  driver.Tick();
+  ASSERT_EQ(ports.watermarks.size(), 1u);
+  EXPECT_EQ(ports.watermarks[0],
+            HlcMake(HlcPhysicalMs((*hlc)->Last()) - kTombstoneGraceMsDefault, 0));
+  ports.now += kTombstoneWatermarkIntervalMs / 2;
+  driver.Tick();
+  EXPECT_EQ(ports.watermarks.size(), 1u);  // not before the interval
+  ports.now += kTombstoneWatermarkIntervalMs / 2;
+  driver.Tick();
+  EXPECT_EQ(ports.watermarks.size(), 2u);
+  EXPECT_EQ(driver.counters().watermarks_set, 2u);
+}
+
+// Goal: start-up restores identity once for every host: a second start bumps the generation,
+// keeps the tokens and refuses a data dir of another node's name.
+TEST(Startup, RestoresTokensBumpsGenerationAndRefusesAnotherName) {
+  testing::Harness h(3, /*fixed_tokens=*/false);
+  h.Run(3000);
+  const auto tokens = h.core(1).tokens();
+  const uint64_t generation = h.core(1).config().generation;
+  h.Restart(1, true);
+  EXPECT_EQ(h.core(1).tokens(), tokens);
+  EXPECT_EQ(h.core(1).config().generation, generation + 1);
+  h.node(1).meta[std::string(kMetaNodeName)] = "someone-else";
+  testing::Harness::Ports ports(&h, 1);
+  StartupNotes notes;
+  auto refused = RestoreIdentity(ports, h.core(1).config(), &notes);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace causeway::cluster
