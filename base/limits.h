@@ -25,6 +25,14 @@ inline constexpr uint64_t kMaxClockOffsetMsDefault = 500;  // remote HLC ahead b
 inline constexpr uint64_t kHlcCeilingLeadMs = 1000;        // persisted bound is now + this
 inline constexpr uint64_t kHlcCeilingRenewMs = 500;        // ask for a renewal when this close
 static_assert(kHlcCeilingRenewMs < kHlcCeilingLeadMs);
+// A running node renews its clock's ceiling through its driver, off the loop thread
+// (cluster/ceiling.h), and never stores one synchronously: the durable ceiling must stay ahead of
+// any timestamp a peer may send (max offset) while a renewal is in flight. So renewals are asked
+// for when within max offset + kHlcCeilingStoreLatencyMaxMs of the requested ceiling, and ask
+// kHlcCeilingRenewStepMs beyond that (one synced store per step, on the pool). A renewal slower
+// than the latency bound makes writes fail with kUnavailable until it lands; it never blocks.
+inline constexpr uint64_t kHlcCeilingStoreLatencyMaxMs = 500;
+inline constexpr uint64_t kHlcCeilingRenewStepMs = 500;
 inline constexpr int kHlcLogicalBits = 16;  // low bits of an HLC: logical counter
 
 // ---- Engine ---------------------------------------------------------------------------------

@@ -71,8 +71,8 @@ class [[nodiscard]] Result {
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   const Status& status() const {
-    static const Status ok_status;
-    return ok() ? ok_status : std::get<Status>(v_);
+    static const Status kOkStatus;
+    return ok() ? kOkStatus : std::get<Status>(v_);
   }
   T& value() & { return std::get<T>(v_); }
   const T& value() const& { return std::get<T>(v_); }

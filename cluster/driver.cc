@@ -16,7 +16,9 @@ std::optional<RequestId> ResponseId(const PeerMessage& message) {
 NodeDriver::NodeDriver(NodeConfig config, HybridClock* hlc, DriverPorts ports)
     : ports_(ports), core_(std::move(config), hlc) {
   CW_ASSERT(ports_.transport && ports_.storage && ports_.replies && ports_.clock,
-            "every driver port is required");
+            "every driver port but the ceiling store is required");
+  CW_ASSERT(ports_.ceiling == nullptr || ports_.ceiling->started(),
+            "the ceiling store must be started (after HybridClock::Open) before the driver");
 }
 
 NodeDriver::~NodeDriver() = default;
@@ -51,6 +53,18 @@ void NodeDriver::OnMetaStored(const std::string& name, const Status& status) {
   StoreNextMeta();
 }
 
+void NodeDriver::OnCeilingStored(uint64_t ceiling_ms, const Status& status) {
+  CW_ASSERT(ceiling_storing_ == ceiling_ms, "a ceiling store completion nobody asked for");
+  ceiling_storing_ = 0;
+  if (status.ok()) {
+    ports_.ceiling->OnStored(ceiling_ms);
+    ++counters_.ceilings_stored;
+  } else {
+    ++counters_.ceiling_store_failures;  // retried after the next input
+  }
+  if (!running_ && status.ok()) MaybeRenewCeiling();
+}
+
 void NodeDriver::Submit(Input input) {
   if (running_) {
     queue_.push_back(std::move(input));
@@ -67,6 +81,17 @@ void NodeDriver::Submit(Input input) {
     }
   }
   running_ = false;
+  MaybeRenewCeiling();
+}
+
+// The clock asks for renewals ahead of need (HybridClock, through CeilingStore); one store at a
+// time carries the largest ceiling asked for so far.
+void NodeDriver::MaybeRenewCeiling() {
+  if (ports_.ceiling == nullptr || ceiling_storing_ != 0) return;
+  const uint64_t pending_ms = ports_.ceiling->pending_ms();
+  if (pending_ms == 0) return;
+  ceiling_storing_ = pending_ms;
+  ports_.storage->StoreHlcCeiling(pending_ms);
 }
 
 Actions NodeDriver::Handle(Input& input, TimeMs now) {

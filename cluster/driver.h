@@ -10,7 +10,10 @@
 //    is handled after the current one, so the core is never re-entered and nothing recurses;
 //  * the meta-persist queue: PersistMetaAction records, newest value per name, stored one at a
 //    time in name order so two stores of one name keep their order;
-//  * the count of storage work in flight (for a bounded drain at stop).
+//  * the count of storage work in flight (for a bounded drain at stop);
+//  * the clock's ceiling renewals: after each input, a ceiling the clock asked for that is not
+//    durable yet is handed to StorageRunner::StoreHlcCeiling, one at a time (cluster/ceiling.h),
+//    so nothing syncs on the driver's thread.
 //
 // Each input reads the time once from the MonotonicClock and passes it to the core.
 //
@@ -25,6 +28,7 @@
 #include <variant>
 
 #include "base/hlc.h"
+#include "cluster/ceiling.h"
 #include "cluster/messages.h"
 #include "cluster/node.h"
 #include "cluster/ports.h"
@@ -36,6 +40,8 @@ struct DriverPorts {
   StorageRunner* storage = nullptr;
   ReplySink* replies = nullptr;
   MonotonicClock* clock = nullptr;
+  // The clock's ceiling store, when the host persists the clock (null: nothing to renew).
+  CeilingStore* ceiling = nullptr;
 };
 
 class NodeDriver {
@@ -56,6 +62,7 @@ class NodeDriver {
   void OnSendFailed(NodeId to, PeerMessage message);
   void OnStorageDone(uint64_t op_id, StorageResult result);
   void OnMetaStored(const std::string& name, const Status& status);
+  void OnCeilingStored(uint64_t ceiling_ms, const Status& status);
 
   // Timeouts, gossip, failure detection, persistence and GC policy. Call at least every 50 ms.
   void Tick();
@@ -63,7 +70,9 @@ class NodeDriver {
   void Leave();
 
   // True when no storage work and no meta store is outstanding.
-  bool StorageIdle() const { return storage_in_flight_ == 0 && !meta_writing_; }
+  bool StorageIdle() const {
+    return storage_in_flight_ == 0 && !meta_writing_ && ceiling_storing_ == 0;
+  }
   const NodeCore& core() const { return core_; }
   // The core itself, for table tests that feed it inputs directly and inspect the actions it
   // returns (bypassing the executor). Hosts never use it.
@@ -74,6 +83,8 @@ class NodeDriver {
     uint64_t meta_stores = 0;          // PersistMetaAction records stored
     uint64_t meta_store_failures = 0;  // ... and failed (logged by the host, never fatal)
     uint64_t watermarks_set = 0;       // tombstone watermarks handed to the engine
+    uint64_t ceilings_stored = 0;      // clock ceilings made durable through the storage runner
+    uint64_t ceiling_store_failures = 0;
   };
   const Counters& counters() const { return counters_; }
 
@@ -115,6 +126,7 @@ class NodeDriver {
   void Send(SendAction& send);
   void Persist(PersistMetaAction& persist);
   void StoreNextMeta();
+  void MaybeRenewCeiling();
 
   DriverPorts ports_;
   NodeCore core_;
@@ -123,6 +135,7 @@ class NodeDriver {
   uint64_t storage_in_flight_ = 0;
   std::map<std::string, std::string> meta_pending_;  // name -> newest value not yet stored
   bool meta_writing_ = false;
+  uint64_t ceiling_storing_ = 0;  // the ceiling being stored (0: none)
   Counters counters_;
 };
 

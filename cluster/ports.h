@@ -45,6 +45,9 @@ class StorageRunner {
   virtual void StoreMeta(std::string name, std::string value) = 0;
   // Tombstones below `watermark` may be purged by compaction from now on. Cheap; no completion.
   virtual void SetTombstoneWatermark(Hlc watermark) = 0;
+  // Stores the clock's ceiling synced (Engine::StoreHlcCeilingMs), then reports
+  // NodeDriver::OnCeilingStored(ceiling_ms, status). At most one at a time (cluster/ceiling.h).
+  virtual void StoreHlcCeiling(uint64_t ceiling_ms) = 0;
 };
 
 // Answers to client requests (the host matches them to its waiting calls by id).

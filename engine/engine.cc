@@ -412,6 +412,7 @@ Status Engine::Impl::ApplyLarge(std::string_view data_key, const Version& incomi
   if (s.IsIncomplete()) return WriteVersion(data_key, incoming, /*as_value=*/false);
   if (!s.ok()) return CheckWrite(s, "apply: read stored versions");
   std::vector<std::string_view> records;
+  records.reserve(records.size() + static_cast<size_t>(count));
   for (int i = 0; i < count; ++i) records.push_back(ToView(entries[i]));
   Version stored;
   if (!merge->Fold(records, /*count=*/false, nullptr, &stored)) {

@@ -56,6 +56,7 @@ struct Server::Impl {
   ServerOptions options;
   Engine* engine = nullptr;
   HybridClock* clock = nullptr;
+  cluster::CeilingStore* ceiling = nullptr;
   std::shared_ptr<spdlog::logger> log;
   int listen_fd = -1;
   int port = 0;
@@ -92,7 +93,7 @@ void Server::Impl::SetUpLoop() {
   low_io = kj::heap<rpc::UvIoProvider>(*event_port);
   io = kj::newAsyncIoProvider(*low_io);
   storage = std::make_unique<rpc::StoragePool>(&loop, engine, log.get());
-  host = std::make_unique<rpc::NodeHost>(options.node, engine, clock, storage.get(),
+  host = std::make_unique<rpc::NodeHost>(options.node, engine, clock, ceiling, storage.get(),
                                          io->getNetwork(), event_port->timer(), log.get());
   rpc::NodeHost* h = host.get();
   listener = std::make_unique<rpc::Listener>(
@@ -160,7 +161,8 @@ void Server::Impl::TearDown() {
 
 Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, Engine* engine,
                                                HybridClock* clock,
-                                               std::shared_ptr<spdlog::logger> log) {
+                                               std::shared_ptr<spdlog::logger> log,
+                                               cluster::CeilingStore* ceiling) {
   if (options.listen.empty()) options.listen = options.node.address;
   auto fd = rpc::BindListen(options.listen);
   if (!fd.ok()) return fd.status();
@@ -175,6 +177,7 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, Engine* en
   impl->options = std::move(options);
   impl->engine = engine;
   impl->clock = clock;
+  impl->ceiling = ceiling;
   impl->log = log ? std::move(log)
                   : std::make_shared<spdlog::logger>(
                         "causeway", std::make_shared<spdlog::sinks::null_sink_mt>());

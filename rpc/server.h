@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "cluster/ceiling.h"
 #include "cluster/node.h"
 #include "engine/engine.h"
 
@@ -29,10 +30,14 @@ struct ServerOptions {
 
 class Server {
  public:
-  // `engine`, `clock` and `log` are borrowed and must outlive the server.
+  // `engine`, `clock`, `log` and `ceiling` are borrowed and must outlive the server. `ceiling`:
+  // the started CeilingStore `clock` was opened on (cluster/ceiling.h), so that the node driver
+  // renews the clock's durable ceiling off the loop thread; `causeway serve` always passes it.
+  // Null: `clock` renews through whatever store it was opened on (tests).
   static Result<std::unique_ptr<Server>> Create(ServerOptions options, Engine* engine,
                                                 HybridClock* clock,
-                                                std::shared_ptr<spdlog::logger> log);
+                                                std::shared_ptr<spdlog::logger> log,
+                                                cluster::CeilingStore* ceiling = nullptr);
   ~Server();
   // The TCP port bound by Create() (useful with port 0).
   int port() const;

@@ -171,7 +171,7 @@ class Driver {
     ForgetSession();
     auto start = SteadyClock::now();
     client_.StartPut(std::move(key), value_, write_options_,
-                     [this, start, measured](Result<Version> written) {
+                     [this, start, measured](const Result<Version>& written) {
                        if (!written.ok()) {
                          result_.Error(written.status());
                        } else if (measured) {
@@ -184,7 +184,7 @@ class Driver {
 
   void IssuePing() {
     auto start = SteadyClock::now();
-    client_.StartPing([this, start](Status s) {
+    client_.StartPing([this, start](const Status& s) {
       if (s.ok()) {
         result_.latency.Record(MicrosSince(start));
         ++result_.reads;
@@ -238,6 +238,7 @@ template <typename Body>
 double RunTimed(int threads, double duration_s, Body body) {
   std::atomic<bool> stop{false};
   std::vector<std::thread> pool;
+  pool.reserve(static_cast<size_t>(threads));
   auto start = SteadyClock::now();
   for (int i = 0; i < threads; ++i) pool.emplace_back([&, i] { body(i, stop); });
   std::this_thread::sleep_for(std::chrono::duration<double>(duration_s));
@@ -265,6 +266,7 @@ int RunNodeBench(const BenchFlags& f) {
   std::latch preloaded(f.threads), go(1);
   std::atomic<bool> stop{false};
   std::vector<std::thread> pool;
+  pool.reserve(static_cast<size_t>(f.threads));
   for (int i = 0; i < f.threads; ++i) {
     pool.emplace_back([&, i] {
       // A Client belongs to the thread that created it (its KJ event loop). Thread i starts at

@@ -116,7 +116,7 @@ Status WaitAnswers(const json& node) {
 }
 
 // SIGTERM to every running node of `nodes`, SIGKILL to those still running after the grace time.
-void StopNodes(std::vector<json*> nodes, uint64_t grace_ms, bool quiet) {
+void StopNodes(const std::vector<json*>& nodes, uint64_t grace_ms, bool quiet) {
   std::vector<json*> running;
   for (json* n : nodes) {
     if (!NodeRunning(*n)) continue;

@@ -5,7 +5,8 @@
 
 #include "tools/internal/commands.h"
 
-int main(int argc, char** argv) {
+// Anything thrown past the CLI11 handlers below is a bug: std::terminate's abort is the intent.
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   using namespace causeway::tools;
   CLI::App app{"Causeway: a replicated, causally consistent key-value store", "causeway"};
   app.require_subcommand(1);

@@ -21,6 +21,7 @@
 
 #include "base/hlc.h"
 #include "base/limits.h"
+#include "cluster/ceiling.h"
 #include "cluster/startup.h"
 #include "engine/engine.h"
 #include "rpc/engine_ports.h"
@@ -111,7 +112,8 @@ class SignalWatcher {
   void Finish() {
     if (!thread_.joinable()) return;
     done_.store(true);
-    pthread_kill(thread_.native_handle(), SIGTERM);
+    // Wakes the watcher's sigwait(): SIGTERM is blocked in every thread, so it terminates nothing.
+    pthread_kill(thread_.native_handle(), SIGTERM);  // NOLINT(bugprone-bad-signal-to-kill-thread)
     thread_.join();
   }
 
@@ -204,10 +206,13 @@ int RunNode(const ServeConfig& config) {
     return FailStatus("cannot start node " + config.node_id, s);
   }
   SystemClock wall_clock;
-  auto clock = HybridClock::Open(&wall_clock, engine->get(), config.max_clock_offset_ms);
+  // The clock's ceiling lives in the engine; once open, the node driver renews it off the loop.
+  cluster::CeilingStore ceiling(engine->get(), config.max_clock_offset_ms);
+  auto clock = HybridClock::Open(&wall_clock, &ceiling, config.max_clock_offset_ms);
   if (!clock.ok()) return FailStatus("cannot open the clock", clock.status());
+  ceiling.Start();
   WaitForWallClock(clock->get(), *log);
-  auto server = Server::Create(options, engine->get(), clock->get(), log);
+  auto server = Server::Create(options, engine->get(), clock->get(), log, &ceiling);
   if (!server.ok()) {
     log->error("cannot start the server: {}", server.status().ToString());
     return FailStatus("cannot start the server on " + config.listen, server.status());

@@ -119,7 +119,7 @@ kj::Promise<void> ClientApi::get(GetContext context) {
   auto read = ReadFromWire(params.getKey(), params.getOptions());
   if (!read.ok()) return ToException(read.status());
   return host_.Read(std::move(read).value(), conn_)
-      .then([context](cluster::ClientResult r) mutable {
+      .then([context](const cluster::ClientResult& r) mutable {
         ThrowIfError(r.status);
         GetResultToWire(r.version, r.session, context.getResults(ReplySize(r, true)).initResult());
       });

@@ -17,8 +17,8 @@ constexpr uint64_t kClientDeadlineGraceMs = 500;
 }  // namespace
 
 NodeHost::NodeHost(cluster::NodeConfig config, Engine* engine, HybridClock* hlc,
-                   StoragePool* storage, kj::Network& network, kj::Timer& timer,
-                   spdlog::logger* log)
+                   cluster::CeilingStore* ceiling, StoragePool* storage, kj::Network& network,
+                   kj::Timer& timer, spdlog::logger* log)
     : engine_(engine),
       hlc_(hlc),
       storage_(storage),
@@ -32,7 +32,7 @@ NodeHost::NodeHost(cluster::NodeConfig config, Engine* engine, HybridClock* hlc,
           [this](NodeId to, cluster::PeerMessage m) {
             if (!closed_) driver_.OnSendFailed(to, std::move(m));
           })),
-      driver_(std::move(config), hlc, {this, storage, this, this}) {
+      driver_(std::move(config), hlc, {this, storage, this, this, ceiling}) {
   storage_->Attach(&driver_);
 }
 

@@ -34,8 +34,10 @@ class NodeHost final : public cluster::Transport,
                        public cluster::MonotonicClock {
  public:
   // `engine`, `hlc`, `storage` and `log` are borrowed.
-  NodeHost(cluster::NodeConfig config, Engine* engine, HybridClock* hlc, StoragePool* storage,
-           kj::Network& network, kj::Timer& timer, spdlog::logger* log);
+  // `ceiling` (may be null) is the clock's started CeilingStore: the driver renews it.
+  NodeHost(cluster::NodeConfig config, Engine* engine, HybridClock* hlc,
+           cluster::CeilingStore* ceiling, StoragePool* storage, kj::Network& network,
+           kj::Timer& timer, spdlog::logger* log);
   ~NodeHost() noexcept override;
 
   // ---- entry points of the Cap'n Proto APIs

@@ -17,7 +17,7 @@ class LogErrors final : public kj::TaskSet::ErrorHandler {
  public:
   void taskFailed(kj::Exception&& exception) override {}  // every task handles its own errors
 };
-LogErrors kIgnoreErrors;
+LogErrors ignore_errors;
 
 using Reply = kj::Maybe<cluster::PeerMessage>;
 
@@ -68,7 +68,7 @@ PeerLinks::PeerLinks(kj::Network& network, kj::Timer& timer, NodeId self_id, std
       call_timeout_ms_(call_timeout_ms),
       on_reply_(std::move(on_reply)),
       on_failed_(std::move(on_failed)),
-      tasks_(kj::heap<kj::TaskSet>(kIgnoreErrors)) {}
+      tasks_(kj::heap<kj::TaskSet>(ignore_errors)) {}
 
 PeerLinks::~PeerLinks() {
   tasks_ = nullptr;  // cancels calls before the links they reference go
@@ -200,7 +200,7 @@ kj::Promise<Reply> SendOne(wire::Peer::Client& peer, const cluster::PeerMessage&
       return cluster::PeerMessage(std::move(reply).value());
     });
   }
-  return KJ_EXCEPTION(FAILED, "causeway:Internal: responses are not sent over peer links");
+  return ToException(Status::Internal("responses are not sent over peer links"));
 }
 
 }  // namespace

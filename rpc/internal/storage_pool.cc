@@ -16,9 +16,13 @@ struct StoragePool::Work {
     std::string name, value;
     Status status;
   };
+  struct Ceiling {
+    uint64_t ms = 0;
+    Status status;
+  };
   uv_work_t req{};
   StoragePool* pool = nullptr;
-  std::variant<cluster::StorageAction, Meta> what;
+  std::variant<cluster::StorageAction, Meta, Ceiling> what;
   cluster::StorageResult result;
 };
 
@@ -39,6 +43,10 @@ void StoragePool::StoreMeta(std::string name, std::string value) {
   Queue(new Work{{}, this, Work::Meta{std::move(name), std::move(value), {}}, {}});
 }
 
+void StoragePool::StoreHlcCeiling(uint64_t ceiling_ms) {
+  Queue(new Work{{}, this, Work::Ceiling{ceiling_ms, {}}, {}});
+}
+
 void StoragePool::Queue(Work* w) {
   w->req.data = w;
   ++in_flight_;
@@ -51,6 +59,8 @@ void StoragePool::DoWork(uv_work_t* req) {
   Engine& engine = *w->pool->engine_;
   if (auto* meta = std::get_if<Work::Meta>(&w->what)) {
     meta->status = engine.StoreMeta(meta->name, meta->value);
+  } else if (auto* ceiling = std::get_if<Work::Ceiling>(&w->what)) {
+    ceiling->status = engine.StoreHlcCeilingMs(ceiling->ms);
   } else {
     w->result = RunOnEngine(engine, std::get<cluster::StorageAction>(w->what));
   }
@@ -71,6 +81,14 @@ void StoragePool::OnWorkDone(uv_work_t* req, int status) {
                        meta->status.ToString());
     }
     if (pool->driver_ != nullptr) pool->driver_->OnMetaStored(meta->name, meta->status);
+    return;
+  }
+  if (auto* ceiling = std::get_if<Work::Ceiling>(&w->what)) {
+    if (status != 0) ceiling->status = Status::Internal("ceiling store cancelled");
+    if (!ceiling->status.ok()) {
+      pool->log_->warn("event=clock_ceiling_store_failed error=\"{}\"", ceiling->status.ToString());
+    }
+    if (pool->driver_ != nullptr) pool->driver_->OnCeilingStored(ceiling->ms, ceiling->status);
     return;
   }
   if (pool->driver_ == nullptr) return;

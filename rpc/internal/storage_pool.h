@@ -4,7 +4,8 @@
 // WAL append, cheaper than a hop to another thread (a futex wake, an eventfd write, a loop
 // wake-up and RocksDB write-group contention between pool threads), so it runs inline on the loop
 // thread and completes from inside Run() (the driver queues that completion). `always` waits for
-// fsync, and meta stores always sync: those run on libuv's thread pool and complete on the loop.
+// fsync, and meta and clock-ceiling stores always sync: those run on libuv's thread pool and
+// complete on the loop.
 //
 // Loop-thread only. Attach() the driver before the first Run(); Detach() at teardown drops later
 // completions; the pool must outlive its work on the thread pool (WaitIdle()).
@@ -39,6 +40,7 @@ class StoragePool final : public cluster::StorageRunner {
   void Run(cluster::StorageAction action) override;
   void StoreMeta(std::string name, std::string value) override;
   void SetTombstoneWatermark(Hlc watermark) override;
+  void StoreHlcCeiling(uint64_t ceiling_ms) override;
 
   // Work on libuv's thread pool not yet back on the loop.
   size_t in_flight() const { return in_flight_; }

@@ -57,6 +57,7 @@ class FdWatcher {
       delete handle_;
       handle_ = nullptr;
       if (owned_) close(fd_);
+      // NOLINTNEXTLINE(bugprone-suspicious-semicolon): the KJ macro's own if/else
       KJ_FAIL_REQUIRE("uv_poll_init failed", uv_strerror(rc), fd);
     }
   }
@@ -199,6 +200,7 @@ class UvStream final : public FdSocketOptions<kj::AsyncIoStream> {
   void shutdownWrite() override {
     // ENOTCONN: the peer is already gone, which is what shutting down was for.
     if (shutdown(watcher_.fd(), SHUT_WR) < 0 && errno != ENOTCONN) {
+      // NOLINTNEXTLINE(bugprone-suspicious-semicolon): the KJ macro's own if/else
       KJ_FAIL_SYSCALL("shutdown", errno);
     }
   }
@@ -215,6 +217,7 @@ class UvStream final : public FdSocketOptions<kj::AsyncIoStream> {
     return watcher_.OnWritable().then([this]() {
       int err = 0;
       socklen_t len = sizeof(err);
+      // NOLINTNEXTLINE(bugprone-suspicious-semicolon): the KJ macro's own if/else
       KJ_SYSCALL(::getsockopt(watcher_.fd(), SOL_SOCKET, SO_ERROR, &err, &len));
       if (err != 0) {
         kj::throwFatalException(KJ_EXCEPTION(DISCONNECTED, "connect() failed", strerror(err)));

@@ -39,6 +39,7 @@ class InlinePorts final : public Transport,
     driver->OnMetaStored(name, Status::Ok());
   }
   void SetTombstoneWatermark(Hlc w) override { watermarks.push_back(w); }
+  void StoreHlcCeiling(uint64_t ceiling_ms) override { ceilings.push_back(ceiling_ms); }
   void Reply(RequestId id, ClientResult result) override { replies[id].push_back(result); }
   void ExplainReply(RequestId, ExplainResult) override {}
   TimeMs NowMs() override { return now; }
@@ -47,6 +48,7 @@ class InlinePorts final : public Transport,
   std::map<std::string, Version> store;
   std::map<std::string, std::string> meta;
   std::vector<Hlc> watermarks;
+  std::vector<uint64_t> ceilings;  // stores asked for, completed by the test
   std::map<RequestId, std::vector<ClientResult>> replies;
   int sends = 0, depth = 0, max_depth = 0;
   TimeMs now = 1000;
@@ -126,6 +128,75 @@ TEST(NodeDriver, TombstoneWatermarkFollowsTheClockMinusTheGrace) {
   driver.Tick();
   EXPECT_EQ(ports.watermarks.size(), 2u);
   EXPECT_EQ(driver.counters().watermarks_set, 2u);
+}
+
+// A durable ceiling store that counts synchronous stores (only start-up may make one).
+class CountingClockStore final : public ClockStore {
+ public:
+  Result<uint64_t> LoadHlcCeilingMs() override { return stored_ms; }
+  Status StoreHlcCeilingMs(uint64_t ceiling_ms) override {
+    ++sync_stores;
+    stored_ms = ceiling_ms;
+    return Status::Ok();
+  }
+  uint64_t stored_ms = 0;
+  int sync_stores = 0;
+};
+
+// Goal: a running node renews its clock's ceiling through the driver's storage runner, never
+// synchronously on its own thread; a renewal that is late refuses writes (kUnavailable) instead
+// of blocking, and they succeed again once it lands.
+TEST(NodeDriver, ClockCeilingIsRenewedThroughTheStorageRunner) {
+  testing::TestClock physical;
+  CountingClockStore durable;
+  CeilingStore ceiling(&durable, kMaxClockOffsetMsDefault);
+  auto hlc = HybridClock::Open(&physical, &ceiling);
+  ASSERT_TRUE(hlc.ok());
+  ceiling.Start();
+  ASSERT_EQ(durable.sync_stores, 1);  // the start-up store
+  InlinePorts ports;
+  NodeDriver driver(LoneNode(), hlc->get(), {&ports, &ports, &ports, &ports, &ceiling});
+  ports.driver = &driver;
+  for (int i = 0; i < 5; ++i) {
+    ports.now += 20;
+    driver.Tick();
+  }
+  ClientWrite w;
+  w.key = "k";
+  w.value = "v";
+  RequestId id = 1;
+  // Time passes in 100 ms steps; each renewal the driver asks for completes at once.
+  for (int step = 0; step < 40; ++step, ++id) {
+    physical.now_ms += 100;
+    driver.StartWrite(id, w);
+    ASSERT_TRUE(ports.replies[id].at(0).status.ok()) << ports.replies[id][0].status.ToString();
+    while (!ports.ceilings.empty()) {
+      uint64_t ms = ports.ceilings.back();
+      ports.ceilings.clear();
+      driver.OnCeilingStored(ms, Status::Ok());
+    }
+  }
+  EXPECT_EQ(durable.sync_stores, 1);  // nothing synchronous after start-up
+  EXPECT_GE(driver.counters().ceilings_stored, 5u);
+  // Now the store stops answering: once the clock reaches its durable ceiling, writes are
+  // refused with kUnavailable, and nothing blocks.
+  bool refused = false;
+  for (int step = 0; step < 40 && !refused; ++step, ++id) {
+    physical.now_ms += 100;
+    driver.StartWrite(id, w);
+    refused = ports.replies[id].at(0).status.code() == ErrorCode::kUnavailable;
+  }
+  EXPECT_TRUE(refused);
+  EXPECT_EQ(durable.sync_stores, 1);
+  EXPECT_GE(ceiling.late_renewals(), 1u);
+  ASSERT_FALSE(ports.ceilings.empty());
+  while (!ports.ceilings.empty()) {  // the late store lands; the driver then asks for the newest
+    uint64_t ms = ports.ceilings.back();
+    ports.ceilings.clear();
+    driver.OnCeilingStored(ms, Status::Ok());
+  }
+  driver.StartWrite(++id, w);
+  EXPECT_TRUE(ports.replies[id].at(0).status.ok()) << ports.replies[id][0].status.ToString();
 }
 
 // Goal: start-up restores identity once for every host: a second start bumps the generation,

@@ -46,6 +46,8 @@ class Harness {
     void Run(StorageAction action) override { h_->Storage(i_, action); }
     void StoreMeta(std::string name, std::string value) override;
     void SetTombstoneWatermark(Hlc watermark) override;
+    // The harness's clocks persist nothing (no CeilingStore), so the driver never asks.
+    void StoreHlcCeiling(uint64_t) override {}
     void Reply(RequestId id, ClientResult result) override;
     void ExplainReply(RequestId id, ExplainResult result) override;
     TimeMs NowMs() override { return h_->now_; }

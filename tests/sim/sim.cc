@@ -123,6 +123,7 @@ Simulator::~Simulator() {
     n->driver.reset();
     n->ports.reset();
     n->hlc.reset();
+    n->ceiling.reset();
     n->engine.reset();
     n->env.reset();
     n->fs.reset();
@@ -217,7 +218,10 @@ void Simulator::StartNode(Node& n) {
   eo.block_cache_bytes = 1 << 20;
   eo.env = n.env.get();
   n.engine = Check(Engine::Open(eo), n.name + ": open engine");
-  n.hlc = Check(HybridClock::Open(n.physical.get(), n.engine.get()), n.name + ": open clock");
+  // As serve does: the ceiling lives in the engine and, once open, the driver renews it.
+  n.ceiling = std::make_unique<cluster::CeilingStore>(n.engine.get(), kMaxClockOffsetMsDefault);
+  n.hlc = Check(HybridClock::Open(n.physical.get(), n.ceiling.get()), n.name + ": open clock");
+  n.ceiling->Start();
   // Now() returns more than Last(), so starting at Last() >= everything handed out before is
   // what "never goes backwards" needs.
   if (n.hlc->Last() < n.last_hlc) {
@@ -241,7 +245,8 @@ void Simulator::StartNode(Node& n) {
   n.ports = std::make_unique<NodePorts>(this, &n);
   n.driver = std::make_unique<cluster::NodeDriver>(
       std::move(cfg), n.hlc.get(),
-      cluster::DriverPorts{n.ports.get(), n.ports.get(), n.ports.get(), n.ports.get()});
+      cluster::DriverPorts{n.ports.get(), n.ports.get(), n.ports.get(), n.ports.get(),
+                           n.ceiling.get()});
   n.up = true;
   ++n.incarnation;
   Trace("start " + n.name + " gen=" + std::to_string(n.generation) +
@@ -261,6 +266,7 @@ void Simulator::Crash(Node& n) {
   n.driver.reset();
   n.ports.reset();
   n.hlc.reset();
+  n.ceiling.reset();
   // Nothing the dying process does from here (the engine's destructor syncs the WAL) may reach
   // the disk; then everything not synced before is dropped.
   n.fs->SetActive(false);
@@ -278,6 +284,7 @@ void Simulator::CleanRestart(Node& n) {
   n.driver.reset();
   n.ports.reset();
   n.hlc.reset();
+  n.ceiling.reset();
   n.engine.reset();
   StartNode(n);
 }
@@ -332,6 +339,20 @@ void Simulator::NodePorts::StoreMeta(std::string name, std::string value) {
 void Simulator::NodePorts::SetTombstoneWatermark(Hlc watermark) {
   sim_->Trace(node_->name + " watermark " + std::to_string(watermark));
   node_->engine->SetTombstoneWatermark(watermark);
+}
+
+// Synced at once (a crash right after it keeps the ceiling); durable for the clock only when the
+// completion arrives, 0..storage_delay_max_ms later, like a pool store.
+void Simulator::NodePorts::StoreHlcCeiling(uint64_t ceiling_ms) {
+  Simulator& sim = *sim_;
+  Node& n = *node_;
+  sim.Trace(n.name + " ceiling " + std::to_string(ceiling_ms));
+  Status s = n.engine->StoreHlcCeilingMs(ceiling_ms);
+  sim.Schedule(sim.Uniform(0, sim.options_.storage_delay_max_ms),
+               [&sim, i = n.index, inc = n.incarnation, ceiling_ms, s] {
+                 sim.OnNode(i, inc,
+                            [&](Node& node) { node.driver->OnCeilingStored(ceiling_ms, s); });
+               });
 }
 
 void Simulator::NodePorts::Reply(cluster::RequestId id, cluster::ClientResult result) {

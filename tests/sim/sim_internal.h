@@ -63,6 +63,7 @@ class Simulator::NodePorts final : public cluster::Transport,
   void Run(cluster::StorageAction action) override;
   void StoreMeta(std::string name, std::string value) override;
   void SetTombstoneWatermark(Hlc watermark) override;
+  void StoreHlcCeiling(uint64_t ceiling_ms) override;
   void Reply(cluster::RequestId id, cluster::ClientResult result) override;
   void ExplainReply(cluster::RequestId id, cluster::ExplainResult result) override;
   cluster::TimeMs NowMs() override;
@@ -85,6 +86,7 @@ struct Simulator::Node {
   std::shared_ptr<testing::FaultInjectionFs> fs;  // the node's disk: power loss happens here
   std::unique_ptr<rocksdb::Env> env;
   std::unique_ptr<Engine> engine;
+  std::unique_ptr<cluster::CeilingStore> ceiling;
   std::unique_ptr<HybridClock> hlc;
   std::unique_ptr<NodePorts> ports;
   std::unique_ptr<cluster::NodeDriver> driver;

@@ -130,8 +130,7 @@ void Simulator::ClientNext(Session& s) {
     cluster::ClientWrite req;
     req.key = op.key;
     req.tombstone = op.kind == OpKind::kDelete;
-    if (!req.tombstone)
-      op.value = req.value = Label('s', s.index) + Label('v', s.values++);
+    if (!req.tombstone) op.value = req.value = Label('s', s.index) + Label('v', s.values++);
     req.w = RandomConsistency(2, &op.replicas);
     req.session = s.token;
     Trace(Label('s', s.index) + " write " + op.key + "=" + op.value + " via " + n.name);

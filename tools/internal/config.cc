@@ -234,13 +234,18 @@ Result<ConfigLayer> LoadConfigFile(const std::string& path) {
     bool known = false;
     for (const auto& k : ServeConfigKeys()) known = known || k.name == name;
     if (!known) {
-      return Status::InvalidArgument("config file " + path + ": unknown key '" + name +
-                                     "' (known keys: " + KnownKeys() + ")");
+      std::string message = "config file " + path;
+      message += ": unknown key '" + name + "' (known keys: ";
+      message += KnownKeys();
+      message += ")";
+      return Status::InvalidArgument(message);
     }
     auto text = TomlValueText(node);
     if (!text.ok()) {
-      return Status::InvalidArgument("config file " + path + ", key " + name + ": " +
-                                     text.status().message());
+      std::string message = "config file " + path;
+      message += ", key " + name + ": ";
+      message += text.status().message();
+      return Status::InvalidArgument(message);
     }
     layer[name] = RawValue{*text, "file " + path};
   }

@@ -1,0 +1,57 @@
+// CeilingStore: the hybrid clock's ClockStore on a running node (base/hlc.h), which makes the
+// renewal of the clock's durable ceiling a decision of the node driver (cluster/driver.h) instead
+// of a synchronous store inside HybridClock::Now() on the loop thread.
+//
+// Before Start() it forwards to the durable store (the engine) synchronously: HybridClock::Open
+// loads the ceiling and stores the first one at start-up. After Start():
+//  * RequestHlcCeilingMs (the clock, ahead of need) only records the request; the driver sees it
+//    after each input and hands it to StorageRunner::StoreHlcCeiling (synced, off the loop), and
+//    OnStored publishes it as durable;
+//  * StoreHlcCeilingMs (the clock's slow path: a timestamp reached the durable ceiling because a
+//    renewal is late) never blocks: it fails with kUnavailable and the write is refused.
+// The schedule keeps the durable ceiling more than max_offset_ms + kHlcCeilingStoreLatencyMaxMs
+// ahead of the clock, so a peer's timestamp (at most max_offset_ms ahead) never needs the slow
+// path while renewals land within kHlcCeilingStoreLatencyMaxMs (base/limits.h).
+//
+// Not thread-safe: the node's loop (or the simulator) owns it, with its clock and driver.
+#pragma once
+
+#include <cstdint>
+
+#include "base/hlc.h"
+#include "base/status.h"
+
+namespace causeway::cluster {
+
+class CeilingStore final : public ClockStore {
+ public:
+  // `durable` is borrowed (the engine; null: nothing is persisted, as in table tests).
+  CeilingStore(ClockStore* durable, uint64_t max_offset_ms);
+
+  // ---- ClockStore (called by the HybridClock)
+  Result<uint64_t> LoadHlcCeilingMs() override;
+  Status StoreHlcCeilingMs(uint64_t ceiling_ms) override;
+  void RequestHlcCeilingMs(uint64_t ceiling_ms) override;
+  uint64_t DurableHlcCeilingMs() override { return durable_ms_; }
+  HlcCeilingSchedule CeilingSchedule() override { return schedule_; }
+
+  // ---- the driver
+  // From now on renewals go through the driver (call after HybridClock::Open).
+  void Start() { started_ = true; }
+  bool started() const { return started_; }
+  // The largest ceiling asked for that is not durable yet (0: none).
+  uint64_t pending_ms() const { return requested_ms_ > durable_ms_ ? requested_ms_ : 0; }
+  // `ceiling_ms` is durable now.
+  void OnStored(uint64_t ceiling_ms);
+  uint64_t late_renewals() const { return late_renewals_; }
+
+ private:
+  ClockStore* durable_;
+  HlcCeilingSchedule schedule_;
+  bool started_ = false;
+  uint64_t requested_ms_ = 0;
+  uint64_t durable_ms_ = 0;
+  uint64_t late_renewals_ = 0;  // slow-path calls refused after Start()
+};
+
+}  // namespace causeway::cluster
