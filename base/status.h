@@ -14,6 +14,8 @@
 
 namespace causeway {
 
+// The numbers are a wire contract (schema/causeway.capnp enum ErrorCode, mapped once in
+// rpc/internal/errors.cc): append new codes, never renumber.
 enum class ErrorCode : int {
   kOk = 0,
   kInvalidArgument,  // the request is wrong; retrying it unchanged cannot succeed

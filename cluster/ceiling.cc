@@ -6,7 +6,8 @@
 
 namespace causeway::cluster {
 
-CeilingStore::CeilingStore(ClockStore* durable, uint64_t max_offset_ms) : durable_(durable) {
+CeilingStore::CeilingStore(ClockStore* durable, PhysicalClock* physical, uint64_t max_offset_ms)
+    : durable_(durable), physical_(physical) {
   schedule_.renew_ms = max_offset_ms + kHlcCeilingStoreLatencyMaxMs;
   schedule_.lead_ms = schedule_.renew_ms + kHlcCeilingRenewStepMs;
 }
@@ -32,6 +33,13 @@ Status CeilingStore::StoreHlcCeilingMs(uint64_t ceiling_ms) {
 
 void CeilingStore::RequestHlcCeilingMs(uint64_t ceiling_ms) {
   requested_ms_ = std::max(requested_ms_, ceiling_ms);
+}
+
+void CeilingStore::KeepAhead() {
+  const uint64_t now_ms = physical_->NowMs();
+  if (now_ms + schedule_.renew_ms >= requested_ms_) {
+    RequestHlcCeilingMs(now_ms + schedule_.lead_ms);
+  }
 }
 
 void CeilingStore::OnStored(uint64_t ceiling_ms) {

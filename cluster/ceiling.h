@@ -25,8 +25,9 @@ namespace causeway::cluster {
 
 class CeilingStore final : public ClockStore {
  public:
-  // `durable` is borrowed (the engine; null: nothing is persisted, as in table tests).
-  CeilingStore(ClockStore* durable, uint64_t max_offset_ms);
+  // `durable` (the engine; null: nothing is persisted) and `physical` (the clock's wall clock)
+  // are borrowed.
+  CeilingStore(ClockStore* durable, PhysicalClock* physical, uint64_t max_offset_ms);
 
   // ---- ClockStore (called by the HybridClock)
   Result<uint64_t> LoadHlcCeilingMs() override;
@@ -39,6 +40,10 @@ class CeilingStore final : public ClockStore {
   // From now on renewals go through the driver (call after HybridClock::Open).
   void Start() { started_ = true; }
   bool started() const { return started_; }
+  // Asks for a renewal if the wall clock came within the renewal margin of the ceiling asked for:
+  // the driver calls it on every tick, so an idle node's ceiling stays ahead too and the first
+  // write after a quiet spell does not find it reached.
+  void KeepAhead();
   // The largest ceiling asked for that is not durable yet (0: none).
   uint64_t pending_ms() const { return requested_ms_ > durable_ms_ ? requested_ms_ : 0; }
   // `ceiling_ms` is durable now.
@@ -47,6 +52,7 @@ class CeilingStore final : public ClockStore {
 
  private:
   ClockStore* durable_;
+  PhysicalClock* physical_;
   HlcCeilingSchedule schedule_;
   bool started_ = false;
   uint64_t requested_ms_ = 0;

@@ -111,6 +111,7 @@ Actions NodeDriver::Handle(Input& input, TimeMs now) {
         } else if constexpr (std::is_same_v<T, StorageInput>) {
           return core_.OnStorageDone(in.op_id, std::move(in.result), now);
         } else if constexpr (std::is_same_v<T, TickInput>) {
+          if (ports_.ceiling != nullptr) ports_.ceiling->KeepAhead();
           return core_.Tick(now);
         } else {
           static_assert(std::is_same_v<T, LeaveInput>);

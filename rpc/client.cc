@@ -33,26 +33,6 @@ bool EndpointDown(const Status& s) {
   return s.code() == ErrorCode::kUnavailable || s.code() == ErrorCode::kTimeout;
 }
 
-ReadReply ReadReplyFromWire(wire::GetResult::Reader r) {
-  ReadReply out;
-  switch (r.which()) {
-    case wire::GetResult::FOUND: {
-      auto v = rpc::VersionFromWire(r.getFound());
-      if (v.ok()) out.version = std::move(v).value();
-      out.found = true;
-      break;
-    }
-    case wire::GetResult::NOT_FOUND: {
-      auto v = rpc::VersionFromWire(r.getNotFound());
-      if (v.ok()) out.version = std::move(v).value();
-      break;
-    }
-    default:
-      break;
-  }
-  return out;
-}
-
 }  // namespace
 
 // The client's state; Client::Impl is this type (the public header keeps Impl private).
@@ -92,7 +72,8 @@ struct ClientCore {
   causeway::Status Connect();
   kj::Own<Conn> ConnectOne();
   Result<wire::ClientApi::Client> Api();
-  void AdoptSession(std::string_view key, const std::optional<Version>& v, const std::string& s);
+  [[nodiscard]] causeway::Status AdoptSession(std::string_view key, const std::optional<Version>& v,
+                                              std::string reply_session);
   template <typename T, typename Fn>
   Result<T> Call(Fn&& start);
   kj::Promise<Result<ReadReply>> GetAsync(std::string key, CallOptions o);
@@ -153,17 +134,25 @@ Result<wire::ClientApi::Client> ClientCore::Api() {
   return conns[next_conn++ % conns.size()]->api;
 }
 
-void ClientCore::AdoptSession(std::string_view key, const std::optional<Version>& v,
-                              const std::string& reply_session) {
+// One call at a time: the node's token is exact and replaces ours. Several in flight: this
+// reply's version is folded into our token (cluster::ObserveAll, the one place sessions merge),
+// so no reply's knowledge is lost. A token that does not decode is the caller's to fix: it is
+// reported, never dropped or replaced.
+causeway::Status ClientCore::AdoptSession(std::string_view key, const std::optional<Version>& v,
+                                          std::string reply_session) {
   if (outstanding <= 1 && !reply_session.empty()) {
-    session = reply_session;  // one call at a time: the node's token is exact
-    return;
+    session = std::move(reply_session);
+    return causeway::Status::Ok();
   }
-  // Several calls in flight: fold this reply into ours so no reply's knowledge is lost.
-  auto token = cluster::SessionToken::Decode(session);
-  if (!token.ok() || !v) return;
-  token->Observe(key, cluster::Dot{v->timestamp, v->writer});
-  session = token->Encode();
+  std::vector<cluster::KeyDot> seen;
+  if (v) seen.push_back({key, cluster::Dot{v->timestamp, v->writer}});
+  auto merged = cluster::ObserveAll(session, seen);
+  if (!merged.ok()) {
+    return causeway::Status::InvalidArgument("cannot merge the reply into the session: " +
+                                             merged.status().message());
+  }
+  session = std::move(merged).value();
+  return causeway::Status::Ok();
 }
 
 kj::Promise<Result<ReadReply>> ClientCore::GetAsync(std::string key, CallOptions o) {
@@ -180,9 +169,12 @@ kj::Promise<Result<ReadReply>> ClientCore::GetAsync(std::string key, CallOptions
       .then(
           [this, key](capnp::Response<wire::ClientApi::GetResults> r) -> Result<ReadReply> {
             auto result = r.getResult();
-            ReadReply reply = ReadReplyFromWire(result);
+            auto reply = rpc::ReadReplyFromWire(result);
+            if (!reply.ok()) return reply.status();
             auto s = result.getSession();
-            AdoptSession(key, reply.version, std::string(s.asChars().begin(), s.size()));
+            auto adopted =
+                AdoptSession(key, reply->version, std::string(s.asChars().begin(), s.size()));
+            if (!adopted.ok()) return adopted;
             return reply;
           },
           [this](kj::Exception&& e) -> Result<ReadReply> {
@@ -207,9 +199,13 @@ kj::Promise<Result<Version>> ClientCore::WriteAsync(std::string key, std::string
   };
   auto on_reply = [this, key](auto r) -> Result<Version> {
     auto v = rpc::VersionFromWire(r.getVersion());
-    if (!v.ok()) return v.status();
+    if (!v.ok()) {
+      return causeway::Status::Internal("the write reply's version does not decode: " +
+                                        v.status().message());
+    }
     auto s = r.getSession();
-    AdoptSession(key, v.value(), std::string(s.asChars().begin(), s.size()));
+    auto adopted = AdoptSession(key, v.value(), std::string(s.asChars().begin(), s.size()));
+    if (!adopted.ok()) return adopted;
     return std::move(v).value();
   };
   auto on_error = [this](kj::Exception&& e) -> Result<Version> {

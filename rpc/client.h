@@ -41,8 +41,9 @@ struct CallOptions {
   uint64_t timeout_ms = 0;           // 0: ClientOptions::timeout_ms
 };
 
+// A reply that does not decode is an error Status, never a ReadReply.
 struct ReadReply {
-  bool found = false;              // false: absent or deleted
+  bool found = false;              // false: absent or deleted; true implies `version`
   std::optional<Version> version;  // the winning version (a tombstone when deleted)
 };
 
@@ -70,7 +71,8 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // Blocking calls.
+  // Blocking calls. Put and Delete return the written version without its value (the node does
+  // not echo what the caller sent). A session token that does not decode is kInvalidArgument.
   Result<ReadReply> Get(std::string_view key, const CallOptions& options = {});
   Result<Version> Put(std::string_view key, std::string_view value,
                       const CallOptions& options = {});

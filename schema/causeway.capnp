@@ -2,9 +2,10 @@
 #
 # Evolution rules (docs/formats.md): new fields get new ordinals at the end of their struct;
 # nothing is ever renumbered, retyped or reused; a removed field keeps its ordinal, renamed
-# "obsoleteX". Expected outcomes (not found) are values in results; failures travel as
-# kj::Exception whose description starts with "causeway:<ErrorCode>:" (rpc/internal/errors.h maps
-# both ways, in one place).
+# "obsoleteX"; enumerants are only ever appended. Expected outcomes (not found) are values in
+# results; failures travel as an Error value (batches, explain) or as a kj::Exception whose
+# description starts with "causeway:E<n>:<Name>: ", where <n> is the ErrorCode number below and
+# <Name> is for people only (rpc/internal/errors.h maps both ways, in one place).
 @0xc1d2a5a7e3f40b61;
 
 $import "/capnp/c++.capnp".namespace("causeway::wire");
@@ -72,8 +73,24 @@ interface ClientApi {
   ping @6 () -> ();
 }
 
+# Why a call failed. The numbers are the contract: they equal causeway::ErrorCode's
+# (base/status.h) and never change; rpc/internal/errors.cc holds the one mapping. A number this
+# build does not know (a newer peer's) reads as `internal`.
+enum ErrorCode {
+  ok @0;                  # never sent: an Error always carries a failure (read as `internal`)
+  invalidArgument @1;
+  unavailable @2;
+  timeout @3;
+  overloaded @4;
+  clockSkew @5;
+  corruption @6;
+  ioError @7;
+  noSpace @8;
+  internal @9;
+}
+
 struct Error {
-  code @0 :UInt16;        # causeway::ErrorCode
+  code @0 :UInt16;        # an ErrorCode number (UInt16 since the first version; same encoding)
   message @1 :Text;
 }
 

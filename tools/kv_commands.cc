@@ -1,8 +1,12 @@
 // `causeway put | get | del`: one call each, through causeway::Client.
 //
-// Output contract (docs/operations.md): `get` prints the value's bytes exactly, then a newline;
-// with --json one object per line {key, found, value | value_base64, timestamp, writer,
-// tombstone}. `put`/`del` print OK, or {key, timestamp, writer} with --json.
+// Output contract (docs/operations.md): `get` prints the value's bytes exactly, followed by a
+// newline only when stdout is a terminal (so a shell prompt does not land on the value's line;
+// pipes and files get the bytes and nothing else); with --json one object per line {key, found,
+// value | value_base64, timestamp, writer, tombstone}. `put`/`del` print OK, or {key, timestamp,
+// writer} with --json.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <memory>
@@ -116,7 +120,7 @@ void PrintRead(const KvFlags& flags, const ReadReply& reply) {
     if (reply.found) {
       std::cout.write(reply.version->value.data(),
                       static_cast<std::streamsize>(reply.version->value.size()));
-      std::cout << "\n";
+      if (::isatty(STDOUT_FILENO)) std::cout << "\n";
     }
     return;
   }
@@ -141,6 +145,10 @@ int RunGet(const KvFlags& flags) {
   auto reply = (*client)->Get(flags.key, *options);
   if (!reply.ok()) {
     return FailStatus("get of key " + DescribeKey(flags.key) + " failed", reply.status());
+  }
+  if (reply->found && !reply->version) {  // the client promises otherwise; never print garbage
+    return FailStatus("get of key " + DescribeKey(flags.key) + " failed",
+                      Status::Internal("the reply says found but carries no version"));
   }
   if (Status s = SaveSession(flags.client, **client); !s.ok()) {
     return FailStatus("the read succeeded but the session file was not saved", s);

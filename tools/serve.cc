@@ -207,7 +207,7 @@ int RunNode(const ServeConfig& config) {
   }
   SystemClock wall_clock;
   // The clock's ceiling lives in the engine; once open, the node driver renews it off the loop.
-  cluster::CeilingStore ceiling(engine->get(), config.max_clock_offset_ms);
+  cluster::CeilingStore ceiling(engine->get(), &wall_clock, config.max_clock_offset_ms);
   auto clock = HybridClock::Open(&wall_clock, &ceiling, config.max_clock_offset_ms);
   if (!clock.ok()) return FailStatus("cannot open the clock", clock.status());
   ceiling.Start();

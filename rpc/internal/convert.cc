@@ -1,6 +1,7 @@
 #include "rpc/internal/convert.h"
 
 #include "base/limits.h"
+#include "rpc/internal/errors.h"
 
 namespace causeway::rpc {
 namespace {
@@ -170,16 +171,12 @@ Result<cluster::ClientWrite> WriteFromWire(capnp::Data::Reader key, capnp::Data:
 }
 
 void ErrorToWire(const Status& status, wire::Error::Builder out) {
-  out.setCode(static_cast<uint16_t>(status.code()));
+  out.setCode(ErrorCodeToWire(status.code()));
   out.setMessage(status.message());
 }
 
 Status ErrorFromWire(wire::Error::Reader in) {
-  auto code = static_cast<ErrorCode>(in.getCode());
-  if (code == ErrorCode::kOk || in.getCode() > static_cast<uint16_t>(ErrorCode::kInternal)) {
-    code = ErrorCode::kInternal;  // an unknown code from a newer node
-  }
-  return Status(code, in.getMessage().cStr());
+  return Status(ErrorCodeFromWire(in.getCode()), in.getMessage().cStr());
 }
 
 void MemberToWire(const cluster::MemberState& state, wire::Member::Builder out) {
@@ -298,6 +295,31 @@ void GetResultToWire(const std::optional<Version>& version, const std::string& s
     VersionToWire(*version, out.initFound());
   }
   out.setSession(BytesToWire(session));
+}
+
+Result<ReadReply> ReadReplyFromWire(wire::GetResult::Reader in) {
+  ReadReply out;
+  switch (in.which()) {
+    case wire::GetResult::FOUND:
+    case wire::GetResult::NOT_FOUND: {
+      bool found = in.which() == wire::GetResult::FOUND;
+      auto version = VersionFromWire(found ? in.getFound() : in.getNotFound());
+      if (!version.ok()) {
+        return Status::Internal("the get reply's version does not decode: " +
+                                version.status().message());
+      }
+      if (found && version->tombstone) {
+        return Status::Internal("the get reply says found but carries a tombstone");
+      }
+      out.found = found;
+      out.version = std::move(version).value();
+      return out;
+    }
+    case wire::GetResult::ABSENT:
+      return out;
+  }
+  return Status::Internal("get reply of unknown kind " +
+                          std::to_string(static_cast<unsigned>(in.which())) + " (a newer node?)");
 }
 
 }  // namespace causeway::rpc

@@ -12,6 +12,7 @@
 #include "base/status.h"
 #include "base/version.h"
 #include "cluster/messages.h"
+#include "rpc/client.h"
 #include "schema/causeway.capnp.h"
 
 namespace causeway::rpc {
@@ -51,5 +52,9 @@ Result<cluster::GossipMessage> GossipFromWire(wire::GossipState::Reader in);
 // found/notFound/absent from the core's optional winning version.
 void GetResultToWire(const std::optional<Version>& version, const std::string& session,
                      wire::GetResult::Builder out);
+// The client's view of a get reply (not its session). A version that does not decode, a found
+// tombstone or a kind this build does not know is kInternal, never `found`; `found` implies
+// `version`.
+Result<ReadReply> ReadReplyFromWire(wire::GetResult::Reader in);
 
 }  // namespace causeway::rpc

@@ -149,7 +149,7 @@ class CountingClockStore final : public ClockStore {
 TEST(NodeDriver, ClockCeilingIsRenewedThroughTheStorageRunner) {
   testing::TestClock physical;
   CountingClockStore durable;
-  CeilingStore ceiling(&durable, kMaxClockOffsetMsDefault);
+  CeilingStore ceiling(&durable, &physical, kMaxClockOffsetMsDefault);
   auto hlc = HybridClock::Open(&physical, &ceiling);
   ASSERT_TRUE(hlc.ok());
   ceiling.Start();
@@ -197,6 +197,38 @@ TEST(NodeDriver, ClockCeilingIsRenewedThroughTheStorageRunner) {
   }
   driver.StartWrite(++id, w);
   EXPECT_TRUE(ports.replies[id].at(0).status.ok()) << ports.replies[id][0].status.ToString();
+}
+
+// Goal: an idle node's ticks keep its clock's ceiling ahead, so the first write after a quiet
+// spell longer than the lead succeeds without any synchronous store.
+TEST(NodeDriver, TicksKeepAnIdleNodesCeilingAhead) {
+  testing::TestClock physical;
+  CountingClockStore durable;
+  CeilingStore ceiling(&durable, &physical, kMaxClockOffsetMsDefault);
+  auto hlc = HybridClock::Open(&physical, &ceiling);
+  ASSERT_TRUE(hlc.ok());
+  ceiling.Start();
+  InlinePorts ports;
+  NodeDriver driver(LoneNode(), hlc->get(), {&ports, &ports, &ports, &ports, &ceiling});
+  ports.driver = &driver;
+  for (int i = 0; i < 400; ++i) {  // 10 s of ticks, no client request
+    physical.now_ms += 25;
+    ports.now += 25;
+    driver.Tick();
+    while (!ports.ceilings.empty()) {
+      uint64_t ms = ports.ceilings.back();
+      ports.ceilings.clear();
+      driver.OnCeilingStored(ms, Status::Ok());
+    }
+  }
+  EXPECT_GE(driver.counters().ceilings_stored, 15u);
+  ClientWrite w;
+  w.key = "k";
+  w.value = "v";
+  driver.StartWrite(1, w);
+  EXPECT_TRUE(ports.replies[1].at(0).status.ok()) << ports.replies[1][0].status.ToString();
+  EXPECT_EQ(ceiling.late_renewals(), 0u);
+  EXPECT_EQ(durable.sync_stores, 1);
 }
 
 // Goal: start-up restores identity once for every host: a second start bumps the generation,

@@ -207,7 +207,7 @@ TEST_F(ClusterProc, WriteThroughOneReadThroughTheOthers) {
   for (Node* via : {&B(), &C()}) {
     RunResult get = Cli(*via, {"get", "k1", "--r", "one"});
     EXPECT_EQ(get.exit_code, kExitOk) << via->name << ": " << get.err;
-    EXPECT_EQ(get.out, "written through a\n") << via->name;
+    EXPECT_EQ(get.out, "written through a") << via->name;
   }
   json status = Parse(Cli(B(), {"status", "--json"}).out);
   ASSERT_TRUE(status.is_object());
@@ -233,7 +233,7 @@ int WriteAndReadBack(const Node& writer, const Node& reader, const std::string& 
     std::string key = prefix + std::to_string(i), value = "value of " + key;
     RunResult put = RunCli({"put", key, value, "--w", "2", "--endpoints", writer.address});
     RunResult get = RunCli({"get", key, "--r", "1", "--endpoints", reader.address});
-    if (put.exit_code != kExitOk || get.out != value + "\n") {
+    if (put.exit_code != kExitOk || get.out != value) {
       ++failures;
       ADD_FAILURE() << key << " via " << writer.name << "/" << reader.name << ": " << put.err
                     << get.err;
@@ -267,7 +267,7 @@ TEST_F(ClusterProc, KilledNodeQuorumsWorkAndItCatchesUp) {
     for (int i = 0; i < 50; ++i) {
       std::string key = prefix + std::to_string(i);
       RunResult get = Cli(C(), {"get", key, "--r", "all"});
-      EXPECT_EQ(get.out, "value of " + key + "\n") << key << ": " << get.err;
+      EXPECT_EQ(get.out, "value of " + key) << key << ": " << get.err;
     }
   }
   // Read repair is sent fire-and-forget after the answer: poll explain until C agrees.
@@ -355,8 +355,8 @@ TEST_F(ClusterProc, PausedNodeIsRoutedAroundAndSeenUpAfterContinue) {
     RunResult quorum = Cli(writer, {"get", key, "--r", "quorum"});
     slowest_ms = std::max(slowest_ms, MonotonicMs() - start);
     ASSERT_EQ(put.exit_code, kExitOk) << key << ": " << put.err;
-    ASSERT_EQ(get.out, "x" + key + "\n") << key << ": " << get.err;
-    ASSERT_EQ(quorum.out, "x" + key + "\n") << key << ": " << quorum.err;
+    ASSERT_EQ(get.out, "x" + key) << key << ": " << get.err;
+    ASSERT_EQ(quorum.out, "x" + key) << key << ": " << quorum.err;
     seen_down = StateSeenBy(A(), "c") == "down";
   }
   std::cerr << "slowest put+get+quorum get while C paused: " << slowest_ms << " ms\n";
@@ -386,7 +386,7 @@ TEST_F(ClusterProc, SigtermLeavesGracefully) {
   }
   RunResult put = Cli(A(), {"put", "after-leave", "v", "--w", "2"});
   EXPECT_EQ(put.exit_code, kExitOk) << put.err;
-  EXPECT_EQ(Cli(C(), {"get", "after-leave", "--r", "2"}).out, "v\n");
+  EXPECT_EQ(Cli(C(), {"get", "after-leave", "--r", "2"}).out, "v");
 }
 
 // Sum of `concurrent_writes` over the nodes answering `status --json` directly.
@@ -429,7 +429,7 @@ TEST_F(ClusterProc, ConcurrentWritesConvergeAndAreCounted) {
   };
   std::string winner = std::max_element(puts.begin(), puts.end(), order)->value("value", "");
   for (Node* via : {&A(), &B(), &C()}) {
-    EXPECT_EQ(Cli(*via, {"get", "ck", "--r", "all"}).out, winner + "\n") << via->name;
+    EXPECT_EQ(Cli(*via, {"get", "ck", "--r", "all"}).out, winner) << via->name;
   }
   std::string why;
   EXPECT_TRUE(WaitUntil([&] { return ReplicasAgree(C(), "ck", kNodes, &why); }, 10000, 100)) << why;

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <capnp/message.h>
 #include <capnp/rpc-twoparty.h>
+#include <capnp/schema.h>
 #include <gtest/gtest.h>
 #include <kj/async-io.h>
 #include <netinet/in.h>
@@ -481,6 +482,172 @@ TEST(Server, StopWithConnectionsOpenReturnsOk) {
   close(raw);
   auto after = c.Get("x");
   EXPECT_EQ(after.status().code(), ErrorCode::kUnavailable) << after.status().ToString();
+}
+
+TEST(Server, OneMebibytePutReplyIsUnderOneKibibyte) {
+  // Goal: a put's reply carries the written version without the value: for a 1 MiB put the reply
+  // message is under 1 KiB, while a get of the same key does bring the 1 MiB back.
+  Node node;
+  WithRawApi(node.port(), [](wire::ClientApi::Client& api, kj::WaitScope& ws) {
+    std::string value(kValueBytesMax, 'v');
+    auto put = api.putRequest();
+    put.setKey(rpc::BytesToWire("big-put"));
+    put.setValue(rpc::BytesToWire(value));
+    auto put_reply = put.send().wait(ws);
+    uint64_t put_bytes = put_reply.totalSize().wordCount * sizeof(capnp::word);
+    EXPECT_LT(put_bytes, 1024u);
+    EXPECT_GT(put_reply.getVersion().getTimestamp(), 0u);
+    EXPECT_EQ(put_reply.getVersion().getValue().size(), 0u);
+
+    auto get = api.getRequest();
+    get.setKey(rpc::BytesToWire("big-put"));
+    auto get_reply = get.send().wait(ws);
+    EXPECT_GT(get_reply.totalSize().wordCount * sizeof(capnp::word), kValueBytesMax);
+  });
+}
+
+// A GetResult built by hand, as a node (or a corrupted frame) might send it.
+struct HandBuiltGetResult {
+  capnp::MallocMessageBuilder message;
+  wire::GetResult::Builder result = message.initRoot<wire::GetResult>();
+};
+
+void FillVersion(wire::Version::Builder v, uint64_t node, uint64_t counter, bool tombstone) {
+  v.setTimestamp(HlcMake(1'700'000'000'000, 0));
+  v.setWriter(7);
+  v.setTombstone(tombstone);
+  v.setValue(rpc::BytesToWire(tombstone ? std::string() : std::string("value")));
+  auto vv = v.initVv(1);
+  vv[0].setNode(node);
+  vv[0].setCounter(counter);
+}
+
+TEST(ClientDecode, CorruptGetReplyIsAnErrorNotFound) {
+  // Goal: a get reply whose version does not decode (a version-vector entry of 0) is kInternal,
+  // never `found`; so is a "found" tombstone. Well-formed found, notFound and absent still decode.
+  {
+    HandBuiltGetResult corrupt;
+    FillVersion(corrupt.result.initFound(), /*node=*/7, /*counter=*/0, false);
+    auto r = rpc::ReadReplyFromWire(corrupt.result.asReader());
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), ErrorCode::kInternal) << r.status().ToString();
+  }
+  {
+    HandBuiltGetResult corrupt;
+    FillVersion(corrupt.result.initNotFound(), /*node=*/0, /*counter=*/3, true);
+    auto r = rpc::ReadReplyFromWire(corrupt.result.asReader());
+    EXPECT_EQ(r.status().code(), ErrorCode::kInternal) << r.status().ToString();
+  }
+  {
+    HandBuiltGetResult contradictory;
+    FillVersion(contradictory.result.initFound(), 7, 1, /*tombstone=*/true);
+    auto r = rpc::ReadReplyFromWire(contradictory.result.asReader());
+    EXPECT_EQ(r.status().code(), ErrorCode::kInternal) << r.status().ToString();
+  }
+  {
+    HandBuiltGetResult good;
+    FillVersion(good.result.initFound(), 7, 1, false);
+    auto r = rpc::ReadReplyFromWire(good.result.asReader());
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(r->found);
+    ASSERT_TRUE(r->version.has_value());
+    EXPECT_EQ(r->version->value, "value");
+  }
+  {
+    HandBuiltGetResult deleted;
+    FillVersion(deleted.result.initNotFound(), 7, 2, true);
+    auto r = rpc::ReadReplyFromWire(deleted.result.asReader());
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_FALSE(r->found);
+    ASSERT_TRUE(r->version.has_value());
+    EXPECT_TRUE(r->version->tombstone);
+  }
+  {
+    HandBuiltGetResult absent;
+    absent.result.setAbsent();
+    auto r = rpc::ReadReplyFromWire(absent.result.asReader());
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_FALSE(r->found);
+    EXPECT_FALSE(r->version.has_value());
+  }
+}
+
+TEST(Client, GarbageSessionTokenIsRefusedWithInvalidArgument) {
+  // Goal: a session token of 200 random bytes is refused by a real node with kInvalidArgument
+  // naming the session, for a get, a put and pipelined gets; it is never dropped or replaced.
+  Node node;
+  std::string garbage(200, '\0');
+  std::mt19937 rng(200);
+  for (auto& ch : garbage) ch = static_cast<char>(rng());
+  garbage[0] = '\x7f';  // never the token's magic byte
+  Client c(Options(node.endpoint()));
+  c.set_session(garbage);
+  auto got = c.Get("k");
+  EXPECT_EQ(got.status().code(), ErrorCode::kInvalidArgument) << got.status().ToString();
+  EXPECT_NE(got.status().message().find("session"), std::string::npos) << got.status().message();
+  auto put = c.Put("k", "v");
+  EXPECT_EQ(put.status().code(), ErrorCode::kInvalidArgument) << put.status().ToString();
+  EXPECT_NE(put.status().message().find("session"), std::string::npos) << put.status().message();
+  std::vector<Status> pipelined;
+  for (int i = 0; i < 3; ++i) {
+    c.StartGet("k" + std::to_string(i), {},
+               [&](Result<ReadReply> r) { pipelined.push_back(r.status()); });
+  }
+  c.Wait();
+  ASSERT_EQ(pipelined.size(), 3u);
+  for (const Status& s : pipelined) {
+    EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument) << s.ToString();
+  }
+  EXPECT_TRUE(c.session() == garbage);
+}
+
+TEST(Errors, EveryCodeRoundTripsThroughItsWireNumber) {
+  // Goal: every causeway::ErrorCode has the schema enum's number of the same value, and survives
+  // both wire forms (Error value, exception prefix "causeway:E<n>:"); unknown numbers and the old
+  // name-only prefix are not trusted.
+  auto schema = capnp::Schema::from<wire::ErrorCode>();
+  ASSERT_EQ(schema.getEnumerants().size(), static_cast<size_t>(ErrorCode::kInternal) + 1);
+  for (int i = 0; i <= static_cast<int>(ErrorCode::kInternal); ++i) {
+    auto code = static_cast<ErrorCode>(i);
+    uint16_t number = rpc::ErrorCodeToWire(code);
+    EXPECT_EQ(number, static_cast<uint16_t>(i));
+    EXPECT_EQ(schema.getEnumerants()[number].getOrdinal(), number);
+    if (code == ErrorCode::kOk) {
+      EXPECT_EQ(rpc::ErrorCodeFromWire(number), ErrorCode::kInternal);  // never sent
+      continue;
+    }
+    EXPECT_EQ(rpc::ErrorCodeFromWire(number), code);
+
+    capnp::MallocMessageBuilder message;
+    auto error = message.initRoot<wire::Error>();
+    rpc::ErrorToWire(Status(code, "why: this"), error);
+    EXPECT_EQ(error.getCode(), number);
+    Status from_value = rpc::ErrorFromWire(error.asReader());
+    EXPECT_EQ(from_value.code(), code);
+    EXPECT_EQ(from_value.message(), "why: this");
+
+    kj::Exception e = rpc::ToException(Status(code, "why: this"));
+    std::string description = e.getDescription().cStr();
+    std::string expected_prefix = "causeway:E" + std::to_string(number) + ":";
+    EXPECT_EQ(description.rfind(expected_prefix, 0), 0u) << description;
+    kj::Exception remote(e.getType(), "x", 1, kj::str("remote exception: ", e.getDescription()));
+    Status from_exception = rpc::FromException(remote);
+    EXPECT_EQ(from_exception.code(), code) << description;
+    EXPECT_EQ(from_exception.message(), "why: this");
+  }
+  EXPECT_EQ(rpc::ErrorCodeFromWire(999), ErrorCode::kInternal);
+  EXPECT_EQ(rpc::FromException(KJ_EXCEPTION(FAILED, "causeway:E999:Future: x")).code(),
+            ErrorCode::kInternal);
+  // The number decides, not the name.
+  EXPECT_EQ(rpc::FromException(KJ_EXCEPTION(FAILED, "causeway:E6:Timeout: x")).code(),
+            ErrorCode::kCorruption);
+  // Text alone is never recognised: the old name-only form, or the prefix inside a message.
+  EXPECT_EQ(rpc::FromException(KJ_EXCEPTION(FAILED, "causeway:Unavailable: x")).code(),
+            ErrorCode::kInternal);
+  EXPECT_EQ(rpc::FromException(KJ_EXCEPTION(FAILED, "disk says causeway:E2:Unavailable: x")).code(),
+            ErrorCode::kInternal);
+  EXPECT_EQ(rpc::FromException(KJ_EXCEPTION(DISCONNECTED, "causeway:Unavailable: x")).code(),
+            ErrorCode::kUnavailable);
 }
 
 }  // namespace

@@ -219,7 +219,8 @@ void Simulator::StartNode(Node& n) {
   eo.env = n.env.get();
   n.engine = Check(Engine::Open(eo), n.name + ": open engine");
   // As serve does: the ceiling lives in the engine and, once open, the driver renews it.
-  n.ceiling = std::make_unique<cluster::CeilingStore>(n.engine.get(), kMaxClockOffsetMsDefault);
+  n.ceiling = std::make_unique<cluster::CeilingStore>(n.engine.get(), n.physical.get(),
+                                                      kMaxClockOffsetMsDefault);
   n.hlc = Check(HybridClock::Open(n.physical.get(), n.ceiling.get()), n.name + ": open clock");
   n.ceiling->Start();
   // Now() returns more than Last(), so starting at Last() >= everything handed out before is

@@ -1,15 +1,25 @@
 // The `causeway` binary driven as users and scripts drive it: real `causeway serve` processes on
 // 127.0.0.x (a distinct address per test), real exit codes, stdout and stderr.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
 #include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "base/limits.h"
 #include "rpc/client.h"
 #include "tests/tools/harness.h"
 #include "tools/internal/process.h"
+
+extern char** environ;
 
 namespace causeway::tools::testing {
 namespace {
@@ -83,9 +93,9 @@ TEST(CliExitCodes, UnreachableNodeExitsThree) {
   }
 }
 
-// Goal: put/get/del and their --json output follow the documented contract: raw bytes plus a
-// newline, JSON fields key/found/value/timestamp/writer/tombstone, base64 for non-UTF-8, exit 1
-// for a missing or deleted key.
+// Goal: put/get/del and their --json output follow the documented contract: the raw bytes (no
+// newline when stdout is not a terminal), JSON fields key/found/value/timestamp/writer/tombstone,
+// base64 for non-UTF-8, exit 1 for a missing or deleted key.
 TEST(CliContract, PutGetDelJson) {
   OneNode node(161);
   RunResult put = node.Cli({"put", "k1", "hello world", "--json"});
@@ -96,7 +106,7 @@ TEST(CliContract, PutGetDelJson) {
 
   RunResult get = node.Cli({"get", "k1"});
   EXPECT_EQ(get.exit_code, 0);
-  EXPECT_EQ(get.out, "hello world\n");
+  EXPECT_EQ(get.out, "hello world");
   json read = json::parse(node.Cli({"get", "k1", "--json"}).out);
   EXPECT_EQ(read["found"], true);
   EXPECT_EQ(read["value"], "hello world");
@@ -107,12 +117,12 @@ TEST(CliContract, PutGetDelJson) {
   std::string binary("\xff\x00\x01\n", 4);
   WriteFile(node.dir.path() + "/bin", binary);
   ASSERT_EQ(node.Cli({"put", "b", "--value-file", node.dir.path() + "/bin"}).exit_code, 0);
-  EXPECT_EQ(node.Cli({"get", "b"}).out, binary + "\n");
+  EXPECT_EQ(node.Cli({"get", "b"}).out, binary);
   json b = json::parse(node.Cli({"get", "b", "--json"}).out);
   EXPECT_EQ(b["value_base64"], "/wABCg==");
   EXPECT_FALSE(b.contains("value"));
   ASSERT_EQ(node.Cli({"put", "stdin", "--value-file", "-"}, "from stdin").exit_code, 0);
-  EXPECT_EQ(node.Cli({"get", "stdin"}).out, "from stdin\n");
+  EXPECT_EQ(node.Cli({"get", "stdin"}).out, "from stdin");
 
   RunResult del = node.Cli({"del", "k1", "--json"});
   ASSERT_EQ(del.exit_code, 0) << del.err;
@@ -134,7 +144,75 @@ TEST(CliContract, OneMebibyteValue) {
   ASSERT_EQ(put.exit_code, 0) << put.err;
   RunResult get = node.Cli({"get", "big"});
   ASSERT_EQ(get.exit_code, 0) << get.err;
-  EXPECT_TRUE(get.out == big + "\n");
+  EXPECT_TRUE(get.out == big);
+}
+
+// Goal: `get` to a pipe returns a binary value byte for byte: NUL and high bytes kept, no trailing
+// newline added, and a value that ends in a newline keeps exactly that one.
+TEST(CliContract, GetWritesBinaryValueExactly) {
+  OneNode node(171);
+  std::mt19937 rng(20240607);
+  std::string value(4099, '\0');
+  for (auto& ch : value) ch = static_cast<char>(rng());
+  value[0] = '\0';
+  value[1] = '\xff';
+  value.back() = 'x';  // not a newline: any '\n' at the end would be the CLI's
+  std::string with_newline = "line\n";
+  for (const std::string& bytes : {value, with_newline}) {
+    WriteFile(node.dir.path() + "/bin", bytes);
+    RunResult put = node.Cli({"put", "bin", "--value-file", node.dir.path() + "/bin"});
+    ASSERT_EQ(put.exit_code, 0) << put.err;
+    RunResult get = node.Cli({"get", "bin"});
+    ASSERT_EQ(get.exit_code, 0) << get.err;
+    EXPECT_EQ(get.out.size(), bytes.size());
+    EXPECT_TRUE(get.out == bytes);
+  }
+}
+
+// Runs `causeway args...` with stdout on a pseudo-terminal (raw mode, so bytes are not
+// translated) and returns what it printed there.
+std::string StdoutOnTerminal(const std::vector<std::string>& args) {
+  int master = -1, slave = -1;
+  if (::openpty(&master, &slave, nullptr, nullptr, nullptr) != 0) return "openpty failed";
+  termios raw{};
+  ::tcgetattr(slave, &raw);
+  ::cfmakeraw(&raw);
+  ::tcsetattr(slave, TCSANOW, &raw);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, slave, STDOUT_FILENO);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  std::vector<std::string> full = {CAUSEWAY_BIN};
+  full.insert(full.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : full) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = ::posix_spawn(&pid, CAUSEWAY_BIN, &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  std::string out;
+  if (rc == 0) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    char buf[4096];
+    pollfd p{master, POLLIN, 0};
+    while (::poll(&p, 1, 200) > 0) {
+      ssize_t n = ::read(master, buf, sizeof(buf));
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(slave);
+  ::close(master);
+  return out;
+}
+
+// Goal: on a terminal, and only there, `get` ends the value with a newline (docs/operations.md).
+TEST(CliContract, GetAddsNewlineOnlyOnTerminal) {
+  OneNode node(173);
+  ASSERT_EQ(node.Cli({"put", "k", "on a tty"}).exit_code, 0);
+  EXPECT_EQ(StdoutOnTerminal({"get", "k", "--endpoints", node.address}), "on a tty\n");
+  EXPECT_EQ(node.Cli({"get", "k"}).out, "on a tty");
 }
 
 // Goal: the node itself rejects an empty key and an oversize value (the CLI's local check is
@@ -155,7 +233,7 @@ TEST(CliContract, NodeRejectsBadInputWithoutTheCliCheck) {
   auto oversize = client.Put("k", std::string(kValueBytesMax + 1, 'x'));
   EXPECT_FALSE(oversize.ok());
   EXPECT_EQ(node.Cli({"put", "after", "ok"}).exit_code, 0);
-  EXPECT_EQ(node.Cli({"get", "after"}).out, "ok\n");
+  EXPECT_EQ(node.Cli({"get", "after"}).out, "ok");
 }
 
 // Goal: SIGTERM stops a node gracefully with exit 0, and what it acknowledged is there after a
@@ -168,7 +246,7 @@ TEST(CliServe, SigtermExitsZeroAndKeepsData) {
   EXPECT_EQ(node.process.Signal(SIGTERM), 0) << ReadFile(node.dir.path() + "/log");
   node.Start();
   for (int i = 0; i < 20; ++i) {
-    EXPECT_EQ(node.Cli({"get", "k" + std::to_string(i)}).out, "v" + std::to_string(i) + "\n");
+    EXPECT_EQ(node.Cli({"get", "k" + std::to_string(i)}).out, "v" + std::to_string(i));
   }
 }
 
@@ -263,7 +341,7 @@ TEST(CliLocal, UpRestartDownLeavesNothingRunning) {
   }
   ASSERT_EQ(pids.size(), 3u);
   EXPECT_EQ(RunCli({"put", "k", "v", "--w", "all", "--endpoints", addresses[0]}).exit_code, 0);
-  EXPECT_EQ(RunCli({"get", "k", "--r", "one", "--endpoints", addresses[2]}).out, "v\n");
+  EXPECT_EQ(RunCli({"get", "k", "--r", "one", "--endpoints", addresses[2]}).out, "v");
   json status = json::parse(RunCli({"status", "--json", "--endpoints", addresses[1]}).out);
   int nodes_up = 0;
   for (const auto& n : status["nodes"]) nodes_up += n["state"] == "up" ? 1 : 0;
@@ -319,11 +397,32 @@ TEST(CliSession, RoundTripAcrossInvocationsAndCoordinators) {
     RunResult get =
         RunCli({"get", "sk", "--r", "1", "--session", session, "--endpoints", round % 2 ? b : a});
     EXPECT_EQ(get.exit_code, 0) << get.err;
-    EXPECT_EQ(get.out, value + "\n") << "round " << round;
+    EXPECT_EQ(get.out, value) << "round " << round;
   }
   for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
     EXPECT_EQ(entry.path().filename().string().find("session.tmp"), std::string::npos);
   }
+}
+
+// Goal: a --session FILE holding garbage (200 random bytes) is refused as a usage error (exit 2)
+// whose message says "session", for reads and writes alike, and the file is left as it was.
+TEST(CliSession, GarbageTokenIsRefused) {
+  OneNode node(172);
+  ASSERT_EQ(node.Cli({"put", "k", "v"}).exit_code, 0);
+  std::string garbage(200, '\0');
+  std::mt19937 rng(200);
+  for (auto& ch : garbage) ch = static_cast<char>(rng());
+  garbage[0] = '\x7f';  // never the token's magic byte, whatever the seed
+  std::string session = node.dir.path() + "/session";
+  WriteFile(session, garbage);
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"get", "k", "--session", session}, {"put", "k", "v2", "--session", session}}) {
+    RunResult r = node.Cli(args);
+    EXPECT_EQ(r.exit_code, 2) << args[0] << ": " << r.err;
+    EXPECT_NE(r.err.find("session"), std::string::npos) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
+  EXPECT_TRUE(ReadFile(session) == garbage);
 }
 
 }  // namespace
