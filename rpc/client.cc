@@ -26,7 +26,7 @@ class IgnoreErrors final : public kj::TaskSet::ErrorHandler {
  public:
   void taskFailed(kj::Exception&&) override {}  // Start* calls report through `done`
 };
-IgnoreErrors kIgnoreErrors;
+IgnoreErrors ignore_errors;
 
 // Failures after which the next call should go to another endpoint.
 bool EndpointDown(const Status& s) {
@@ -49,7 +49,7 @@ struct ClientCore {
   };
   std::vector<kj::Own<Conn>> conns;  // to the current endpoint; empty: not connected
   size_t next_conn = 0;
-  kj::Own<kj::TaskSet> tasks = kj::heap<kj::TaskSet>(kIgnoreErrors);
+  kj::Own<kj::TaskSet> tasks = kj::heap<kj::TaskSet>(ignore_errors);
   size_t outstanding = 0;
   kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> on_idle;
 
@@ -76,8 +76,8 @@ struct ClientCore {
                                               std::string reply_session);
   template <typename T, typename Fn>
   Result<T> Call(Fn&& start);
-  kj::Promise<Result<ReadReply>> GetAsync(std::string key, CallOptions o);
-  kj::Promise<Result<Version>> WriteAsync(std::string key, std::string value, bool tombstone,
+  kj::Promise<Result<ReadReply>> GetAsync(const std::string& key, CallOptions o);
+  kj::Promise<Result<Version>> WriteAsync(std::string key, const std::string& value, bool tombstone,
                                           CallOptions o);
   kj::Promise<causeway::Status> PingAsync();
   void Track(kj::Promise<void> p);
@@ -155,7 +155,7 @@ causeway::Status ClientCore::AdoptSession(std::string_view key, const std::optio
   return causeway::Status::Ok();
 }
 
-kj::Promise<Result<ReadReply>> ClientCore::GetAsync(std::string key, CallOptions o) {
+kj::Promise<Result<ReadReply>> ClientCore::GetAsync(const std::string& key, CallOptions o) {
   auto api = Api();
   if (!api.ok()) return Result<ReadReply>(api.status());
   auto req = api->getRequest();
@@ -184,7 +184,7 @@ kj::Promise<Result<ReadReply>> ClientCore::GetAsync(std::string key, CallOptions
           });
 }
 
-kj::Promise<Result<Version>> ClientCore::WriteAsync(std::string key, std::string value,
+kj::Promise<Result<Version>> ClientCore::WriteAsync(std::string key, const std::string& value,
                                                     bool tombstone, CallOptions o) {
   auto api = Api();
   if (!api.ok()) return Result<Version>(api.status());
@@ -286,18 +286,18 @@ Result<Version> Client::Delete(std::string_view key, const CallOptions& options)
   return r;
 }
 
-void Client::StartGet(std::string key, CallOptions options,
+void Client::StartGet(const std::string& key, CallOptions options,
                       std::function<void(Result<ReadReply>)> done) {
   Impl& m = *impl_;
-  m.Track(m.GetAsync(std::move(key), options).then([done = std::move(done)](Result<ReadReply> r) {
+  m.Track(m.GetAsync(key, options).then([done = std::move(done)](Result<ReadReply> r) {
     done(std::move(r));
   }));
 }
 
-void Client::StartPut(std::string key, std::string value, CallOptions options,
+void Client::StartPut(std::string key, const std::string& value, CallOptions options,
                       std::function<void(Result<Version>)> done) {
   Impl& m = *impl_;
-  m.Track(m.WriteAsync(std::move(key), std::move(value), false, options)
+  m.Track(m.WriteAsync(std::move(key), value, false, options)
               .then([done = std::move(done)](Result<Version> r) { done(std::move(r)); }));
 }
 
@@ -375,8 +375,11 @@ Result<cluster::ExplainResult> Client::Explain(std::string_view key) {
         v.status = rpc::ErrorFromWire(rv.getError());
       } else if (rv.isVersion()) {
         auto version = rpc::VersionFromWire(rv.getVersion());
-        if (version.ok()) v.version = std::move(version).value();
-        if (!version.ok()) v.status = version.status();
+        if (version.ok()) {
+          v.version = std::move(version).value();
+        } else {
+          v.status = version.status();
+        }
       }
       out.replicas.push_back(std::move(v));
     }

@@ -83,8 +83,9 @@ class Client {
   causeway::Status Ping();
 
   // Pipelined calls: `done` runs on this thread, inside Wait().
-  void StartGet(std::string key, CallOptions options, std::function<void(Result<ReadReply>)> done);
-  void StartPut(std::string key, std::string value, CallOptions options,
+  void StartGet(const std::string& key, CallOptions options,
+                std::function<void(Result<ReadReply>)> done);
+  void StartPut(std::string key, const std::string& value, CallOptions options,
                 std::function<void(Result<Version>)> done);
   void StartPing(std::function<void(causeway::Status)> done);
   void Wait();

@@ -118,7 +118,7 @@ class Driver {
            if (f_.ping) return IssuePing();
            std::string key = BenchKey(rng_() % f_.keys);
            if (coin(rng_) < f_.read_ratio) {
-             IssueGet(std::move(key));
+             IssueGet(key);
            } else {
              IssuePut(std::move(key), /*measured=*/true);
            }
@@ -152,10 +152,10 @@ class Driver {
     if (!f_.sessions) client_.set_session({});
   }
 
-  void IssueGet(std::string key) {
+  void IssueGet(const std::string& key) {
     ForgetSession();
     auto start = SteadyClock::now();
-    client_.StartGet(std::move(key), read_options_, [this, start](Result<ReadReply> reply) {
+    client_.StartGet(key, read_options_, [this, start](Result<ReadReply> reply) {
       if (reply.ok()) {
         result_.latency.Record(MicrosSince(start));
         ++result_.reads;

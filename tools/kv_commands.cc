@@ -161,7 +161,7 @@ int RunGet(const KvFlags& flags) {
 }
 
 CLI::App* AddKeyCommand(CLI::App& app, const char* name, const char* help,
-                        std::shared_ptr<KvFlags> flags) {
+                        const std::shared_ptr<KvFlags>& flags) {
   CLI::App* cmd = app.add_subcommand(name, help);
   cmd->add_option("KEY", flags->key, "the key (1..64 KiB of any bytes)")->required();
   AddClientFlags(cmd, &flags->client, /*session=*/true);
