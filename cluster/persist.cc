@@ -46,7 +46,10 @@ bool GetMember(internal::ByteReader* in, MemberState* m) {
 
 std::string EncodeTokens(const std::vector<Token>& tokens) {
   std::string out;
-  for (Token t : tokens) out += (out.empty() ? "" : ",") + std::to_string(t);
+  for (Token t : tokens) {
+    if (!out.empty()) out += ',';
+    out += std::to_string(t);
+  }
   return out;
 }
 

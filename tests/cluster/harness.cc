@@ -4,6 +4,7 @@
 
 #include "base/assert.h"
 #include "base/limits.h"
+#include "base/strings.h"
 #include "cluster/persist.h"
 #include "cluster/ring.h"
 #include "cluster/startup.h"
@@ -42,7 +43,7 @@ size_t Harness::AddNode(bool fixed_tokens, int rf) {
   CW_ASSERT(hlc.ok(), "harness clock");
   n.hlc = std::move(hlc).value();
   NodeConfig& config = n.base_config;
-  config.name = "n" + std::to_string(i + 1);
+  config.name = StrCat("n", i + 1);
   config.address = "127.0.0.1:" + std::to_string(7000 + i + 1);
   config.seeds = {"127.0.0.1:7001"};
   if (fixed_tokens) config.tokens = Ring::HashTokens(config.name, kTokensPerNodeDefault);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "base/strings.h"
 #include "harness.h"
 
 namespace causeway::cluster::testing {
@@ -146,7 +147,7 @@ TEST(Gossip, OversizedGossipIsBounded) {
   for (size_t i = 0; i < kClusterNodesMax * 2; ++i) {
     MemberState m;
     m.id = 1000 + i;
-    m.name = "x" + std::to_string(i);
+    m.name = StrCat("x", i);
     m.address = "127.0.0.2:1";
     m.tokens = {Token(i)};
     bad.members.push_back(m);

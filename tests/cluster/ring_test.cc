@@ -7,6 +7,7 @@
 #include <set>
 
 #include "base/limits.h"
+#include "base/strings.h"
 
 namespace causeway::cluster {
 namespace {
@@ -76,7 +77,7 @@ Balance Measure(const Ring& ring, int rf) {
 TEST(Ring, HundredNodesJoinedOneByOneStayBalanced) {
   Ring ring;
   for (int i = 1; i <= 100; ++i) {
-    std::string name = "n" + std::to_string(i);
+    std::string name = StrCat("n", i);
     auto tokens = ring.AllocateTokens(name, kTokensPerNodeDefault);
     ASSERT_EQ(tokens.size(), static_cast<size_t>(kTokensPerNodeDefault));
     ring.SetNode(NodeIdFromName(name), tokens);
@@ -97,7 +98,7 @@ TEST(Ring, HundredNodesJoinedOneByOneStayBalanced) {
 
   Ring hashed;  // the reference: purely random tokens
   for (int i = 1; i <= 100; ++i) {
-    std::string name = "n" + std::to_string(i);
+    std::string name = StrCat("n", i);
     hashed.SetNode(NodeIdFromName(name), Ring::HashTokens(name, kTokensPerNodeDefault));
   }
   Balance h = Measure(hashed, 3);
@@ -125,19 +126,19 @@ TEST(Ring, IncrementalUpdatesMatchFullBuild) {
   uint64_t x = 12345;
   auto next = [&] { return x = x * 6364136223846793005ull + 1442695040888963407ull; };
   for (int step = 0; step < 300; ++step) {
-    NodeId node = NodeIdFromName("n" + std::to_string(next() % 40));
+    NodeId node = NodeIdFromName(StrCat("n", next() % 40));
     switch (next() % 4) {
       case 0:
         nodes.erase(node);
         incremental.RemoveNode(node);
         break;
       case 1:
-        nodes[node] = Ring::HashTokens("n" + std::to_string(next()), 4);
+        nodes[node] = Ring::HashTokens(StrCat("n", next()), 4);
         incremental.SetNode(node, nodes[node]);
         break;
       default:  // Assign with one or two nodes changed (the gossip path)
-        nodes[node] = Ring::HashTokens("n" + std::to_string(next()), 16);
-        if (next() % 2) nodes[NodeIdFromName("n" + std::to_string(next() % 40))] = {};
+        nodes[node] = Ring::HashTokens(StrCat("n", next()), 16);
+        if (next() % 2) nodes[NodeIdFromName(StrCat("n", next() % 40))] = {};
         incremental.Assign(nodes);
         for (auto it = nodes.begin(); it != nodes.end();) {
           it = it->second.empty() ? nodes.erase(it) : std::next(it);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "base/limits.h"
+#include "base/strings.h"
 #include "cluster/internal/bytes.h"
 #include "cluster/messages.h"
 
@@ -84,8 +85,8 @@ TEST(SessionToken, BoundAndEvictionToSketch) {
 // never a crash.
 TEST(SessionToken, GarbageIsInvalidArgument) {
   SessionToken t;
-  for (int i = 0; i < 40; ++i) t.Observe("k" + std::to_string(i), Dot{Hlc(i + 1), 2});
-  for (int i = 0; i < 1200; ++i) t.Observe("z" + std::to_string(i), Dot{Hlc(i + 100), 2});
+  for (int i = 0; i < 40; ++i) t.Observe(StrCat("k", i), Dot{Hlc(i + 1), 2});
+  for (int i = 0; i < 1200; ++i) t.Observe(StrCat("z", i), Dot{Hlc(i + 100), 2});
   const std::string good = t.Encode();
   std::vector<std::string> bad = {"x", "CS", std::string("CS\x02\x00", 4), "garbage bytes here",
                                   std::string(kSessionTokenBytesMax + 1, 'C')};

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "base/strings.h"
 #include "tests/tools/harness.h"
 #include "tools/internal/process.h"
 
@@ -286,7 +287,7 @@ TEST_F(ClusterProc, KilledNodeQuorumsWorkAndItCatchesUp) {
 void SessionRounds(const std::vector<Node*>& via, const std::string& session, int rounds,
                    Seen* last, int* round) {
   for (int i = 0; i < rounds; ++i, ++*round) {
-    std::string value = "v" + std::to_string(*round);
+    std::string value = StrCat("v", *round);
     const Node& writer = *via[*round % via.size()];
     const Node& reader = *via[(*round + 1) % via.size()];
     Seen put = SessionPut(writer, session, "sk", value);
@@ -348,7 +349,7 @@ TEST_F(ClusterProc, PausedNodeIsRoutedAroundAndSeenUpAfterContinue) {
   for (int i = 0; !seen_down && MonotonicMs() < deadline; ++i) {
     const Node& writer = i % 2 ? A() : B();
     const Node& reader = i % 2 ? B() : A();
-    std::string key = "paused-" + std::to_string(i);
+    std::string key = StrCat("paused-", i);
     uint64_t start = MonotonicMs();
     RunResult put = Cli(writer, {"put", key, "x" + key, "--w", "2"});
     RunResult get = Cli(reader, {"get", key, "--r", "1"});
@@ -412,16 +413,16 @@ TEST_F(ClusterProc, ConcurrentWritesConvergeAndAreCounted) {
   std::vector<json> puts;
   for (int i = 0; i < 5; ++i) {
     auto from_a = std::async(std::launch::async, [&] {
-      return Cli(A(), {"put", "ck", "a" + std::to_string(i), "--session", s1, "--json"});
+      return Cli(A(), {"put", "ck", StrCat("a", i), "--session", s1, "--json"});
     });
-    RunResult from_b = Cli(B(), {"put", "ck", "b" + std::to_string(i), "--session", s2, "--json"});
+    RunResult from_b = Cli(B(), {"put", "ck", StrCat("b", i), "--session", s2, "--json"});
     RunResult a = from_a.get();
     ASSERT_EQ(a.exit_code, kExitOk) << a.err;
     ASSERT_EQ(from_b.exit_code, kExitOk) << from_b.err;
     puts.push_back(Parse(a.out));
-    puts.back()["value"] = "a" + std::to_string(i);
+    puts.back()["value"] = StrCat("a", i);
     puts.push_back(Parse(from_b.out));
-    puts.back()["value"] = "b" + std::to_string(i);
+    puts.back()["value"] = StrCat("b", i);
   }
   auto order = [](const json& x, const json& y) {
     return std::make_pair(x["timestamp"].get<uint64_t>(), x["writer"].get<uint64_t>()) <

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "base/strings.h"
 #include "engine/engine.h"
 #include "support/fault_fs.h"
 #include "support/manual_clock.h"
@@ -123,7 +124,7 @@ TEST(PowerLoss, AlwaysModeLosesNoAcknowledgedWrite) {
       for (int i = 0; i < 100000 && !stop.load(); ++i) {
         Result<Hlc> ts = clock->Now();
         if (!ts.ok()) return;
-        const std::string key = "w" + std::to_string(t) + "-" + std::to_string(i);
+        const std::string key = StrCat("w", t, "-", i);
         if (!e->Apply(key, MakeVersion(*ts, key)).ok()) return;
         acked[t].emplace_back(key, *ts);
       }
@@ -198,7 +199,7 @@ TEST(PowerLoss, HlcNeverGoesBackwardsInAnyMode) {
         EXPECT_GT(first, last) << "round " << round;
         for (int i = 0; i < 150; ++i) {
           Hlc ts = *clock->Now();
-          ASSERT_TRUE(e->Apply("k" + std::to_string(i), MakeVersion(ts, "v")).ok());
+          ASSERT_TRUE(e->Apply(StrCat("k", i), MakeVersion(ts, "v")).ok());
           wall.Advance(10);  // 1.5 s of wall time per round: the ceiling is renewed
         }
         last = clock->Last();
@@ -290,7 +291,7 @@ TEST(FailStop, InjectedErrorsAreTypedAndRefuseLaterWrites) {
     disk.fs()->FailAfter(c.ok_ops, c.kind);
     Status failed;
     for (int i = 0; i < 10 && failed.ok(); ++i) {
-      Result<ApplyResult> r = e->Apply("b" + std::to_string(i), MakeVersion(20, "v"));
+      Result<ApplyResult> r = e->Apply(StrCat("b", i), MakeVersion(20, "v"));
       if (r.ok() && c.mode != SyncMode::kAlways) {
         failed = e->SyncWal();  // buffered modes meet the disk at the sync
       } else if (!r.ok()) {

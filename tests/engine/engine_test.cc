@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "base/strings.h"
 #include "engine/internal/keys.h"
 #include "engine/internal/lww_merge.h"
 #include "engine/internal/options.h"
@@ -247,14 +248,14 @@ TEST(EngineTombstones, PurgedBelowWatermarkOnly) {
   for (int i = 0; i < 100; ++i) {
     Version v = MakeVersion(1000 + i * 10, 1, i % 2 == 0 ? "" : "live");
     v.tombstone = i % 2 == 0;
-    MustApply(e.get(), "k" + std::to_string(i), v);
+    MustApply(e.get(), StrCat("k", i), v);
   }
   ASSERT_TRUE(e->CompactData().ok());
   EXPECT_EQ(e->GetStats().tombstones_purged, 0u);
   e->SetTombstoneWatermark(1500);  // tombstones of i < 50 are older
   ASSERT_TRUE(e->CompactData().ok());
   for (int i = 0; i < 100; ++i) {
-    std::optional<Version> got = *e->Get("k" + std::to_string(i));
+    std::optional<Version> got = *e->Get(StrCat("k", i));
     if (i % 2 == 1) {
       ASSERT_TRUE(got.has_value()) << i;
       EXPECT_EQ(got->value, "live");
@@ -351,7 +352,7 @@ TEST(EngineScan, ReturnsMergedWinners) {
   TempDir tmp;
   auto e = OpenEngine(tmp.path());
   for (int i = 0; i < 20; ++i) {
-    const std::string key = "m" + std::to_string(i);
+    const std::string key = StrCat("m", i);
     MustApply(e.get(), key, MakeVersion(300, 3, "win"));
     MustApply(e.get(), key, MakeVersion(100, 1, "lose"));
     MustApply(e.get(), key, MakeVersion(200, 2, "lose"));
@@ -516,9 +517,7 @@ TEST(EngineDurability, AlwaysModeConcurrentWritersAllComplete) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kWrites; ++i) {
-        ASSERT_TRUE(e->Apply("t" + std::to_string(t) + "-" + std::to_string(i),
-                             MakeVersion(1 + i, 1 + t, "v"))
-                        .ok());
+        ASSERT_TRUE(e->Apply(StrCat("t", t, "-", i), MakeVersion(1 + i, 1 + t, "v")).ok());
       }
     });
   }

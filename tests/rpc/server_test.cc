@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "base/hlc.h"
+#include "base/strings.h"
 #include "engine/engine.h"
 #include "rpc/client.h"
 #include "rpc/internal/convert.h"
@@ -351,11 +352,10 @@ TEST(Server, TwoThousandConcurrentOutstandingRequests) {
       }
     };
     if (i % 2 == 0) {
-      c.StartPut("c" + std::to_string(i), std::string(1024, 'v'), {},
+      c.StartPut(StrCat("c", i), std::string(1024, 'v'), {},
                  [done](Result<Version> r) { done(r.status()); });
     } else {
-      c.StartGet("c" + std::to_string(i - 1), {},
-                 [done](Result<ReadReply> r) { done(r.status()); });
+      c.StartGet(StrCat("c", i - 1), {}, [done](Result<ReadReply> r) { done(r.status()); });
     }
   }
   c.Wait();

@@ -15,6 +15,7 @@
 #include <random>
 
 #include "base/limits.h"
+#include "base/strings.h"
 #include "rpc/client.h"
 #include "tests/tools/harness.h"
 #include "tools/internal/process.h"
@@ -241,12 +242,12 @@ TEST(CliContract, NodeRejectsBadInputWithoutTheCliCheck) {
 TEST(CliServe, SigtermExitsZeroAndKeepsData) {
   OneNode node(164);
   for (int i = 0; i < 20; ++i) {
-    ASSERT_EQ(node.Cli({"put", "k" + std::to_string(i), "v" + std::to_string(i)}).exit_code, 0);
+    ASSERT_EQ(node.Cli({"put", StrCat("k", i), StrCat("v", i)}).exit_code, 0);
   }
   EXPECT_EQ(node.process.Signal(SIGTERM), 0) << ReadFile(node.dir.path() + "/log");
   node.Start();
   for (int i = 0; i < 20; ++i) {
-    EXPECT_EQ(node.Cli({"get", "k" + std::to_string(i)}).out, "v" + std::to_string(i));
+    EXPECT_EQ(node.Cli({"get", StrCat("k", i)}).out, StrCat("v", i));
   }
 }
 
@@ -257,7 +258,7 @@ TEST(CliServe, SyncAlwaysKeepsAcknowledgedWritesAcrossKill9) {
   {
     Client client(ClientOptions{{node.address}});
     for (int i = 0; i < 300; ++i) {
-      if (client.Put("d" + std::to_string(i), "v" + std::to_string(i)).ok())
+      if (client.Put(StrCat("d", i), StrCat("v", i)).ok())
         acknowledged = i + 1;
       else
         break;
@@ -269,8 +270,8 @@ TEST(CliServe, SyncAlwaysKeepsAcknowledgedWritesAcrossKill9) {
   Client client(ClientOptions{{node.address}});
   int lost = 0;
   for (int i = 0; i < acknowledged; ++i) {
-    auto got = client.Get("d" + std::to_string(i));
-    if (!got.ok() || !got->found || got->version->value != "v" + std::to_string(i)) ++lost;
+    auto got = client.Get(StrCat("d", i));
+    if (!got.ok() || !got->found || got->version->value != StrCat("v", i)) ++lost;
   }
   EXPECT_EQ(lost, 0);
 }
@@ -389,7 +390,7 @@ TEST(CliSession, RoundTripAcrossInvocationsAndCoordinators) {
       << RunCli({"status", "--endpoints", a + "," + b}).out << ReadFile(dir.path() + "/a.log");
   std::string session = dir.path() + "/session";
   for (int round = 0; round < 5; ++round) {
-    std::string value = "v" + std::to_string(round);
+    std::string value = StrCat("v", round);
     RunResult put = RunCli(
         {"put", "sk", value, "--w", "1", "--session", session, "--endpoints", round % 2 ? a : b});
     ASSERT_EQ(put.exit_code, 0) << put.err;
