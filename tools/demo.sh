@@ -56,7 +56,8 @@ cw get greeting --endpoints "$N2" --r one
 
 step "Restart n3 with the same flags (causeway local restart)"
 cw local restart --dir "$DIR" --node n3
-retry 20 "$BIN" get greeting --endpoints "$N1" --r all
+# Until n3 has heard its peers' heartbeats it counts them down (restart safety): wait for that.
+retry 20 "$BIN" get greeting --endpoints "$N3" --r all
 
 step "n3 caught up: read with R=all (repairs stale replicas), then every replica's version"
 cw get greeting --endpoints "$N3" --r all
