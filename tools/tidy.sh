@@ -17,7 +17,9 @@ dirs=(base engine cluster rpc tools)
 if [ $all -eq 1 ]; then
   files=$(git ls-files "${dirs[@]/%//*.cc}")
 else
-  changed=$( (git diff --name-only HEAD; git diff --name-only HEAD~1 HEAD 2>/dev/null) | sort -u)
+  # A shallow clone has no HEAD~1, a tarball no git at all: then only what git can tell.
+  changed=$( ( (git diff --name-only HEAD; git diff --name-only HEAD~1 HEAD) 2>/dev/null || true) |
+    sort -u)
   files=$(for f in $changed; do
     case "$f" in base/*|engine/*|cluster/*|rpc/*|tools/*) ;; *) continue ;; esac
     case "$f" in
