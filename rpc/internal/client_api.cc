@@ -75,6 +75,22 @@ std::string BatchSession(capnp::Data::Reader input, const std::vector<std::strin
   return std::move(merged).value();
 }
 
+// Settles every entry of a batch, then encodes each entry with `encode(result, out_entry)` and
+// the batch's session (the caller's, having observed every version the batch saw).
+template <typename Context, typename EncodeEntry>
+kj::Promise<void> FinishBatch(Context context, std::shared_ptr<std::vector<std::string>> keys,
+                              kj::Array<kj::Promise<cluster::ClientResult>> promises,
+                              EncodeEntry encode) {
+  return JoinResults(kj::mv(promises))
+      .then([context, keys, encode](std::vector<cluster::ClientResult> results) mutable {
+        std::string session =
+            BatchSession(context.getParams().getOptions().getSession(), *keys, results);
+        auto out = context.getResults().initResults(results.size());
+        for (size_t i = 0; i < results.size(); ++i) encode(results[i], out[i]);
+        context.getResults().setSession(BytesToWire(session));
+      });
+}
+
 class AdminApi final : public wire::Admin::Server {
  public:
   AdminApi(NodeHost& host, std::shared_ptr<ConnStats> conn) : host_(host), conn_(std::move(conn)) {}
@@ -169,20 +185,14 @@ kj::Promise<void> ClientApi::multiGet(MultiGetContext context) {
     promises.add(read.ok() ? host_.Read(std::move(read).value(), conn_)
                            : kj::Promise<cluster::ClientResult>(ToException(read.status())));
   }
-  return JoinResults(promises.finish())
-      .then([context, key_strings](std::vector<cluster::ClientResult> results) mutable {
-        std::string session =
-            BatchSession(context.getParams().getOptions().getSession(), *key_strings, results);
-        auto out = context.getResults().initResults(results.size());
-        for (size_t i = 0; i < results.size(); ++i) {
-          if (results[i].status.ok()) {
-            GetResultToWire(results[i].version, {}, out[i].initResult());
-          } else {
-            ErrorToWire(results[i].status, out[i].initError());
-          }
-        }
-        context.getResults().setSession(BytesToWire(session));
-      });
+  return FinishBatch(kj::mv(context), key_strings, promises.finish(),
+                     [](const cluster::ClientResult& r, wire::BatchGetEntry::Builder out) {
+                       if (r.status.ok()) {
+                         GetResultToWire(r.version, {}, out.initResult());
+                       } else {
+                         ErrorToWire(r.status, out.initError());
+                       }
+                     });
 }
 
 kj::Promise<void> ClientApi::multiPut(MultiPutContext context) {
@@ -197,21 +207,15 @@ kj::Promise<void> ClientApi::multiPut(MultiPutContext context) {
     key_strings->emplace_back(reinterpret_cast<const char*>(e.getKey().begin()), e.getKey().size());
     promises.add(WriteOne(e.getKey(), e.getValue(), false, params.getOptions()));
   }
-  return JoinResults(promises.finish())
-      .then([context, key_strings](std::vector<cluster::ClientResult> results) mutable {
-        std::string session =
-            BatchSession(context.getParams().getOptions().getSession(), *key_strings, results);
-        auto out = context.getResults().initResults(results.size());
-        for (size_t i = 0; i < results.size(); ++i) {
-          if (results[i].status.ok() && results[i].version) {
-            VersionMetaToWire(*results[i].version, out[i].initVersion());
-          } else {
-            Status s = results[i].status.ok() ? Status::Internal("no version") : results[i].status;
-            ErrorToWire(s, out[i].initError());
-          }
-        }
-        context.getResults().setSession(BytesToWire(session));
-      });
+  return FinishBatch(kj::mv(context), key_strings, promises.finish(),
+                     [](const cluster::ClientResult& r, wire::BatchPutEntry::Builder out) {
+                       if (r.status.ok() && r.version) {
+                         VersionMetaToWire(*r.version, out.initVersion());
+                       } else {
+                         ErrorToWire(r.status.ok() ? Status::Internal("no version") : r.status,
+                                     out.initError());
+                       }
+                     });
 }
 
 // ---- admin ------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <string>
 #include <vector>
 
 #include "base/hlc.h"
@@ -52,7 +53,32 @@ class InlinePorts final : public Transport,
   std::map<RequestId, std::vector<ClientResult>> replies;
   int sends = 0, depth = 0, max_depth = 0;
   TimeMs now = 1000;
+
+  // Completes every ceiling store asked for (each completion may ask for the next).
+  void CompleteCeilings() {
+    while (!ceilings.empty()) {
+      uint64_t ms = ceilings.back();
+      ceilings.clear();
+      driver->OnCeilingStored(ms, Status::Ok());
+    }
+  }
+  // `ticks` ticks `step_ms` apart; the wall clock `physical` (if any) moves along.
+  void TickFor(int ticks, uint64_t step_ms, testing::TestClock* physical = nullptr) {
+    for (int i = 0; i < ticks; ++i) {
+      now += step_ms;
+      if (physical != nullptr) physical->now_ms += step_ms;
+      driver->Tick();
+      CompleteCeilings();
+    }
+  }
 };
+
+ClientWrite Put(std::string key, std::string value) {
+  ClientWrite w;
+  w.key = std::move(key);
+  w.value = std::move(value);
+  return w;
+}
 
 NodeConfig LoneNode() {
   NodeConfig c;
@@ -74,13 +100,8 @@ TEST(NodeDriver, InlineStorageCompletionsAreQueuedNotReentered) {
   InlinePorts ports;
   NodeDriver driver(LoneNode(), hlc->get(), {&ports, &ports, &ports, &ports});
   ports.driver = &driver;
-  for (int i = 0; i < 5; ++i) {
-    ports.now += 20;
-    driver.Tick();
-  }
-  ClientWrite w;
-  w.key = "k";
-  w.value = "v";
+  ports.TickFor(5, 20);
+  const ClientWrite w = Put("k", "v");
   driver.StartWrite(1, w);
   ASSERT_EQ(ports.replies[1].size(), 1u);
   ASSERT_TRUE(ports.replies[1][0].status.ok()) << ports.replies[1][0].status.ToString();
@@ -106,15 +127,10 @@ TEST(NodeDriver, TombstoneWatermarkFollowsTheClockMinusTheGrace) {
   InlinePorts ports;
   NodeDriver driver(LoneNode(), hlc->get(), {&ports, &ports, &ports, &ports});
   ports.driver = &driver;
-  ClientWrite w;
-  w.key = "k";
-  w.value = "v";
+  const ClientWrite w = Put("k", "v");
   driver.Tick();
   EXPECT_TRUE(ports.watermarks.empty());  // the clock has stamped nothing yet
-  for (int i = 0; i < 5; ++i) {
-    ports.now += 20;
-    driver.Tick();
-  }
+  ports.TickFor(5, 20);
   driver.StartWrite(1, w);  // moves the HLC to the wall clock
   ports.now += 20;
   driver.Tick();
@@ -157,24 +173,15 @@ TEST(NodeDriver, ClockCeilingIsRenewedThroughTheStorageRunner) {
   InlinePorts ports;
   NodeDriver driver(LoneNode(), hlc->get(), {&ports, &ports, &ports, &ports, &ceiling});
   ports.driver = &driver;
-  for (int i = 0; i < 5; ++i) {
-    ports.now += 20;
-    driver.Tick();
-  }
-  ClientWrite w;
-  w.key = "k";
-  w.value = "v";
+  ports.TickFor(5, 20);
+  const ClientWrite w = Put("k", "v");
   RequestId id = 1;
   // Time passes in 100 ms steps; each renewal the driver asks for completes at once.
   for (int step = 0; step < 40; ++step, ++id) {
     physical.now_ms += 100;
     driver.StartWrite(id, w);
     ASSERT_TRUE(ports.replies[id].at(0).status.ok()) << ports.replies[id][0].status.ToString();
-    while (!ports.ceilings.empty()) {
-      uint64_t ms = ports.ceilings.back();
-      ports.ceilings.clear();
-      driver.OnCeilingStored(ms, Status::Ok());
-    }
+    ports.CompleteCeilings();
   }
   EXPECT_EQ(durable.sync_stores, 1);  // nothing synchronous after start-up
   EXPECT_GE(driver.counters().ceilings_stored, 5u);
@@ -190,11 +197,7 @@ TEST(NodeDriver, ClockCeilingIsRenewedThroughTheStorageRunner) {
   EXPECT_EQ(durable.sync_stores, 1);
   EXPECT_GE(ceiling.late_renewals(), 1u);
   ASSERT_FALSE(ports.ceilings.empty());
-  while (!ports.ceilings.empty()) {  // the late store lands; the driver then asks for the newest
-    uint64_t ms = ports.ceilings.back();
-    ports.ceilings.clear();
-    driver.OnCeilingStored(ms, Status::Ok());
-  }
+  ports.CompleteCeilings();  // the late store lands; the driver then asks for the newest
   driver.StartWrite(++id, w);
   EXPECT_TRUE(ports.replies[id].at(0).status.ok()) << ports.replies[id][0].status.ToString();
 }
@@ -211,20 +214,9 @@ TEST(NodeDriver, TicksKeepAnIdleNodesCeilingAhead) {
   InlinePorts ports;
   NodeDriver driver(LoneNode(), hlc->get(), {&ports, &ports, &ports, &ports, &ceiling});
   ports.driver = &driver;
-  for (int i = 0; i < 400; ++i) {  // 10 s of ticks, no client request
-    physical.now_ms += 25;
-    ports.now += 25;
-    driver.Tick();
-    while (!ports.ceilings.empty()) {
-      uint64_t ms = ports.ceilings.back();
-      ports.ceilings.clear();
-      driver.OnCeilingStored(ms, Status::Ok());
-    }
-  }
+  ports.TickFor(400, 25, &physical);  // 10 s of ticks, no client request
   EXPECT_GE(driver.counters().ceilings_stored, 15u);
-  ClientWrite w;
-  w.key = "k";
-  w.value = "v";
+  const ClientWrite w = Put("k", "v");
   driver.StartWrite(1, w);
   EXPECT_TRUE(ports.replies[1].at(0).status.ok()) << ports.replies[1][0].status.ToString();
   EXPECT_EQ(ceiling.late_renewals(), 0u);
