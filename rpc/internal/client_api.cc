@@ -78,7 +78,8 @@ std::string BatchSession(capnp::Data::Reader input, const std::vector<std::strin
 // Settles every entry of a batch, then encodes each entry with `encode(result, out_entry)` and
 // the batch's session (the caller's, having observed every version the batch saw).
 template <typename Context, typename EncodeEntry>
-kj::Promise<void> FinishBatch(Context context, std::shared_ptr<std::vector<std::string>> keys,
+kj::Promise<void> FinishBatch(Context context,
+                              const std::shared_ptr<std::vector<std::string>>& keys,
                               kj::Array<kj::Promise<cluster::ClientResult>> promises,
                               EncodeEntry encode) {
   return JoinResults(kj::mv(promises))

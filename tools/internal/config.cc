@@ -182,7 +182,7 @@ Status ResolveTuning(const ConfigLayer& merged, ServeConfig* config) {
 }  // namespace
 
 const std::vector<ConfigKey>& ServeConfigKeys() {
-  static const std::vector<ConfigKey> keys = {
+  static const std::vector<ConfigKey> kKeys = {
       {"node_id", "", "this node's name (n1); must stay the same for its data dir"},
       {"listen", "", "HOST:PORT to bind for clients and peers"},
       {"advertise", "", "HOST:PORT others use to reach this node (default: listen)"},
@@ -203,7 +203,7 @@ const std::vector<ConfigKey>& ServeConfigKeys() {
       {"log_format", "text", "log lines as text or json"},
       {"log_level", "info", "trace, debug, info, warn or error"},
   };
-  return keys;
+  return kKeys;
 }
 
 std::string FlagName(std::string_view key) {
