@@ -86,6 +86,9 @@ inline constexpr uint64_t kRequestTimeoutMsDefault = 2000;
 inline constexpr uint64_t kRequestTimeoutMsMax = 60000;
 inline constexpr uint64_t kPeerCallTimeoutMsDefault = 1000;
 inline constexpr uint64_t kIdleConnectionTimeoutMs = 60000;  // a client that sends nothing
+// A client's new connection must answer a ping within this long (a paused node accepts
+// connections but answers nothing): the client then moves on to its next endpoint.
+inline constexpr uint64_t kClientProbeTimeoutMsDefault = 500;
 inline constexpr uint64_t kPeerReconnectBackoffMsMin = 100;
 inline constexpr uint64_t kPeerReconnectBackoffMsMax = 5000;
 

@@ -106,6 +106,9 @@ kj::Own<ClientCore::Conn> ClientCore::ConnectOne() {
   return c;
 }
 
+// A paused or hung node still accepts connections (the kernel's backlog), so a connection counts
+// only once the node answered a ping within probe_timeout_ms: otherwise the caller moves to the
+// next endpoint now, instead of after a whole call's deadline.
 causeway::Status ClientCore::Connect() {
   conns.clear();
   auto result = kj::runCatchingExceptions([&]() {
@@ -117,6 +120,17 @@ causeway::Status ClientCore::Connect() {
     return causeway::Status::Unavailable("cannot connect to " + Endpoint() + ": " +
                                          rpc::FromException(*e).message() +
                                          " (is the node running?)");
+  }
+  auto probe = kj::runCatchingExceptions([&]() {
+    Deadline(conns.front()->api.pingRequest().send(), options.probe_timeout_ms, "probe")
+        .wait(io.waitScope);
+  });
+  KJ_IF_MAYBE (e, probe) {
+    conns.clear();
+    return causeway::Status::Unavailable(
+        Endpoint() + " accepted the connection but did not answer within " +
+        std::to_string(options.probe_timeout_ms) +
+        " ms (paused, hung or overloaded?): " + rpc::FromException(*e).message());
   }
   return causeway::Status::Ok();
 }

@@ -30,6 +30,9 @@ struct ClientOptions {
   std::vector<std::string> endpoints;              // "host:port"
   uint64_t timeout_ms = kRequestTimeoutMsDefault;  // per call, also sent to the node
   uint64_t connect_timeout_ms = 2000;
+  // A new connection must answer a ping within this long, else the next endpoint is tried: a
+  // paused node accepts connections but never answers.
+  uint64_t probe_timeout_ms = kClientProbeTimeoutMsDefault;
   // Connections opened to the current endpoint, all on this Client's one event loop; Start*()
   // calls take them in turn. More than one lets a single thread drive several connections
   // (`causeway bench`); they fail over together.

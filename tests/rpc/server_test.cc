@@ -21,6 +21,7 @@
 
 #include "base/hlc.h"
 #include "base/strings.h"
+#include "cluster/ceiling.h"
 #include "engine/engine.h"
 #include "rpc/client.h"
 #include "rpc/internal/convert.h"
@@ -48,9 +49,13 @@ class Node {
     auto engine = Engine::Open(eo);
     EXPECT_TRUE(engine.ok()) << engine.status().ToString();
     engine_ = std::move(engine).value();
-    auto clock = HybridClock::Open(&physical_, engine_.get());
+    // As serve does: the clock's ceiling lives in the engine and the node driver renews it.
+    ceiling_ = std::make_unique<cluster::CeilingStore>(engine_.get(), &physical_,
+                                                       kMaxClockOffsetMsDefault);
+    auto clock = HybridClock::Open(&physical_, ceiling_.get());
     EXPECT_TRUE(clock.ok()) << clock.status().ToString();
     clock_ = std::move(clock).value();
+    ceiling_->Start();
     ServerOptions so;
     so.listen = "127.0.0.1:0";
     so.node.name = name;
@@ -59,7 +64,7 @@ class Node {
     so.node.default_w = 1;
     so.node.default_r = 1;
     so.idle_connection_timeout_ms = idle_timeout_ms;
-    auto server = Server::Create(so, engine_.get(), clock_.get(), nullptr);
+    auto server = Server::Create(so, engine_.get(), clock_.get(), nullptr, ceiling_.get());
     EXPECT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(server).value();
     thread_ = std::thread([this]() { run_status_ = server_->Run(); });
@@ -68,6 +73,7 @@ class Node {
     Stop().IgnoreError();
     server_.reset();
     clock_.reset();
+    ceiling_.reset();
     engine_.reset();
     fs::remove_all(dir_);
   }
@@ -87,6 +93,7 @@ class Node {
   fs::path dir_;
   SystemClock physical_;
   std::unique_ptr<Engine> engine_;
+  std::unique_ptr<cluster::CeilingStore> ceiling_;
   std::unique_ptr<HybridClock> clock_;
   std::unique_ptr<Server> server_;
   std::thread thread_;
@@ -415,6 +422,55 @@ TEST(Client, FailsOverToTheNextEndpoint) {
   auto got = c.Get("fo");
   ASSERT_TRUE(got.ok());
   EXPECT_TRUE(got->found);
+}
+
+// A socket that listens but never accepts or answers: what a SIGSTOPped node looks like to a
+// client (the kernel completes the handshake from its backlog).
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    EXPECT_EQ(listen(fd_, 16), 0);
+    socklen_t len = sizeof(a);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+  }
+  ~SilentListener() { close(fd_); }
+  std::string endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+TEST(Client, SkipsAnEndpointThatAcceptsButNeverAnswers) {
+  // Goal: a first endpoint that accepts connections but answers nothing (a paused node) costs
+  // one probe, not the call's deadline: the call succeeds through the next endpoint in time.
+  Node node;
+  SilentListener silent;
+  {
+    ClientOptions o;
+    o.endpoints = {silent.endpoint(), node.endpoint()};
+    o.timeout_ms = 5000;
+    Client c(o);  // one Client per thread at a time: each owns the thread's KJ event loop
+    const auto start = SteadyClock::now();
+    auto put = c.Put("paused-first", "v");
+    ASSERT_TRUE(put.ok()) << put.status().ToString();
+    EXPECT_EQ(c.endpoint(), node.endpoint());
+    EXPECT_LT(SteadyClock::now() - start, milliseconds(o.timeout_ms));  // not the call's deadline
+  }
+  ClientOptions only_silent;
+  only_silent.endpoints = {silent.endpoint()};
+  Client d(only_silent);
+  auto got = d.Get("paused-first");
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(got.status().message().find("did not answer"), std::string::npos)
+      << got.status().ToString();
 }
 
 TEST(Client, AllEndpointsDownIsUnavailable) {
