@@ -64,8 +64,12 @@ static_assert(kBatchBytesMax >= kValueBytesMax + kKeyBytesMax);
 // One Cap'n Proto message: one value at the limit plus key, version vector and framing.
 inline constexpr size_t kFrameBytesMax = kValueBytesMax + kKeyBytesMax + (64 << 10);
 static_assert(kFrameBytesMax > kRecordBytesMax);
-// Traversal limit for a received message, in 8-byte words: a full batch, never the 64 MiB default.
-inline constexpr uint64_t kTraversalWordsMax = (kBatchBytesMax + (1 << 20)) / 8;
+// Traversal limit for a received message, in 8-byte words (capnp also refuses to read a larger
+// message at all), never the 64 MiB default. Room for a batch of twice kBatchBytesMax, so that an
+// oversize batch is still decoded and answered kInvalidArgument naming the limit; a larger
+// message closes that connection.
+inline constexpr uint64_t kTraversalWordsMax = (2 * kBatchBytesMax + (1 << 20)) / 8;
+static_assert(kTraversalWordsMax * 8 > kBatchBytesMax + kBatchKeysMax * 64);
 inline constexpr size_t kConnectionFlowBytesMax = 4 * kFrameBytesMax;  // RPC flow limit
 inline constexpr size_t kClientConnectionsMax = 10000;
 // Read buffer of one RPC connection (rpc/internal/buffered_stream.h): one read syscall serves a

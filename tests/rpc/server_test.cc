@@ -286,6 +286,30 @@ TEST(Server, MultiPutAndMultiGet) {
     } catch (const kj::Exception& e) {
       EXPECT_EQ(rpc::FromException(e).code(), ErrorCode::kInvalidArgument);
     }
+
+    // 17 x 1 MiB: over kBatchBytesMax by one value. Refused with the limit named, and the
+    // connection stays usable (it used to be reset).
+    auto heavy = api.multiPutRequest();
+    auto heavy_entries = heavy.initEntries(17);
+    const std::string value(kValueBytesMax, 'x');
+    for (unsigned i = 0; i < 17; ++i) {
+      std::string k = StrCat("heavy", i);
+      heavy_entries[i].setKey(kj::arrayPtr(reinterpret_cast<const kj::byte*>(k.data()), k.size()));
+      heavy_entries[i].setValue(
+          kj::arrayPtr(reinterpret_cast<const kj::byte*>(value.data()), value.size()));
+    }
+    try {
+      heavy.send().wait(ws);
+      ADD_FAILURE() << "a 17 MiB batch was accepted";
+    } catch (const kj::Exception& e) {
+      Status s = rpc::FromException(e);
+      EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument) << s.ToString();
+      EXPECT_NE(s.message().find(std::to_string(kBatchBytesMax)), std::string::npos)
+          << s.ToString();
+    }
+    auto again = api.multiGetRequest();
+    again.initKeys(1).set(0, kj::arrayPtr(reinterpret_cast<const kj::byte*>("mk0"), 3));
+    EXPECT_EQ(again.send().wait(ws).getResults().size(), 1u);
   });
 }
 
