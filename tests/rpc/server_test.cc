@@ -249,7 +249,7 @@ TEST(Server, MultiPutAndMultiGet) {
     auto put = api.multiPutRequest();
     auto entries = put.initEntries(3);
     for (int i = 0; i < 3; ++i) {
-      std::string k = "mk" + std::to_string(i), v = "mv" + std::to_string(i);
+      std::string k = StrCat("mk", i), v = StrCat("mv", i);
       entries[i].setKey(kj::arrayPtr(reinterpret_cast<const kj::byte*>(k.data()), k.size()));
       entries[i].setValue(kj::arrayPtr(reinterpret_cast<const kj::byte*>(v.data()), v.size()));
     }
@@ -266,7 +266,7 @@ TEST(Server, MultiPutAndMultiGet) {
     auto get = api.multiGetRequest();
     auto keys = get.initKeys(3);
     for (int i = 0; i < 3; ++i) {
-      std::string k = i == 2 ? "absent" : "mk" + std::to_string(i);
+      std::string k = i == 2 ? "absent" : StrCat("mk", i);
       keys.set(i, kj::arrayPtr(reinterpret_cast<const kj::byte*>(k.data()), k.size()));
     }
     auto get_reply = get.send().wait(ws);
@@ -344,7 +344,7 @@ TEST(Server, ClientDisconnectingMidCallDoesNotHurtOthers) {
       std::vector<kj::Promise<void>> calls;
       for (int i = 0; i < 8; ++i) {
         auto req = api.putRequest();
-        std::string k = "drop" + std::to_string(i);
+        std::string k = StrCat("drop", i);
         req.setKey(kj::arrayPtr(reinterpret_cast<const kj::byte*>(k.data()), k.size()));
         req.setValue(kj::arrayPtr(reinterpret_cast<const kj::byte*>(value.data()), value.size()));
         calls.push_back(req.send().ignoreResult());
@@ -670,8 +670,7 @@ TEST(Client, GarbageSessionTokenIsRefusedWithInvalidArgument) {
   EXPECT_NE(put.status().message().find("session"), std::string::npos) << put.status().message();
   std::vector<Status> pipelined;
   for (int i = 0; i < 3; ++i) {
-    c.StartGet("k" + std::to_string(i), {},
-               [&](Result<ReadReply> r) { pipelined.push_back(r.status()); });
+    c.StartGet(StrCat("k", i), {}, [&](Result<ReadReply> r) { pipelined.push_back(r.status()); });
   }
   c.Wait();
   ASSERT_EQ(pipelined.size(), 3u);
