@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/strings.h"
 #include "cluster/startup.h"
 #include "rpc/engine_ports.h"
 #include "sim_internal.h"
@@ -114,7 +115,7 @@ Simulator::Simulator(SimOptions options) : options_(std::move(options)), rng_(op
       BaseDir(options_) + "/causeway-sim-" + std::to_string(options_.seed) + "-XXXXXX";
   if (!mkdtemp(tmpl.data())) throw SimFailure("mkdtemp " + tmpl);
   dir_ = tmpl;
-  for (int k = 0; k < options_.keys; ++k) keys_.push_back(Label('k', k));
+  for (int k = 0; k < options_.keys; ++k) keys_.push_back(StrCat("k", k));
   if (const char* path = std::getenv("CAUSEWAY_SIM_TRACE")) trace_file_.open(path);
 }
 
@@ -192,7 +193,7 @@ NodeId Simulator::node_id(int index) const { return nodes_[index]->id; }
 void Simulator::AddNode() {
   auto n = std::make_unique<Node>();
   n->index = static_cast<int>(nodes_.size());
-  n->name = Label('n', n->index);
+  n->name = StrCat("n", n->index);
   n->address = "sim-" + n->name + ":7000";
   n->id = NodeIdFromName(n->name);
   n->dir = dir_ + "/" + n->name;
@@ -434,11 +435,11 @@ void Simulator::Deliver(int from, int to, uint64_t from_incarnation, const clust
   Node& target = *nodes_[to];
   if (!target.up || Blocked(from, to)) {
     ++stats_.dropped;
-    Trace(Label('n', from) + " -> " + target.name + " lost " + DescribeMessage(m));
+    Trace(StrCat("n", from) + " -> " + target.name + " lost " + DescribeMessage(m));
     FailSend(from, from_incarnation, target.id, m, sent_ms);
     return;
   }
-  Trace(Label('n', from) + " => " + target.name + " " + DescribeMessage(m));
+  Trace(StrCat("n", from) + " => " + target.name + " " + DescribeMessage(m));
   target.driver->OnPeerMessage(nodes_[from]->id, m);
 }
 

@@ -108,12 +108,4 @@ struct Simulator::Session {
 
 std::string DescribeMessage(const cluster::PeerMessage& m);
 
-// `prefix` followed by `n` ("s3", "n0"). Built by appending: GCC 12 reports a false -Wrestrict
-// for "literal" + std::string temporaries at -O3 (the insert-at-front overload).
-inline std::string Label(char prefix, int64_t n) {
-  std::string out(1, prefix);
-  out += std::to_string(n);
-  return out;
-}
-
 }  // namespace causeway::sim

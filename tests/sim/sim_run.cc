@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "base/strings.h"
 #include "sim.h"
 #include "sim_internal.h"
 
@@ -122,7 +123,7 @@ void Simulator::ClientNext(Session& s) {
   Schedule(kRequestTimeoutMsDefault + kClientGiveUpSlackMs, [this, id] { ClientGiveUp(id); });
   if (op.kind == OpKind::kRead) {
     cluster::ClientRead req{op.key, RandomConsistency(1, &op.replicas), 0, s.token};
-    Trace(Label('s', s.index) + " read " + op.key + " via " + n.name);
+    Trace(StrCat("s", s.index) + " read " + op.key + " via " + n.name);
     history_.push_back(op);
     pending_ops_[id] = history_.size() - 1;
     n.driver->StartRead(id, std::move(req));
@@ -130,10 +131,10 @@ void Simulator::ClientNext(Session& s) {
     cluster::ClientWrite req;
     req.key = op.key;
     req.tombstone = op.kind == OpKind::kDelete;
-    if (!req.tombstone) op.value = req.value = Label('s', s.index) + Label('v', s.values++);
+    if (!req.tombstone) op.value = req.value = StrCat("s", s.index) + StrCat("v", s.values++);
     req.w = RandomConsistency(2, &op.replicas);
     req.session = s.token;
-    Trace(Label('s', s.index) + " write " + op.key + "=" + op.value + " via " + n.name);
+    Trace(StrCat("s", s.index) + " write " + op.key + "=" + op.value + " via " + n.name);
     history_.push_back(op);
     pending_ops_[id] = history_.size() - 1;
     n.driver->StartWrite(id, std::move(req));
@@ -148,7 +149,7 @@ void Simulator::ClientGiveUp(uint64_t request_id) {
   op.response_ms = now_;
   pending_ops_.erase(it);
   ++stats_.ops_unknown;
-  Trace(Label('s', op.session) + " gave up #" + std::to_string(op.seq));
+  Trace(StrCat("s", op.session) + " gave up #" + std::to_string(op.seq));
   if (op.session >= 0) {
     Session& s = *sessions_[op.session];
     s.request = 0;
