@@ -93,6 +93,22 @@ inline constexpr uint64_t kIdleConnectionTimeoutMs = 60000;  // a client that se
 // A client's new connection must answer a ping within this long (a paused node accepts
 // connections but answers nothing): the client then moves on to its next endpoint.
 inline constexpr uint64_t kClientProbeTimeoutMsDefault = 500;
+// The client waits this much past the timeout it sends the node, so that the node's own answer
+// (kTimeout with its reason) normally arrives before the client gives up.
+inline constexpr uint64_t kClientDeadlineGraceMs = 250;
+// One attempt of a call (connect, probe and request) on one endpoint, unless it is the call's
+// last chance (then it gets what is left of the call's deadline). The node is told this timeout.
+// Sized so that a call with the default deadline tries three endpoints before its own deadline:
+// a paused first and second endpoint still leave the third one a whole attempt.
+inline constexpr uint64_t kClientAttemptTimeoutMsDefault = 500;
+static_assert(3 * (kClientAttemptTimeoutMsDefault + kClientDeadlineGraceMs) <=
+              kRequestTimeoutMsDefault + kClientDeadlineGraceMs);
+static_assert(kClientProbeTimeoutMsDefault <= kClientAttemptTimeoutMsDefault);
+// An endpoint that just timed out (connect, probe or attempt) goes after every other untried
+// endpoint for this long, in every call of that Client; when only such endpoints are left a call
+// still tries them, so the window alone never fails a call.
+inline constexpr uint64_t kClientSkipWindowMs = 3000;
+static_assert(kClientSkipWindowMs > kRequestTimeoutMsDefault);
 inline constexpr uint64_t kPeerReconnectBackoffMsMin = 100;
 inline constexpr uint64_t kPeerReconnectBackoffMsMax = 5000;
 

@@ -1,14 +1,18 @@
-// causeway::Client: one KJ event loop (kj::setupAsyncIo) per Client, one Cap'n Proto connection
-// to the current endpoint, failover to the next endpoint when the current one is down.
+// causeway::Client: one KJ event loop (kj::setupAsyncIo) per Client, Cap'n Proto connections to
+// the endpoints it uses, and one retry loop (ClientCore::Attempt) that every call goes through:
+// an attempt per endpoint, each with its own deadline, until one answers.
 #include "rpc/client.h"
 
 #include <capnp/message.h>
 #include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
+#include <kj/function.h>
+#include <kj/time.h>
 
 #include <algorithm>
 
 #include "base/limits.h"
+#include "base/strings.h"
 #include "cluster/session.h"
 #include "rpc/internal/buffered_stream.h"
 #include "rpc/internal/convert.h"
@@ -18,135 +22,440 @@
 namespace causeway {
 namespace {
 
-// The client waits this much longer than the timeout it sends, so the node's own answer
-// (kTimeout with a reason) normally arrives first.
-constexpr uint64_t kClientDeadlineGraceMs = 250;
-
 class IgnoreErrors final : public kj::TaskSet::ErrorHandler {
  public:
   void taskFailed(kj::Exception&&) override {}  // Start* calls report through `done`
 };
 IgnoreErrors ignore_errors;
 
-// Failures after which the next call should go to another endpoint.
-bool EndpointDown(const Status& s) {
-  return s.code() == ErrorCode::kUnavailable || s.code() == ErrorCode::kTimeout;
+// Failures after which the same call is tried on the next endpoint: each says "this node cannot
+// serve it now", and another node may.
+//   kUnavailable: refused, reset or closed connections, a probe without answer; or the node says
+//                 it is joining, stopping, fenced (its clock is off) or short of live replicas
+//                 from where it stands.
+//   kTimeout:     the attempt's deadline passed, ours or the node's: a paused or hung node, or
+//                 one cut off from its replicas; the call's remaining time is better spent on
+//                 another coordinator.
+//   kOverloaded:  this node's queues are full; another node's are not the same queues.
+//   kClockSkew:   this node's clock disagrees with the session's or its peers' stamps; another
+//                 node's clock may agree.
+//   kIoError, kNoSpace: this node's disk failed its writes; the others write to their own disks.
+// Never: kInvalidArgument (the request itself is wrong; unchanged it fails everywhere),
+// kCorruption (stop and repair: a retry elsewhere would hide it from the caller), kInternal (a
+// bug, or a reply that does not decode: repeating it elsewhere hides the bug). Not-found is not a
+// failure at all. Retrying a write is safe: the same value is written again with a newer stamp,
+// which wins over the first attempt's, if that one was applied anywhere (last writer wins).
+bool MovesOn(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kUnavailable:
+    case ErrorCode::kTimeout:
+    case ErrorCode::kOverloaded:
+    case ErrorCode::kClockSkew:
+    case ErrorCode::kIoError:
+    case ErrorCode::kNoSpace:
+      return true;
+    default:
+      return false;
+  }
 }
+
+// The real time, not the event loop's timer (whose now() stands still between waits: an idle
+// Client's deadlines and skip windows would start in the past). The loop's timer runs on the
+// same monotonic clock, so its atTime() takes these points.
+kj::TimePoint Now() { return kj::systemPreciseMonotonicClock().now(); }
+kj::Duration Ms(uint64_t ms) { return static_cast<int64_t>(ms) * kj::MILLISECONDS; }
+uint64_t MsUntil(kj::TimePoint t) {
+  kj::TimePoint now = Now();
+  return t > now ? static_cast<uint64_t>((t - now) / kj::MILLISECONDS) : 0;
+}
+uint32_t WireTimeoutMs(uint64_t ms) {
+  return static_cast<uint32_t>(std::clamp<uint64_t>(ms, 1, kRequestTimeoutMsMax));
+}
+
+NodeStatusReply NodeStatusFromWire(wire::NodeStatus::Reader s) {
+  NodeStatusReply out;
+  out.id = s.getId();
+  out.name = s.getName().cStr();
+  out.address = s.getAddress().cStr();
+  out.keys = s.getKeys();
+  out.bytes = s.getBytes();
+  out.sync_mode = s.getSyncMode().cStr();
+  out.applied = s.getApplied();
+  out.shadowed = s.getShadowed();
+  out.concurrent = s.getConcurrent();
+  out.in_flight = s.getInFlight();
+  out.clock_skew_rejections = s.getClockSkewRejections();
+  out.read_repairs = s.getReadRepairs();
+  out.session_escalations = s.getSessionEscalations();
+  out.concurrent_seen_by_reads = s.getConcurrentSeenByReads();
+  for (auto member : s.getMembers()) out.members.push_back(rpc::MemberViewFromWire(member));
+  return out;
+}
+
+cluster::ExplainResult ExplainFromWire(capnp::Response<wire::Admin::ExplainResults>& r) {
+  cluster::ExplainResult out;
+  out.token = r.getToken();
+  for (auto n : r.getPreferenceList()) out.preference_list.push_back(n);
+  for (auto rv : r.getReplicas()) {
+    cluster::ReplicaVersion v;
+    v.node = rv.getNode();
+    if (rv.isError()) {
+      v.status = rpc::ErrorFromWire(rv.getError());
+    } else if (rv.isVersion()) {
+      auto version = rpc::VersionFromWire(rv.getVersion());
+      if (version.ok()) {
+        v.version = std::move(version).value();
+      } else {
+        v.status = version.status();
+      }
+    }
+    out.replicas.push_back(std::move(v));
+  }
+  return out;
+}
+
+struct Pong {};  // a ping's (empty) answer
 
 }  // namespace
 
 // The client's state; Client::Impl is this type (the public header keeps Impl private).
 struct ClientCore {
-  ClientOptions options;
-  kj::AsyncIoContext io = kj::setupAsyncIo();
-  size_t endpoint_index = 0;
-  std::string session;
   struct Conn {
     kj::Own<kj::AsyncIoStream> stream;
     kj::Own<capnp::TwoPartyVatNetwork> network;
     kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> rpc;
     wire::ClientApi::Client api = nullptr;
   };
-  std::vector<kj::Own<Conn>> conns;  // to the current endpoint; empty: not connected
-  size_t next_conn = 0;
+  // One endpoint: its connections, and whether it just made a call wait.
+  struct Target {
+    std::vector<kj::Own<Conn>> conns;  // empty: not connected
+    size_t next_conn = 0;              // calls take the connections in turn
+    // Bumped when `conns` are closed, so that a late failure on closed ones closes nothing newer.
+    uint64_t generation = 0;
+    bool connecting = false;
+    std::vector<kj::Own<Conn>> pending;                      // being opened and probed
+    kj::Maybe<kj::ForkedPromise<causeway::Status>> connect;  // every waiter's, while connecting
+    size_t attempts = 0;  // attempts on it now; idle connections of an unpreferred one are closed
+    kj::TimePoint skip_until = kj::origin<kj::TimePoint>();
+  };
+  // One call across its attempts.
+  struct Call {
+    const char* what = "";
+    kj::TimePoint deadline = kj::origin<kj::TimePoint>();  // the call's own
+    uint64_t grace_ms = 0;     // how much longer than the node's timeout the client waits
+    std::vector<bool> tried;   // per endpoint: this call made an attempt there
+    bool reconnected = false;  // used its one fresh connection after a reused one was closed
+    causeway::Status last;     // the latest attempt's failure
+  };
+  // Sends one attempt on `api`, telling the node `node_timeout_ms`; converts the reply.
+  template <typename T>
+  using AttemptFn =
+      kj::Function<kj::Promise<Result<T>>(wire::ClientApi::Client api, uint64_t node_timeout_ms)>;
+  template <typename T>
+  struct Run {
+    Call call;
+    AttemptFn<T> attempt;
+  };
+  template <typename T>
+  struct Outcome {
+    Result<T> result;
+    bool connection_lost = false;  // closed under the call, or silent past the attempt deadline
+    bool timed_out = false;        // silent past the attempt deadline
+  };
+
+  ClientOptions options;
+  kj::AsyncIoContext io = kj::setupAsyncIo();
+  kj::Array<Target> targets;  // one per options.endpoints
+  size_t preferred = 0;       // where calls start: the endpoint that last answered
+  std::string session;
   kj::Own<kj::TaskSet> tasks = kj::heap<kj::TaskSet>(ignore_errors);
   size_t outstanding = 0;
   kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> on_idle;
 
-  const std::string& Endpoint() const { return options.endpoints[endpoint_index]; }
-  void NextEndpoint() {
-    conns.clear();
-    endpoint_index = (endpoint_index + 1) % options.endpoints.size();
-  }
   uint64_t Timeout(const CallOptions& o) const {
     return o.timeout_ms != 0 ? o.timeout_ms : options.timeout_ms;
   }
   template <typename T>
   kj::Promise<T> Deadline(kj::Promise<T> p, uint64_t ms, const char* what) {
-    auto timeout = io.provider->getTimer().afterDelay(ms * kj::MILLISECONDS).then([ms, what]() {
-      return kj::Promise<T>(rpc::ToException(causeway::Status::Timeout(
-          std::string(what) + " took longer than " + std::to_string(ms) + " ms")));
+    auto timeout = io.provider->getTimer().atTime(Now() + Ms(ms)).then([ms, what]() {
+      return kj::Promise<T>(rpc::ToException(
+          causeway::Status::Timeout(StrCat(what, " took longer than ", ms, " ms"))));
     });
     return p.exclusiveJoin(kj::mv(timeout));
   }
-  causeway::Status Connect();
-  kj::Own<Conn> ConnectOne();
-  Result<wire::ClientApi::Client> Api();
+
+  template <typename T>
+  kj::Promise<Result<T>> StartCall(const char* what, uint64_t timeout_ms, uint64_t grace_ms,
+                                   AttemptFn<T> attempt);
+  template <typename T>
+  kj::Promise<Result<T>> Attempt(kj::Own<Run<T>> run);
+  template <typename T>
+  kj::Promise<Result<T>> Send(kj::Own<Run<T>> run, size_t i, kj::TimePoint attempt_deadline,
+                              bool reused);
+  template <typename T>
+  kj::Promise<Result<T>> Finish(kj::Own<Run<T>> run, size_t i, uint64_t generation, bool reused,
+                                Outcome<T> outcome);
+  std::optional<size_t> Pick(const Call& call, kj::TimePoint now) const;
+  bool OthersLeft(const Call& call, size_t i, kj::TimePoint now) const;
+  void Prefer(size_t i);
+  void Close(size_t i, uint64_t generation);
+  void CloseIfIdle(size_t i);
+  void SkipForAWhile(size_t i) { targets[i].skip_until = Now() + Ms(kClientSkipWindowMs); }
+
+  kj::Promise<causeway::Status> Connected(size_t i, kj::TimePoint attempt_deadline);
+  kj::Promise<causeway::Status> Connect(size_t i, kj::TimePoint attempt_deadline);
+  kj::Promise<void> OpenAll(size_t i, size_t n);
+  kj::Promise<kj::Own<Conn>> OpenOne(const std::string& endpoint);
+  kj::Promise<causeway::Status> Probe(size_t i, kj::TimePoint attempt_deadline);
+
   [[nodiscard]] causeway::Status AdoptSession(std::string_view key, const std::optional<Version>& v,
                                               std::string reply_session);
-  template <typename T, typename Fn>
-  Result<T> Call(Fn&& start);
-  kj::Promise<Result<ReadReply>> GetAsync(const std::string& key, CallOptions o);
-  kj::Promise<Result<Version>> WriteAsync(std::string key, const std::string& value, bool tombstone,
+  kj::Promise<Result<ReadReply>> GetAsync(std::string key, CallOptions o);
+  kj::Promise<Result<Version>> WriteAsync(std::string key, std::string value, bool tombstone,
                                           CallOptions o);
-  kj::Promise<causeway::Status> PingAsync();
+  kj::Promise<Result<Pong>> PingAsync();
+  template <typename T>
+  Result<T> Block(kj::Promise<Result<T>> call);
   void Track(kj::Promise<void> p);
 };
 
-// Opens one connection to the current endpoint (throws a kj::Exception on failure).
-kj::Own<ClientCore::Conn> ClientCore::ConnectOne() {
-  auto attempt = [&]() -> kj::Promise<kj::Own<kj::AsyncIoStream>> {
-    return io.provider->getNetwork()
-        .parseAddress(Endpoint())
-        .then([](kj::Own<kj::NetworkAddress> a) { return a->connect(); });
-  };
-  auto stream = Deadline(attempt(), options.connect_timeout_ms, "connect").wait(io.waitScope);
-  auto c = kj::heap<Conn>();
-  // Replies to pipelined calls arrive in batches: one read syscall for each batch.
-  c->stream = kj::heap<rpc::BufferedStream>(kj::mv(stream));
-  capnp::ReaderOptions reader;
-  reader.traversalLimitInWords = kTraversalWordsMax;
-  c->network =
-      kj::heap<capnp::TwoPartyVatNetwork>(*c->stream, capnp::rpc::twoparty::Side::CLIENT, reader);
-  c->rpc = kj::heap(capnp::makeRpcClient(*c->network));
-  capnp::MallocMessageBuilder vat;
-  auto id = vat.initRoot<capnp::rpc::twoparty::VatId>();
-  id.setSide(capnp::rpc::twoparty::Side::SERVER);
-  c->api = c->rpc->bootstrap(id).castAs<wire::Bootstrap>().clientRequest().send().getClient();
-  return c;
+// ---- The retry loop -------------------------------------------------------------------------
+
+template <typename T>
+kj::Promise<Result<T>> ClientCore::StartCall(const char* what, uint64_t timeout_ms,
+                                             uint64_t grace_ms, AttemptFn<T> attempt) {
+  if (options.endpoints.empty()) return Result<T>(Status::InvalidArgument("no endpoints given"));
+  auto run = kj::heap<Run<T>>();
+  run->call.what = what;
+  run->call.deadline = Now() + Ms(timeout_ms);
+  run->call.grace_ms = grace_ms;
+  run->call.tried.assign(targets.size(), false);
+  run->attempt = kj::mv(attempt);
+  return Attempt(kj::mv(run));
 }
 
-// A paused or hung node still accepts connections (the kernel's backlog), so a connection counts
-// only once the node answered a ping within probe_timeout_ms: otherwise the caller moves to the
-// next endpoint now, instead of after a whole call's deadline.
-causeway::Status ClientCore::Connect() {
-  conns.clear();
-  auto result = kj::runCatchingExceptions([&]() {
-    size_t n = std::max<size_t>(options.connections, 1);
-    for (size_t i = 0; i < n; ++i) conns.push_back(ConnectOne());
-  });
-  KJ_IF_MAYBE (e, result) {
-    conns.clear();
-    return causeway::Status::Unavailable("cannot connect to " + Endpoint() + ": " +
-                                         rpc::FromException(*e).message() +
-                                         " (is the node running?)");
+// One attempt on the endpoint Pick() chooses, then Finish() decides whether there is another.
+// An attempt that is not the call's last chance ends by attempt_timeout_ms (connecting and
+// probing included); the last one gets whatever is left of the call's deadline, so a call to a
+// single endpoint waits as long as it always did.
+template <typename T>
+kj::Promise<Result<T>> ClientCore::Attempt(kj::Own<Run<T>> run) {
+  Call& call = run->call;
+  kj::TimePoint now = Now();
+  std::optional<size_t> next = Pick(call, now);
+  if (!next || now >= call.deadline) {
+    if (call.last.ok()) {
+      return Result<T>(Status::Timeout(StrCat(call.what, ": the call's deadline passed")));
+    }
+    return Result<T>(call.last);
   }
-  auto probe = kj::runCatchingExceptions([&]() {
-    Deadline(conns.front()->api.pingRequest().send(), options.probe_timeout_ms, "probe")
-        .wait(io.waitScope);
-  });
-  KJ_IF_MAYBE (e, probe) {
-    conns.clear();
-    return causeway::Status::Unavailable(
-        Endpoint() + " accepted the connection but did not answer within " +
-        std::to_string(options.probe_timeout_ms) +
-        " ms (paused, hung or overloaded?): " + rpc::FromException(*e).message());
+  size_t i = *next;
+  call.tried[i] = true;
+  kj::TimePoint attempt_deadline = call.deadline;
+  if (OthersLeft(call, i, now)) {
+    attempt_deadline = std::min(attempt_deadline, now + Ms(options.attempt_timeout_ms));
   }
-  return causeway::Status::Ok();
+  Target& target = targets[i];
+  bool reused = !target.conns.empty();
+  ++target.attempts;
+  return Connected(i, attempt_deadline)
+      .then([this, i, attempt_deadline, reused,
+             run = kj::mv(run)](causeway::Status connected) mutable -> kj::Promise<Result<T>> {
+        if (!connected.ok()) {
+          return Finish(kj::mv(run), i, 0, reused, Outcome<T>{std::move(connected)});
+        }
+        return Send(kj::mv(run), i, attempt_deadline, reused);
+      });
 }
 
-// The API of the current endpoint, connecting (and failing over) as needed: every endpoint is
-// tried once before giving up.
-Result<wire::ClientApi::Client> ClientCore::Api() {
-  if (options.endpoints.empty()) return Status::InvalidArgument("no endpoints given");
-  causeway::Status last;
-  for (size_t tries = 0; tries < options.endpoints.size() && conns.empty(); ++tries) {
-    last = Connect();
-    if (!last.ok()) NextEndpoint();
-  }
-  if (conns.empty()) return last;
-  return conns[next_conn++ % conns.size()]->api;
+// Sends the attempt on one of the endpoint's connections and waits until the attempt's deadline
+// plus the grace: the node was told the deadline, so it normally answers (kTimeout) first.
+template <typename T>
+kj::Promise<Result<T>> ClientCore::Send(kj::Own<Run<T>> run, size_t i,
+                                        kj::TimePoint attempt_deadline, bool reused) {
+  Target& target = targets[i];
+  uint64_t generation = target.generation;
+  auto api = target.conns[target.next_conn++ % target.conns.size()]->api;
+  uint64_t node_timeout_ms = MsUntil(attempt_deadline);
+  auto reply = run->attempt(kj::mv(api), node_timeout_ms)
+                   .then([](Result<T> r) { return Outcome<T>{std::move(r)}; },
+                         [](kj::Exception&& e) {
+                           return Outcome<T>{rpc::FromException(e), rpc::IsConnectionFailure(e)};
+                         });
+  uint64_t waited_ms = node_timeout_ms + run->call.grace_ms;
+  auto silence =
+      io.provider->getTimer()
+          .atTime(attempt_deadline + Ms(run->call.grace_ms))
+          .then([endpoint = options.endpoints[i], what = run->call.what, waited_ms]() {
+            return Outcome<T>{Status::Timeout(StrCat(endpoint, " did not answer the ", what,
+                                                     " within ", waited_ms, " ms")),
+                              true, true};
+          });
+  return reply.exclusiveJoin(kj::mv(silence))
+      .then([this, i, generation, reused, run = kj::mv(run)](Outcome<T> outcome) mutable {
+        return Finish(kj::mv(run), i, generation, reused, std::move(outcome));
+      });
 }
+
+// Ends the call with this attempt's result, or moves it on to the next endpoint. A failed
+// attempt's reply carries no session, so the session token stays the last good reply's.
+template <typename T>
+kj::Promise<Result<T>> ClientCore::Finish(kj::Own<Run<T>> run, size_t i, uint64_t generation,
+                                          bool reused, Outcome<T> outcome) {
+  --targets[i].attempts;
+  if (outcome.result.ok() || !MovesOn(outcome.result.status().code())) {
+    if (outcome.result.ok()) Prefer(i);
+    CloseIfIdle(i);
+    return std::move(outcome.result);
+  }
+  Call& call = run->call;
+  call.last = outcome.result.status();
+  if (outcome.connection_lost) Close(i, generation);
+  if (call.last.code() == ErrorCode::kTimeout) SkipForAWhile(i);
+  if (outcome.connection_lost && !outcome.timed_out && reused && !call.reconnected) {
+    // A connection that sat idle may have been closed by the node (its idle timeout), which
+    // says nothing about the node: one fresh connection to it before moving on.
+    call.reconnected = true;
+    call.tried[i] = false;
+  } else if (preferred == i) {
+    preferred = (i + 1) % targets.size();
+  }
+  CloseIfIdle(i);
+  return Attempt(kj::mv(run));
+}
+
+// The endpoint for the call's next attempt: from `preferred` on, the first that the call has
+// not tried and that is outside its skip window; else the first it has not tried at all, so that
+// the skip window alone never fails a call. None: the call tried every endpoint.
+std::optional<size_t> ClientCore::Pick(const Call& call, kj::TimePoint now) const {
+  std::optional<size_t> skipped;
+  for (size_t k = 0; k < targets.size(); ++k) {
+    size_t i = (preferred + k) % targets.size();
+    if (call.tried[i]) continue;
+    if (targets[i].skip_until <= now) return i;
+    if (!skipped) skipped = i;
+  }
+  return skipped;
+}
+
+// True if an endpoint other than `i` is worth an attempt of this call after it: untried, and
+// outside its skip window. Otherwise the attempt on `i` is the call's last chance.
+bool ClientCore::OthersLeft(const Call& call, size_t i, kj::TimePoint now) const {
+  for (size_t j = 0; j < targets.size(); ++j) {
+    if (j != i && !call.tried[j] && targets[j].skip_until <= now) return true;
+  }
+  return false;
+}
+
+void ClientCore::Prefer(size_t i) {
+  if (preferred == i) return;
+  size_t old = preferred;
+  preferred = i;
+  CloseIfIdle(old);
+}
+
+void ClientCore::Close(size_t i, uint64_t generation) {
+  Target& target = targets[i];
+  if (target.generation != generation || target.conns.empty()) return;
+  target.conns.clear();  // the other calls on them fail over (DISCONNECTED)
+  target.next_conn = 0;
+  ++target.generation;
+}
+
+// Connections stay open to the preferred endpoint only, and to others while calls use them.
+void ClientCore::CloseIfIdle(size_t i) {
+  if (i != preferred && targets[i].attempts == 0) Close(i, targets[i].generation);
+}
+
+// ---- Connections ----------------------------------------------------------------------------
+
+// The endpoint's connections, opening them if needed; calls that need them meanwhile share the
+// one connect in progress.
+kj::Promise<causeway::Status> ClientCore::Connected(size_t i, kj::TimePoint attempt_deadline) {
+  Target& target = targets[i];
+  if (!target.conns.empty()) return causeway::Status::Ok();
+  if (!target.connecting) {
+    target.connecting = true;
+    target.connect = Connect(i, attempt_deadline).fork();
+  }
+  return KJ_ASSERT_NONNULL(target.connect).addBranch();
+}
+
+// Opens options.connections connections (within connect_timeout_ms and the attempt's deadline),
+// then probes the first. A failure is kUnavailable, so the call moves on.
+kj::Promise<causeway::Status> ClientCore::Connect(size_t i, kj::TimePoint attempt_deadline) {
+  targets[i].pending.clear();
+  uint64_t connect_ms = std::min(options.connect_timeout_ms, MsUntil(attempt_deadline));
+  size_t n = std::max<size_t>(options.connections, 1);
+  return Deadline(OpenAll(i, n), connect_ms, "connect")
+      .then([this, i, attempt_deadline]() { return Probe(i, attempt_deadline); },
+            [this, i](kj::Exception&& e) -> kj::Promise<causeway::Status> {
+              causeway::Status s = rpc::FromException(e);
+              if (s.code() == ErrorCode::kTimeout) SkipForAWhile(i);
+              return causeway::Status::Unavailable(StrCat("cannot connect to ",
+                                                          options.endpoints[i], ": ", s.message(),
+                                                          " (is the node running?)"));
+            })
+      .then([this, i](causeway::Status s) {
+        Target& target = targets[i];
+        target.connecting = false;
+        if (s.ok()) {
+          target.conns = std::move(target.pending);
+          target.next_conn = 0;
+        }
+        target.pending.clear();
+        return s;
+      });
+}
+
+kj::Promise<void> ClientCore::OpenAll(size_t i, size_t n) {
+  if (targets[i].pending.size() >= n) return kj::READY_NOW;
+  return OpenOne(options.endpoints[i]).then([this, i, n](kj::Own<Conn> c) {
+    targets[i].pending.push_back(kj::mv(c));
+    return OpenAll(i, n);
+  });
+}
+
+// Opens one connection (a failure is a kj::Exception).
+kj::Promise<kj::Own<ClientCore::Conn>> ClientCore::OpenOne(const std::string& endpoint) {
+  return io.provider->getNetwork()
+      .parseAddress(endpoint)
+      .then([](kj::Own<kj::NetworkAddress> a) { return a->connect().attach(kj::mv(a)); })
+      .then([](kj::Own<kj::AsyncIoStream> stream) {
+        auto c = kj::heap<Conn>();
+        // Replies to pipelined calls arrive in batches: one read syscall for each batch.
+        c->stream = kj::heap<rpc::BufferedStream>(kj::mv(stream));
+        capnp::ReaderOptions reader;
+        reader.traversalLimitInWords = kTraversalWordsMax;
+        c->network = kj::heap<capnp::TwoPartyVatNetwork>(
+            *c->stream, capnp::rpc::twoparty::Side::CLIENT, reader);
+        c->rpc = kj::heap(capnp::makeRpcClient(*c->network));
+        capnp::MallocMessageBuilder vat;
+        auto id = vat.initRoot<capnp::rpc::twoparty::VatId>();
+        id.setSide(capnp::rpc::twoparty::Side::SERVER);
+        c->api = c->rpc->bootstrap(id).castAs<wire::Bootstrap>().clientRequest().send().getClient();
+        return c;
+      });
+}
+
+// A paused or hung node still accepts connections (the kernel's backlog), so connections count
+// only once the node answered a ping within probe_timeout_ms: otherwise the call moves on now,
+// instead of after a whole attempt.
+kj::Promise<causeway::Status> ClientCore::Probe(size_t i, kj::TimePoint attempt_deadline) {
+  uint64_t probe_ms = std::min(options.probe_timeout_ms, MsUntil(attempt_deadline));
+  auto ping = targets[i].pending.front()->api.pingRequest().send().ignoreResult();
+  return Deadline(kj::mv(ping), probe_ms, "probe")
+      .then([]() { return causeway::Status::Ok(); },
+            [this, i, probe_ms](kj::Exception&& e) {
+              causeway::Status s = rpc::FromException(e);
+              if (s.code() == ErrorCode::kTimeout) SkipForAWhile(i);
+              return causeway::Status::Unavailable(StrCat(
+                  options.endpoints[i], " accepted the connection but did not answer within ",
+                  probe_ms, " ms (paused, hung or overloaded?): ", s.message()));
+            });
+}
+
+// ---- Calls ----------------------------------------------------------------------------------
 
 // One call at a time: the node's token is exact and replaces ours. Several in flight: this
 // reply's version is folded into our token (cluster::ObserveAll, the one place sessions merge),
@@ -169,85 +478,80 @@ causeway::Status ClientCore::AdoptSession(std::string_view key, const std::optio
   return causeway::Status::Ok();
 }
 
-kj::Promise<Result<ReadReply>> ClientCore::GetAsync(const std::string& key, CallOptions o) {
-  auto api = Api();
-  if (!api.ok()) return Result<ReadReply>(api.status());
-  auto req = api->getRequest();
-  req.setKey(rpc::BytesToWire(key));
-  auto opts = req.initOptions();
-  rpc::ConsistencyToWire(o.consistency, opts.initR());
-  uint64_t ms = Timeout(o);
-  opts.setTimeoutMs(static_cast<uint32_t>(std::min<uint64_t>(ms, kRequestTimeoutMsMax)));
-  opts.setSession(rpc::BytesToWire(session));
-  return Deadline(req.send(), ms + kClientDeadlineGraceMs, "get")
-      .then(
-          [this, key](capnp::Response<wire::ClientApi::GetResults> r) -> Result<ReadReply> {
-            auto result = r.getResult();
-            auto reply = rpc::ReadReplyFromWire(result);
-            if (!reply.ok()) return reply.status();
-            auto s = result.getSession();
-            auto adopted =
-                AdoptSession(key, reply->version, std::string(s.asChars().begin(), s.size()));
-            if (!adopted.ok()) return adopted;
-            return reply;
-          },
-          [this](kj::Exception&& e) -> Result<ReadReply> {
-            causeway::Status s = rpc::FromException(e);
-            if (EndpointDown(s)) NextEndpoint();
-            return s;
-          });
-}
-
-kj::Promise<Result<Version>> ClientCore::WriteAsync(std::string key, const std::string& value,
-                                                    bool tombstone, CallOptions o) {
-  auto api = Api();
-  if (!api.ok()) return Result<Version>(api.status());
-  uint64_t ms = Timeout(o);
-  auto fill = [&](auto req) {
+// Every attempt sends the session as it is then: an earlier attempt's failure left it alone.
+kj::Promise<Result<ReadReply>> ClientCore::GetAsync(std::string key, CallOptions o) {
+  AttemptFn<ReadReply> attempt = [this, key = std::move(key), o](
+                                     wire::ClientApi::Client api,
+                                     uint64_t node_timeout_ms) -> kj::Promise<Result<ReadReply>> {
+    auto req = api.getRequest();
     req.setKey(rpc::BytesToWire(key));
     auto opts = req.initOptions();
-    rpc::ConsistencyToWire(o.consistency, opts.initW());
-    opts.setTimeoutMs(static_cast<uint32_t>(std::min<uint64_t>(ms, kRequestTimeoutMsMax)));
+    rpc::ConsistencyToWire(o.consistency, opts.initR());
+    opts.setTimeoutMs(WireTimeoutMs(node_timeout_ms));
     opts.setSession(rpc::BytesToWire(session));
-    return req;
+    return req.send().then(
+        [this, key](capnp::Response<wire::ClientApi::GetResults> r) -> Result<ReadReply> {
+          auto result = r.getResult();
+          auto reply = rpc::ReadReplyFromWire(result);
+          if (!reply.ok()) return reply.status();
+          auto s = result.getSession();
+          auto adopted =
+              AdoptSession(key, reply->version, std::string(s.asChars().begin(), s.size()));
+          if (!adopted.ok()) return adopted;
+          return reply;
+        });
   };
-  auto on_reply = [this, key](auto r) -> Result<Version> {
-    auto v = rpc::VersionFromWire(r.getVersion());
-    if (!v.ok()) {
-      return causeway::Status::Internal("the write reply's version does not decode: " +
-                                        v.status().message());
-    }
-    auto s = r.getSession();
-    auto adopted = AdoptSession(key, v.value(), std::string(s.asChars().begin(), s.size()));
-    if (!adopted.ok()) return adopted;
-    return std::move(v).value();
-  };
-  auto on_error = [this](kj::Exception&& e) -> Result<Version> {
-    causeway::Status s = rpc::FromException(e);
-    if (EndpointDown(s)) NextEndpoint();
-    return s;
-  };
-  if (tombstone) {
-    auto req = fill(api->deleteRequest());
-    return Deadline(req.send(), ms + kClientDeadlineGraceMs, "delete")
-        .then(kj::mv(on_reply), kj::mv(on_error));
-  }
-  auto req = fill(api->putRequest());
-  req.setValue(rpc::BytesToWire(value));
-  return Deadline(req.send(), ms + kClientDeadlineGraceMs, "put")
-      .then(kj::mv(on_reply), kj::mv(on_error));
+  return StartCall("get", Timeout(o), kClientDeadlineGraceMs, kj::mv(attempt));
 }
 
-kj::Promise<causeway::Status> ClientCore::PingAsync() {
-  auto api = Api();
-  if (!api.ok()) return api.status();
-  return Deadline(api->pingRequest().send(), options.timeout_ms, "ping")
-      .then([](auto) { return causeway::Status::Ok(); },
-            [this](kj::Exception&& e) {
-              causeway::Status s = rpc::FromException(e);
-              if (EndpointDown(s)) NextEndpoint();
-              return s;
-            });
+kj::Promise<Result<Version>> ClientCore::WriteAsync(std::string key, std::string value,
+                                                    bool tombstone, CallOptions o) {
+  AttemptFn<Version> attempt = [this, key = std::move(key), value = std::move(value), tombstone, o](
+                                   wire::ClientApi::Client api,
+                                   uint64_t node_timeout_ms) -> kj::Promise<Result<Version>> {
+    auto fill = [&](auto req) {
+      req.setKey(rpc::BytesToWire(key));
+      auto opts = req.initOptions();
+      rpc::ConsistencyToWire(o.consistency, opts.initW());
+      opts.setTimeoutMs(WireTimeoutMs(node_timeout_ms));
+      opts.setSession(rpc::BytesToWire(session));
+      return req;
+    };
+    auto on_reply = [this, key](auto r) -> Result<Version> {
+      auto v = rpc::VersionFromWire(r.getVersion());
+      if (!v.ok()) {
+        return causeway::Status::Internal("the write reply's version does not decode: " +
+                                          v.status().message());
+      }
+      auto s = r.getSession();
+      auto adopted = AdoptSession(key, v.value(), std::string(s.asChars().begin(), s.size()));
+      if (!adopted.ok()) return adopted;
+      return std::move(v).value();
+    };
+    if (tombstone) return fill(api.deleteRequest()).send().then(kj::mv(on_reply));
+    auto req = fill(api.putRequest());
+    req.setValue(rpc::BytesToWire(value));
+    return req.send().then(kj::mv(on_reply));
+  };
+  return StartCall(tombstone ? "delete" : "put", Timeout(o), kClientDeadlineGraceMs,
+                   kj::mv(attempt));
+}
+
+// The node is told no timeout for a ping, a status or an explain: the client waits exactly the
+// attempt's deadline.
+kj::Promise<Result<Pong>> ClientCore::PingAsync() {
+  AttemptFn<Pong> attempt = [](wire::ClientApi::Client api, uint64_t) -> kj::Promise<Result<Pong>> {
+    return api.pingRequest().send().then([](auto) -> Result<Pong> { return Pong{}; });
+  };
+  return StartCall("ping", options.timeout_ms, 0, kj::mv(attempt));
+}
+
+template <typename T>
+Result<T> ClientCore::Block(kj::Promise<Result<T>> call) {
+  ++outstanding;
+  auto r = call.wait(io.waitScope);
+  --outstanding;
+  return r;
 }
 
 void ClientCore::Track(kj::Promise<void> p) {
@@ -268,36 +572,28 @@ struct Client::Impl final : ClientCore {};
 
 Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
+  impl_->targets = kj::heapArray<ClientCore::Target>(impl_->options.endpoints.size());
 }
 
 Client::~Client() {
   impl_->tasks = nullptr;
-  impl_->conns.clear();
+  impl_->targets = nullptr;
 }
 
 Result<ReadReply> Client::Get(std::string_view key, const CallOptions& options) {
   Impl& m = *impl_;
-  ++m.outstanding;
-  auto r = m.GetAsync(std::string(key), options).wait(m.io.waitScope);
-  --m.outstanding;
-  return r;
+  return m.Block(m.GetAsync(std::string(key), options));
 }
 
 Result<Version> Client::Put(std::string_view key, std::string_view value,
                             const CallOptions& options) {
   Impl& m = *impl_;
-  ++m.outstanding;
-  auto r = m.WriteAsync(std::string(key), std::string(value), false, options).wait(m.io.waitScope);
-  --m.outstanding;
-  return r;
+  return m.Block(m.WriteAsync(std::string(key), std::string(value), false, options));
 }
 
 Result<Version> Client::Delete(std::string_view key, const CallOptions& options) {
   Impl& m = *impl_;
-  ++m.outstanding;
-  auto r = m.WriteAsync(std::string(key), {}, true, options).wait(m.io.waitScope);
-  --m.outstanding;
-  return r;
+  return m.Block(m.WriteAsync(std::string(key), {}, true, options));
 }
 
 void Client::StartGet(const std::string& key, CallOptions options,
@@ -317,15 +613,13 @@ void Client::StartPut(std::string key, const std::string& value, CallOptions opt
 
 causeway::Status Client::Ping() {
   Impl& m = *impl_;
-  ++m.outstanding;
-  auto s = m.PingAsync().wait(m.io.waitScope);
-  --m.outstanding;
-  return s;
+  return m.Block(m.PingAsync()).status();
 }
 
 void Client::StartPing(std::function<void(causeway::Status)> done) {
   Impl& m = *impl_;
-  m.Track(m.PingAsync().then([done = std::move(done)](causeway::Status s) { done(std::move(s)); }));
+  m.Track(
+      m.PingAsync().then([done = std::move(done)](const Result<Pong>& r) { done(r.status()); }));
 }
 
 void Client::Wait() {
@@ -338,78 +632,41 @@ void Client::Wait() {
 
 Result<NodeStatusReply> Client::Status() {
   Impl& m = *impl_;
-  auto api = m.Api();
-  if (!api.ok()) return api.status();
-  auto admin = api->adminRequest().send().getAdmin();
-  auto call = m.Deadline(admin.statusRequest().send(), m.options.timeout_ms, "status");
-  try {
-    auto r = call.wait(m.io.waitScope);
-    auto s = r.getStatus();
-    NodeStatusReply out;
-    out.id = s.getId();
-    out.name = s.getName().cStr();
-    out.address = s.getAddress().cStr();
-    out.keys = s.getKeys();
-    out.bytes = s.getBytes();
-    out.sync_mode = s.getSyncMode().cStr();
-    out.applied = s.getApplied();
-    out.shadowed = s.getShadowed();
-    out.concurrent = s.getConcurrent();
-    out.in_flight = s.getInFlight();
-    out.clock_skew_rejections = s.getClockSkewRejections();
-    out.read_repairs = s.getReadRepairs();
-    out.session_escalations = s.getSessionEscalations();
-    out.concurrent_seen_by_reads = s.getConcurrentSeenByReads();
-    for (auto member : s.getMembers()) out.members.push_back(rpc::MemberViewFromWire(member));
-    return out;
-  } catch (const kj::Exception& e) {
-    auto st = rpc::FromException(e);
-    if (EndpointDown(st)) m.NextEndpoint();
-    return st;
-  }
+  ClientCore::AttemptFn<NodeStatusReply> attempt =
+      [](wire::ClientApi::Client api, uint64_t) -> kj::Promise<Result<NodeStatusReply>> {
+    auto admin = api.adminRequest().send().getAdmin();
+    return admin.statusRequest()
+        .send()
+        .then([](capnp::Response<wire::Admin::StatusResults> r) -> Result<NodeStatusReply> {
+          return NodeStatusFromWire(r.getStatus());
+        })
+        .attach(kj::mv(admin));
+  };
+  return m.Block(m.StartCall("status", m.options.timeout_ms, 0, kj::mv(attempt)));
 }
 
 Result<cluster::ExplainResult> Client::Explain(std::string_view key) {
   Impl& m = *impl_;
-  auto api = m.Api();
-  if (!api.ok()) return api.status();
-  auto admin = api->adminRequest().send().getAdmin();
-  auto req = admin.explainRequest();
-  req.setKey(rpc::BytesToWire(std::string(key)));
-  auto call = m.Deadline(req.send(), m.options.timeout_ms, "explain");
-  try {
-    auto r = call.wait(m.io.waitScope);
-    cluster::ExplainResult out;
-    out.token = r.getToken();
-    for (auto n : r.getPreferenceList()) out.preference_list.push_back(n);
-    for (auto rv : r.getReplicas()) {
-      cluster::ReplicaVersion v;
-      v.node = rv.getNode();
-      if (rv.isError()) {
-        v.status = rpc::ErrorFromWire(rv.getError());
-      } else if (rv.isVersion()) {
-        auto version = rpc::VersionFromWire(rv.getVersion());
-        if (version.ok()) {
-          v.version = std::move(version).value();
-        } else {
-          v.status = version.status();
-        }
-      }
-      out.replicas.push_back(std::move(v));
-    }
-    return out;
-  } catch (const kj::Exception& e) {
-    auto st = rpc::FromException(e);
-    if (EndpointDown(st)) m.NextEndpoint();
-    return st;
-  }
+  ClientCore::AttemptFn<cluster::ExplainResult> attempt =
+      [key = std::string(key)](wire::ClientApi::Client api,
+                               uint64_t) -> kj::Promise<Result<cluster::ExplainResult>> {
+    auto admin = api.adminRequest().send().getAdmin();
+    auto req = admin.explainRequest();
+    req.setKey(rpc::BytesToWire(key));
+    return req.send()
+        .then([](capnp::Response<wire::Admin::ExplainResults> r) -> Result<cluster::ExplainResult> {
+          return ExplainFromWire(r);
+        })
+        .attach(kj::mv(admin));
+  };
+  return m.Block(m.StartCall("explain", m.options.timeout_ms, 0, kj::mv(attempt)));
 }
 
 const std::string& Client::session() const { return impl_->session; }
 void Client::set_session(std::string token) { impl_->session = std::move(token); }
 const std::string& Client::endpoint() const {
   static const std::string kNone;
-  return impl_->options.endpoints.empty() ? kNone : impl_->Endpoint();
+  return impl_->options.endpoints.empty() ? kNone : impl_->options.endpoints[impl_->preferred];
 }
 
 }  // namespace causeway

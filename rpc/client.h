@@ -1,7 +1,15 @@
 // causeway::Client: the C++ client library.
 //
-// Talks Cap'n Proto RPC to one of several endpoints; when a call fails because its endpoint is
-// down (connect refused, disconnected, timed out), the next call goes to the next endpoint.
+// Talks Cap'n Proto RPC to one of several endpoints. Fail-over happens within a call: each call
+// has a deadline (timeout_ms) and is made of attempts, one per endpoint, each with a shorter
+// deadline of its own (attempt_timeout_ms, also sent to the node; the call's last chance gets
+// whatever is left). An attempt that fails in a way another node may not (refused, reset, timed
+// out, kUnavailable, kOverloaded, kClockSkew, kIoError, kNoSpace; see MovesOn in client.cc) is
+// repeated on the next endpoint, until one answers, every endpoint was tried once in this call,
+// or the call's deadline passes; the call then reports the last attempt's failure. Later calls
+// start at the endpoint that last answered. An endpoint that just timed out goes after the
+// others for kClientSkipWindowMs, in this call and later ones (but is still tried when nothing
+// else is left). Retrying a write is safe: it is written again with a newer timestamp.
 // Pipelines: Start*() calls return at once and many may be outstanding on one connection; Wait()
 // runs the client's event loop until all of them have finished.
 //
@@ -37,6 +45,11 @@ struct ClientOptions {
   // calls take them in turn. More than one lets a single thread drive several connections
   // (`causeway bench`); they fail over together.
   size_t connections = 1;
+  // Deadline of one attempt of a call on one endpoint (connect, probe and request), unless no
+  // other endpoint is left to try; the node is told it, and the client waits
+  // kClientDeadlineGraceMs longer. Raise it for calls that legitimately take longer (it is also
+  // the node's timeout then).
+  uint64_t attempt_timeout_ms = kClientAttemptTimeoutMsDefault;
 };
 
 struct CallOptions {
@@ -80,7 +93,7 @@ class Client {
   Result<Version> Put(std::string_view key, std::string_view value,
                       const CallOptions& options = {});
   Result<Version> Delete(std::string_view key, const CallOptions& options = {});
-  Result<NodeStatusReply> Status();  // of the node currently connected
+  Result<NodeStatusReply> Status();  // of the first endpoint that answers
   Result<cluster::ExplainResult> Explain(std::string_view key);
   // A null call the node answers without its store: liveness, and RPC's own cost (bench --ping).
   causeway::Status Ping();
@@ -95,7 +108,8 @@ class Client {
 
   const std::string& session() const;
   void set_session(std::string token);
-  // The endpoint calls currently go to.
+  // The endpoint the next call starts at: the one that last answered, or the next after one
+  // that just failed.
   const std::string& endpoint() const;
 
  private:
