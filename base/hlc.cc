@@ -34,6 +34,9 @@ Result<std::unique_ptr<HybridClock>> HybridClock::Open(PhysicalClock* physical, 
       new HybridClock(physical, store, max_offset_ms, schedule, start));
   if (store != nullptr) {
     std::lock_guard<std::mutex> lock(clock->mu_);
+    clock->durable_ms_ = ceiling_ms;  // it is stored
+    clock->requested_ms_ = ceiling_ms;
+    if (!schedule.store_at_open) return clock;
     const uint64_t first_ms = std::max(physical->NowMs(), ceiling_ms);
     if (Status s = clock->RenewSynchronouslyLocked(first_ms); !s.ok()) return s;
   }

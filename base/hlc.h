@@ -54,6 +54,10 @@ class SystemClock final : public PhysicalClock {
 struct HlcCeilingSchedule {
   uint64_t lead_ms = kHlcCeilingLeadMs;
   uint64_t renew_ms = kHlcCeilingRenewMs;
+  // Whether Open stores a first ceiling (from the wall clock) at once. A store that must first
+  // learn whether the wall clock can be trusted (cluster/ceiling.h) says no: the clock then
+  // starts above the stored ceiling and asks for a new one when it first needs it.
+  bool store_at_open = true;
 };
 
 // Durable home of the clock's ceiling (the engine's `clock` column family).
@@ -75,7 +79,7 @@ class ClockStore {
 class HybridClock {
  public:
   // Loads the ceiling from `store`, starts above it and persists a first ceiling above that
-  // (synchronously: a restart is not the hot path). `store` may be null (no persistence: tests
+  // (synchronously: a restart is not the hot path) unless the store's schedule says not to. `store` may be null (no persistence: tests
   // and tools that stamp nothing durable).
   static Result<std::unique_ptr<HybridClock>> Open(
       PhysicalClock* physical, ClockStore* store,
@@ -93,6 +97,8 @@ class HybridClock {
   // Large after a restart that resumed above the persisted ceiling, or after the wall clock
   // stepped back: peers would reject what this clock stamps until the wall clock catches up.
   uint64_t LeadOverPhysicalMs();
+  // The physical clock's reading now (for the clock-offset monitor: cluster/).
+  uint64_t PhysicalNowMs() { return physical_->NowMs(); }
   uint64_t rejected_updates() const { return rejected_.load(std::memory_order_relaxed); }
   uint64_t max_offset_ms() const { return max_offset_ms_; }
   const HlcCeilingSchedule& ceiling_schedule() const { return schedule_; }

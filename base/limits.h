@@ -34,6 +34,23 @@ static_assert(kHlcCeilingRenewMs < kHlcCeilingLeadMs);
 inline constexpr uint64_t kHlcCeilingStoreLatencyMaxMs = 500;
 inline constexpr uint64_t kHlcCeilingRenewStepMs = 500;
 inline constexpr int kHlcLogicalBits = 16;  // low bits of an HLC: logical counter
+// Clock-offset monitor and fence (cluster/internal/clock_monitor.h). A node fences itself (stamps
+// no writes) when its wall clock is more than kClockFenceFractionDefault x max offset away from
+// the majority of its live peers. Offsets come from gossip round trips; a sample older than
+// kClockSampleTtlMs no longer counts, and each gossip round also probes up to
+// kClockProbesPerRound live peers whose sample is missing or older than kClockSampleRefreshMs.
+// A step of the wall clock against the monotonic clock of more than kClockJumpToleranceMs
+// (NTP slews far slower) discards every sample: they measured the old clock.
+inline constexpr double kClockFenceFractionDefault = 0.8;  // as CockroachDB's tolerated offset
+inline constexpr uint64_t kClockSampleTtlMs = 10000;
+inline constexpr uint64_t kClockSampleRefreshMs = 5000;
+inline constexpr size_t kClockProbesPerRound = 8;
+inline constexpr uint64_t kClockJumpToleranceMs = 100;
+static_assert(kClockSampleRefreshMs < kClockSampleTtlMs);
+// Members restored from the persisted view count as alive for this long after start unless
+// shown otherwise, so a restarted node coordinates writes at once; a member not heard from by
+// then is dead until it is.
+inline constexpr uint64_t kRestoredAliveMs = 3000;
 
 // ---- Engine ---------------------------------------------------------------------------------
 inline constexpr uint64_t kTombstoneGraceMsDefault = 10ull * 24 * 3600 * 1000;  // 10 days

@@ -10,11 +10,22 @@ CeilingStore::CeilingStore(ClockStore* durable, PhysicalClock* physical, uint64_
     : durable_(durable), physical_(physical) {
   schedule_.renew_ms = max_offset_ms + kHlcCeilingStoreLatencyMaxMs;
   schedule_.lead_ms = schedule_.renew_ms + kHlcCeilingRenewStepMs;
+  schedule_.store_at_open = false;
 }
 
 Result<uint64_t> CeilingStore::LoadHlcCeilingMs() {
   if (durable_ == nullptr) return uint64_t{0};
-  return durable_->LoadHlcCeilingMs();
+  Result<uint64_t> loaded = durable_->LoadHlcCeilingMs();
+  if (loaded.ok()) OnStored(*loaded);
+  return loaded;
+}
+
+Status CeilingStore::Start(uint64_t store_now_ms) {
+  if (store_now_ms > durable_ms_) {
+    if (Status s = StoreHlcCeilingMs(store_now_ms); !s.ok()) return s;
+  }
+  started_ = true;
+  return Status::Ok();
 }
 
 Status CeilingStore::StoreHlcCeilingMs(uint64_t ceiling_ms) {
@@ -37,9 +48,15 @@ void CeilingStore::RequestHlcCeilingMs(uint64_t ceiling_ms) {
 
 void CeilingStore::KeepAhead() {
   const uint64_t now_ms = physical_->NowMs();
-  if (now_ms + schedule_.renew_ms >= requested_ms_) {
+  if (now_ms + schedule_.renew_ms >= std::max(requested_ms_, durable_ms_)) {
     RequestHlcCeilingMs(now_ms + schedule_.lead_ms);
   }
+}
+
+uint64_t CeilingStore::Target(bool wall_trusted, uint64_t last_ms) {
+  const uint64_t base_ms = wall_trusted ? std::max(physical_->NowMs(), last_ms) : last_ms;
+  requested_ms_ = std::max(durable_ms_, std::min(requested_ms_, base_ms + schedule_.lead_ms));
+  return requested_ms_ > durable_ms_ ? requested_ms_ : 0;
 }
 
 void CeilingStore::OnStored(uint64_t ceiling_ms) {

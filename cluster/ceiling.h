@@ -2,8 +2,9 @@
 // renewal of the clock's durable ceiling a decision of the node driver (cluster/driver.h) instead
 // of a synchronous store inside HybridClock::Now() on the loop thread.
 //
-// Before Start() it forwards to the durable store (the engine) synchronously: HybridClock::Open
-// loads the ceiling and stores the first one at start-up. After Start():
+// Before Start() it forwards to the durable store synchronously (HybridClock::Open loads the
+// ceiling; its schedule says not to store a first one: the wall clock may not be trusted yet).
+// After Start():
 //  * RequestHlcCeilingMs (the clock, ahead of need) only records the request; the driver sees it
 //    after each input and hands it to StorageRunner::StoreHlcCeiling (synced, off the loop), and
 //    OnStored publishes it as durable;
@@ -12,6 +13,11 @@
 // The schedule keeps the durable ceiling more than max_offset_ms + kHlcCeilingStoreLatencyMaxMs
 // ahead of the clock, so a peer's timestamp (at most max_offset_ms ahead) never needs the slow
 // path while renewals land within kHlcCeilingStoreLatencyMaxMs (base/limits.h).
+//
+// A ceiling is never derived from a wall clock the node does not trust (the clock monitor's
+// verdict, cluster/internal/clock_monitor.h): Target() clamps what is stored to the clock's Last()
+// plus the lead while untrusted, and to max(wall, Last()) plus the lead when trusted. So a node
+// whose clock was 300 s ahead restarts, once the clock is fixed, without waiting out 300 s.
 //
 // Not thread-safe: the node's loop (or the simulator) owns it, with its clock and driver.
 #pragma once
@@ -37,17 +43,23 @@ class CeilingStore final : public ClockStore {
   HlcCeilingSchedule CeilingSchedule() override { return schedule_; }
 
   // ---- the driver
-  // From now on renewals go through the driver (call after HybridClock::Open).
-  void Start() { started_ = true; }
+  // From now on renewals go through the driver (the driver calls it, after HybridClock::Open).
+  // `store_now_ms` nonzero: first store that ceiling synchronously (start-up, with a trusted wall
+  // clock), so the first write after start does not wait for a renewal.
+  Status Start(uint64_t store_now_ms);
   bool started() const { return started_; }
-  // Asks for a renewal if the wall clock came within the renewal margin of the ceiling asked for:
-  // the driver calls it on every tick, so an idle node's ceiling stays ahead too and the first
-  // write after a quiet spell does not find it reached.
+  // Asks for a renewal if the wall clock came within the renewal margin of the durable ceiling:
+  // the driver calls it while the wall clock is trusted, so an idle node's ceiling stays ahead
+  // too and the first write after a quiet spell does not find it reached.
   void KeepAhead();
-  // The largest ceiling asked for that is not durable yet (0: none).
-  uint64_t pending_ms() const { return requested_ms_ > durable_ms_ ? requested_ms_ : 0; }
+  // The ceiling to store now (0: none), given whether the wall clock is trusted and the clock's
+  // Last() physical part: what was asked for, clamped as the header says. Drops the part of the
+  // request beyond the clamp (the clock asks again if it still needs it).
+  uint64_t Target(bool wall_trusted, uint64_t last_ms);
   // `ceiling_ms` is durable now.
   void OnStored(uint64_t ceiling_ms);
+  uint64_t durable_ms() const { return durable_ms_; }
+  uint64_t lead_ms() const { return schedule_.lead_ms; }
   uint64_t late_renewals() const { return late_renewals_; }
 
  private:

@@ -14,11 +14,24 @@ std::optional<RequestId> ResponseId(const PeerMessage& message) {
 }
 
 NodeDriver::NodeDriver(NodeConfig config, HybridClock* hlc, DriverPorts ports)
-    : ports_(ports), core_(std::move(config), hlc) {
+    : ports_(ports), hlc_(hlc), core_(std::move(config), hlc) {
   CW_ASSERT(ports_.transport && ports_.storage && ports_.replies && ports_.clock,
             "every driver port but the ceiling store is required");
-  CW_ASSERT(ports_.ceiling == nullptr || ports_.ceiling->started(),
-            "the ceiling store must be started (after HybridClock::Open) before the driver");
+  CW_ASSERT(ports_.ceiling == nullptr || !ports_.ceiling->started(),
+            "the driver starts the ceiling store (after HybridClock::Open)");
+  if (ports_.ceiling != nullptr) {
+    // A node that trusts its wall clock from the start (no peer to compare with) stores its first
+    // ceiling now, synchronously (start-up is not the hot path), so its first write need not wait
+    // for a renewal. One that must first compare clocks stores none until it trusts the clock.
+    uint64_t first_ms = 0;
+    if (core_.ClockTrusted()) {
+      ports_.ceiling->KeepAhead();
+      first_ms = ports_.ceiling->Target(true, HlcPhysicalMs(hlc_->Last()));
+    }
+    // A failure here is not fatal: renewals are retried after every input, and writes are
+    // refused (kUnavailable) until one lands.
+    if (!ports_.ceiling->Start(first_ms).ok()) ++counters_.ceiling_store_failures;
+  }
 }
 
 NodeDriver::~NodeDriver() = default;
@@ -84,14 +97,18 @@ void NodeDriver::Submit(Input input) {
   MaybeRenewCeiling();
 }
 
-// The clock asks for renewals ahead of need (HybridClock, through CeilingStore); one store at a
-// time carries the largest ceiling asked for so far.
+// The clock asks for renewals ahead of need (HybridClock, through CeilingStore), and while the
+// core trusts the wall clock the store keeps the ceiling ahead of it (KeepAhead) so an idle node's
+// first write does not find it reached. One store at a time carries the largest ceiling asked for
+// so far, clamped so that an untrusted wall clock never raises it (CeilingStore::Target).
 void NodeDriver::MaybeRenewCeiling() {
   if (ports_.ceiling == nullptr || ceiling_storing_ != 0) return;
-  const uint64_t pending_ms = ports_.ceiling->pending_ms();
-  if (pending_ms == 0) return;
-  ceiling_storing_ = pending_ms;
-  ports_.storage->StoreHlcCeiling(pending_ms);
+  const bool trusted = core_.ClockTrusted();
+  if (trusted) ports_.ceiling->KeepAhead();
+  const uint64_t target_ms = ports_.ceiling->Target(trusted, HlcPhysicalMs(hlc_->Last()));
+  if (target_ms == 0) return;
+  ceiling_storing_ = target_ms;
+  ports_.storage->StoreHlcCeiling(target_ms);
 }
 
 Actions NodeDriver::Handle(Input& input, TimeMs now) {
@@ -111,7 +128,6 @@ Actions NodeDriver::Handle(Input& input, TimeMs now) {
         } else if constexpr (std::is_same_v<T, StorageInput>) {
           return core_.OnStorageDone(in.op_id, std::move(in.result), now);
         } else if constexpr (std::is_same_v<T, TickInput>) {
-          if (ports_.ceiling != nullptr) ports_.ceiling->KeepAhead();
           return core_.Tick(now);
         } else {
           static_assert(std::is_same_v<T, LeaveInput>);

@@ -13,7 +13,9 @@
 //  * the count of storage work in flight (for a bounded drain at stop);
 //  * the clock's ceiling renewals: after each input, a ceiling the clock asked for that is not
 //    durable yet is handed to StorageRunner::StoreHlcCeiling, one at a time (cluster/ceiling.h),
-//    so nothing syncs on the driver's thread.
+//    so nothing syncs on the driver's thread; it starts the ceiling store (after
+//    HybridClock::Open), and never raises the ceiling from a wall clock the core's clock monitor
+//    does not trust.
 //
 // Each input reads the time once from the MonotonicClock and passes it to the core.
 //
@@ -129,6 +131,7 @@ class NodeDriver {
   void MaybeRenewCeiling();
 
   DriverPorts ports_;
+  HybridClock* hlc_;
   NodeCore core_;
   std::deque<Input> queue_;
   bool running_ = false;

@@ -123,11 +123,16 @@ uint64_t MemberStateHash(const MemberState& m);
 // for what the pusher lacks or holds older with other content, digests for heartbeat-only news,
 // and `wanted`: members the pusher has newer that the replier cannot update from a digest.
 // Every list is bounded by kClusterNodesMax (receivers ignore the excess).
+// Clock samples ride along (cluster/internal/clock_monitor.h): every gossip message carries the
+// sender's wall clock when sent, a push its monotonic send time, and the reply echoes that time.
 struct GossipMessage {
   std::vector<MemberState> members;   // full states
   bool reply_wanted = false;          // a push: answer with what the sender lacks
   std::vector<MemberDigest> digests;  // summaries of members not sent in full
   std::vector<NodeId> wanted;         // full states the sender asks for
+  uint64_t wall_ms = 0;               // the sender's wall clock (ms since the epoch); 0: unknown
+  TimeMs probe_ms = 0;                // a push: the sender's monotonic send time
+  TimeMs echo_ms = 0;                 // a reply: the push's probe_ms
 };
 using PeerMessage =
     std::variant<ReplicateRequest, ReplicateResponse, ReadRequest, ReadResponse, GossipMessage>;

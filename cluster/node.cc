@@ -5,6 +5,7 @@
 #include <set>
 
 #include "base/assert.h"
+#include "cluster/internal/clock_monitor.h"
 #include "cluster/internal/coordinator.h"
 #include "cluster/internal/membership.h"
 #include "cluster/persist.h"
@@ -57,7 +58,8 @@ struct NodeCore::Impl final : internal::ClusterView {
         id(NodeIdFromName(config.name)),
         membership(SelfState(config, id), config.seeds, config.gossip_interval_ms,
                    config.phi_convict, config.rng_seed != 0 ? config.rng_seed : id),
-        coordinator(config, clock, this, &counters) {
+        coordinator(config, clock, this, &counters),
+        clock_monitor(clock->max_offset_ms(), config.clock_fence_fraction) {
     membership.Restore(config.known_members);
     tokens = InitialTokens(config, id);
     joining = tokens.empty();
@@ -67,6 +69,7 @@ struct NodeCore::Impl final : internal::ClusterView {
       FinishJoin(Ring::HashTokens(config.name, kTokensPerNodeDefault));
     SyncRing();
     UpdateReady(0);
+    JudgeClock(0);
   }
 
   // ---- ClusterView
@@ -86,6 +89,51 @@ struct NodeCore::Impl final : internal::ClusterView {
   }
   std::string AddressOf(NodeId node) const override {
     return node == id ? config.address : membership.AddressOf(node);
+  }
+  Status StampGate() const override { return clock_monitor.Gate(); }
+
+  // ---- the clock-offset monitor (cluster/internal/clock_monitor.h)
+  // Every input first compares the wall clock with the monotonic one: a step voids the samples.
+  void ObserveClock(TimeMs now) { clock_monitor.Observe(now, clock->PhysicalNowMs()); }
+  void JudgeClock(TimeMs now) {
+    // As the join guard: a node whose seeds never answer serves alone after kJoinWaitMsMax.
+    const bool gave_up = join_clock_started && now >= join_started_ms + kJoinWaitMsMax;
+    const bool awaiting = HasOtherSeed(config) && !membership.contacted() && !gave_up;
+    clock_monitor.Evaluate(membership.LivePeers(now), awaiting, now);
+  }
+  // Stamps the gossip among `out[from...]` with our wall clock, and pushes with their send time
+  // (the peer's reply echoes it: one offset sample).
+  void StampGossip(Actions* out, size_t from, TimeMs now) const {
+    const uint64_t wall_ms = clock->PhysicalNowMs();
+    for (size_t i = from; i < out->size(); ++i) {
+      auto* send = std::get_if<SendAction>(&(*out)[i]);
+      auto* gossip = send != nullptr ? std::get_if<GossipMessage>(&send->message) : nullptr;
+      if (gossip == nullptr) continue;
+      gossip->wall_ms = wall_ms;
+      if (gossip->reply_wanted) gossip->probe_ms = now;
+    }
+  }
+  // After a gossip round: also push to the live peers whose clock sample is missing or old.
+  void ProbeClocks(TimeMs now, Actions* out) const {
+    std::set<NodeId> pushed;
+    for (const Action& a : *out) {
+      if (const auto* send = std::get_if<SendAction>(&a)) pushed.insert(send->to);
+    }
+    for (NodeId peer :
+         clock_monitor.WantSamples(membership.LivePeers(now), now, kClockProbesPerRound)) {
+      if (pushed.count(peer) == 0) membership.PushTo(peer, out);
+    }
+  }
+  void OnGossip(NodeId from, const GossipMessage& m, TimeMs now, Actions* out) {
+    if (m.echo_ms != 0 && from != id) {
+      clock_monitor.OnSample(from, m.wall_ms, m.echo_ms, now, clock->PhysicalNowMs());
+    }
+    const size_t first = out->size();
+    membership.OnGossip(from, m, now, out);
+    StampGossip(out, first, now);
+    SyncRing();
+    UpdateReady(now);
+    JudgeClock(now);
   }
 
   void FinishJoin(std::vector<Token> chosen) {
@@ -268,6 +316,7 @@ struct NodeCore::Impl final : internal::ClusterView {
   Ring ring;
   uint64_t ring_epoch_seen = 0;
   internal::Coordinator coordinator;
+  internal::ClockMonitor clock_monitor;
   std::map<uint64_t, StorageOp> storage_ops;
   uint64_t next_op_id = 1;
 };
@@ -282,6 +331,7 @@ const std::vector<Token>& NodeCore::tokens() const { return impl_->tokens; }
 
 Actions NodeCore::StartWrite(RequestId id, ClientWrite request, TimeMs now) {
   Actions out;
+  impl_->ObserveClock(now);
   impl_->coordinator.StartWrite(id, std::move(request), now, &out);
   return out;
 }
@@ -301,6 +351,7 @@ Actions NodeCore::StartExplain(RequestId id, std::string key, TimeMs now) {
 Actions NodeCore::OnPeerMessage(NodeId from, PeerMessage message, TimeMs now) {
   Actions out;
   Impl& n = *impl_;
+  n.ObserveClock(now);
   if (auto* m = std::get_if<ReplicateRequest>(&message)) {
     n.OnReplicate(from, *m, &out);
   } else if (auto* m = std::get_if<ReplicateResponse>(&message)) {
@@ -310,9 +361,7 @@ Actions NodeCore::OnPeerMessage(NodeId from, PeerMessage message, TimeMs now) {
   } else if (auto* m = std::get_if<ReadResponse>(&message)) {
     n.coordinator.OnReadResponse(from, *m, now, &out);
   } else if (auto* m = std::get_if<GossipMessage>(&message)) {
-    n.membership.OnGossip(from, *m, now, &out);
-    n.SyncRing();
-    n.UpdateReady(now);
+    n.OnGossip(from, *m, now, &out);
   }
   return out;
 }
@@ -345,10 +394,13 @@ Actions NodeCore::OnStorageDone(uint64_t op_id, StorageResult result, TimeMs now
 
 Actions NodeCore::Tick(TimeMs now) {
   Actions out;
+  impl_->ObserveClock(now);
   impl_->MaybeJoin(now);
-  impl_->membership.Tick(now, &out);
+  if (impl_->membership.Tick(now, &out)) impl_->ProbeClocks(now, &out);
+  impl_->StampGossip(&out, 0, now);
   impl_->SyncRing();
   impl_->UpdateReady(now);
+  impl_->JudgeClock(now);
   impl_->coordinator.Tick(now, &out);
   impl_->MaybePersist(now, false, &out);
   impl_->MaybeMoveWatermark(now, &out);
@@ -360,6 +412,7 @@ Actions NodeCore::Tick(TimeMs now) {
 Actions NodeCore::Leave(TimeMs now) {
   Actions out;
   impl_->membership.Announce(MemberStatus::kLeft, now, &out);
+  impl_->StampGossip(&out, 0, now);
   impl_->SyncRing();
   impl_->MaybePersist(now, true, &out);
   return out;
@@ -386,5 +439,21 @@ std::vector<NodeId> NodeCore::PreferenceList(std::string_view key) const {
 size_t NodeCore::InFlightRequests() const { return impl_->coordinator.InFlight(); }
 
 NodeCore::Counters NodeCore::counters() const { return impl_->counters; }
+
+NodeCore::ClockStatus NodeCore::clock_status() const {
+  const internal::ClockMonitor::Stats st = impl_->clock_monitor.stats();
+  ClockStatus s;
+  s.state = std::string(internal::VerdictName(st.verdict));
+  s.median_offset_ms = st.median_offset_ms;
+  s.sampled_peers = st.sampled_peers;
+  s.far_peers = st.far_peers;
+  s.threshold_ms = st.threshold_ms;
+  s.fences = st.fences;
+  s.jumps = st.jumps;
+  s.description = impl_->clock_monitor.Describe();
+  return s;
+}
+
+bool NodeCore::ClockTrusted() const { return impl_->clock_monitor.trusted(); }
 
 }  // namespace causeway::cluster

@@ -31,6 +31,9 @@ struct NodeConfig {
   uint64_t peer_timeout_ms = kPeerCallTimeoutMsDefault;
   uint64_t gossip_interval_ms = kGossipIntervalMs;
   double phi_convict = 8.0;
+  // The clock-offset fence (cluster/internal/clock_monitor.h): a peer whose wall clock is more
+  // than this fraction of the clock's max offset away counts as far.
+  double clock_fence_fraction = kClockFenceFractionDefault;
   uint64_t rng_seed = 0;  // 0: derived from the node id
   // The member view persisted by a previous incarnation (kMetaMembers, cluster/persist.h): the
   // ring is complete from the first moment, its members counted dead until their heartbeat is
@@ -72,6 +75,17 @@ class NodeCore {
   std::vector<NodeId> PreferenceList(std::string_view key) const;
   size_t InFlightRequests() const;
 
+  // The clock-offset monitor's view (docs/design.md, "Clock offsets and the fence").
+  struct ClockStatus {
+    std::string state;  // "trusted", "unverified", "fenced"
+    int64_t median_offset_ms = 0;
+    uint64_t sampled_peers = 0, far_peers = 0, threshold_ms = 0, fences = 0, jumps = 0;
+    std::string description;
+  };
+  ClockStatus clock_status() const;
+  // Whether the wall clock may stamp writes and back a stored clock ceiling now.
+  bool ClockTrusted() const;
+
   // Monotonic since start (docs/design.md, "Counters").
   struct Counters {
     uint64_t writes = 0, reads = 0, read_repairs = 0, session_escalations = 0;
@@ -79,6 +93,7 @@ class NodeCore {
     // Pairs of causally concurrent versions (CompareCausality == kConcurrent) that successful
     // reads received from different replicas; an observation count, not a count of races.
     uint64_t concurrent_seen = 0;
+    uint64_t fenced_writes = 0;  // refused: the clock monitor did not trust the wall clock
   };
   Counters counters() const;
 

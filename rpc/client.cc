@@ -89,6 +89,18 @@ NodeStatusReply NodeStatusFromWire(wire::NodeStatus::Reader s) {
   out.session_escalations = s.getSessionEscalations();
   out.concurrent_seen_by_reads = s.getConcurrentSeenByReads();
   for (auto member : s.getMembers()) out.members.push_back(rpc::MemberViewFromWire(member));
+  if (s.hasClock()) {
+    auto c = s.getClock();
+    out.clock.state = c.getState().cStr();
+    out.clock.median_offset_ms = c.getMedianOffsetMs();
+    out.clock.sampled_peers = c.getSampledPeers();
+    out.clock.far_peers = c.getFarPeers();
+    out.clock.threshold_ms = c.getThresholdMs();
+    out.clock.fences = c.getFences();
+    out.clock.jumps = c.getJumps();
+    out.clock.fenced_writes = c.getFencedWrites();
+    out.clock.description = c.getDescription().cStr();
+  }
   return out;
 }
 

@@ -78,6 +78,15 @@ struct NodeStatusReply {
   // The coordinator's counters (cluster::NodeCore::Counters); 0 from a node that predates them.
   uint64_t read_repairs = 0, session_escalations = 0, concurrent_seen_by_reads = 0;
   std::vector<cluster::MemberView> members;
+  // The clock-offset monitor (docs/operations.md, "When a clock goes bad"); state is empty from
+  // a node that predates it.
+  struct Clock {
+    std::string state;  // "trusted", "unverified", "fenced"
+    int64_t median_offset_ms = 0;
+    uint64_t sampled_peers = 0, far_peers = 0, threshold_ms = 0, fences = 0, jumps = 0;
+    uint64_t fenced_writes = 0;
+    std::string description;
+  } clock;
 };
 
 class Client {

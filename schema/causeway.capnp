@@ -143,6 +143,20 @@ struct NodeStatus {
   readRepairs @12 :UInt64;
   sessionEscalations @13 :UInt64;
   concurrentSeenByReads @14 :UInt64;  # concurrent version pairs reads saw (engine: `concurrent`)
+  clock @15 :ClockStatus;             # absent from a node that predates the clock monitor
+}
+
+# The clock-offset monitor's view (cluster/internal/clock_monitor.h).
+struct ClockStatus {
+  state @0 :Text;             # "trusted", "unverified" or "fenced"
+  medianOffsetMs @1 :Int64;   # the live peers' median offset from us (positive: they are ahead)
+  sampledPeers @2 :UInt32;
+  farPeers @3 :UInt32;        # sampled peers beyond the threshold
+  thresholdMs @4 :UInt64;     # fence fraction x max offset
+  fences @5 :UInt64;          # times this node fenced itself since start
+  jumps @6 :UInt64;           # wall-clock steps seen since start
+  fencedWrites @7 :UInt64;    # writes refused because the clock was not trusted
+  description @8 :Text;
 }
 
 struct ReplicaVersion {
@@ -168,6 +182,10 @@ struct GossipState {
   # Scuttlebutt digests and pulls (cluster/messages.h GossipMessage); absent from older senders.
   digests @2 :List(MemberDigest);
   wanted @3 :List(UInt64);
+  # Clock samples (cluster/internal/clock_monitor.h); 0 from older senders: no sample.
+  wallMs @4 :UInt64;   # the sender's wall clock, ms since the epoch
+  probeMs @5 :UInt64;  # a push: the sender's monotonic send time
+  echoMs @6 :UInt64;   # a reply: the push's probeMs
 }
 
 struct MemberDigest {

@@ -98,6 +98,7 @@ cluster::NodeConfig MakeNodeConfig(const ServeConfig& c) {
   node.peer_timeout_ms = c.peer_timeout_ms;
   node.gossip_interval_ms = c.gossip_interval_ms;
   node.phi_convict = c.phi_convict;
+  node.clock_fence_fraction = c.clock_fence_fraction;
   return node;
 }
 
@@ -210,7 +211,6 @@ int RunNode(const ServeConfig& config) {
   cluster::CeilingStore ceiling(engine->get(), &wall_clock, config.max_clock_offset_ms);
   auto clock = HybridClock::Open(&wall_clock, &ceiling, config.max_clock_offset_ms);
   if (!clock.ok()) return FailStatus("cannot open the clock", clock.status());
-  ceiling.Start();
   WaitForWallClock(clock->get(), *log);
   auto server = Server::Create(options, engine->get(), clock->get(), log, &ceiling);
   if (!server.ok()) {

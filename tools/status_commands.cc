@@ -7,6 +7,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "base/strings.h"
 #include "base/token.h"
 #include "tools/internal/client_flags.h"
 #include "tools/internal/commands.h"
@@ -77,6 +78,19 @@ json CollectStatus(const std::vector<std::string>& endpoints, uint64_t timeout_m
     self["read_repairs"] = reply->read_repairs;
     self["session_escalations"] = reply->session_escalations;
     self["concurrent_seen_by_reads"] = reply->concurrent_seen_by_reads;
+    self["clock_skew_rejections"] = reply->clock_skew_rejections;
+    if (!reply->clock.state.empty()) {
+      const auto& c = reply->clock;
+      self["clock"] = {{"state", c.state},
+                       {"median_peer_offset_ms", c.median_offset_ms},
+                       {"sampled_peers", c.sampled_peers},
+                       {"far_peers", c.far_peers},
+                       {"threshold_ms", c.threshold_ms},
+                       {"fences", c.fences},
+                       {"jumps", c.jumps},
+                       {"fenced_writes", c.fenced_writes},
+                       {"description", c.description}};
+    }
   }
   json nodes = json::array();
   for (auto& [id, row] : rows) nodes.push_back(std::move(row));
@@ -129,10 +143,19 @@ int RunStatus(const StatusFlags& flags) {
   } else {
     std::vector<std::vector<std::string>> rows;
     for (const auto& n : status["nodes"]) {
+      std::string clock = "-";
+      if (n.contains("clock")) {
+        clock = n["clock"]["state"].get<std::string>();
+        if (clock != "trusted") {
+          clock += StrCat(" (", -n["clock"]["median_peer_offset_ms"].get<int64_t>(), " ms)");
+        }
+      }
       rows.push_back({Cell(n, "name"), Cell(n, "address"), Cell(n, "state"), Cell(n, "tokens"),
-                      Cell(n, "ring_share"), Cell(n, "keys"), Cell(n, "bytes"), Cell(n, "id")});
+                      Cell(n, "ring_share"), Cell(n, "keys"), Cell(n, "bytes"), clock,
+                      Cell(n, "id")});
     }
-    PrintTable({"NAME", "ADDRESS", "STATE", "TOKENS", "SHARE", "KEYS", "BYTES", "ID"}, rows);
+    PrintTable({"NAME", "ADDRESS", "STATE", "TOKENS", "SHARE", "KEYS", "BYTES", "CLOCK", "ID"},
+               rows);
   }
   if (status["unreachable"].size() == endpoints->size()) {
     return Fail(kExitUnavailable,

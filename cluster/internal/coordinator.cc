@@ -141,6 +141,10 @@ void Coordinator::StartWrite(RequestId id, ClientWrite request, TimeMs now, Acti
     return fail(Status::Unavailable(std::to_string(live.size()) + " replicas alive, W=" +
                                     std::to_string(w) + "; nothing was written"));
   }
+  if (Status gate = view_->StampGate(); !gate.ok()) {
+    counters_->fenced_writes++;
+    return fail(std::move(gate));
+  }
   Result<Version> version = Stamp(request, prep->session);
   if (!version.ok()) {
     if (version.status().code() == ErrorCode::kClockSkew) counters_->clock_skew_rejections++;

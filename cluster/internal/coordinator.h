@@ -34,6 +34,9 @@ class ClusterView {
   virtual Result<std::vector<NodeId>> CoordinatorReplicas(std::string_view key) const = 0;
   virtual bool IsAlive(NodeId node, TimeMs now) const = 0;
   virtual std::string AddressOf(NodeId node) const = 0;
+  // Ok when our wall clock may stamp a write; otherwise the kUnavailable to answer (the clock
+  // monitor's fence: cluster/internal/clock_monitor.h).
+  virtual Status StampGate() const = 0;
 };
 
 class Coordinator {

@@ -66,11 +66,27 @@ bool Membership::Valid(const MemberState& m) {
          static_cast<int>(m.status) >= 0 && m.status <= MemberStatus::kLeft;
 }
 
-void Membership::Tick(TimeMs now, Actions* out) {
-  if (now < next_round_ms_) return;
+bool Membership::Tick(TimeMs now, Actions* out) {
+  if (!ticked_) ticked_ = true, first_tick_ms_ = now;
+  if (now < next_round_ms_) return false;
   next_round_ms_ = now + gossip_interval_ms_;
   members_.at(self_id_).state.heartbeat++;
   ChooseTargets(now, out);
+  return true;
+}
+
+void Membership::PushTo(NodeId id, Actions* out) const {
+  auto it = members_.find(id);
+  if (id == self_id_ || it == members_.end()) return;
+  SendTo(id, it->second.state.address, true, out);
+}
+
+std::vector<NodeId> Membership::LivePeers(TimeMs now) const {
+  std::vector<NodeId> live;
+  for (const auto& [id, m] : members_) {
+    if (id != self_id_ && IsAlive(id, now)) live.push_back(id);
+  }
+  return live;
 }
 
 // Cassandra's choice: a few random live peers; a down member with probability
@@ -131,6 +147,7 @@ GossipMessage Membership::Reply(const GossipMessage& push, std::vector<NodeId> w
   std::set<NodeId> asked(push.wanted.begin(), push.wanted.end());
   GossipMessage reply;
   reply.wanted = std::move(wanted);
+  reply.echo_ms = push.probe_ms;
   for (const auto& [id, m] : members_) {
     auto t = theirs.find(id);
     if (t == theirs.end() || asked.count(id) != 0) {
@@ -307,7 +324,7 @@ bool Membership::IsAlive(NodeId id, TimeMs now) const {
   if (id == self_id_) return true;
   auto it = members_.find(id);
   if (it == members_.end() || it->second.state.status == MemberStatus::kLeft) return false;
-  if (!it->second.heard) return false;
+  if (!it->second.heard) return !ticked_ || now < first_tick_ms_ + kRestoredAliveMs;
   return Phi(it->second, now) < phi_convict_;
 }
 

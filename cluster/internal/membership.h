@@ -33,7 +33,8 @@ class Membership {
     std::deque<uint64_t> intervals_ms;  // recent inter-arrival times, <= kPhiWindowSamples
     uint64_t intervals_sum_ms = 0;      // sum of intervals_ms
     // False for a member restored from the persisted view until gossip brings news of it (a
-    // newer state than the restored one): until then it is dead, whatever phi says.
+    // newer state than the restored one): until then it is alive for kRestoredAliveMs after our
+    // first tick (so a restarted node coordinates at once), and dead after that.
     bool heard = true;
     uint64_t state_hash = 0;  // MemberStateHash(state), kept current with `state`
   };
@@ -41,8 +42,12 @@ class Membership {
   Membership(MemberState self, std::vector<std::string> seeds, uint64_t gossip_interval_ms,
              double phi_convict, uint64_t rng_seed);
 
-  // Runs a gossip round when one is due.
-  void Tick(TimeMs now, Actions* out);
+  // Runs a gossip round when one is due; true when it did.
+  bool Tick(TimeMs now, Actions* out);
+  // Pushes our view to `id` now (asking for a reply), besides the round's own targets.
+  void PushTo(NodeId id, Actions* out) const;
+  // The live members other than ourselves.
+  std::vector<NodeId> LivePeers(TimeMs now) const;
   // Merges a peer's view; answers it when it asked.
   void OnGossip(NodeId from, const GossipMessage& message, TimeMs now, Actions* out);
   // Announces `status` (kLeaving/kLeft) to every live member at once.
@@ -91,6 +96,8 @@ class Membership {
   Prng rng_;
   std::map<NodeId, Member> members_;  // includes ourselves
   TimeMs next_round_ms_ = 0;
+  bool ticked_ = false;
+  TimeMs first_tick_ms_ = 0;
   uint64_t ring_epoch_ = 1;
   uint64_t view_epoch_ = 1;
   bool contacted_ = false;

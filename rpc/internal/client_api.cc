@@ -240,6 +240,17 @@ kj::Promise<void> AdminApi::status(StatusContext context) {
   out.setReadRepairs(counters.read_repairs);
   out.setSessionEscalations(counters.session_escalations);
   out.setConcurrentSeenByReads(counters.concurrent_seen);
+  const cluster::NodeCore::ClockStatus clock = host_.core().clock_status();
+  auto c = out.initClock();
+  c.setState(clock.state);
+  c.setMedianOffsetMs(clock.median_offset_ms);
+  c.setSampledPeers(static_cast<uint32_t>(clock.sampled_peers));
+  c.setFarPeers(static_cast<uint32_t>(clock.far_peers));
+  c.setThresholdMs(clock.threshold_ms);
+  c.setFences(clock.fences);
+  c.setJumps(clock.jumps);
+  c.setFencedWrites(counters.fenced_writes);
+  c.setDescription(clock.description);
   auto members = host_.core().Members(host_.NowMs());
   auto list = out.initMembers(members.size());
   for (size_t i = 0; i < members.size(); ++i) MemberViewToWire(members[i], list[i]);

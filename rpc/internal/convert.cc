@@ -263,6 +263,9 @@ void GossipToWire(const cluster::GossipMessage& message, wire::GossipState::Buil
   }
   auto wanted = out.initWanted(message.wanted.size());
   for (size_t i = 0; i < message.wanted.size(); ++i) wanted.set(i, message.wanted[i]);
+  out.setWallMs(message.wall_ms);
+  out.setProbeMs(message.probe_ms);
+  out.setEchoMs(message.echo_ms);
 }
 
 Result<cluster::GossipMessage> GossipFromWire(wire::GossipState::Reader in) {
@@ -282,6 +285,9 @@ Result<cluster::GossipMessage> GossipFromWire(wire::GossipState::Reader in) {
     message.digests.push_back({d.getId(), d.getGeneration(), d.getHeartbeat(), d.getStateHash()});
   }
   for (NodeId id : in.getWanted()) message.wanted.push_back(id);
+  message.wall_ms = in.getWallMs();
+  message.probe_ms = in.getProbeMs();
+  message.echo_ms = in.getEchoMs();
   return message;
 }
 

@@ -131,6 +131,23 @@ void NodeHost::Tick() {
   if (closed_) return;
   driver_.Tick();
   calls_.Sweep(NowMs());
+  LogClockChange();
+}
+
+// Says once, when the clock monitor's verdict changes, what it is and why (an operator's first
+// clue that NTP broke: docs/operations.md, "When a clock goes bad").
+void NodeHost::LogClockChange() {
+  cluster::NodeCore::ClockStatus clock = driver_.core().clock_status();
+  if (clock.state == clock_state_logged_) return;
+  const bool first = clock_state_logged_.empty();
+  clock_state_logged_ = clock.state;
+  if (clock.state == "fenced") {
+    log_->error("event=clock_fenced median_peer_offset_ms={} detail=\"{}\"",
+                clock.median_offset_ms, clock.description);
+  } else if (!first || clock.state != "unverified") {
+    log_->info("event=clock_{} median_peer_offset_ms={} detail=\"{}\"", clock.state,
+               clock.median_offset_ms, clock.description);
+  }
 }
 
 void NodeHost::Leave() {

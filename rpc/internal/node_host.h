@@ -78,6 +78,7 @@ class NodeHost final : public cluster::Transport,
       Request request, std::shared_ptr<ConnStats> conn,
       void (cluster::NodeDriver::*start)(cluster::RequestId, Request));
   uint64_t EffectiveTimeout(uint64_t requested_ms) const;
+  void LogClockChange();
 
   Engine* engine_;
   HybridClock* hlc_;
@@ -88,6 +89,7 @@ class NodeHost final : public cluster::Transport,
   cluster::NodeDriver driver_;
   bool stopping_ = false;
   bool closed_ = false;
+  std::string clock_state_logged_;  // the clock verdict last logged (LogClockChange)
 };
 
 }  // namespace causeway::rpc

@@ -320,22 +320,35 @@ TEST(Coordinator, SessionWritesStampedAboveWhatItSaw) {
 
 // Goal: a coordinator whose HLC runs more than max_offset ahead of its wall clock (as after a
 // restart above the persisted ceiling) refuses writes with kUnavailable and writes nothing,
-// instead of landing them on itself alone; once the wall clock catches up it writes again.
-TEST(Coordinator, ClockAheadOfWallClockRefusesWritesUntilCaughtUp) {
+// Goal: a wall clock that steps back 2 s (beyond the fence threshold) makes its node refuse
+// writes (kUnavailable, nothing written) instead of stamping versions that lose to acknowledged
+// ones; once the clock is fixed the node writes again within a second, without waiting out the
+// step.
+TEST(Coordinator, ClockSteppedBackIsFencedUntilFixed) {
   auto h = Cluster(3);
   ASSERT_TRUE(h->Write(0, Put("k", "a")).status.ok());
-  h->node(0).skew_ms = -2000;  // the wall clock steps back 2 s; the HLC keeps its lead
+  h->node(0).skew_ms = -2000;
   h->Run(10);
   ClientResult r = h->Write(0, Put("k", "b"));
   EXPECT_EQ(r.status.code(), ErrorCode::kUnavailable) << r.status.ToString();
   EXPECT_NE(r.status.message().find("nothing was written"), std::string::npos);
+  h->Run(1000);  // fresh samples: the node knows it is 2 s off
+  r = h->Write(0, Put("k", "b"));
+  EXPECT_EQ(r.status.code(), ErrorCode::kUnavailable) << r.status.ToString();
+  EXPECT_NE(r.status.message().find("-2000 ms off the cluster"), std::string::npos)
+      << r.status.ToString();
+  EXPECT_EQ(h->core(0).clock_status().state, "fenced");
+  EXPECT_GE(h->core(0).counters().fenced_writes, 2u);
   h->Drain();
   for (size_t replica : h->Replicas(0, "k")) {
     ASSERT_EQ(h->node(replica).store.count("k"), 1u);
     EXPECT_EQ(h->node(replica).store.at("k").value, "a");
   }
-  h->Run(2500);  // the wall clock catches up with the HLC
-  EXPECT_TRUE(h->Write(0, Put("k", "c")).status.ok());
+  h->node(0).skew_ms = 0;  // NTP fixed it
+  h->Run(1000);
+  ClientResult c = h->Write(0, Put("k", "c"));
+  EXPECT_TRUE(c.status.ok()) << c.status.ToString();
+  EXPECT_EQ(h->core(0).clock_status().state, "trusted");
 }
 
 // Goal: a session timestamp too far ahead of the coordinator's clock fails the write with

@@ -168,10 +168,10 @@ TEST(NodeDriver, ClockCeilingIsRenewedThroughTheStorageRunner) {
   CeilingStore ceiling(&durable, &physical, kMaxClockOffsetMsDefault);
   auto hlc = HybridClock::Open(&physical, &ceiling);
   ASSERT_TRUE(hlc.ok());
-  ceiling.Start();
-  ASSERT_EQ(durable.sync_stores, 1);  // the start-up store
+  ASSERT_EQ(durable.sync_stores, 0);  // the clock waits for the driver's verdict on the wall
   InlinePorts ports;
   NodeDriver driver(LoneNode(), hlc->get(), {&ports, &ports, &ports, &ports, &ceiling});
+  ASSERT_EQ(durable.sync_stores, 1);  // a lone node trusts its wall clock: the start-up store
   ports.driver = &driver;
   ports.TickFor(5, 20);
   const ClientWrite w = Put("k", "v");
@@ -210,7 +210,6 @@ TEST(NodeDriver, TicksKeepAnIdleNodesCeilingAhead) {
   CeilingStore ceiling(&durable, &physical, kMaxClockOffsetMsDefault);
   auto hlc = HybridClock::Open(&physical, &ceiling);
   ASSERT_TRUE(hlc.ok());
-  ceiling.Start();
   InlinePorts ports;
   NodeDriver driver(LoneNode(), hlc->get(), {&ports, &ports, &ports, &ports, &ceiling});
   ports.driver = &driver;

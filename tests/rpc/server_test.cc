@@ -55,7 +55,6 @@ class Node {
     auto clock = HybridClock::Open(&physical_, ceiling_.get());
     EXPECT_TRUE(clock.ok()) << clock.status().ToString();
     clock_ = std::move(clock).value();
-    ceiling_->Start();
     ServerOptions so;
     so.listen = "127.0.0.1:0";
     so.node.name = name;

@@ -223,7 +223,6 @@ void Simulator::StartNode(Node& n) {
   n.ceiling = std::make_unique<cluster::CeilingStore>(n.engine.get(), n.physical.get(),
                                                       kMaxClockOffsetMsDefault);
   n.hlc = Check(HybridClock::Open(n.physical.get(), n.ceiling.get()), n.name + ": open clock");
-  n.ceiling->Start();
   // Now() returns more than Last(), so starting at Last() >= everything handed out before is
   // what "never goes backwards" needs.
   if (n.hlc->Last() < n.last_hlc) {

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "base/limits.h"
+#include "base/strings.h"
 #include "tools/internal/cli.h"
 
 namespace causeway::tools {
@@ -160,12 +161,26 @@ Status ResolveTuning(const ConfigLayer& merged, ServeConfig* config) {
   for (const auto& b : bounded) {
     if (Status s = ParseBounded(merged, b.key, b.lo, b.hi, b.out); !s.ok()) return s;
   }
-  const RawValue& phi = At(merged, "phi_convict");
-  char* end = nullptr;
-  config->phi_convict = std::strtod(phi.text.c_str(), &end);
-  if (phi.text.empty() || *end != '\0' ||
-      !(config->phi_convict >= 1 && config->phi_convict <= 100)) {
-    return Invalid("phi_convict", phi, "must be a number 1..100");
+  struct Real {
+    std::string_view key;
+    double lo, hi;  // lo excluded when open_lo
+    bool open_lo;
+    double* out;
+  };
+  const Real reals[] = {
+      {"phi_convict", 1, 100, false, &config->phi_convict},
+      {"clock_fence_fraction", 0, 1, true, &config->clock_fence_fraction},
+  };
+  for (const auto& r : reals) {
+    const RawValue& raw = At(merged, r.key);
+    char* end = nullptr;
+    *r.out = std::strtod(raw.text.c_str(), &end);
+    const bool above_lo = r.open_lo ? *r.out > r.lo : *r.out >= r.lo;
+    if (raw.text.empty() || *end != '\0' || !(above_lo && *r.out <= r.hi)) {
+      return Invalid(r.key, raw,
+                     StrCat("must be a number ", r.open_lo ? "above " : "", static_cast<int>(r.lo),
+                            r.open_lo ? " up to " : "..", static_cast<int>(r.hi)));
+    }
   }
   const std::string& format = At(merged, "log_format").text;
   if (format != "text" && format != "json") {
@@ -199,6 +214,9 @@ const std::vector<ConfigKey>& ServeConfigKeys() {
       {"gossip_interval_ms", kDefaultGossipIntervalMs, "gossip round interval"},
       {"phi_convict", "8", "phi-accrual threshold to consider a peer down"},
       {"max_clock_offset_ms", kDefaultMaxClockOffsetMs, "reject timestamps this far ahead"},
+      {"clock_fence_fraction", "0.8",
+       "stamp no writes while this node's clock is more than this fraction of "
+       "max_clock_offset_ms off the majority of its peers"},
       {"block_cache_mb", "256", "RocksDB block cache size"},
       {"log_format", "text", "log lines as text or json"},
       {"log_level", "info", "trace, debug, info, warn or error"},
@@ -305,6 +323,7 @@ std::string ServeConfigToToml(const ServeConfig& c) {
       {"gossip_interval_ms", u(c.gossip_interval_ms)},
       {"phi_convict", c.phi_convict},
       {"max_clock_offset_ms", u(c.max_clock_offset_ms)},
+      {"clock_fence_fraction", c.clock_fence_fraction},
       {"block_cache_mb", u(c.block_cache_mb)},
       {"log_format", std::string(c.log_format == LogFormat::kJson ? "json" : "text")},
       {"log_level", c.log_level},

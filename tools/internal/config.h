@@ -64,6 +64,7 @@ struct ServeConfig {
   uint64_t gossip_interval_ms = 0;
   double phi_convict = 8.0;
   uint64_t max_clock_offset_ms = 0;
+  double clock_fence_fraction = kClockFenceFractionDefault;
   uint64_t block_cache_mb = 0;
   LogFormat log_format = LogFormat::kText;
   std::string log_level;

@@ -1,0 +1,144 @@
+#include "cluster/internal/clock_monitor.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "base/assert.h"
+#include "base/limits.h"
+#include "base/strings.h"
+
+namespace causeway::cluster::internal {
+
+std::string_view VerdictName(ClockMonitor::Verdict verdict) {
+  switch (verdict) {
+    case ClockMonitor::Verdict::kUnverified:
+      return "unverified";
+    case ClockMonitor::Verdict::kTrusted:
+      return "trusted";
+    case ClockMonitor::Verdict::kFenced:
+      return "fenced";
+  }
+  return "unknown";
+}
+
+ClockMonitor::ClockMonitor(uint64_t max_offset_ms, double fence_fraction)
+    : threshold_ms_(static_cast<uint64_t>(
+          std::llround(static_cast<double>(max_offset_ms) * fence_fraction))) {
+  CW_ASSERT(fence_fraction > 0.0 && fence_fraction <= 1.0, "fence fraction must be in (0, 1]");
+}
+
+void ClockMonitor::Observe(TimeMs now, uint64_t wall_ms) {
+  const int64_t skew = static_cast<int64_t>(wall_ms) - static_cast<int64_t>(now);
+  if (observed_) {
+    const int64_t step = skew - wall_minus_mono_ms_;
+    if (static_cast<uint64_t>(std::llabs(step)) > kClockJumpToleranceMs) {
+      ++jumps_;
+      samples_.clear();
+      if (verdict_ == Verdict::kTrusted) verdict_ = Verdict::kUnverified;
+    }
+  }
+  observed_ = true;
+  wall_minus_mono_ms_ = skew;
+}
+
+void ClockMonitor::OnSample(NodeId peer, uint64_t peer_wall_ms, TimeMs sent_ms, TimeMs now,
+                            uint64_t wall_ms) {
+  if (peer == 0 || peer_wall_ms == 0 || sent_ms == 0 || sent_ms > now) return;
+  const uint64_t rtt = now - sent_ms;
+  Sample s;
+  s.uncertainty_ms = rtt / 2;
+  s.offset_ms = static_cast<int64_t>(peer_wall_ms + rtt / 2) - static_cast<int64_t>(wall_ms);
+  s.at = now;
+  samples_[peer] = s;
+}
+
+void ClockMonitor::Evaluate(const std::vector<NodeId>& live, bool awaiting_peers, TimeMs now) {
+  std::vector<int64_t> offsets;
+  uint64_t far = 0;
+  for (NodeId peer : live) {
+    auto it = samples_.find(peer);
+    if (it == samples_.end() || now >= it->second.at + kClockSampleTtlMs) continue;
+    const Sample& s = it->second;
+    offsets.push_back(s.offset_ms);
+    const uint64_t distance = static_cast<uint64_t>(std::llabs(s.offset_ms));
+    if (distance > s.uncertainty_ms && distance - s.uncertainty_ms > threshold_ms_) ++far;
+  }
+  // Forget samples of peers that are gone or stale, so the map stays bounded by the view.
+  for (auto it = samples_.begin(); it != samples_.end();) {
+    const bool stale = now >= it->second.at + kClockSampleTtlMs;
+    it = stale ? samples_.erase(it) : std::next(it);
+  }
+  live_ = live.size();
+  sampled_ = offsets.size();
+  far_ = far;
+  median_offset_ms_ = 0;
+  if (!offsets.empty()) {
+    std::nth_element(offsets.begin(), offsets.begin() + offsets.size() / 2, offsets.end());
+    median_offset_ms_ = offsets[offsets.size() / 2];
+  }
+  Verdict next;
+  if (live.empty()) {
+    next = awaiting_peers ? Verdict::kUnverified : Verdict::kTrusted;
+  } else if (sampled_ * 2 <= live_) {
+    next = Verdict::kUnverified;
+  } else if (far_ * 2 > sampled_) {
+    next = Verdict::kFenced;
+  } else {
+    next = Verdict::kTrusted;
+  }
+  if (next == Verdict::kFenced && verdict_ != Verdict::kFenced) ++fences_;
+  verdict_ = next;
+}
+
+Status ClockMonitor::Gate() const {
+  if (verdict_ == Verdict::kTrusted) return Status::Ok();
+  return Status::Unavailable(Describe() + "; nothing was written: retry on another node");
+}
+
+std::vector<NodeId> ClockMonitor::WantSamples(const std::vector<NodeId>& live, TimeMs now,
+                                              size_t max) const {
+  std::vector<std::pair<TimeMs, NodeId>> due;  // (sampled at, peer); never sampled first
+  for (NodeId peer : live) {
+    auto it = samples_.find(peer);
+    if (it == samples_.end()) {
+      due.emplace_back(0, peer);
+    } else if (now >= it->second.at + kClockSampleRefreshMs) {
+      due.emplace_back(it->second.at, peer);
+    }
+  }
+  std::sort(due.begin(), due.end());
+  std::vector<NodeId> out;
+  for (size_t i = 0; i < due.size() && i < max; ++i) out.push_back(due[i].second);
+  return out;
+}
+
+ClockMonitor::Stats ClockMonitor::stats() const {
+  Stats s;
+  s.verdict = verdict_;
+  s.median_offset_ms = median_offset_ms_;
+  s.sampled_peers = sampled_;
+  s.far_peers = far_;
+  s.fences = fences_;
+  s.jumps = jumps_;
+  s.threshold_ms = threshold_ms_;
+  return s;
+}
+
+std::string ClockMonitor::Describe() const {
+  switch (verdict_) {
+    case Verdict::kTrusted:
+      return StrCat("this node's clock agrees with the cluster (median offset ", median_offset_ms_,
+                    " ms)");
+    case Verdict::kFenced:
+      // The peers' median offset is theirs relative to us: our clock is off by its negation.
+      return StrCat("this node's clock is ", -median_offset_ms_, " ms off the cluster (", far_,
+                    " of ", sampled_, " sampled peers farther than ", threshold_ms_,
+                    " ms); it stamps no writes until its clock agrees again");
+    case Verdict::kUnverified:
+      return StrCat("this node has not yet compared its clock with the cluster (", sampled_,
+                    " of ", live_, " live peers sampled)");
+  }
+  return "unknown clock state";
+}
+
+}  // namespace causeway::cluster::internal
