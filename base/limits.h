@@ -43,10 +43,11 @@ inline constexpr int kHlcLogicalBits = 16;  // low bits of an HLC: logical count
 // (NTP slews far slower) discards every sample: they measured the old clock.
 inline constexpr double kClockFenceFractionDefault = 0.8;  // as CockroachDB's tolerated offset
 inline constexpr uint64_t kClockSampleTtlMs = 10000;
+inline constexpr uint64_t kClockSampleKeepMs = 600000;  // judged when no peer is live
 inline constexpr uint64_t kClockSampleRefreshMs = 5000;
 inline constexpr size_t kClockProbesPerRound = 8;
 inline constexpr uint64_t kClockJumpToleranceMs = 100;
-static_assert(kClockSampleRefreshMs < kClockSampleTtlMs);
+static_assert(kClockSampleRefreshMs < kClockSampleTtlMs && kClockSampleTtlMs < kClockSampleKeepMs);
 // Members restored from the persisted view count as alive for this long after start unless
 // shown otherwise, so a restarted node coordinates writes at once; a member not heard from by
 // then is dead until it is.

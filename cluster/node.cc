@@ -93,8 +93,10 @@ struct NodeCore::Impl final : internal::ClusterView {
   Status StampGate() const override { return clock_monitor.Gate(); }
 
   // ---- the clock-offset monitor (cluster/internal/clock_monitor.h)
-  // Every input first compares the wall clock with the monotonic one: a step voids the samples.
-  void ObserveClock(TimeMs now) { clock_monitor.Observe(now, clock->PhysicalNowMs()); }
+  // Every input first compares the wall clock with the monotonic one; a step is judged at once.
+  void ObserveClock(TimeMs now) {
+    if (clock_monitor.Observe(now, clock->PhysicalNowMs())) JudgeClock(now);
+  }
   void JudgeClock(TimeMs now) {
     // As the join guard: a node whose seeds never answer serves alone after kJoinWaitMsMax.
     const bool gave_up = join_clock_started && now >= join_started_ms + kJoinWaitMsMax;

@@ -27,18 +27,17 @@ ClockMonitor::ClockMonitor(uint64_t max_offset_ms, double fence_fraction)
   CW_ASSERT(fence_fraction > 0.0 && fence_fraction <= 1.0, "fence fraction must be in (0, 1]");
 }
 
-void ClockMonitor::Observe(TimeMs now, uint64_t wall_ms) {
-  const int64_t skew = static_cast<int64_t>(wall_ms) - static_cast<int64_t>(now);
-  if (observed_) {
-    const int64_t step = skew - wall_minus_mono_ms_;
-    if (static_cast<uint64_t>(std::llabs(step)) > kClockJumpToleranceMs) {
-      ++jumps_;
-      samples_.clear();
-      if (verdict_ == Verdict::kTrusted) verdict_ = Verdict::kUnverified;
-    }
+bool ClockMonitor::Observe(TimeMs now, uint64_t wall_ms) {
+  wall_minus_mono_ms_ = static_cast<int64_t>(wall_ms) - static_cast<int64_t>(now);
+  if (!observed_) {  // the first reading is the baseline
+    observed_ = true;
+    evaluated_at_ms_ = wall_minus_mono_ms_;
+    return true;
   }
-  observed_ = true;
-  wall_minus_mono_ms_ = skew;
+  const int64_t moved = wall_minus_mono_ms_ - evaluated_at_ms_;
+  const bool stepped = static_cast<uint64_t>(std::llabs(moved)) > kClockJumpToleranceMs;
+  if (stepped) ++jumps_;
+  return stepped;
 }
 
 void ClockMonitor::OnSample(NodeId peer, uint64_t peer_wall_ms, TimeMs sent_ms, TimeMs now,
@@ -49,25 +48,39 @@ void ClockMonitor::OnSample(NodeId peer, uint64_t peer_wall_ms, TimeMs sent_ms, 
   s.uncertainty_ms = rtt / 2;
   s.offset_ms = static_cast<int64_t>(peer_wall_ms + rtt / 2) - static_cast<int64_t>(wall_ms);
   s.at = now;
+  s.wall_minus_mono_ms = static_cast<int64_t>(wall_ms) - static_cast<int64_t>(now);
   samples_[peer] = s;
+  ever_sampled_ = true;
 }
 
 void ClockMonitor::Evaluate(const std::vector<NodeId>& live, bool awaiting_peers, TimeMs now) {
-  std::vector<int64_t> offsets;
-  uint64_t far = 0;
+  for (auto it = samples_.begin(); it != samples_.end();) {
+    it = now >= it->second.at + kClockSampleKeepMs ? samples_.erase(it) : std::next(it);
+  }
+  // The live peers' fresh samples; with no live peer, every sample kept (partitioned or alone
+  // after a cluster: the last measurements, corrected for our own steps, still say where our
+  // clock stands).
+  std::vector<const Sample*> judged;
   for (NodeId peer : live) {
     auto it = samples_.find(peer);
-    if (it == samples_.end() || now >= it->second.at + kClockSampleTtlMs) continue;
-    const Sample& s = it->second;
-    offsets.push_back(s.offset_ms);
-    const uint64_t distance = static_cast<uint64_t>(std::llabs(s.offset_ms));
-    if (distance > s.uncertainty_ms && distance - s.uncertainty_ms > threshold_ms_) ++far;
+    if (it != samples_.end() && now < it->second.at + kClockSampleTtlMs) {
+      judged.push_back(&it->second);
+    }
   }
-  // Forget samples of peers that are gone or stale, so the map stays bounded by the view.
-  for (auto it = samples_.begin(); it != samples_.end();) {
-    const bool stale = now >= it->second.at + kClockSampleTtlMs;
-    it = stale ? samples_.erase(it) : std::next(it);
+  if (live.empty()) {
+    for (const auto& [peer, sample] : samples_) judged.push_back(&sample);
   }
+  std::vector<int64_t> offsets;
+  uint64_t far = 0;
+  for (const Sample* s : judged) {
+    // Our wall clock moved by (now - then) against monotonic time since the sample: the peer is
+    // that much further from us (peers' own steps show in their next sample).
+    const int64_t offset = s->offset_ms - (wall_minus_mono_ms_ - s->wall_minus_mono_ms);
+    offsets.push_back(offset);
+    const uint64_t distance = static_cast<uint64_t>(std::llabs(offset));
+    if (distance > s->uncertainty_ms && distance - s->uncertainty_ms > threshold_ms_) ++far;
+  }
+  evaluated_at_ms_ = wall_minus_mono_ms_;
   live_ = live.size();
   sampled_ = offsets.size();
   far_ = far;
@@ -77,9 +90,9 @@ void ClockMonitor::Evaluate(const std::vector<NodeId>& live, bool awaiting_peers
     median_offset_ms_ = offsets[offsets.size() / 2];
   }
   Verdict next;
-  if (live.empty()) {
-    next = awaiting_peers ? Verdict::kUnverified : Verdict::kTrusted;
-  } else if (sampled_ * 2 <= live_) {
+  if (live.empty() && offsets.empty()) {
+    next = awaiting_peers || ever_sampled_ ? Verdict::kUnverified : Verdict::kTrusted;
+  } else if (!live.empty() && sampled_ * 2 <= live_) {
     next = Verdict::kUnverified;
   } else if (far_ * 2 > sampled_) {
     next = Verdict::kFenced;

@@ -7,15 +7,23 @@
 //   offset = reply_wall + rtt/2 - our wall now,   uncertainty = rtt/2.
 // A positive offset: the peer is ahead of us.
 //
+// Our own wall clock may step (NTP, an operator, a VM resume) after a sample was taken: each
+// sample remembers our wall-minus-monotonic reading when taken, and is corrected by how far that
+// moved since (peers' steps show in their next samples). So a step is judged at once, on the
+// next input, without waiting for new samples, and so is its repair.
+//
 // Verdict, over the live peers with a sample younger than kClockSampleTtlMs:
-//  * kUnverified: fewer than a majority of the live peers sampled (at start-up, or after our
-//    wall clock stepped: every sample is discarded then). Also while we know no live peer but
+//  * kUnverified: fewer than a majority of the live peers sampled (at start-up, or after new
+//    members appeared). Also while we know no live peer but
 //    await some (a seed other than ourselves has not answered yet): we are about to join a
 //    cluster whose clocks we have not seen.
 //  * kFenced: more than half of the sampled peers are far: |offset| - uncertainty > threshold,
 //    threshold = fence_fraction x max_offset.
-//  * kTrusted otherwise (and with no live peer awaited: a lone node has nobody to disagree
-//    with).
+//  * kTrusted otherwise.
+// With no live peer, the samples kept (up to kClockSampleKeepMs old, corrected as above) are
+// judged instead: a node cut off from its cluster still knows where its clock stood. A node that
+// never compared clocks and awaits no peer (a lone node) is trusted: nobody can disagree; one that
+// did but has no sample left is unverified until a peer answers.
 // Only a trusted node stamps writes or stores a clock ceiling from its wall clock. Two nodes
 // whose clocks disagree both fence: neither can tell which one is right (docs/design.md).
 //
@@ -39,9 +47,9 @@ class ClockMonitor {
   // fence_fraction in (0, 1]: the part of max_offset_ms beyond which a peer counts as far.
   ClockMonitor(uint64_t max_offset_ms, double fence_fraction);
 
-  // Our wall clock against our monotonic clock, on every input: a step of more than
-  // kClockJumpToleranceMs since the last call discards every sample.
-  void Observe(TimeMs now, uint64_t wall_ms);
+  // Our wall clock against our monotonic clock, on every input. True when it moved by more than
+  // kClockJumpToleranceMs since the last Evaluate (a step: evaluate again before stamping).
+  bool Observe(TimeMs now, uint64_t wall_ms);
   // A gossip reply from `peer`: its wall clock `peer_wall_ms`, the echo of our push's monotonic
   // send time `sent_ms`. Replies whose echo lies in the future are ignored (a confused peer).
   void OnSample(NodeId peer, uint64_t peer_wall_ms, TimeMs sent_ms, TimeMs now, uint64_t wall_ms);
@@ -76,12 +84,15 @@ class ClockMonitor {
     int64_t offset_ms = 0;
     uint64_t uncertainty_ms = 0;
     TimeMs at = 0;
+    int64_t wall_minus_mono_ms = 0;  // ours, when taken
   };
 
   const uint64_t threshold_ms_;
   std::map<NodeId, Sample> samples_;
-  bool observed_ = false;
   int64_t wall_minus_mono_ms_ = 0;  // at the last Observe
+  int64_t evaluated_at_ms_ = 0;     // wall_minus_mono_ms_ at the last Evaluate
+  bool observed_ = false;
+  bool ever_sampled_ = false;
   Verdict verdict_ = Verdict::kUnverified;
   int64_t median_offset_ms_ = 0;
   uint64_t sampled_ = 0, far_ = 0, live_ = 0;

@@ -130,6 +130,43 @@ std::vector<std::string> CheckReadIntegrity(const std::vector<Op>& history) {
   return out;
 }
 
+std::vector<std::string> CheckRealTimeOrder(const std::vector<Op>& history, uint64_t slack_ms) {
+  std::map<std::string, std::vector<const Op*>> by_key;  // acknowledged writes, by answer time
+  for (const Op& op : history) {
+    if (op.ok() && op.is_write() && op.dot) by_key[op.key].push_back(&op);
+  }
+  std::vector<std::string> out;
+  for (auto& [key, writes] : by_key) {
+    for (const Op* later : writes) {
+      for (const Op* earlier : writes) {
+        if (later->invoke_ms > earlier->response_ms + slack_ms &&
+            !DotAfter(later->dot, earlier->dot)) {
+          out.push_back("acknowledged write stamped below an earlier acknowledged one (lost to "
+                        "it under LWW): " +
+                        later->ToString() + "  after  " + earlier->ToString());
+        }
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> CheckStampsNearTrueTime(const std::vector<Op>& history, uint64_t epoch_ms,
+                                                 uint64_t slack_ms) {
+  std::vector<std::string> out;
+  for (const Op& op : history) {
+    if (!op.ok() || !op.is_write() || !op.dot) continue;
+    const uint64_t stamped = HlcPhysicalMs(op.dot->timestamp);
+    if (stamped + slack_ms < epoch_ms + op.invoke_ms || stamped > epoch_ms + op.response_ms + slack_ms) {
+      out.push_back("acknowledged write stamped " +
+                    std::to_string(static_cast<int64_t>(stamped - epoch_ms) -
+                                   static_cast<int64_t>(op.invoke_ms)) +
+                    " ms from the true time of its invocation: " + op.ToString());
+    }
+  }
+  return out;
+}
+
 std::vector<KeyFloor> NewestAcknowledgedWrites(const std::vector<Op>& history,
                                                bool exempt_single_replica) {
   std::map<std::string, KeyFloor> floors;

@@ -48,6 +48,7 @@ struct Op {
   // Write: the dot written. Read: the winning dot, nullopt when no replica had the key.
   std::optional<SimDot> dot;
   bool tombstone = false;  // the version read or written is a tombstone
+  bool nothing_written = false;  // failed, and the coordinator said nothing was written
 
   bool is_write() const { return kind != OpKind::kRead; }
   bool ok() const { return outcome == OpOutcome::kOk; }
@@ -68,6 +69,18 @@ std::vector<std::string> CheckSessionGuarantees(const std::vector<Op>& history);
 // some write invocation of that key, and if that write was acknowledged the read's dot is the
 // write's dot (no invented or mixed versions).
 std::vector<std::string> CheckReadIntegrity(const std::vector<Op>& history);
+
+// Clocks (docs/design.md, "Clock offsets and the fence"). Times are the simulation's true time
+// (ms since the run's epoch `epoch_ms` of the wall clocks); `slack_ms` bounds the pairwise offset
+// of the clocks allowed to stamp (2 x the fence threshold) plus network margin.
+//   real-time order: an acknowledged write of k invoked more than slack_ms after another
+//     acknowledged write of k was answered has the later dot (else it was acknowledged and then
+//     silently lost to the older one: what a clock behind the cluster does under plain LWW);
+//   true stamps: every acknowledged write's timestamp lies within slack_ms of the true time
+//     between its invocation and its answer (a fenced clock stamps nothing).
+std::vector<std::string> CheckRealTimeOrder(const std::vector<Op>& history, uint64_t slack_ms);
+std::vector<std::string> CheckStampsNearTrueTime(const std::vector<Op>& history, uint64_t epoch_ms,
+                                                 uint64_t slack_ms);
 
 // The newest acknowledged write of each key that the durability rule says must survive
 // (docs/design.md, "No acknowledged write lost"). `exempt_single_replica`: writes acknowledged

@@ -200,8 +200,12 @@ void Simulator::AddNode() {
   const bool periodic = options_.durability == SimOptions::Durability::kPeriodic ||
                         (options_.durability == SimOptions::Durability::kMixed && rng_() % 2);
   n->sync = periodic ? SyncMode::kPeriodic : SyncMode::kAlways;
-  const uint64_t skew = options_.clock_skew_max_ms;
-  n->skew_ms = static_cast<int64_t>(Uniform(0, 2 * skew)) - static_cast<int64_t>(skew);
+  n->skew_ms = GoodSkew();
+  // With clock faults, one node in three starts with a bad clock (a minority: n0 never does).
+  if (options_.clock_faults && n->index % 3 == 2) {
+    n->skew_ms = BadSkew();
+    n->bad_clock = true;
+  }
   n->mono_base_ms = Uniform(1000, 1000000);
   n->physical = std::make_unique<ManualPhysicalClock>(&now_, n->skew_ms);
   n->fs = std::make_shared<testing::FaultInjectionFs>();
@@ -220,9 +224,13 @@ void Simulator::StartNode(Node& n) {
   eo.env = n.env.get();
   n.engine = Check(Engine::Open(eo), n.name + ": open engine");
   // As serve does: the ceiling lives in the engine and, once open, the driver renews it.
+  const uint64_t max_offset_ms = options_.sabotage_trust_bad_clocks
+                                     ? 10 * options_.clock_fault_max_ms
+                                     : kMaxClockOffsetMsDefault;
   n.ceiling = std::make_unique<cluster::CeilingStore>(n.engine.get(), n.physical.get(),
-                                                      kMaxClockOffsetMsDefault);
-  n.hlc = Check(HybridClock::Open(n.physical.get(), n.ceiling.get()), n.name + ": open clock");
+                                                      max_offset_ms);
+  n.hlc = Check(HybridClock::Open(n.physical.get(), n.ceiling.get(), max_offset_ms),
+                n.name + ": open clock");
   // Now() returns more than Last(), so starting at Last() >= everything handed out before is
   // what "never goes backwards" needs.
   if (n.hlc->Last() < n.last_hlc) {

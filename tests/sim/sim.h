@@ -48,11 +48,19 @@ struct SimOptions {
   enum class Durability { kAlways, kPeriodic, kMixed } durability = Durability::kAlways;
   uint64_t periodic_sync_ms = 1000;   // simulated background SyncWal period for `periodic`
   uint64_t clock_skew_max_ms = 200;   // |skew| per node; pairwise < 2x this < max_offset
+  // Bad clocks: some nodes start up to clock_fault_max_ms off, and during the client phase
+  // clocks jump forward or back by up to that much and are fixed again (back within
+  // clock_skew_max_ms). At most a minority is bad at any time; the settle phase fixes all.
+  bool clock_faults = false;
+  uint64_t clock_fault_max_ms = 300000;
   uint64_t storage_delay_max_ms = 2;  // OnStorageDone comes 0..this after the StorageAction
   bool final_restart_all = true;      // settle phase restarts every node (clean restart)
   // Tests the checkers end to end: every node's disk acknowledges applies of the first key
   // without storing them, so acknowledged writes of it must be reported lost.
   bool sabotage_lying_disk = false;
+  // Tests the clock checkers end to end: every clock is opened with a max offset far beyond the
+  // clock faults, so nothing is rejected or fenced and bad clocks stamp acknowledged writes.
+  bool sabotage_trust_bad_clocks = false;
   std::string base_dir;  // empty: $CAUSEWAY_SIM_DIR, /dev/shm or $TMPDIR
   std::string replay;    // how to replay this run (printed on failure)
 
@@ -66,7 +74,7 @@ struct SimReport {
   uint64_t trace_hash = 0;
   std::vector<std::string> violations;
   uint64_t events = 0, messages = 0, dropped = 0, ops_ok = 0, ops_failed = 0, ops_unknown = 0;
-  uint64_t crashes = 0, partitions = 0, sim_ms = 0, repair_rounds = 0;
+  uint64_t crashes = 0, partitions = 0, sim_ms = 0, repair_rounds = 0, clock_faults = 0;
   std::vector<std::string> trace_tail;  // the last events, for failure messages
   bool ok() const { return violations.empty(); }
   std::string Summary() const;
@@ -144,6 +152,10 @@ class Simulator {
   bool MayCrashNow() const;
   void StartPartition();
   void HealAll();
+  int64_t GoodSkew();
+  int64_t BadSkew();
+  void SetSkew(Node& n, int64_t skew_ms);
+  void ClockChaos();
 
   // ---- clients
   void StartClients();

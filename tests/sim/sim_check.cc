@@ -1,5 +1,6 @@
 // The whole run and its end: settle (heal, restart, repair) and the final-state checks.
 #include <algorithm>
+#include <map>
 #include <sstream>
 
 #include "sim.h"
@@ -14,6 +15,15 @@ constexpr uint64_t kMembershipCheckMs = 100;
 constexpr uint64_t kDrainDeadlineMs = 10000;
 constexpr uint64_t kQuietMs = 2000;  // after each repair round: read repair lands
 constexpr int kRepairRoundsMax = 4;
+constexpr uint64_t kNetworkMarginMs = 200;  // message delays between a stamp and its answer
+
+// The pairwise offset of clocks allowed to stamp: each within the fence threshold of the others'
+// median, so at most twice it apart; plus the network's share.
+uint64_t StampSlackMs() {
+  return 2 * static_cast<uint64_t>(kClockFenceFractionDefault *
+                                   static_cast<double>(kMaxClockOffsetMsDefault)) +
+         kNetworkMarginMs;
+}
 
 }  // namespace
 
@@ -66,6 +76,10 @@ SimReport Simulator::Run() {
   for (const auto& v : violations_) report.violations.push_back(v);
   for (const auto& v : CheckSessionGuarantees(history_)) report.violations.push_back(v);
   for (const auto& v : CheckReadIntegrity(history_)) report.violations.push_back(v);
+  for (const auto& v : CheckRealTimeOrder(history_, StampSlackMs())) report.violations.push_back(v);
+  for (const auto& v : CheckStampsNearTrueTime(history_, kSimEpochMs, StampSlackMs())) {
+    report.violations.push_back(v);
+  }
   FillReport(report);
   return report;
 }
@@ -93,6 +107,12 @@ void Simulator::Settle(SimReport& report) {
   Trace("settle");
   HealAll();
   faults_enabled_ = false;
+  for (auto& n : nodes_) {
+    if (n->bad_clock) {
+      n->bad_clock = false;
+      SetSkew(*n, GoodSkew());
+    }
+  }
   for (auto& n : nodes_) {
     if (!n->up) {
       StartNode(*n);
@@ -193,6 +213,33 @@ void Simulator::CheckFinalState(SimReport& report) {
   std::vector<std::string> problems;
   Converged(&problems);
   for (auto& p : problems) report.violations.push_back("convergence: " + p);
+  // What survives was really written, and stamped near the true time of its write: a write
+  // refused "nothing was written", or one stamped by a bad clock, must leave nothing behind.
+  std::map<std::pair<std::string, std::string>, const Op*> writes;  // (key, value) -> write
+  for (const Op& op : history_) {
+    if (op.kind == OpKind::kWrite) writes[{op.key, op.value}] = &op;
+  }
+  for (const std::string& key : keys_) {
+    std::vector<std::string> ignored;
+    for (int i : Replicas(key, &ignored)) {
+      auto v = ReadEngine(i, key);
+      if (!v || v->tombstone) continue;
+      auto w = writes.find({key, v->value});
+      if (w == writes.end()) continue;  // CheckReadIntegrity's business
+      const Op& op = *w->second;
+      if (op.nothing_written) {
+        report.violations.push_back(nodes_[i]->name + " holds a write refused with \"nothing " +
+                                    "was written\": " + op.ToString());
+      }
+      const uint64_t stamped = HlcPhysicalMs(v->timestamp);
+      if (stamped + StampSlackMs() < kSimEpochMs + op.invoke_ms ||
+          stamped > kSimEpochMs + std::max(op.response_ms, op.invoke_ms) + StampSlackMs()) {
+        report.violations.push_back(nodes_[i]->name + " holds " + key + " stamped " +
+                                    DotString(SimDot{v->timestamp, v->writer}) +
+                                    ", far from the true time of its write: " + op.ToString());
+      }
+    }
+  }
   for (const KeyFloor& f : NewestAcknowledgedWrites(history_, periodic_crashed_)) {
     std::vector<std::string> ignored;
     for (int i : Replicas(f.key, &ignored)) {

@@ -45,6 +45,7 @@ class ManualPhysicalClock final : public PhysicalClock {
  public:
   ManualPhysicalClock(const uint64_t* now_ms, int64_t skew_ms) : now_(now_ms), skew_(skew_ms) {}
   uint64_t NowMs() override { return kSimEpochMs + *now_ + skew_; }
+  void set_skew(int64_t skew_ms) { skew_ = skew_ms; }  // a step of the wall clock
 
  private:
   const uint64_t* now_;
@@ -80,6 +81,7 @@ struct Simulator::Node {
   std::string dir;
   SyncMode sync = SyncMode::kAlways;
   int64_t skew_ms = 0;
+  bool bad_clock = false;     // skew beyond clock_skew_max_ms (clock_faults)
   uint64_t mono_base_ms = 0;  // the node's monotonic clock starts elsewhere than its peers'
   std::unique_ptr<ManualPhysicalClock> physical;
   // Declared in the order they are built; destroyed in reverse: driver, hlc, engine, env.

@@ -28,6 +28,7 @@ SimOptions SimOptions::FromSeed(uint64_t seed, int nodes_override) {
   o.asymmetric_partitions = o.partitions && r() % 2;
   o.crashes = r() % 3 != 0;
   o.durability = static_cast<Durability>(r() % 3);
+  o.clock_faults = r() % 3 == 0;
   if (o.nodes >= 50) {  // large clusters: more clients, shorter run (each event costs more)
     o.sessions = 10;
     o.keys = 20;
@@ -46,7 +47,8 @@ std::string SimOptions::Describe() const {
       << " keys=" << keys << " drop=" << drop_probability << " dup=" << duplicate_probability
       << " partitions=" << (partitions ? (asymmetric_partitions ? "asym" : "sym") : "no")
       << " crashes=" << (crashes ? "yes" : "no")
-      << " durability=" << kDurability[static_cast<int>(durability)];
+      << " durability=" << kDurability[static_cast<int>(durability)]
+      << " clock_faults=" << (clock_faults ? "yes" : "no");
   return out.str();
 }
 
@@ -54,8 +56,8 @@ std::string SimReport::Summary() const {
   std::ostringstream out;
   out << "events=" << events << " messages=" << messages << " dropped=" << dropped
       << " ops ok/failed/unknown=" << ops_ok << "/" << ops_failed << "/" << ops_unknown
-      << " crashes=" << crashes << " partitions=" << partitions
-      << " repair_rounds=" << repair_rounds << " sim_ms=" << sim_ms << " trace=" << std::hex
+ << " crashes=" << crashes << " partitions=" << partitions
+      << " clock_faults=" << clock_faults << " repair_rounds=" << repair_rounds << " sim_ms=" << sim_ms << " trace=" << std::hex
       << trace_hash;
   return out.str();
 }
@@ -167,6 +169,7 @@ void Simulator::OnReply(Node& n, cluster::RequestId id, const cluster::ClientRes
   pending_ops_.erase(it);
   op.response_ms = now_;
   op.code = result.status.code();
+  op.nothing_written = result.status.message().find("nothing was written") != std::string::npos;
   op.outcome = result.status.ok() ? OpOutcome::kOk : OpOutcome::kFailed;
   if (result.status.ok() && result.version) {
     op.dot = SimDot{result.version->timestamp, result.version->writer};
@@ -220,8 +223,45 @@ void Simulator::StartPartition() {
   });
 }
 
+int64_t Simulator::GoodSkew() {
+  const uint64_t skew = options_.clock_skew_max_ms;
+  return static_cast<int64_t>(Uniform(0, 2 * skew)) - static_cast<int64_t>(skew);
+}
+
+// Beyond any fence threshold (more than 2 x max offset), forward or back.
+int64_t Simulator::BadSkew() {
+  const int64_t magnitude = static_cast<int64_t>(
+      Uniform(2 * kMaxClockOffsetMsDefault + 1, options_.clock_fault_max_ms));
+  return Chance(0.5) ? magnitude : -magnitude;
+}
+
+void Simulator::SetSkew(Node& n, int64_t skew_ms) {
+  n.skew_ms = skew_ms;
+  n.physical->set_skew(skew_ms);
+  Trace(StrCat(n.name, " clock ", skew_ms > 0 ? "+" : "", skew_ms, " ms"));
+}
+
+// A good clock jumps (forward or back, up to clock_fault_max_ms) while a minority is bad; a bad
+// one is fixed.
+void Simulator::ClockChaos() {
+  Node& n = *nodes_[rng_() % nodes_.size()];
+  int bad = 0;
+  for (const auto& m : nodes_) bad += m->bad_clock ? 1 : 0;
+  if (n.bad_clock) {
+    n.bad_clock = false;
+    SetSkew(n, GoodSkew());
+  } else if ((bad + 1) * 2 < static_cast<int>(nodes_.size())) {
+    n.bad_clock = true;
+    SetSkew(n, BadSkew());
+  } else {
+    return;
+  }
+  ++stats_.clock_faults;
+}
+
 void Simulator::Chaos() {
   if (!chaos_running_) return;
+  if (options_.clock_faults && Chance(0.4)) ClockChaos();
   if (options_.partitions && !partitioned_ && Chance(0.4)) StartPartition();
   if (options_.crashes && MayCrashNow() && Chance(0.5)) {
     const int victim = RandomUpNode();
