@@ -165,6 +165,7 @@ CLI::App* AddKeyCommand(CLI::App& app, const char* name, const char* help,
   CLI::App* cmd = app.add_subcommand(name, help);
   cmd->add_option("KEY", flags->key, "the key (1..64 KiB of any bytes)")->required();
   AddClientFlags(cmd, &flags->client, /*session=*/true);
+  AddAttemptTimeoutFlag(cmd, &flags->client);
   cmd->add_flag("--skip-local-checks", flags->skip_local_checks,
                 "send even an invalid key or value (for testing the node's checks)")
       ->group("");

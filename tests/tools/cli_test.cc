@@ -10,7 +10,9 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -66,6 +68,7 @@ TEST(CliExitCodes, UsageErrorsExitTwo) {
       {"put", "", "x"},
       {"put", "k", "--value-file", toobig},
       {"get", "k", "--endpoints", "nocolon"},
+      {"get", "k", "--attempt-timeout-ms", "0"},
       {"serve"},
       {"serve", "--node-id", "n1", "--listen", "127.0.0.1:1", "--data-dir", dir.path(), "--rf",
        "0"},
@@ -424,6 +427,79 @@ TEST(CliSession, GarbageTokenIsRefused) {
     EXPECT_TRUE(r.out.empty()) << r.out;
   }
   EXPECT_TRUE(ReadFile(session) == garbage);
+}
+
+// Goal: with the first endpoint SIGSTOPped (the kernel still accepts its connections; it answers
+// nothing), `put` and `get` each succeed 10 times out of 10 through the other endpoints, each well
+// under --timeout-ms: the paused node costs a call one connection probe. A 3-node cluster (rf=3)
+// on 127.0.0.176..178.
+TEST(CliFailover, PausedFirstEndpointPutAndGetSucceedTenOutOfTen) {
+  TempDir dir;
+  std::vector<std::string> addresses;
+  for (int host : {176, 177, 178}) addresses.push_back(FreeAddress(host));
+  std::vector<std::unique_ptr<ServeProcess>> nodes;
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    std::string name = StrCat("n", i + 1);
+    nodes.push_back(std::make_unique<ServeProcess>());
+    nodes.back()->Start({"--node-id", name, "--listen", addresses[i], "--data-dir", dir.Sub(name),
+                         "--seeds", addresses[0], "--rf", "3"},
+                        dir.Sub(name + ".log"));
+  }
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    ASSERT_TRUE(WaitServing(addresses[i]) && WaitMembersUp(addresses[i], 3))
+        << ReadFile(dir.Sub(StrCat("n", i + 1, ".log")));
+  }
+  std::string endpoints = addresses[0] + "," + addresses[1] + "," + addresses[2];
+  ASSERT_EQ(::kill(nodes[0]->pid(), SIGSTOP), 0);
+  struct Continue {  // before the nodes are killed, and whatever the test's outcome
+    pid_t pid;
+    ~Continue() { ::kill(pid, SIGCONT); }
+  } resume_first{nodes[0]->pid()};
+  constexpr int kCalls = 10;
+  constexpr uint64_t kTimeoutMs = 2000;
+  std::vector<uint64_t> put_ms, get_ms;
+  int puts_ok = 0, gets_ok = 0;
+  auto timed = [&](const std::vector<std::string>& args, std::vector<uint64_t>* took) {
+    uint64_t start = MonotonicMs();
+    RunResult r = RunCli(args, {}, "", 30000);
+    took->push_back(MonotonicMs() - start);
+    return r;
+  };
+  for (int i = 0; i < kCalls; ++i) {
+    RunResult put = timed({"put", StrCat("pk", i), StrCat("pv", i), "--endpoints", endpoints,
+                           "--timeout-ms", std::to_string(kTimeoutMs)},
+                          &put_ms);
+    puts_ok += put.exit_code == 0 ? 1 : 0;
+    EXPECT_EQ(put.exit_code, 0) << "put " << i << ": " << put.err;
+    EXPECT_LT(put_ms.back(), kTimeoutMs) << "put " << i;
+  }
+  for (int i = 0; i < kCalls; ++i) {
+    RunResult get = timed({"get", StrCat("pk", i), "--endpoints", endpoints, "--timeout-ms",
+                           std::to_string(kTimeoutMs)},
+                          &get_ms);
+    gets_ok += get.exit_code == 0 && get.out == StrCat("pv", i) ? 1 : 0;
+    EXPECT_EQ(get.exit_code, 0) << "get " << i << ": " << get.err;
+    EXPECT_EQ(get.out, StrCat("pv", i));
+    EXPECT_LT(get_ms.back(), kTimeoutMs) << "get " << i;
+  }
+  EXPECT_EQ(puts_ok, kCalls);
+  EXPECT_EQ(gets_ok, kCalls);
+  std::sort(put_ms.begin(), put_ms.end());
+  std::sort(get_ms.begin(), get_ms.end());
+  std::cout << "paused first endpoint: " << puts_ok << "/" << kCalls << " puts, " << gets_ok << "/"
+            << kCalls << " gets; median " << put_ms[kCalls / 2] << " ms per put, "
+            << get_ms[kCalls / 2] << " ms per get (whole process)\n";
+
+  // --attempt-timeout-ms bounds the wait for the paused node's answer to the probe too.
+  std::vector<uint64_t> short_ms;
+  for (int i = 0; i < 3; ++i) {
+    RunResult put = timed(
+        {"put", "short", "v", "--endpoints", endpoints, "--attempt-timeout-ms", "150"}, &short_ms);
+    EXPECT_EQ(put.exit_code, 0) << put.err;
+  }
+  std::sort(short_ms.begin(), short_ms.end());
+  EXPECT_LT(short_ms[1], kClientProbeTimeoutMsDefault - 50);
+  std::cout << "with --attempt-timeout-ms 150: median " << short_ms[1] << " ms per put\n";
 }
 
 }  // namespace

@@ -11,8 +11,8 @@ namespace causeway::tools {
 
 void AddClientFlags(CLI::App* cmd, ClientFlags* flags, bool session) {
   cmd->add_option("--endpoints", flags->endpoints,
-                  "HOST:PORT[,HOST:PORT...] of nodes to talk to; later ones are tried when the "
-                  "first is down")
+                  "HOST:PORT[,HOST:PORT...] of nodes to talk to; a call moves on to the next "
+                  "when one is down, paused or cannot serve it")
       ->envname("CAUSEWAY_ENDPOINTS")
       ->capture_default_str();
   cmd->add_option("--timeout-ms", flags->timeout_ms, "deadline of each call")
@@ -24,6 +24,16 @@ void AddClientFlags(CLI::App* cmd, ClientFlags* flags, bool session) {
                     "session token file: read before the call, written after, so separate "
                     "invocations read their own writes and never go back in time");
   }
+}
+
+void AddAttemptTimeoutFlag(CLI::App* cmd, ClientFlags* flags) {
+  cmd->add_option("--attempt-timeout-ms", flags->attempt_timeout_ms,
+                  "deadline of the call on one endpoint (the node is told it): when it passes, "
+                  "or the node answers unavailable, overloaded or a disk or clock error, the call "
+                  "moves on to the next endpoint; the last endpoint left gets the rest of "
+                  "--timeout-ms")
+      ->check(CLI::Range(uint64_t{1}, kRequestTimeoutMsMax))
+      ->capture_default_str();
 }
 
 Result<std::vector<std::string>> ParseEndpoints(const std::string& text) {
@@ -45,6 +55,7 @@ Result<std::unique_ptr<Client>> MakeClient(const ClientFlags& flags) {
   ClientOptions options;
   options.endpoints = std::move(*endpoints);
   options.timeout_ms = flags.timeout_ms;
+  options.attempt_timeout_ms = flags.attempt_timeout_ms;
   options.connect_timeout_ms = std::min<uint64_t>(options.connect_timeout_ms, flags.timeout_ms);
   auto client = std::make_unique<Client>(std::move(options));
   struct stat st {};

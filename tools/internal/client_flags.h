@@ -1,5 +1,6 @@
 // Flags shared by every command that talks to nodes (put, get, del, status, explain, bench):
-// --endpoints, --timeout-ms, --session, --json; and the session file round trip.
+// --endpoints, --timeout-ms, --session, --json (and --attempt-timeout-ms for put, get, del); and
+// the session file round trip.
 #pragma once
 
 #include <cstdint>
@@ -19,12 +20,15 @@ inline constexpr std::string_view kDefaultEndpoint = "127.0.0.1:7400";
 struct ClientFlags {
   std::string endpoints{kDefaultEndpoint};
   uint64_t timeout_ms = kRequestTimeoutMsDefault;
+  uint64_t attempt_timeout_ms = kClientAttemptTimeoutMsDefault;
   std::string session_file;  // empty: no session carried across invocations
   bool json = false;
 };
 
 // Adds --endpoints (env CAUSEWAY_ENDPOINTS), --timeout-ms and --json; --session when `session`.
 void AddClientFlags(CLI::App* cmd, ClientFlags* flags, bool session);
+// Adds --attempt-timeout-ms (ClientOptions::attempt_timeout_ms).
+void AddAttemptTimeoutFlag(CLI::App* cmd, ClientFlags* flags);
 
 // Validates the flags and returns a client; loads the session token when --session FILE exists.
 Result<std::unique_ptr<Client>> MakeClient(const ClientFlags& flags);
