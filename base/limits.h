@@ -168,6 +168,10 @@ static_assert(kSessionKeysMax * 24 + kSessionSketchBuckets * 8 + 64 < kSessionTo
 // after SIGTERM before it gets SIGKILL.
 inline constexpr uint64_t kLocalStartWaitMsMax = 30000;
 inline constexpr uint64_t kLocalStopGraceMsDefault = 10000;
+// `causeway serve`: a data dir whose LOCK another process holds (the previous incarnation,
+// still stopping) is waited for this long, polled this often, before the open fails.
+inline constexpr uint64_t kDataDirLockWaitMsMax = 10000;
+inline constexpr uint64_t kDataDirLockPollMs = 20;
 // `causeway bench`: client threads and calls outstanding per thread.
 inline constexpr int kBenchConnectionsMax = 1024;
 inline constexpr int kBenchOutstandingMax = 1024;

@@ -46,15 +46,13 @@ void CeilingStore::RequestHlcCeilingMs(uint64_t ceiling_ms) {
   requested_ms_ = std::max(requested_ms_, ceiling_ms);
 }
 
-void CeilingStore::KeepAhead() {
-  const uint64_t now_ms = physical_->NowMs();
-  if (now_ms + schedule_.renew_ms >= std::max(requested_ms_, durable_ms_)) {
-    RequestHlcCeilingMs(now_ms + schedule_.lead_ms);
+void CeilingStore::KeepAhead(uint64_t base_ms) {
+  if (base_ms + schedule_.renew_ms >= std::max(requested_ms_, durable_ms_)) {
+    RequestHlcCeilingMs(base_ms + schedule_.lead_ms);
   }
 }
 
-uint64_t CeilingStore::Target(bool wall_trusted, uint64_t last_ms) {
-  const uint64_t base_ms = wall_trusted ? std::max(physical_->NowMs(), last_ms) : last_ms;
+uint64_t CeilingStore::Target(uint64_t base_ms) {
   requested_ms_ = std::max(durable_ms_, std::min(requested_ms_, base_ms + schedule_.lead_ms));
   return requested_ms_ > durable_ms_ ? requested_ms_ : 0;
 }

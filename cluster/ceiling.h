@@ -15,9 +15,9 @@
 // path while renewals land within kHlcCeilingStoreLatencyMaxMs (base/limits.h).
 //
 // A ceiling is never derived from a wall clock the node does not trust (the clock monitor's
-// verdict, cluster/internal/clock_monitor.h): Target() clamps what is stored to the clock's Last()
-// plus the lead while untrusted, and to max(wall, Last()) plus the lead when trusted. So a node
-// whose clock was 300 s ahead restarts, once the clock is fixed, without waiting out 300 s.
+// verdict, cluster/internal/clock_monitor.h): Target() clamps what is stored to a base the core
+// chooses (NodeCore::CeilingBaseMs) plus the lead. So a node whose clock was 300 s ahead
+// restarts, once the clock is fixed, without waiting out 300 s.
 //
 // Not thread-safe: the node's loop (or the simulator) owns it, with its clock and driver.
 #pragma once
@@ -48,14 +48,14 @@ class CeilingStore final : public ClockStore {
   // clock), so the first write after start does not wait for a renewal.
   Status Start(uint64_t store_now_ms);
   bool started() const { return started_; }
-  // Asks for a renewal if the wall clock came within the renewal margin of the durable ceiling:
-  // the driver calls it while the wall clock is trusted, so an idle node's ceiling stays ahead
-  // too and the first write after a quiet spell does not find it reached.
-  void KeepAhead();
-  // The ceiling to store now (0: none), given whether the wall clock is trusted and the clock's
-  // Last() physical part: what was asked for, clamped as the header says. Drops the part of the
-  // request beyond the clamp (the clock asks again if it still needs it).
-  uint64_t Target(bool wall_trusted, uint64_t last_ms);
+  // Asks for a renewal if `base_ms` (NodeCore::CeilingBaseMs: the wall clock while trusted) came
+  // within the renewal margin of the durable ceiling: the driver calls it after every input, so
+  // an idle node's ceiling stays ahead too and the first write after a quiet spell does not find
+  // it reached.
+  void KeepAhead(uint64_t base_ms);
+  // The ceiling to store now (0: none): what was asked for, at most base_ms plus the lead. Drops
+  // the part of the request beyond that (the clock asks again if it still needs it).
+  uint64_t Target(uint64_t base_ms);
   // `ceiling_ms` is durable now.
   void OnStored(uint64_t ceiling_ms);
   uint64_t durable_ms() const { return durable_ms_; }

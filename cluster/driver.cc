@@ -14,7 +14,7 @@ std::optional<RequestId> ResponseId(const PeerMessage& message) {
 }
 
 NodeDriver::NodeDriver(NodeConfig config, HybridClock* hlc, DriverPorts ports)
-    : ports_(ports), hlc_(hlc), core_(std::move(config), hlc) {
+    : ports_(ports), core_(std::move(config), hlc) {
   CW_ASSERT(ports_.transport && ports_.storage && ports_.replies && ports_.clock,
             "every driver port but the ceiling store is required");
   CW_ASSERT(ports_.ceiling == nullptr || !ports_.ceiling->started(),
@@ -25,8 +25,8 @@ NodeDriver::NodeDriver(NodeConfig config, HybridClock* hlc, DriverPorts ports)
     // for a renewal. One that must first compare clocks stores none until it trusts the clock.
     uint64_t first_ms = 0;
     if (core_.ClockTrusted()) {
-      ports_.ceiling->KeepAhead();
-      first_ms = ports_.ceiling->Target(true, HlcPhysicalMs(hlc_->Last()));
+      ports_.ceiling->KeepAhead(core_.CeilingBaseMs());
+      first_ms = ports_.ceiling->Target(core_.CeilingBaseMs());
     }
     // A failure here is not fatal: renewals are retried after every input, and writes are
     // refused (kUnavailable) until one lands.
@@ -97,15 +97,16 @@ void NodeDriver::Submit(Input input) {
   MaybeRenewCeiling();
 }
 
-// The clock asks for renewals ahead of need (HybridClock, through CeilingStore), and while the
-// core trusts the wall clock the store keeps the ceiling ahead of it (KeepAhead) so an idle node's
-// first write does not find it reached. One store at a time carries the largest ceiling asked for
-// so far, clamped so that an untrusted wall clock never raises it (CeilingStore::Target).
+// The clock asks for renewals ahead of need (HybridClock, through CeilingStore), and the store
+// keeps the ceiling ahead of the core's base (the wall clock while trusted: KeepAhead) so an idle
+// node's first write does not find it reached. One store at a time carries the largest ceiling
+// asked for so far, clamped to the base plus the lead, so that an untrusted wall clock never
+// raises it (NodeCore::CeilingBaseMs).
 void NodeDriver::MaybeRenewCeiling() {
   if (ports_.ceiling == nullptr || ceiling_storing_ != 0) return;
-  const bool trusted = core_.ClockTrusted();
-  if (trusted) ports_.ceiling->KeepAhead();
-  const uint64_t target_ms = ports_.ceiling->Target(trusted, HlcPhysicalMs(hlc_->Last()));
+  const uint64_t base_ms = core_.CeilingBaseMs();
+  if (base_ms != 0) ports_.ceiling->KeepAhead(base_ms);
+  const uint64_t target_ms = ports_.ceiling->Target(base_ms);
   if (target_ms == 0) return;
   ceiling_storing_ = target_ms;
   ports_.storage->StoreHlcCeiling(target_ms);

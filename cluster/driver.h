@@ -131,7 +131,6 @@ class NodeDriver {
   void MaybeRenewCeiling();
 
   DriverPorts ports_;
-  HybridClock* hlc_;
   NodeCore core_;
   std::deque<Input> queue_;
   bool running_ = false;

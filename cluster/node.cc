@@ -268,6 +268,11 @@ struct NodeCore::Impl final : internal::ClusterView {
     if (s.ok()) {
       s = clock->Update(r.version.timestamp);
       if (s.code() == ErrorCode::kClockSkew) counters.clock_skew_rejections++;
+      // Within our max offset: a timestamp a (trusted) coordinator stamped. While our own wall
+      // clock is not trusted, the ceiling may follow these instead (NodeCore::CeilingBaseMs).
+      if (s.code() != ErrorCode::kClockSkew) {
+        max_replicated_ms = std::max(max_replicated_ms, HlcPhysicalMs(r.version.timestamp));
+      }
     }
     if (s.ok() && storage_ops.size() >= kNodeInFlightRequestsMax) {
       s = Status::Overloaded("replica has too many storage operations in flight");
@@ -319,6 +324,7 @@ struct NodeCore::Impl final : internal::ClusterView {
   uint64_t ring_epoch_seen = 0;
   internal::Coordinator coordinator;
   internal::ClockMonitor clock_monitor;
+  uint64_t max_replicated_ms = 0;  // physical part of the newest version replicated to us
   std::map<uint64_t, StorageOp> storage_ops;
   uint64_t next_op_id = 1;
 };
@@ -457,5 +463,11 @@ NodeCore::ClockStatus NodeCore::clock_status() const {
 }
 
 bool NodeCore::ClockTrusted() const { return impl_->clock_monitor.trusted(); }
+
+uint64_t NodeCore::CeilingBaseMs() const {
+  const uint64_t last_ms = HlcPhysicalMs(impl_->clock->Last());
+  if (impl_->clock_monitor.trusted()) return std::max(impl_->clock->PhysicalNowMs(), last_ms);
+  return std::max(impl_->max_replicated_ms, last_ms);
+}
 
 }  // namespace causeway::cluster

@@ -85,6 +85,12 @@ class NodeCore {
   ClockStatus clock_status() const;
   // Whether the wall clock may stamp writes and back a stored clock ceiling now.
   bool ClockTrusted() const;
+  // What the clock's persisted ceiling may be based on now (the driver stores at most this plus
+  // the lead): the wall clock or the clock's Last() while trusted; otherwise Last() or the newest
+  // timestamp a peer replicated to us (stamped by a trusted coordinator), never our own wall
+  // clock. So a fenced node still takes replicas' writes, and once its clock is fixed it
+  // restarts without waiting out the old skew.
+  uint64_t CeilingBaseMs() const;
 
   // Monotonic since start (docs/design.md, "Counters").
   struct Counters {

@@ -6,6 +6,8 @@
 // their own thread. The core asks the server to store tokens and view when they change
 // (cluster::PersistMetaAction); nothing here polls for them.
 #include <pthread.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -13,10 +15,12 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <string_view>
 #include <thread>
 
 #include "base/hlc.h"
@@ -184,8 +188,50 @@ void WaitForWallClock(HybridClock* clock, spdlog::logger& log) {
   std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms + 1));
 }
 
+// A restart right after a stop (a supervisor, or faketime's wrapper, see below) may find the old
+// process still closing its engine. RocksDB holds DIR/LOCK with an fcntl lock; wait (bounded by
+// kDataDirLockWaitMsMax) while another process holds it, so the restart does not fail for a lock
+// that is about to go. A lock that stays is reported by Engine::Open as before.
+void WaitForDataDirLock(const std::string& dir, spdlog::logger& log) {
+  const std::string path = dir + "/LOCK";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;  // a new data dir
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kDataDirLockWaitMsMax);
+  bool logged = false;
+  while (std::chrono::steady_clock::now() < deadline) {
+    struct flock probe {};
+    probe.l_type = F_WRLCK;
+    probe.l_whence = SEEK_SET;
+    if (::fcntl(fd, F_GETLK, &probe) != 0 || probe.l_type == F_UNLCK) break;
+    if (!logged) {
+      log.info("data dir {} is held by pid {}; waiting up to {} ms for it to exit", dir,
+               probe.l_pid, kDataDirLockWaitMsMax);
+      logged = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(kDataDirLockPollMs));
+  }
+  ::close(fd);
+}
+
+// faketime(1), which operators use to try a node with a skewed clock, runs the node as its child
+// and neither forwards signals nor kills the child when it is signalled itself: a SIGTERM meant
+// for the node would leave it running, holding its data dir. Under faketime (its preload is in
+// the environment) the node therefore takes its parent's death as a SIGTERM.
+void ExitWithFaketimeWrapper(spdlog::logger& log) {
+  const char* preload = std::getenv("LD_PRELOAD");
+  if (preload == nullptr || std::string_view(preload).find("libfaketime") == std::string::npos) {
+    return;
+  }
+  const pid_t parent = getppid();
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent) ::kill(getpid(), SIGTERM);  // the wrapper died before prctl
+  log.info("running under faketime: this node stops when its faketime wrapper does");
+}
+
 int RunNode(const ServeConfig& config) {
   auto log = MakeLogger(config.node_id, config.log_format, config.log_level);
+  ExitWithFaketimeWrapper(*log);
   // Block the termination signals before any thread exists, so that only the watcher gets them.
   sigset_t signals = SignalWatcher::TerminationSignals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
@@ -194,6 +240,7 @@ int RunNode(const ServeConfig& config) {
   for (const auto& seed : config.seeds) seeds += (seeds.empty() ? "" : ",") + seed;
   log->info("starting: listen {} data_dir {} rf {} sync {} seeds {}", config.listen,
             config.data_dir, config.rf, SyncModeName(config.sync), seeds);
+  WaitForDataDirLock(config.data_dir, *log);
   auto engine = OpenEngine(config);
   if (!engine.ok()) {
     log->error("cannot open the engine: {}", engine.status().ToString());
