@@ -243,7 +243,11 @@ kj::Promise<Result<T>> ClientCore::StartCall(const char* what, uint64_t timeout_
   run->call.grace_ms = grace_ms;
   run->call.tried.assign(targets.size(), false);
   run->attempt = kj::mv(attempt);
-  return Attempt(kj::mv(run));
+  // The loop turns every failure into a Result; this is the net under a bug in it, so that the
+  // caller never sees a kj::Exception.
+  return Attempt(kj::mv(run)).catch_([](kj::Exception&& e) -> Result<T> {
+    return rpc::FromException(e);
+  });
 }
 
 // One attempt on the endpoint Pick() chooses, then Finish() decides whether there is another.
@@ -273,6 +277,10 @@ kj::Promise<Result<T>> ClientCore::Attempt(kj::Own<Run<T>> run) {
   return Connected(i, attempt_deadline)
       .then([this, i, attempt_deadline, reused,
              run = kj::mv(run)](causeway::Status connected) mutable -> kj::Promise<Result<T>> {
+        if (connected.ok() && targets[i].conns.empty()) {  // closed by another call meanwhile
+          connected = Status::Unavailable(
+              StrCat("the connection to ", options.endpoints[i], " closed as it opened"));
+        }
         if (!connected.ok()) {
           return Finish(kj::mv(run), i, 0, reused, Outcome<T>{std::move(connected)});
         }
@@ -289,7 +297,7 @@ kj::Promise<Result<T>> ClientCore::Send(kj::Own<Run<T>> run, size_t i,
   uint64_t generation = target.generation;
   auto api = target.conns[target.next_conn++ % target.conns.size()]->api;
   uint64_t node_timeout_ms = MsUntil(attempt_deadline);
-  auto reply = run->attempt(kj::mv(api), node_timeout_ms)
+  auto reply = kj::evalNow([&]() { return run->attempt(kj::mv(api), node_timeout_ms); })
                    .then([](Result<T> r) { return Outcome<T>{std::move(r)}; },
                          [](kj::Exception&& e) {
                            return Outcome<T>{rpc::FromException(e), rpc::IsConnectionFailure(e)};
@@ -350,11 +358,13 @@ std::optional<size_t> ClientCore::Pick(const Call& call, kj::TimePoint now) cons
   return skipped;
 }
 
-// True if an endpoint other than `i` is worth an attempt of this call after it: untried, and
-// outside its skip window. Otherwise the attempt on `i` is the call's last chance.
+// True if an endpoint other than `i` is left for an attempt of this call after it: untried, and
+// outside its skip window unless `i` is inside its own (then only skipped ones are left, and each
+// gets an attempt). Otherwise the attempt on `i` is the call's last chance.
 bool ClientCore::OthersLeft(const Call& call, size_t i, kj::TimePoint now) const {
+  bool i_skipped = targets[i].skip_until > now;
   for (size_t j = 0; j < targets.size(); ++j) {
-    if (j != i && !call.tried[j] && targets[j].skip_until <= now) return true;
+    if (j != i && !call.tried[j] && (i_skipped || targets[j].skip_until <= now)) return true;
   }
   return false;
 }
