@@ -176,4 +176,27 @@ inline constexpr uint64_t kDataDirLockPollMs = 20;
 inline constexpr int kBenchConnectionsMax = 1024;
 inline constexpr int kBenchOutstandingMax = 1024;
 
+// ---- Disk (engine/internal/disk_watch.h, engine/internal/info_log.h) ------------------------
+// Data writes (replica applies, hints) are refused with kNoSpace while the free space of the data
+// dir's file system, less what the memtables will write when flushed and what was admitted since
+// the last sample, is below the reserve. Meta writes (the HLC ceiling, node records: a few bytes
+// each) are not, so a node whose disk is full still coordinates writes to healthy replicas. The
+// default reserve is the smaller of kDiskReserveBytesDefault and kDiskReservePercentDefault % of
+// the file system (4.8 MiB on a 96 MiB tmpfs); `serve --disk-reserve-mb` sets it, up to
+// kDiskReserveMbMax; 0 turns the check off.
+inline constexpr uint64_t kDiskReserveBytesDefault = 256ull << 20;
+inline constexpr uint64_t kDiskReservePercentDefault = 5;
+inline constexpr uint64_t kDiskReserveMbMax = 1ull << 20;  // 1 TiB
+// Free space is sampled (statvfs) every kDiskSampleIntervalMs by the engine's disk thread, which
+// then also resumes writes after a kNoSpace fail-stop once there is room; and inline by the writer
+// whose admitted bytes since the last sample pass kDiskResampleBytes.
+inline constexpr uint64_t kDiskSampleIntervalMs = 1000;
+inline constexpr uint64_t kDiskResampleBytes = 1 << 20;
+static_assert(kDiskResampleBytes * 4 <= kDiskReserveBytesDefault);
+// RocksDB's info LOG is written by the engine's own logger (RocksDB's own one asserts on the
+// write after a failed one): LOG plus LOG.old, each at most kInfoLogBytesMax; a longer line is cut.
+inline constexpr uint64_t kInfoLogBytesMax = 16 << 20;
+inline constexpr size_t kInfoLogLineBytesMax = 16 << 10;
+static_assert(kInfoLogLineBytesMax < kInfoLogBytesMax);
+
 }  // namespace causeway

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "engine/internal/coding.h"
+#include "engine/internal/disk_watch.h"
+#include "engine/internal/info_log.h"
 #include "engine/internal/keys.h"
 #include "engine/internal/lww_merge.h"
 #include "engine/internal/options.h"
@@ -93,7 +95,16 @@ struct Engine::Impl {
 
   std::atomic<bool> failed{false};
   mutable std::mutex failure_mu;
-  Status failure;  // GUARDED_BY(failure_mu): the first write-path failure
+  // GUARDED_BY(failure_mu): the first write-path failure (a later kIoError or kCorruption
+  // replaces a kNoSpace: it must not be resumed over), and a count of FailStop calls, so that a
+  // resume clears only the failure it probed past.
+  Status failure;
+  uint64_t failure_generation = 0;
+  std::atomic<uint64_t> fail_stops{0};
+  std::mutex resume_mu;  // one TryResume at a time
+  std::atomic<uint64_t> resumes{0};
+  std::shared_ptr<internal::InfoLog> info_log;
+  std::unique_ptr<internal::DiskWatch> disk;  // set after the database opens
 
   // HLC ceiling (the `clock` record kHlcCeilingName). Writes are serialized so that the stored
   // value only grows; a value is published in ceiling_durable only once a sync covers it.
@@ -138,8 +149,29 @@ struct Engine::Impl {
 
   void FailStop(const Status& status) {
     std::lock_guard<std::mutex> lock(failure_mu);
-    if (failure.ok()) failure = status;
+    if (failure.ok()) fail_stops.fetch_add(1, std::memory_order_relaxed);
+    if (failure.ok() ||
+        (failure.code() == ErrorCode::kNoSpace && status.code() != ErrorCode::kNoSpace)) {
+      failure = status;
+    }
+    ++failure_generation;
     failed.store(true, std::memory_order_release);
+  }
+
+  // The fail-stop (if any), then the disk reserve, for a data write of about `bytes`.
+  Status CheckDataWritable(uint64_t bytes) {
+    if (Status s = CheckWritable(); !s.ok()) return s;
+    return disk->AdmitData(bytes);
+  }
+
+  // Memtable bytes of the families that hold values: what their next flushes will write.
+  uint64_t PendingFlushBytes() {
+    uint64_t total = 0;
+    for (rocksdb::ColumnFamilyHandle* cf : {data(), hints_cf()}) {
+      uint64_t bytes = 0;
+      if (db->GetIntProperty(cf, "rocksdb.cur-size-all-mem-tables", &bytes)) total += bytes;
+    }
+    return total;
   }
 
   Status Put(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string_view value,
@@ -187,6 +219,8 @@ struct Engine::Impl {
   void ScheduleRenewal(uint64_t ceiling_ms);
   HlcCeilingSchedule CeilingSchedule() const;
   Status OpenDb();
+  void StartDiskWatch();
+  void TryResume();
   Status CheckFormatVersion();
   Status LoadHintState();
   void RunSyncer();
@@ -199,6 +233,13 @@ Status Engine::Impl::OpenDb() {
   internal::DbLayout layout = internal::MakeDbLayout(options);
   layout.column_families[internal::kDataCfIndex].options.compaction_filter = &filter;
   merge = layout.merge_operator;
+  // Our own info log: RocksDB's aborts on the line after a failed write (internal/info_log.h).
+  info_log = std::make_shared<internal::InfoLog>(fs(), options.dir);
+  layout.db.info_log = info_log;
+  layout.db.listeners.push_back(
+      std::make_shared<internal::BackgroundErrorListener>([this](const Status& error) {
+        if (internal::IsFailStop(error.code())) FailStop(error);
+      }));
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
       rocksdb::DB::Open(layout.db, options.dir, layout.column_families, &handles, &raw);
@@ -206,6 +247,50 @@ Status Engine::Impl::OpenDb() {
   db.reset(raw);
   filter.Attach(db.get(), data());
   return Status::Ok();
+}
+
+void Engine::Impl::StartDiskWatch() {
+  disk = std::make_unique<internal::DiskWatch>(options.dir, options.disk_reserve_bytes,
+                                               options.disk_space,
+                                               [this] { return PendingFlushBytes(); });
+  disk->Sample();
+  if (options.periodic_sync_ms < kSyncerOffPeriodMs) disk->StartThread([this] { TryResume(); });
+}
+
+// After a kNoSpace fail-stop, once the disk has room again: DB::Resume() (RocksDB flushes the
+// memtables and leaves read-only mode), then a synced rewrite of the HLC ceiling record proves
+// the WAL takes writes again. Only then are writes let through. A failure on the way fail-stops
+// again (a kIoError there ends the resumes). RocksDB's own recovery is off
+// (internal::BackgroundErrorListener): this and a restart are the only ways out.
+void Engine::Impl::TryResume() {
+  std::lock_guard<std::mutex> serial(resume_mu);
+  uint64_t generation = 0;
+  {
+    std::lock_guard<std::mutex> lock(failure_mu);
+    if (!failed.load(std::memory_order_relaxed) || failure.code() != ErrorCode::kNoSpace) return;
+    generation = failure_generation;
+  }
+  if (!disk->HasRoom()) return;
+  rocksdb::Status s = db->Resume();
+  uint64_t probed_ms = 0;
+  if (s.ok()) {
+    std::lock_guard<std::mutex> lock(ceiling_mu);
+    probed_ms = ceiling_written.load(std::memory_order_relaxed);
+    std::string bytes;
+    internal::PutFixed64Le(&bytes, probed_ms);
+    s = db->Put(synced_options, clock(), kHlcCeilingName, bytes);
+  }
+  if (!s.ok()) {
+    Status status = FromRocksDb(s, "resume once the disk had room");
+    if (internal::IsFailStop(status.code())) FailStop(status);
+    return;  // kBusy and the like: the next sample tries again
+  }
+  StoreMax(&ceiling_durable, probed_ms);
+  std::lock_guard<std::mutex> lock(failure_mu);
+  if (failure_generation != generation) return;  // failed again meanwhile: the next sample
+  failure = Status::Ok();
+  failed.store(false, std::memory_order_release);
+  resumes.fetch_add(1, std::memory_order_relaxed);
 }
 
 Status Engine::Impl::CheckFormatVersion() {
@@ -345,6 +430,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   if (!ceiling_ms.ok()) return ceiling_ms.status();
   engine->impl_->ceiling_written.store(*ceiling_ms);  // only ever written higher
   if (Status s = engine->impl_->LoadHintState(); !s.ok()) return s;
+  engine->impl_->StartDiskWatch();
   if (options.periodic_sync_ms < kSyncerOffPeriodMs) {
     Impl* p = engine->impl_.get();
     p->has_syncer = true;
@@ -358,6 +444,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Engine::~Engine() {
+  impl_->disk.reset();  // joins the disk thread, which may be resuming the database
   if (impl_->syncer.joinable()) {
     {
       std::lock_guard<std::mutex> lock(impl_->syncer_mu);
@@ -383,7 +470,11 @@ Engine::~Engine() {
 Result<ApplyResult> Engine::Apply(std::string_view key, const Version& version) {
   if (Status s = ValidateKey(key); !s.ok()) return s;
   if (Status s = ValidateVersion(version); !s.ok()) return s;
-  if (Status s = impl_->CheckWritable(); !s.ok()) return s;
+  if (Status s =
+          impl_->CheckDataWritable(key.size() + version.value.size() + kWriteBatchOverheadBytes);
+      !s.ok()) {
+    return s;
+  }
   const std::string data_key = internal::DataKey(key);
   std::lock_guard<std::mutex> lock(
       impl_->stripes[internal::DecodeFixed64Be(data_key.data()) % kApplyLockStripes]);
@@ -479,7 +570,7 @@ Status Engine::ScanTokenRange(Token begin, Token end, const ScanFn& fn) {
 void Engine::SetTombstoneWatermark(Hlc watermark) { impl_->filter.SetWatermark(watermark); }
 
 Status Engine::CompactData() {
-  if (Status s = impl_->CheckWritable(); !s.ok()) return s;
+  if (Status s = impl_->CheckDataWritable(0); !s.ok()) return s;
   rocksdb::FlushOptions fo;
   fo.wait = true;
   if (Status s = impl_->CheckWrite(impl_->db->Flush(fo, impl_->data()), "flush"); !s.ok()) {
@@ -499,6 +590,9 @@ Status Engine::PutHint(NodeId target, std::string_view key, const Version& versi
   internal::PutVarint64(&value, key.size());
   value.append(key);
   EncodeVersionTo(version, &value);
+  if (Status s = impl_->CheckDataWritable(value.size() + kWriteBatchOverheadBytes); !s.ok()) {
+    return s;
+  }
   const uint64_t seq = impl_->next_hint_seq.fetch_add(1);
   Status s =
       impl_->Put(impl_->hints_cf(), internal::HintKey(target, seq), value, impl_->write_options);
@@ -650,6 +744,11 @@ Status Engine::SyncWal() {
 
 Status Engine::health() const { return impl_->CheckWritable(); }
 
+void Engine::CheckDisk() {
+  impl_->disk->Sample();
+  impl_->TryResume();
+}
+
 SyncMode Engine::sync_mode() const { return impl_->options.sync; }
 
 EngineStats Engine::GetStats() {
@@ -663,6 +762,11 @@ EngineStats Engine::GetStats() {
   st.tombstones_purged = impl_->filter.purged();
   st.hints = impl_->hints.load(std::memory_order_relaxed);
   st.background_syncs = impl_->background_syncs.load(std::memory_order_relaxed);
+  st.disk = impl_->disk->Report();
+  st.fail_stop = impl_->CheckWritable();
+  st.fail_stops = impl_->fail_stops.load(std::memory_order_relaxed);
+  st.disk_resumes = impl_->resumes.load(std::memory_order_relaxed);
+  st.log_lines_dropped = impl_->info_log->dropped_lines();
   uint64_t v = 0;
   if (impl_->db->GetIntProperty(impl_->data(), "rocksdb.estimate-num-keys", &v)) {
     st.keys_estimate = v;

@@ -24,8 +24,19 @@
 // once, when a flush or compaction discards it. Tombstones are versions like any other; a
 // compaction filter purges those older than the GC watermark the caller sets.
 //
-// Errors: I/O errors, a full disk and corruption on the write path fail-stop the engine: every
-// later write returns the same error until the process restarts. Reads keep working.
+// Errors: I/O errors, a full disk and corruption on the write path (or in a background flush or
+// compaction) fail-stop the engine: every later write returns the same error. Reads keep working.
+// A kNoSpace fail-stop ends by itself once free space is back above the reserve (DB::Resume, then
+// a synced probe write); kIoError and kCorruption last until the process restarts.
+//
+// Disk reserve (docs/design.md, "Disk faults"): free space is sampled (engine/internal/
+// disk_watch.h); data writes (Apply, PutHint, CompactData) are refused with kNoSpace, writing
+// nothing, while it is below EngineOptions::disk_reserve_bytes, so that RocksDB does not reach
+// ENOSPC. Meta writes (the HLC ceiling, StoreMeta) are never refused for the reserve: it keeps room
+// for them, so a node whose disk is full still stamps and coordinates writes to other replicas.
+// A disk thread samples every kDiskSampleIntervalMs and resumes writes (unless periodic_sync_ms >=
+// kSyncerOffPeriodMs: then the caller calls CheckDisk). RocksDB's info LOG is written by the
+// engine's own logger (engine/internal/info_log.h), which drops lines it cannot write.
 //
 // Thread-safe: any thread may call any method. Owned by main(); everything else borrows it.
 #pragma once
@@ -58,6 +69,16 @@ enum class SyncMode {
 std::string_view SyncModeName(SyncMode mode);
 Result<SyncMode> ParseSyncMode(std::string_view name);
 
+// Free space of a file system, as statvfs reports it.
+struct DiskSpace {
+  uint64_t free_bytes = 0;  // available to unprivileged writers (f_bavail)
+  uint64_t total_bytes = 0;
+};
+using DiskSpaceFn = std::function<Result<DiskSpace>(const std::string& dir)>;
+// EngineOptions::disk_reserve_bytes: min(kDiskReserveBytesDefault, kDiskReservePercentDefault %
+// of the file system's size).
+inline constexpr uint64_t kDiskReserveAuto = ~uint64_t{0};
+
 struct EngineOptions {
   std::string dir;
   SyncMode sync = SyncMode::kPeriodic;
@@ -68,6 +89,21 @@ struct EngineOptions {
   size_t block_cache_bytes = 256 << 20;
   // Not owned. Null: rocksdb::Env::Default(). Tests pass a fault-injecting Env.
   rocksdb::Env* env = nullptr;
+  // Data writes are refused (kNoSpace) below this much free space. 0: never (RocksDB's ENOSPC
+  // is then the first sign of a full disk).
+  uint64_t disk_reserve_bytes = kDiskReserveAuto;
+  // Null: statvfs of `dir`. Tests pass a fake disk.
+  DiskSpaceFn disk_space;
+};
+
+// The disk as the engine last sampled it. Additive struct.
+struct DiskReport {
+  uint64_t free_bytes = 0;           // statvfs at the last sample
+  uint64_t total_bytes = 0;          // size of the file system
+  uint64_t pending_flush_bytes = 0;  // memtable bytes a flush will write (counted as used)
+  uint64_t reserve_bytes = 0;        // 0: no reserve
+  bool below_reserve = false;        // data writes are being refused with kNoSpace
+  uint64_t refused_writes = 0;       // data writes refused for the reserve since Open
 };
 
 // Apply() returns kApplied: "accepted and durable per the sync mode; the LWW winner among all
@@ -102,6 +138,12 @@ struct EngineStats {
   // Durability points made by the background syncer: WAL syncs (periodic, or for a ceiling
   // renewal), or in `always` a renewal's synced write. Additive field.
   uint64_t background_syncs = 0;
+  // Disk and fail-stop state (docs/design.md, "Disk faults"). Additive fields.
+  DiskReport disk;
+  Status fail_stop;                // Ok, or the error that fail-stopped writes (health())
+  uint64_t fail_stops = 0;         // times writes were fail-stopped since Open
+  uint64_t disk_resumes = 0;       // kNoSpace fail-stops that ended by themselves
+  uint64_t log_lines_dropped = 0;  // RocksDB info LOG lines that could not be written
 };
 
 class Engine : public ClockStore {
@@ -153,6 +195,10 @@ class Engine : public ClockStore {
   [[nodiscard]] Status SyncWal();
   // Ok, or the error that fail-stopped writes.
   Status health() const;
+  // Samples free space now and, after a kNoSpace fail-stop, resumes writes if there is room
+  // again. The disk thread does this every kDiskSampleIntervalMs; without it (periodic_sync_ms
+  // >= kSyncerOffPeriodMs) only callers do.
+  void CheckDisk();
   EngineStats GetStats();
   SyncMode sync_mode() const;
 
