@@ -42,7 +42,27 @@ struct ServeFlags {
   std::map<std::string, CLI::Option*> options;
   std::string config_file;
   bool print_config = false;
+  // --disk-reserve-mb / CAUSEWAY_DISK_RESERVE_MB: "auto" or MiB (not a config-file key yet).
+  std::string disk_reserve_mb = "auto";
 };
+
+// The engine's disk reserve in bytes from --disk-reserve-mb: "auto" (kDiskReserveAuto), or
+// 0..kDiskReserveMbMax MiB (0: no reserve).
+Result<uint64_t> ParseDiskReserve(const std::string& text) {
+  if (text == "auto") return kDiskReserveAuto;
+  uint64_t mb = 0;
+  size_t used = 0;
+  try {
+    mb = std::stoull(text, &used);
+  } catch (...) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size() || text[0] == '-' || mb > kDiskReserveMbMax) {
+    return Status::InvalidArgument("disk_reserve_mb: '" + text + "' is not auto or 0.." +
+                                   std::to_string(kDiskReserveMbMax) + " (MiB)");
+  }
+  return mb << 20;
+}
 
 // The three layers below the defaults: file, environment, flags (lowest precedence first).
 Result<std::vector<ConfigLayer>> GatherLayers(const ServeFlags& flags) {
@@ -157,7 +177,7 @@ class SignalWatcher {
   std::thread thread_;
 };
 
-Result<std::unique_ptr<Engine>> OpenEngine(const ServeConfig& config) {
+Result<std::unique_ptr<Engine>> OpenEngine(const ServeConfig& config, uint64_t disk_reserve_bytes) {
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec) {
@@ -168,6 +188,7 @@ Result<std::unique_ptr<Engine>> OpenEngine(const ServeConfig& config) {
   options.sync = config.sync;
   options.periodic_sync_ms = config.periodic_sync_ms;
   options.block_cache_bytes = static_cast<size_t>(config.block_cache_mb) << 20;
+  options.disk_reserve_bytes = disk_reserve_bytes;
   return Engine::Open(options);
 }
 
@@ -229,7 +250,7 @@ void ExitWithFaketimeWrapper(spdlog::logger& log) {
   log.info("running under faketime: this node stops when its faketime wrapper does");
 }
 
-int RunNode(const ServeConfig& config) {
+int RunNode(const ServeConfig& config, uint64_t disk_reserve_bytes) {
   auto log = MakeLogger(config.node_id, config.log_format, config.log_level);
   ExitWithFaketimeWrapper(*log);
   // Block the termination signals before any thread exists, so that only the watcher gets them.
@@ -241,13 +262,16 @@ int RunNode(const ServeConfig& config) {
   log->info("starting: listen {} data_dir {} rf {} sync {} seeds {}", config.listen,
             config.data_dir, config.rf, SyncModeName(config.sync), seeds);
   WaitForDataDirLock(config.data_dir, *log);
-  auto engine = OpenEngine(config);
+  auto engine = OpenEngine(config, disk_reserve_bytes);
   if (!engine.ok()) {
     log->error("cannot open the engine: {}", engine.status().ToString());
     return Fail(ExitCodeFor(engine.status()) == kExitUsage ? kExitUsage : kExitError,
                 "cannot open data dir " + config.data_dir + ": " + engine.status().ToString(),
                 "is another node running on this data dir? Stop it, or pick another --data-dir");
   }
+  const DiskReport disk = (*engine)->GetStats().disk;
+  log->info("disk reserve {} MiB, {} MiB free of {} MiB on {}", disk.reserve_bytes >> 20,
+            disk.free_bytes >> 20, disk.total_bytes >> 20, config.data_dir);
   ServerOptions options{MakeNodeConfig(config), config.listen};
   if (Status s = RestoreIdentity(**engine, config, &options.node, *log); !s.ok()) {
     log->error("{}", s.ToString());
@@ -255,7 +279,7 @@ int RunNode(const ServeConfig& config) {
   }
   SystemClock wall_clock;
   // The clock's ceiling lives in the engine; once open, the node driver renews it off the loop.
-  cluster::CeilingStore ceiling(engine->get(), &wall_clock, config.max_clock_offset_ms);
+  cluster::CeilingStore ceiling(engine->get(), config.max_clock_offset_ms);
   auto clock = HybridClock::Open(&wall_clock, &ceiling, config.max_clock_offset_ms);
   if (!clock.ok()) return FailStatus("cannot open the clock", clock.status());
   WaitForWallClock(clock->get(), *log);
@@ -290,11 +314,15 @@ int RunServe(const ServeFlags& flags) {
   if (!config.ok()) {
     return Fail(kExitUsage, config.status().message(), "see `causeway serve --help`");
   }
+  auto disk_reserve_bytes = ParseDiskReserve(flags.disk_reserve_mb);
+  if (!disk_reserve_bytes.ok()) {
+    return Fail(kExitUsage, disk_reserve_bytes.status().message(), "see `causeway serve --help`");
+  }
   if (flags.print_config) {
     std::cout << ServeConfigToToml(*config);
     return kExitOk;
   }
-  return RunNode(*config);
+  return RunNode(*config, *disk_reserve_bytes);
 }
 
 }  // namespace
@@ -311,6 +339,11 @@ void AddServeCommand(CLI::App& app, CommandSlot* slot) {
     flags->options[name] = cmd->add_option(FlagName(key.name), flags->raw[name], help);
   }
   cmd->add_option("--config", flags->config_file, "TOML file of settings [env CAUSEWAY_CONFIG]");
+  cmd->add_option("--disk-reserve-mb", flags->disk_reserve_mb,
+                  "refuse data writes below this much free space on the data dir, keeping room "
+                  "for the node's meta writes, in MiB (default auto: min(256 MiB, 5% of the file "
+                  "system))")
+      ->envname("CAUSEWAY_DISK_RESERVE_MB");
   cmd->add_flag("--print-config", flags->print_config,
                 "print the resolved settings as TOML and exit without starting");
   cmd->callback([flags, slot] { *slot = [flags] { return RunServe(*flags); }; });
