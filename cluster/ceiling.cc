@@ -6,8 +6,7 @@
 
 namespace causeway::cluster {
 
-CeilingStore::CeilingStore(ClockStore* durable, PhysicalClock* physical, uint64_t max_offset_ms)
-    : durable_(durable), physical_(physical) {
+CeilingStore::CeilingStore(ClockStore* durable, uint64_t max_offset_ms) : durable_(durable) {
   schedule_.renew_ms = max_offset_ms + kHlcCeilingStoreLatencyMaxMs;
   schedule_.lead_ms = schedule_.renew_ms + kHlcCeilingRenewStepMs;
   schedule_.store_at_open = false;

@@ -31,9 +31,8 @@ namespace causeway::cluster {
 
 class CeilingStore final : public ClockStore {
  public:
-  // `durable` (the engine; null: nothing is persisted) and `physical` (the clock's wall clock)
-  // are borrowed.
-  CeilingStore(ClockStore* durable, PhysicalClock* physical, uint64_t max_offset_ms);
+  // `durable` (the engine; null: nothing is persisted) is borrowed.
+  CeilingStore(ClockStore* durable, uint64_t max_offset_ms);
 
   // ---- ClockStore (called by the HybridClock)
   Result<uint64_t> LoadHlcCeilingMs() override;
@@ -64,7 +63,6 @@ class CeilingStore final : public ClockStore {
 
  private:
   ClockStore* durable_;
-  PhysicalClock* physical_;
   HlcCeilingSchedule schedule_;
   bool started_ = false;
   uint64_t requested_ms_ = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 
 #include "base/assert.h"
 #include "base/limits.h"
@@ -86,7 +87,8 @@ void ClockMonitor::Evaluate(const std::vector<NodeId>& live, bool awaiting_peers
   far_ = far;
   median_offset_ms_ = 0;
   if (!offsets.empty()) {
-    std::nth_element(offsets.begin(), offsets.begin() + offsets.size() / 2, offsets.end());
+    const auto middle = offsets.begin() + static_cast<std::ptrdiff_t>(offsets.size() / 2);
+    std::nth_element(offsets.begin(), middle, offsets.end());
     median_offset_ms_ = offsets[offsets.size() / 2];
   }
   Verdict next;
@@ -148,8 +150,8 @@ std::string ClockMonitor::Describe() const {
                     " of ", sampled_, " sampled peers farther than ", threshold_ms_,
                     " ms); it stamps no writes until its clock agrees again");
     case Verdict::kUnverified:
-      return StrCat("this node has not yet compared its clock with the cluster (", sampled_,
-                    " of ", live_, " live peers sampled)");
+      return StrCat("this node has not yet compared its clock with the cluster (", sampled_, " of ",
+                    live_, " live peers sampled)");
   }
   return "unknown clock state";
 }

@@ -165,7 +165,7 @@ class CountingClockStore final : public ClockStore {
 TEST(NodeDriver, ClockCeilingIsRenewedThroughTheStorageRunner) {
   testing::TestClock physical;
   CountingClockStore durable;
-  CeilingStore ceiling(&durable, &physical, kMaxClockOffsetMsDefault);
+  CeilingStore ceiling(&durable, kMaxClockOffsetMsDefault);
   auto hlc = HybridClock::Open(&physical, &ceiling);
   ASSERT_TRUE(hlc.ok());
   ASSERT_EQ(durable.sync_stores, 0);  // the clock waits for the driver's verdict on the wall
@@ -207,7 +207,7 @@ TEST(NodeDriver, ClockCeilingIsRenewedThroughTheStorageRunner) {
 TEST(NodeDriver, TicksKeepAnIdleNodesCeilingAhead) {
   testing::TestClock physical;
   CountingClockStore durable;
-  CeilingStore ceiling(&durable, &physical, kMaxClockOffsetMsDefault);
+  CeilingStore ceiling(&durable, kMaxClockOffsetMsDefault);
   auto hlc = HybridClock::Open(&physical, &ceiling);
   ASSERT_TRUE(hlc.ok());
   InlinePorts ports;

@@ -50,8 +50,7 @@ class Node {
     EXPECT_TRUE(engine.ok()) << engine.status().ToString();
     engine_ = std::move(engine).value();
     // As serve does: the clock's ceiling lives in the engine and the node driver renews it.
-    ceiling_ = std::make_unique<cluster::CeilingStore>(engine_.get(), &physical_,
-                                                       kMaxClockOffsetMsDefault);
+    ceiling_ = std::make_unique<cluster::CeilingStore>(engine_.get(), kMaxClockOffsetMsDefault);
     auto clock = HybridClock::Open(&physical_, ceiling_.get());
     EXPECT_TRUE(clock.ok()) << clock.status().ToString();
     clock_ = std::move(clock).value();

@@ -227,8 +227,7 @@ void Simulator::StartNode(Node& n) {
   const uint64_t max_offset_ms = options_.sabotage_trust_bad_clocks
                                      ? 10 * options_.clock_fault_max_ms
                                      : kMaxClockOffsetMsDefault;
-  n.ceiling = std::make_unique<cluster::CeilingStore>(n.engine.get(), n.physical.get(),
-                                                      max_offset_ms);
+  n.ceiling = std::make_unique<cluster::CeilingStore>(n.engine.get(), max_offset_ms);
   n.hlc = Check(HybridClock::Open(n.physical.get(), n.ceiling.get(), max_offset_ms),
                 n.name + ": open clock");
   // Now() returns more than Last(), so starting at Last() >= everything handed out before is
