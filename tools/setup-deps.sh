@@ -16,6 +16,7 @@ PACKAGES=(
   nlohmann-json3-dev
   libxxhash-dev
   python3
+  strace faketime  # fault injection in tests/cluster_proc (disk errors, skewed clocks)
 )
 
 missing=()
