@@ -91,15 +91,24 @@ void ClockMonitor::Evaluate(const std::vector<NodeId>& live, bool awaiting_peers
     std::nth_element(offsets.begin(), middle, offsets.end());
     median_offset_ms_ = offsets[offsets.size() / 2];
   }
+  // Counting ourselves among the live nodes: trusted when we and the peers that agree with us
+  // are a majority of them; fenced when the peers far from us are at least half of them (we
+  // cannot be in a majority); unverified in between (not enough samples yet).
+  const uint64_t near = sampled_ - far_;
+  const uint64_t nodes = live_ + 1;
   Verdict next;
   if (live.empty() && offsets.empty()) {
     next = awaiting_peers || ever_sampled_ ? Verdict::kUnverified : Verdict::kTrusted;
-  } else if (!live.empty() && sampled_ * 2 <= live_) {
-    next = Verdict::kUnverified;
-  } else if (far_ * 2 > sampled_) {
+  } else if (live.empty()) {  // judging the kept samples alone
+    next = far_ * 2 > sampled_   ? Verdict::kFenced
+           : near * 2 > sampled_ ? Verdict::kTrusted
+                                 : Verdict::kUnverified;
+  } else if ((near + 1) * 2 > nodes) {
+    next = Verdict::kTrusted;
+  } else if (far_ * 2 >= nodes) {
     next = Verdict::kFenced;
   } else {
-    next = Verdict::kTrusted;
+    next = Verdict::kUnverified;
   }
   if (next == Verdict::kFenced && verdict_ != Verdict::kFenced) ++fences_;
   verdict_ = next;

@@ -12,14 +12,14 @@
 // moved since (peers' steps show in their next samples). So a step is judged at once, on the
 // next input, without waiting for new samples, and so is its repair.
 //
-// Verdict, over the live peers with a sample younger than kClockSampleTtlMs:
-//  * kUnverified: fewer than a majority of the live peers sampled (at start-up, or after new
-//    members appeared). Also while we know no live peer but
-//    await some (a seed other than ourselves has not answered yet): we are about to join a
-//    cluster whose clocks we have not seen.
-//  * kFenced: more than half of the sampled peers are far: |offset| - uncertainty > threshold,
-//    threshold = fence_fraction x max_offset.
-//  * kTrusted otherwise.
+// Verdict, over the live peers with a sample younger than kClockSampleTtlMs, a peer being far when
+// |offset| - uncertainty > threshold (= fence_fraction x max_offset), and counting ourselves among
+// the live nodes:
+//  * kTrusted: we and the sampled peers that are not far make a majority of the live nodes;
+//  * kFenced: the far peers are at least half of the live nodes (we cannot be in a majority);
+//  * kUnverified otherwise: not enough samples yet (start-up, new members). Also while we know no
+//    live peer but await some (a seed other than ourselves has not answered yet): we are about to
+//    join a cluster whose clocks we have not seen.
 // With no live peer, the samples kept (up to kClockSampleKeepMs old, corrected as above) are
 // judged instead: a node cut off from its cluster still knows where its clock stood. A node that
 // never compared clocks and awaits no peer (a lone node) is trusted: nobody can disagree; one that

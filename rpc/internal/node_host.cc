@@ -110,6 +110,10 @@ void NodeHost::Deliver(NodeId from, cluster::PeerMessage message) {
   if (!closed_) driver_.OnPeerMessage(from, std::move(message));
 }
 
+void NodeHost::PeerConnected(const std::string& address) {
+  if (peers_.get() != nullptr) peers_->PeerIsBack(address);
+}
+
 void NodeHost::Send(NodeId to, const std::string& address, cluster::PeerMessage message) {
   if (auto response_to = cluster::ResponseId(message)) {  // the answer to a peer's call to us
     calls_.Complete(*response_to, std::move(message));

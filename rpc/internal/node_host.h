@@ -51,6 +51,8 @@ class NodeHost final : public cluster::Transport,
                                             std::shared_ptr<ConnStats> conn);
   // A peer's one-way message (gossip).
   void Deliver(NodeId from, cluster::PeerMessage message);
+  // A peer at `address` said hello on a new connection (PeerLinks::PeerIsBack).
+  void PeerConnected(const std::string& address);
 
   // ---- the server's loop
   void Tick();

@@ -1,5 +1,6 @@
 #include "rpc/internal/peer_api.h"
 
+#include "base/limits.h"
 #include "rpc/internal/convert.h"
 #include "rpc/internal/errors.h"
 
@@ -15,7 +16,11 @@ class PeerApi final : public wire::Peer::Server {
   PeerApi(NodeHost& host, std::shared_ptr<ConnStats> conn) : host_(host), conn_(std::move(conn)) {}
 
   kj::Promise<void> hello(HelloContext context) override {
-    conn_->peer_node = context.getParams().getNodeId();
+    auto params = context.getParams();
+    conn_->peer_node = params.getNodeId();
+    if (params.getAddress().size() <= kNodeAddressBytesMax) {
+      host_.PeerConnected(std::string(params.getAddress().cStr()));
+    }
     return kj::READY_NOW;
   }
 

@@ -89,6 +89,13 @@ void PeerLinks::CloseAll() {
   }
 }
 
+void PeerLinks::PeerIsBack(const std::string& address) {
+  auto it = links_.find(address);
+  if (it == links_.end() || it->second->peer != nullptr) return;
+  it->second->retry_at = kj::origin<kj::TimePoint>();
+  it->second->backoff_ms = kPeerReconnectBackoffMsMin;
+}
+
 PeerLinks::Link& PeerLinks::LinkFor(NodeId to, const std::string& address) {
   auto& slot = links_[address];
   if (!slot) {

@@ -42,6 +42,10 @@ class PeerLinks {
   size_t InFlight() const;
   // Drops every connection (outstanding calls fail through on_failed).
   void CloseAll();
+  // The peer at `address` just connected to us (its hello): a link to it waiting out a reconnect
+  // backoff may connect again at once, so what we send it (gossip replies, which travel as our
+  // own calls) does not wait for a backoff grown while it was down.
+  void PeerIsBack(const std::string& address);
 
  private:
   struct Link;
