@@ -4,6 +4,7 @@
 // an EIO one only with a restart; the info LOG survives failing writes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -88,6 +89,18 @@ bool Present(Engine* e, const std::string& key) {
   Result<std::optional<Version>> got = e->Get(key);
   EXPECT_TRUE(got.ok()) << got.status().ToString();
   return got.ok() && got->has_value();
+}
+
+// The number of the newest WAL file (NNNNNN.log) in `dir`.
+uint64_t NewestWal(const std::string& dir) {
+  uint64_t newest = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() > 4 && name.ends_with(".log")) {
+      newest = std::max<uint64_t>(newest, std::stoull(name.substr(0, name.size() - 4)));
+    }
+  }
+  return newest;
 }
 
 // Bounded wait for `done`, polling.
@@ -195,6 +208,7 @@ TEST(DiskFailStop, InjectedNoSpaceFailStopsWithoutACrashAndResumesOnceThereIsRoo
     auto e = disk.Open(mode, /*thread=*/false);
     ASSERT_NE(e, nullptr);
     for (int i = 0; i < 20; ++i) ASSERT_TRUE(e->Apply(StrCat("a", i), MakeVersion(10, "v")).ok());
+    const uint64_t wal_before = NewestWal(disk.dir());
     disk.fs()->FailAfter(0, FaultKind::kNoSpace);
     Status failed;
     for (int i = 0; i < 10 && failed.ok(); ++i) {
@@ -217,6 +231,9 @@ TEST(DiskFailStop, InjectedNoSpaceFailStopsWithoutACrashAndResumesOnceThereIsRoo
     ASSERT_TRUE(e->health().ok()) << e->health().ToString();
     EngineStats st = e->GetStats();
     EXPECT_EQ(st.disk_resumes, 1u);
+    // The resume flushed the memtables and moved to a new WAL: nothing is appended after a
+    // record the failed write may have left half-written.
+    EXPECT_GT(NewestWal(disk.dir()), wal_before);
     EXPECT_GE(st.fail_stops, 1u);
     EXPECT_TRUE(st.fail_stop.ok());
     for (int i = 0; i < 20; ++i) ASSERT_TRUE(e->Apply(StrCat("d", i), MakeVersion(40, "v")).ok());
