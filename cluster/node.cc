@@ -448,19 +448,7 @@ size_t NodeCore::InFlightRequests() const { return impl_->coordinator.InFlight()
 
 NodeCore::Counters NodeCore::counters() const { return impl_->counters; }
 
-NodeCore::ClockStatus NodeCore::clock_status() const {
-  const internal::ClockMonitor::Stats st = impl_->clock_monitor.stats();
-  ClockStatus s;
-  s.state = std::string(internal::VerdictName(st.verdict));
-  s.median_offset_ms = st.median_offset_ms;
-  s.sampled_peers = st.sampled_peers;
-  s.far_peers = st.far_peers;
-  s.threshold_ms = st.threshold_ms;
-  s.fences = st.fences;
-  s.jumps = st.jumps;
-  s.description = impl_->clock_monitor.Describe();
-  return s;
-}
+NodeCore::ClockStatus NodeCore::clock_status() const { return impl_->clock_monitor.Report(); }
 
 bool NodeCore::ClockTrusted() const { return impl_->clock_monitor.trusted(); }
 

@@ -29,16 +29,18 @@ ClockMonitor::ClockMonitor(uint64_t max_offset_ms, double fence_fraction)
 }
 
 bool ClockMonitor::Observe(TimeMs now, uint64_t wall_ms) {
+  const int64_t previous = wall_minus_mono_ms_;
   wall_minus_mono_ms_ = static_cast<int64_t>(wall_ms) - static_cast<int64_t>(now);
   if (!observed_) {  // the first reading is the baseline
     observed_ = true;
     evaluated_at_ms_ = wall_minus_mono_ms_;
     return true;
   }
-  const int64_t moved = wall_minus_mono_ms_ - evaluated_at_ms_;
-  const bool stepped = static_cast<uint64_t>(std::llabs(moved)) > kClockJumpToleranceMs;
-  if (stepped) ++jumps_;
-  return stepped;
+  auto beyond = [](int64_t moved) {
+    return static_cast<uint64_t>(std::llabs(moved)) > kClockJumpToleranceMs;
+  };
+  if (beyond(wall_minus_mono_ms_ - previous)) ++jumps_;  // counted once per step
+  return beyond(wall_minus_mono_ms_ - evaluated_at_ms_);
 }
 
 void ClockMonitor::OnSample(NodeId peer, uint64_t peer_wall_ms, TimeMs sent_ms, TimeMs now,
@@ -136,15 +138,16 @@ std::vector<NodeId> ClockMonitor::WantSamples(const std::vector<NodeId>& live, T
   return out;
 }
 
-ClockMonitor::Stats ClockMonitor::stats() const {
-  Stats s;
-  s.verdict = verdict_;
+NodeCore::ClockStatus ClockMonitor::Report() const {
+  NodeCore::ClockStatus s;
+  s.state = std::string(VerdictName(verdict_));
   s.median_offset_ms = median_offset_ms_;
   s.sampled_peers = sampled_;
   s.far_peers = far_;
+  s.threshold_ms = threshold_ms_;
   s.fences = fences_;
   s.jumps = jumps_;
-  s.threshold_ms = threshold_ms_;
+  s.description = Describe();
   return s;
 }
 

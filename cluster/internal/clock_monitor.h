@@ -37,6 +37,7 @@
 
 #include "base/status.h"
 #include "cluster/messages.h"
+#include "cluster/node.h"
 
 namespace causeway::cluster::internal {
 
@@ -66,16 +67,8 @@ class ClockMonitor {
   // first: the gossip round probes them as well.
   std::vector<NodeId> WantSamples(const std::vector<NodeId>& live, TimeMs now, size_t max) const;
 
-  struct Stats {
-    Verdict verdict = Verdict::kUnverified;
-    int64_t median_offset_ms = 0;  // over the fresh samples; 0 without any
-    uint64_t sampled_peers = 0;    // fresh samples counted by the last Evaluate
-    uint64_t far_peers = 0;        // ... of which far
-    uint64_t fences = 0;           // times the verdict became kFenced
-    uint64_t jumps = 0;            // wall-clock steps seen
-    uint64_t threshold_ms = 0;
-  };
-  Stats stats() const;
+  // The verdict and its figures, for `status` (NodeCore::clock_status()).
+  NodeCore::ClockStatus Report() const;
   // A human description of the verdict, e.g. "this node's clock is 300012 ms off the cluster".
   std::string Describe() const;
 
