@@ -101,6 +101,20 @@ NodeStatusReply NodeStatusFromWire(wire::NodeStatus::Reader s) {
     out.clock.fenced_writes = c.getFencedWrites();
     out.clock.description = c.getDescription().cStr();
   }
+  if (s.hasDisk()) {
+    auto d = s.getDisk();
+    out.disk.known = true;
+    out.disk.free_bytes = d.getFreeBytes();
+    out.disk.total_bytes = d.getTotalBytes();
+    out.disk.pending_flush_bytes = d.getPendingFlushBytes();
+    out.disk.reserve_bytes = d.getReserveBytes();
+    out.disk.below_reserve = d.getBelowReserve();
+    out.disk.refused_writes = d.getRefusedWrites();
+    if (d.hasFailStop()) out.disk.fail_stop = rpc::ErrorFromWire(d.getFailStop());
+    out.disk.fail_stops = d.getFailStops();
+    out.disk.resumes = d.getResumes();
+    out.disk.log_lines_dropped = d.getLogLinesDropped();
+  }
   return out;
 }
 

@@ -87,6 +87,16 @@ struct NodeStatusReply {
     uint64_t fenced_writes = 0;
     std::string description;
   } clock;
+  // The data dir's disk and the engine's fail-stop (docs/operations.md, "When a disk fills up or
+  // fails"); known is false from a node that predates them.
+  struct Disk {
+    bool known = false;
+    uint64_t free_bytes = 0, total_bytes = 0, pending_flush_bytes = 0, reserve_bytes = 0;
+    bool below_reserve = false;
+    uint64_t refused_writes = 0;
+    causeway::Status fail_stop;  // Ok: writes are not fail-stopped
+    uint64_t fail_stops = 0, resumes = 0, log_lines_dropped = 0;
+  } disk;
 };
 
 class Client {

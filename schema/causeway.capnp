@@ -144,6 +144,21 @@ struct NodeStatus {
   sessionEscalations @13 :UInt64;
   concurrentSeenByReads @14 :UInt64;  # concurrent version pairs reads saw (engine: `concurrent`)
   clock @15 :ClockStatus;             # absent from a node that predates the clock monitor
+  disk @16 :DiskStatus;               # absent from a node that predates the disk watch
+}
+
+# The data dir's disk (engine/internal/disk_watch.h) and the engine's fail-stop.
+struct DiskStatus {
+  freeBytes @0 :UInt64;
+  totalBytes @1 :UInt64;
+  pendingFlushBytes @2 :UInt64;   # memtable bytes a flush will write (counted as used)
+  reserveBytes @3 :UInt64;        # 0: no reserve
+  belowReserve @4 :Bool;          # data writes are refused with noSpace
+  refusedWrites @5 :UInt64;
+  failStop @6 :Error;             # absent: writes are not fail-stopped
+  failStops @7 :UInt64;
+  resumes @8 :UInt64;             # noSpace fail-stops that ended by themselves
+  logLinesDropped @9 :UInt64;     # RocksDB info LOG lines that could not be written
 }
 
 # The clock-offset monitor's view (cluster/internal/clock_monitor.h).

@@ -42,27 +42,7 @@ struct ServeFlags {
   std::map<std::string, CLI::Option*> options;
   std::string config_file;
   bool print_config = false;
-  // --disk-reserve-mb / CAUSEWAY_DISK_RESERVE_MB: "auto" or MiB (not a config-file key yet).
-  std::string disk_reserve_mb = "auto";
 };
-
-// The engine's disk reserve in bytes from --disk-reserve-mb: "auto" (kDiskReserveAuto), or
-// 0..kDiskReserveMbMax MiB (0: no reserve).
-Result<uint64_t> ParseDiskReserve(const std::string& text) {
-  if (text == "auto") return kDiskReserveAuto;
-  uint64_t mb = 0;
-  size_t used = 0;
-  try {
-    mb = std::stoull(text, &used);
-  } catch (...) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size() || text[0] == '-' || mb > kDiskReserveMbMax) {
-    return Status::InvalidArgument("disk_reserve_mb: '" + text + "' is not auto or 0.." +
-                                   std::to_string(kDiskReserveMbMax) + " (MiB)");
-  }
-  return mb << 20;
-}
 
 // The three layers below the defaults: file, environment, flags (lowest precedence first).
 Result<std::vector<ConfigLayer>> GatherLayers(const ServeFlags& flags) {
@@ -177,7 +157,7 @@ class SignalWatcher {
   std::thread thread_;
 };
 
-Result<std::unique_ptr<Engine>> OpenEngine(const ServeConfig& config, uint64_t disk_reserve_bytes) {
+Result<std::unique_ptr<Engine>> OpenEngine(const ServeConfig& config) {
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec) {
@@ -188,7 +168,7 @@ Result<std::unique_ptr<Engine>> OpenEngine(const ServeConfig& config, uint64_t d
   options.sync = config.sync;
   options.periodic_sync_ms = config.periodic_sync_ms;
   options.block_cache_bytes = static_cast<size_t>(config.block_cache_mb) << 20;
-  options.disk_reserve_bytes = disk_reserve_bytes;
+  options.disk_reserve_bytes = config.disk_reserve_bytes;
   return Engine::Open(options);
 }
 
@@ -250,7 +230,7 @@ void ExitWithFaketimeWrapper(spdlog::logger& log) {
   log.info("running under faketime: this node stops when its faketime wrapper does");
 }
 
-int RunNode(const ServeConfig& config, uint64_t disk_reserve_bytes) {
+int RunNode(const ServeConfig& config) {
   auto log = MakeLogger(config.node_id, config.log_format, config.log_level);
   ExitWithFaketimeWrapper(*log);
   // Block the termination signals before any thread exists, so that only the watcher gets them.
@@ -262,7 +242,7 @@ int RunNode(const ServeConfig& config, uint64_t disk_reserve_bytes) {
   log->info("starting: listen {} data_dir {} rf {} sync {} seeds {}", config.listen,
             config.data_dir, config.rf, SyncModeName(config.sync), seeds);
   WaitForDataDirLock(config.data_dir, *log);
-  auto engine = OpenEngine(config, disk_reserve_bytes);
+  auto engine = OpenEngine(config);
   if (!engine.ok()) {
     log->error("cannot open the engine: {}", engine.status().ToString());
     return Fail(ExitCodeFor(engine.status()) == kExitUsage ? kExitUsage : kExitError,
@@ -314,15 +294,11 @@ int RunServe(const ServeFlags& flags) {
   if (!config.ok()) {
     return Fail(kExitUsage, config.status().message(), "see `causeway serve --help`");
   }
-  auto disk_reserve_bytes = ParseDiskReserve(flags.disk_reserve_mb);
-  if (!disk_reserve_bytes.ok()) {
-    return Fail(kExitUsage, disk_reserve_bytes.status().message(), "see `causeway serve --help`");
-  }
   if (flags.print_config) {
     std::cout << ServeConfigToToml(*config);
     return kExitOk;
   }
-  return RunNode(*config, *disk_reserve_bytes);
+  return RunNode(*config);
 }
 
 }  // namespace
@@ -339,11 +315,6 @@ void AddServeCommand(CLI::App& app, CommandSlot* slot) {
     flags->options[name] = cmd->add_option(FlagName(key.name), flags->raw[name], help);
   }
   cmd->add_option("--config", flags->config_file, "TOML file of settings [env CAUSEWAY_CONFIG]");
-  cmd->add_option("--disk-reserve-mb", flags->disk_reserve_mb,
-                  "refuse data writes below this much free space on the data dir, keeping room "
-                  "for the node's meta writes, in MiB (default auto: min(256 MiB, 5% of the file "
-                  "system))")
-      ->envname("CAUSEWAY_DISK_RESERVE_MB");
   cmd->add_flag("--print-config", flags->print_config,
                 "print the resolved settings as TOML and exit without starting");
   cmd->callback([flags, slot] { *slot = [flags] { return RunServe(*flags); }; });

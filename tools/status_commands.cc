@@ -41,6 +41,12 @@ std::string Hex(uint64_t v) {
 
 // One row per member. Members come from the cluster view of the reachable nodes; keys and bytes
 // only from nodes we asked ourselves. An endpoint we could not reach is shown as down.
+// "ok", "below reserve" (data writes refused until space is freed), or the fail-stop's code.
+std::string DiskState(const NodeStatusReply::Disk& d) {
+  if (!d.fail_stop.ok()) return std::string(ErrorCodeName(d.fail_stop.code()));
+  return d.below_reserve ? "below reserve" : "ok";
+}
+
 json CollectStatus(const std::vector<std::string>& endpoints, uint64_t timeout_ms) {
   std::map<NodeId, json> rows;
   json unreachable = json::array();
@@ -90,6 +96,20 @@ json CollectStatus(const std::vector<std::string>& endpoints, uint64_t timeout_m
                        {"jumps", c.jumps},
                        {"fenced_writes", c.fenced_writes},
                        {"description", c.description}};
+    }
+    if (reply->disk.known) {
+      const auto& d = reply->disk;
+      self["disk"] = {{"state", DiskState(d)},
+                      {"free_bytes", d.free_bytes},
+                      {"total_bytes", d.total_bytes},
+                      {"pending_flush_bytes", d.pending_flush_bytes},
+                      {"reserve_bytes", d.reserve_bytes},
+                      {"below_reserve", d.below_reserve},
+                      {"refused_writes", d.refused_writes},
+                      {"fail_stop", d.fail_stop.ok() ? "" : d.fail_stop.ToString()},
+                      {"fail_stops", d.fail_stops},
+                      {"resumes", d.resumes},
+                      {"log_lines_dropped", d.log_lines_dropped}};
     }
   }
   json nodes = json::array();
@@ -150,12 +170,14 @@ int RunStatus(const StatusFlags& flags) {
           clock += StrCat(" (", -n["clock"]["median_peer_offset_ms"].get<int64_t>(), " ms)");
         }
       }
+      std::string disk = n.contains("disk") ? n["disk"]["state"].get<std::string>() : "-";
       rows.push_back({Cell(n, "name"), Cell(n, "address"), Cell(n, "state"), Cell(n, "tokens"),
-                      Cell(n, "ring_share"), Cell(n, "keys"), Cell(n, "bytes"), clock,
+                      Cell(n, "ring_share"), Cell(n, "keys"), Cell(n, "bytes"), clock, disk,
                       Cell(n, "id")});
     }
-    PrintTable({"NAME", "ADDRESS", "STATE", "TOKENS", "SHARE", "KEYS", "BYTES", "CLOCK", "ID"},
-               rows);
+    PrintTable(
+        {"NAME", "ADDRESS", "STATE", "TOKENS", "SHARE", "KEYS", "BYTES", "CLOCK", "DISK", "ID"},
+        rows);
   }
   if (status["unreachable"].size() == endpoints->size()) {
     return Fail(kExitUnavailable,

@@ -251,6 +251,17 @@ kj::Promise<void> AdminApi::status(StatusContext context) {
   c.setJumps(clock.jumps);
   c.setFencedWrites(counters.fenced_writes);
   c.setDescription(clock.description);
+  auto d = out.initDisk();
+  d.setFreeBytes(stats.disk.free_bytes);
+  d.setTotalBytes(stats.disk.total_bytes);
+  d.setPendingFlushBytes(stats.disk.pending_flush_bytes);
+  d.setReserveBytes(stats.disk.reserve_bytes);
+  d.setBelowReserve(stats.disk.below_reserve);
+  d.setRefusedWrites(stats.disk.refused_writes);
+  if (!stats.fail_stop.ok()) ErrorToWire(stats.fail_stop, d.initFailStop());
+  d.setFailStops(stats.fail_stops);
+  d.setResumes(stats.disk_resumes);
+  d.setLogLinesDropped(stats.log_lines_dropped);
   auto members = host_.core().Members(host_.NowMs());
   auto list = out.initMembers(members.size());
   for (size_t i = 0; i < members.size(); ++i) MemberViewToWire(members[i], list[i]);

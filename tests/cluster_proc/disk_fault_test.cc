@@ -11,7 +11,7 @@
 //     Skips with a message where strace is missing or cannot attach.
 // Every wait is bounded; TearDown kills what it started, detaches strace and unmounts.
 //
-// Addresses: 127.0.0.171..176 (three a test), ports free at the time.
+// Addresses: 127.0.0.180..185 (three a test), ports free at the time.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -303,7 +303,7 @@ TEST_F(DiskFault, FullTmpfsRefusesWithNoSpaceAndResumesOnceFreed) {
     GTEST_SKIP() << "cannot mount a tmpfs on " << mnt << ": " << std::strerror(errno);
   }
   mount_point_ = mnt;
-  ASSERT_NO_FATAL_FAILURE(StartCluster(171, mnt + "/data"));
+  ASSERT_NO_FATAL_FAILURE(StartCluster(180, mnt + "/data"));
   std::vector<std::string> acked = PutThroughCFirst("before-", 5, /*large=*/false);
   ASSERT_EQ(acked.size(), 5u);
 
@@ -354,7 +354,7 @@ TEST_F(DiskFault, FullTmpfsRefusesWithNoSpaceAndResumesOnceFreed) {
 TEST_F(DiskFault, StraceNoSpaceAndIoErrorNeverCrashAndLoseNothing) {
   const std::string strace = FindInPath("strace");
   if (strace.empty()) GTEST_SKIP() << "strace is missing (tools/setup-deps.sh installs it)";
-  ASSERT_NO_FATAL_FAILURE(StartCluster(174, dir_.Sub("c")));
+  ASSERT_NO_FATAL_FAILURE(StartCluster(183, dir_.Sub("c")));
   std::vector<std::string> acked = PutThroughCFirst("before-", 10, /*large=*/false);
   ASSERT_EQ(acked.size(), 10u);
 

@@ -182,6 +182,17 @@ Status ResolveTuning(const ConfigLayer& merged, ServeConfig* config) {
                             r.open_lo ? " up to " : "..", static_cast<int>(r.hi)));
     }
   }
+  // "auto" (min(256 MiB, 5% of the file system)) or 0..kDiskReserveMbMax MiB (0: no reserve).
+  const RawValue& reserve = At(merged, "disk_reserve_mb");
+  if (reserve.text == "auto") {
+    config->disk_reserve_bytes = kDiskReserveAuto;
+  } else {
+    uint64_t mb = 0;
+    if (Status s = ParseBounded(merged, "disk_reserve_mb", 0, kDiskReserveMbMax, &mb); !s.ok()) {
+      return Invalid("disk_reserve_mb", reserve, StrCat("must be auto or 0..", kDiskReserveMbMax));
+    }
+    config->disk_reserve_bytes = mb << 20;
+  }
   const std::string& format = At(merged, "log_format").text;
   if (format != "text" && format != "json") {
     return Invalid("log_format", At(merged, "log_format"), "must be text or json");
@@ -218,6 +229,9 @@ const std::vector<ConfigKey>& ServeConfigKeys() {
        "stamp no writes while this node's clock is more than this fraction of "
        "max_clock_offset_ms off the majority of its peers"},
       {"block_cache_mb", "256", "RocksDB block cache size"},
+      {"disk_reserve_mb", "auto",
+       "refuse data writes (NoSpace) below this much free space on the data dir, keeping room for "
+       "the node's meta writes: MiB, 0 (off) or auto (min(256 MiB, 5% of the file system))"},
       {"log_format", "text", "log lines as text or json"},
       {"log_level", "info", "trace, debug, info, warn or error"},
   };
@@ -328,6 +342,11 @@ std::string ServeConfigToToml(const ServeConfig& c) {
       {"log_format", std::string(c.log_format == LogFormat::kJson ? "json" : "text")},
       {"log_level", c.log_level},
   };
+  if (c.disk_reserve_bytes == kDiskReserveAuto) {
+    table.insert("disk_reserve_mb", "auto");
+  } else {
+    table.insert("disk_reserve_mb", u(c.disk_reserve_bytes >> 20));
+  }
   std::ostringstream out;
   out << table << "\n";
   return out.str();

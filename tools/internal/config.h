@@ -66,6 +66,7 @@ struct ServeConfig {
   uint64_t max_clock_offset_ms = 0;
   double clock_fence_fraction = kClockFenceFractionDefault;
   uint64_t block_cache_mb = 0;
+  uint64_t disk_reserve_bytes = kDiskReserveAuto;  // EngineOptions::disk_reserve_bytes
   LogFormat log_format = LogFormat::kText;
   std::string log_level;
 };
