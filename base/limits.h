@@ -199,4 +199,17 @@ inline constexpr uint64_t kInfoLogBytesMax = 16 << 20;
 inline constexpr size_t kInfoLogLineBytesMax = 16 << 10;
 static_assert(kInfoLogLineBytesMax < kInfoLogBytesMax);
 
+// ---- Anti-entropy (engine/internal/aae_tree.h) -----------------------------------------------
+// Each engine keeps one tree over the whole token space: kAaeSegments segments, a segment being
+// the top kAaeSegmentBits bits of a token, so a token range is a contiguous run of segments.
+// Segments are grouped into kAaeBranches branches of kAaeSegmentsPerBranch for a two-level
+// descent. At 1M keys per node a segment holds ~15 keys: a differing segment costs one short scan.
+inline constexpr int kAaeSegmentBits = 16;
+inline constexpr uint32_t kAaeSegments = uint32_t{1} << kAaeSegmentBits;
+inline constexpr uint32_t kAaeSegmentsPerBranch = 256;
+inline constexpr uint32_t kAaeBranches = kAaeSegments / kAaeSegmentsPerBranch;
+static_assert(kAaeSegmentBits > 0 && kAaeSegmentBits <= 24);  // the tree is 8 B per segment
+static_assert(kAaeBranches * kAaeSegmentsPerBranch == kAaeSegments);
+static_assert(kAaeSegments % 64 == 0);  // the dirty bitmap is whole 64-bit words
+
 }  // namespace causeway

@@ -222,6 +222,47 @@ TEST(NodeDriver, TicksKeepAnIdleNodesCeilingAhead) {
   EXPECT_EQ(durable.sync_stores, 1);
 }
 
+// Goal: a node that does not trust its wall clock (it awaits its seed, and its clock is 300 s
+// ahead) refuses writes and never raises its persisted ceiling from that clock: no store at
+// start-up nor on ticks, and the ceilings it does store follow the timestamps a peer replicated to
+// it (at most their physical part plus the lead), so a restart with the clock fixed does not wait
+// out 300 s.
+TEST(NodeDriver, UntrustedWallClockNeverRaisesTheCeiling) {
+  testing::TestClock physical;
+  const uint64_t true_ms = physical.now_ms;
+  physical.now_ms += 300000;
+  CountingClockStore durable;
+  CeilingStore ceiling(&durable, kMaxClockOffsetMsDefault);
+  auto hlc = HybridClock::Open(&physical, &ceiling);
+  ASSERT_TRUE(hlc.ok());
+  InlinePorts ports;
+  NodeConfig config = LoneNode();
+  config.seeds = {"127.0.0.1:7001"};  // a seed that never answers
+  NodeDriver driver(config, hlc->get(), {&ports, &ports, &ports, &ports, &ceiling});
+  ports.driver = &driver;
+  EXPECT_EQ(durable.sync_stores, 0);
+  ports.TickFor(40, 25, &physical);
+  EXPECT_EQ(driver.counters().ceilings_stored, 0u);
+  driver.StartWrite(1, Put("k", "v"));
+  EXPECT_EQ(ports.replies[1].at(0).status.code(), ErrorCode::kUnavailable)
+      << ports.replies[1][0].status.ToString();  // (joining, and its clock is unverified)
+  EXPECT_FALSE(driver.core().ClockTrusted());
+  // A trusted peer replicates a version stamped at the true time: the ceiling follows it.
+  Version v;
+  v.timestamp = HlcMake(true_ms + 1000, 0);
+  v.writer = NodeIdFromName("peer");
+  v.value = "x";
+  v.vv.Advance(v.writer, v.timestamp);
+  for (int i = 0; i < 3; ++i) {
+    driver.OnPeerMessage(v.writer, ReplicateRequest{static_cast<RequestId>(i + 1), "k", v});
+    ports.TickFor(4, 25, &physical);
+  }
+  EXPECT_GE(driver.counters().ceilings_stored, 1u);
+  EXPECT_LE(ceiling.durable_ms(), true_ms + 1000 + ceiling.lead_ms() + 1000);
+  EXPECT_LT(ceiling.durable_ms(), physical.now_ms);  // never from the wall clock
+  EXPECT_EQ(ports.store.count("k"), 1u);  // and the replica write landed
+}
+
 // Goal: start-up restores identity once for every host: a second start bumps the generation,
 // keeps the tokens and refuses a data dir of another node's name.
 TEST(Startup, RestoresTokensBumpsGenerationAndRefusesAnotherName) {
