@@ -89,11 +89,11 @@ struct Engine::Impl {
   // Apply of the key may write in between. Every Apply takes its key's stripe (uncontended: ~20
   // ns).
   std::array<std::mutex, kApplyLockStripes> stripes;
-
-  std::atomic<uint64_t> applied{0};
   // Anti-entropy tree: Apply marks segments dirty (lock-free); aae_mu serialises refresh-and-read.
   internal::AaeTree aae;
   std::mutex aae_mu;
+
+  std::atomic<uint64_t> applied{0};
   std::atomic<uint64_t> hints{0};
   std::atomic<uint64_t> next_hint_seq{1};
 
@@ -231,9 +231,9 @@ struct Engine::Impl {
   Status ApplyLarge(std::string_view data_key, const Version& incoming);
   Status ScanInterval(const std::string& lower, const std::string* upper, const ScanFn& fn,
                       bool* stopped);
-};
   Status AaeRefresh(internal::AaeSegment seg_begin, internal::AaeSegment seg_end);
   Result<uint64_t> AaeSpanRoot(Token first, Token last);
+};
 
 Status Engine::Impl::OpenDb() {
   internal::DbLayout layout = internal::MakeDbLayout(options);
@@ -487,6 +487,8 @@ Result<ApplyResult> Engine::Apply(std::string_view key, const Version& version) 
   Status s = version.value.size() >= internal::kBlobValueBytesMin
                  ? impl_->ApplyLarge(data_key, version)
                  : impl_->WriteVersion(data_key, version, /*as_value=*/false);
+  // After the write is visible, failed or not (docs/design.md, "Anti-entropy trees").
+  impl_->aae.MarkDirty(internal::AaeTree::SegmentOf(internal::DecodeFixed64Be(data_key.data())));
   if (!s.ok()) return s;
   impl_->applied.fetch_add(1, std::memory_order_relaxed);
   return ApplyResult{ApplyOutcome::kApplied, false};
@@ -494,8 +496,6 @@ Result<ApplyResult> Engine::Apply(std::string_view key, const Version& version) 
 
 // Large values belong in blob files (written once at flush, never rewritten by compaction), but
 // RocksDB keeps merge operands inline in SSTs. So a large version that wins over everything
-  // After the write is visible, failed or not (docs/design.md, "Anti-entropy trees").
-  impl_->aae.MarkDirty(internal::AaeTree::SegmentOf(internal::DecodeFixed64Be(data_key.data())));
 // stored is written as a full value holding the fold of all of them (the losers it hides are
 // counted now: no merge will ever meet them). One lookup, cheap next to the value's write; a new
 // key costs a bloom probe per level. A large version that loses is written as an operand, so the
@@ -767,6 +767,26 @@ EngineStats Engine::GetStats() {
   st.overwritten = merged.overwritten.load(std::memory_order_relaxed);
   st.concurrent = merged.concurrent.load(std::memory_order_relaxed);
   st.duplicates = merged.duplicates.load(std::memory_order_relaxed);
+  st.tombstones_purged = impl_->filter.purged();
+  st.hints = impl_->hints.load(std::memory_order_relaxed);
+  st.background_syncs = impl_->background_syncs.load(std::memory_order_relaxed);
+  st.disk = impl_->disk->Report();
+  st.fail_stop = impl_->CheckWritable();
+  st.fail_stops = impl_->fail_stops.load(std::memory_order_relaxed);
+  st.disk_resumes = impl_->resumes.load(std::memory_order_relaxed);
+  st.log_lines_dropped = impl_->info_log->dropped_lines();
+  uint64_t v = 0;
+  if (impl_->db->GetIntProperty(impl_->data(), "rocksdb.estimate-num-keys", &v)) {
+    st.keys_estimate = v;
+  }
+  uint64_t sst = 0, mem = 0, blob = 0;
+  impl_->db->GetIntProperty(impl_->data(), "rocksdb.total-sst-files-size", &sst);
+  impl_->db->GetIntProperty(impl_->data(), "rocksdb.cur-size-all-mem-tables", &mem);
+  impl_->db->GetIntProperty(impl_->data(), "rocksdb.live-blob-file-size", &blob);
+  st.live_bytes = sst + mem + blob;
+  return st;
+}
+
 // ---- anti-entropy tree (docs/design.md, "Anti-entropy trees") --------------------------------
 
 namespace {
@@ -910,26 +930,6 @@ Status Engine::AaeSegmentDigests(uint32_t segment, const AaeDigestFn& fn) {
                        [&fn](std::string_view key, const VersionHeader& h) {
                          return fn(key, h.timestamp, h.writer, h.tombstone);
                        });
-}
-
-  st.tombstones_purged = impl_->filter.purged();
-  st.hints = impl_->hints.load(std::memory_order_relaxed);
-  st.background_syncs = impl_->background_syncs.load(std::memory_order_relaxed);
-  st.disk = impl_->disk->Report();
-  st.fail_stop = impl_->CheckWritable();
-  st.fail_stops = impl_->fail_stops.load(std::memory_order_relaxed);
-  st.disk_resumes = impl_->resumes.load(std::memory_order_relaxed);
-  st.log_lines_dropped = impl_->info_log->dropped_lines();
-  uint64_t v = 0;
-  if (impl_->db->GetIntProperty(impl_->data(), "rocksdb.estimate-num-keys", &v)) {
-    st.keys_estimate = v;
-  }
-  uint64_t sst = 0, mem = 0, blob = 0;
-  impl_->db->GetIntProperty(impl_->data(), "rocksdb.total-sst-files-size", &sst);
-  impl_->db->GetIntProperty(impl_->data(), "rocksdb.cur-size-all-mem-tables", &mem);
-  impl_->db->GetIntProperty(impl_->data(), "rocksdb.live-blob-file-size", &blob);
-  st.live_bytes = sst + mem + blob;
-  return st;
 }
 
 }  // namespace causeway

@@ -167,6 +167,30 @@ class Engine : public ClockStore {
   // Forces a compaction of the data column family (tests, the offline tool).
   [[nodiscard]] Status CompactData();
 
+  // ---- anti-entropy tree (docs/design.md, "Anti-entropy trees") -------------------------------
+  // kAaeSegments segments over the token space (segment = top kAaeSegmentBits bits of the
+  // token); a segment's hash is the XOR over its keys of XXH3(key, winner's timestamp, writer,
+  // tombstone): equal on two replicas exactly when they hold the same winners, whatever history
+  // led there. Apply only marks the segment dirty; each call below first rescans the dirty
+  // segments it covers. Nothing is persisted: after Open every segment is dirty, so the first
+  // query of a range rebuilds it from the data. Segment and branch ranges are half-open;
+  // out-of-range arguments (they come from peers) are kInvalidArgument.
+  // Exact root of the keys whose token is in [begin, end) (begin > end wraps; begin == end: the
+  // whole ring). Whole segments come from the tree; the (at most two) partial boundary segments
+  // are scanned.
+  [[nodiscard]] Result<uint64_t> AaeRangeRoot(Token begin, Token end);
+  // Hashes of segments [seg_begin, seg_end), seg_end <= kAaeSegments.
+  [[nodiscard]] Result<std::vector<uint64_t>> AaeSegmentHashes(uint32_t seg_begin,
+                                                               uint32_t seg_end);
+  // Hashes of branches [branch_begin, branch_end) (kAaeSegmentsPerBranch segments each; XOR).
+  [[nodiscard]] Result<std::vector<uint64_t>> AaeBranchHashes(uint32_t branch_begin,
+                                                              uint32_t branch_end);
+  // Calls fn for each key of `segment` (tombstones included) in token order, until it returns
+  // false. Scans only that segment's token range.
+  using AaeDigestFn =
+      std::function<bool(std::string_view key, Hlc timestamp, NodeId writer, bool tombstone)>;
+  [[nodiscard]] Status AaeSegmentDigests(uint32_t segment, const AaeDigestFn& fn);
+
   // ---- hints (writes held for a replica that is down) ----------------------------------------
   [[nodiscard]] Status PutHint(NodeId target, std::string_view key, const Version& version);
   // Calls fn(seq, key, version) for target's hints in arrival order until fn returns false.
@@ -193,30 +217,6 @@ class Engine : public ClockStore {
 
   // ---- durability and health -----------------------------------------------------------------
   // Syncs the WAL now (what the periodic syncer does every second).
-  // ---- anti-entropy tree (docs/design.md, "Anti-entropy trees") -------------------------------
-  // kAaeSegments segments over the token space (segment = top kAaeSegmentBits bits of the
-  // token); a segment's hash is the XOR over its keys of XXH3(key, winner's timestamp, writer,
-  // tombstone): equal on two replicas exactly when they hold the same winners, whatever history
-  // led there. Apply only marks the segment dirty; each call below first rescans the dirty
-  // segments it covers. Nothing is persisted: after Open every segment is dirty, so the first
-  // query of a range rebuilds it from the data. Segment and branch ranges are half-open;
-  // out-of-range arguments (they come from peers) are kInvalidArgument.
-  // Exact root of the keys whose token is in [begin, end) (begin > end wraps; begin == end: the
-  // whole ring). Whole segments come from the tree; the (at most two) partial boundary segments
-  // are scanned.
-  [[nodiscard]] Result<uint64_t> AaeRangeRoot(Token begin, Token end);
-  // Hashes of segments [seg_begin, seg_end), seg_end <= kAaeSegments.
-  [[nodiscard]] Result<std::vector<uint64_t>> AaeSegmentHashes(uint32_t seg_begin,
-                                                               uint32_t seg_end);
-  // Hashes of branches [branch_begin, branch_end) (kAaeSegmentsPerBranch segments each; XOR).
-  [[nodiscard]] Result<std::vector<uint64_t>> AaeBranchHashes(uint32_t branch_begin,
-                                                              uint32_t branch_end);
-  // Calls fn for each key of `segment` (tombstones included) in token order, until it returns
-  // false. Scans only that segment's token range.
-  using AaeDigestFn =
-      std::function<bool(std::string_view key, Hlc timestamp, NodeId writer, bool tombstone)>;
-  [[nodiscard]] Status AaeSegmentDigests(uint32_t segment, const AaeDigestFn& fn);
-
   [[nodiscard]] Status SyncWal();
   // Ok, or the error that fail-stopped writes.
   Status health() const;
