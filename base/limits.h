@@ -75,6 +75,13 @@ inline constexpr uint64_t kHlcCeilingRideStepMs = 100;  // requests are an atomi
 static_assert(kPeriodicSyncMsDefault <= kHlcCeilingRidePeriodMaxMs);
 static_assert(kHlcCeilingRidePeriodMaxMs < kSyncerOffPeriodMs);
 
+// ---- Hints (engine/internal/hint_store.h) ---------------------------------------------------
+// Bytes of hints (hint key + version record) one node holds for one target. A write that would
+// pass it is not hinted: the coordinator marks the range for anti-entropy instead. 64 MiB holds
+// about 60k hints of 1 KiB values per down replica.
+inline constexpr uint64_t kHintBytesPerTargetMaxDefault = 64ull << 20;
+static_assert(kHintBytesPerTargetMaxDefault >= 8 + kKeyBytesMax + kRecordBytesMax);
+
 // ---- Wire -----------------------------------------------------------------------------------
 inline constexpr size_t kBatchKeysMax = 1024;  // MultiGet / MultiPut entries per call
 inline constexpr size_t kBatchBytesMax = 16 << 20;

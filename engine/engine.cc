@@ -15,6 +15,7 @@
 #include "engine/internal/aae_tree.h"
 #include "engine/internal/coding.h"
 #include "engine/internal/disk_watch.h"
+#include "engine/internal/hint_store.h"
 #include "engine/internal/info_log.h"
 #include "engine/internal/keys.h"
 #include "engine/internal/lww_merge.h"
@@ -37,8 +38,9 @@ constexpr char kFormatVersionName[] = "format_version";
 constexpr size_t kWriteBatchOverheadBytes = 64;
 constexpr char kHlcCeilingFile[] = "/HLC_CEILING";
 // On-disk format of the whole database (column families, key layouts, record format). A database
-// written by a newer format is refused rather than misread.
-constexpr uint64_t kDatabaseFormatVersion = 1;
+// written by a newer format is refused rather than misread. 2: hints keyed by (target, key); a
+// format-1 database has its hints migrated at Open (docs/formats.md).
+constexpr uint64_t kDatabaseFormatVersion = 2;
 // Apply of a large value looks at most this many stored entries of the key; with more pending it
 // writes a merge operand instead (always correct, just not in a blob file until compacted).
 constexpr int kLargeApplyEntriesMax = 8;
@@ -94,8 +96,7 @@ struct Engine::Impl {
   std::mutex aae_mu;
 
   std::atomic<uint64_t> applied{0};
-  std::atomic<uint64_t> hints{0};
-  std::atomic<uint64_t> next_hint_seq{1};
+  std::unique_ptr<internal::HintStore> hints;  // set by OpenHints
 
   std::atomic<bool> failed{false};
   mutable std::mutex failure_mu;
@@ -226,7 +227,7 @@ struct Engine::Impl {
   void StartDiskWatch();
   void TryResume();
   Status CheckFormatVersion();
-  Status LoadHintState();
+  Status OpenHints();
   void RunSyncer();
   Status ApplyLarge(std::string_view data_key, const Version& incoming);
   Status ScanInterval(const std::string& lower, const std::string* upper, const ScanFn& fn,
@@ -319,25 +320,31 @@ Status Engine::Impl::CheckFormatVersion() {
   return Status::Ok();
 }
 
-// Counts the stored hints and starts the sequence above the largest stored one. One seek per
-// target: SeekForPrev(target + 0) lands on the previous target's last hint (seqs start at 1).
-Status Engine::Impl::LoadHintState() {
-  internal::ReadingScope reading;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), hints_cf()));
-  uint64_t count = 0;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) ++count;
-  if (!it->status().ok()) return FromRocksDb(it->status(), "scan hints");
-  uint64_t max_seq = 0;
-  for (it->SeekToLast(); it->Valid();) {
-    if (it->key().size() != internal::kHintKeyBytes) return Status::Corruption("bad hint key");
-    const NodeId target = internal::DecodeFixed64Be(it->key().data());
-    max_seq = std::max(max_seq, internal::DecodeFixed64Be(it->key().data() + 8));
-    it->SeekForPrev(internal::HintKey(target, 0));
+// The hint store over `hints`; a format-1 database has its (target, seq) hints rewritten, in
+// one synced batch with the new format_version, so that a crash leaves either layout whole.
+Status Engine::Impl::OpenHints() {
+  internal::HintStore::Hooks hooks{
+      .db = db.get(),
+      .cf = hints_cf(),
+      .write_options = write_options,
+      .admit_data = [this](uint64_t bytes) { return CheckDataWritable(bytes); },
+      .check_writable = [this] { return CheckWritable(); },
+      .check_write = [this](const rocksdb::Status& s,
+                            std::string_view context) { return CheckWrite(s, context); },
+  };
+  hints =
+      std::make_unique<internal::HintStore>(std::move(hooks), options.hint_bytes_per_target_max);
+  Result<std::optional<std::string>> stored = ReadRaw(clock(), kFormatVersionName);
+  if (!stored.ok()) return stored.status();
+  if (stored->has_value() && **stored == "1") {
+    rocksdb::WriteBatch batch;
+    if (Status s = hints->MigrateSeqLayout(&batch); !s.ok()) return s;
+    rocksdb::Status s =
+        batch.Put(clock(), kFormatVersionName, std::to_string(kDatabaseFormatVersion));
+    if (s.ok()) s = db->Write(synced_options, &batch);
+    if (!s.ok()) return FromRocksDb(s, "migrate hints to format 2");
   }
-  if (!it->status().ok()) return FromRocksDb(it->status(), "scan hints");
-  hints.store(count);
-  next_hint_seq.store(max_seq + 1);
-  return Status::Ok();
+  return hints->Load();
 }
 
 // In `periodic`, syncs the WAL every periodic_sync_ms (counted from the end of the previous
@@ -435,7 +442,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   Result<uint64_t> ceiling_ms = engine->LoadHlcCeilingMs();
   if (!ceiling_ms.ok()) return ceiling_ms.status();
   engine->impl_->ceiling_written.store(*ceiling_ms);  // only ever written higher
-  if (Status s = engine->impl_->LoadHintState(); !s.ok()) return s;
+  if (Status s = engine->impl_->OpenHints(); !s.ok()) return s;
   engine->impl_->StartDiskWatch();
   if (options.periodic_sync_ms < kSyncerOffPeriodMs) {
     Impl* p = engine->impl_.get();
@@ -591,54 +598,23 @@ Status Engine::CompactData() {
 
 // ---- hints ------------------------------------------------------------------------------------
 
-Status Engine::PutHint(NodeId target, std::string_view key, const Version& version) {
-  if (Status s = ValidateKey(key); !s.ok()) return s;
-  if (Status s = ValidateVersion(version); !s.ok()) return s;
-  std::string value;
-  internal::PutVarint64(&value, key.size());
-  value.append(key);
-  EncodeVersionTo(version, &value);
-  if (Status s = impl_->CheckDataWritable(value.size() + kWriteBatchOverheadBytes); !s.ok()) {
-    return s;
-  }
-  const uint64_t seq = impl_->next_hint_seq.fetch_add(1);
-  Status s =
-      impl_->Put(impl_->hints_cf(), internal::HintKey(target, seq), value, impl_->write_options);
-  if (s.ok()) impl_->hints.fetch_add(1, std::memory_order_relaxed);
-  return s;
+Result<HintPut> Engine::PutHint(NodeId target, std::string_view key, const Version& version) {
+  return impl_->hints->Put(target, key, version);
 }
 
-Status Engine::ScanHints(NodeId target, const HintFn& fn) {
-  internal::ReadingScope reading;
-  const std::string prefix = internal::TokenPrefix(target);
-  std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->hints_cf()));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (it->key().size() != internal::kHintKeyBytes) return Status::Corruption("bad hint key");
-    std::string_view value = ToView(it->value());
-    uint64_t key_bytes = 0;
-    if (!internal::GetVarint64(&value, &key_bytes) || key_bytes > value.size()) {
-      return Status::Corruption("bad hint record");
-    }
-    Result<Version> v = DecodeVersion(value.substr(key_bytes));
-    if (!v.ok()) return v.status();
-    if (!fn(internal::DecodeFixed64Be(it->key().data() + 8), value.substr(0, key_bytes), *v)) {
-      return Status::Ok();
-    }
-  }
-  return FromRocksDb(it->status(), "scan hints");
+Result<HintScanEnd> Engine::ScanHints(NodeId target, std::string_view after_key,
+                                      uint64_t limit_bytes, const HintFn& fn) {
+  return impl_->hints->Scan(target, after_key, limit_bytes, fn);
 }
 
-Status Engine::DeleteHint(NodeId target, uint64_t seq) {
-  const std::string key = internal::HintKey(target, seq);
-  Result<std::optional<std::string>> existing = impl_->ReadRaw(impl_->hints_cf(), key);
-  if (!existing.ok()) return existing.status();
-  if (!existing->has_value()) return Status::Ok();
-  if (Status s = impl_->CheckWritable(); !s.ok()) return s;
-  Status s = impl_->CheckWrite(impl_->db->Delete(impl_->write_options, impl_->hints_cf(), key),
-                               "delete hint");
-  if (s.ok()) impl_->hints.fetch_sub(1, std::memory_order_relaxed);
-  return s;
+std::vector<HintTargetBytes> Engine::HintTargets() { return impl_->hints->Targets(); }
+
+Result<bool> Engine::DeleteHintIfSame(NodeId target, std::string_view key, const Version& version) {
+  return impl_->hints->DeleteIfSame(target, key, version);
+}
+
+Result<uint64_t> Engine::DropHintsBelow(Hlc watermark) {
+  return impl_->hints->DropBelow(watermark);
 }
 
 // ---- clock and identity -----------------------------------------------------------------------
@@ -768,7 +744,10 @@ EngineStats Engine::GetStats() {
   st.concurrent = merged.concurrent.load(std::memory_order_relaxed);
   st.duplicates = merged.duplicates.load(std::memory_order_relaxed);
   st.tombstones_purged = impl_->filter.purged();
-  st.hints = impl_->hints.load(std::memory_order_relaxed);
+  st.hints = impl_->hints->hints();
+  st.hint_bytes = impl_->hints->bytes();
+  st.hints_over_budget = impl_->hints->over_budget();
+  st.hints_dropped_below_watermark = impl_->hints->dropped_below_watermark();
   st.background_syncs = impl_->background_syncs.load(std::memory_order_relaxed);
   st.disk = impl_->disk->Report();
   st.fail_stop = impl_->CheckWritable();

@@ -2,7 +2,7 @@
 //
 // Column families (docs/formats.md):
 //   data   token(8, big-endian) + key  -> encoded Version (the current winner for that key)
-//   hints  target(8) + seq(8)          -> key + encoded Version held for a replica that is down
+//   hints  target(8, big-endian) + key -> encoded Version held for a replica that is down
 //   clock  small named records: HLC ceiling, node name, on-disk format version
 //
 // A background syncer thread (unless periodic_sync_ms >= kSyncerOffPeriodMs) syncs the WAL of
@@ -95,6 +95,29 @@ struct EngineOptions {
   uint64_t disk_reserve_bytes = kDiskReserveAuto;
   // Null: statvfs of `dir`. Tests pass a fake disk.
   DiskSpaceFn disk_space;
+  // Hints held for one target, in bytes (hint key + version record); a PutHint that would pass
+  // it is refused with HintPut::kOverBudget.
+  uint64_t hint_bytes_per_target_max = kHintBytesPerTargetMaxDefault;
+};
+
+// ---- hints (docs/design.md, "Hints on disk") ------------------------------------------------
+enum class HintPut {
+  kStored,      // the hint for (target, key) is now the LWW winner of it and this version
+  kOverBudget,  // nothing written: the target's hints would pass hint_bytes_per_target_max
+};
+// Calls for each hint in key order until it returns false.
+using HintFn = std::function<bool(std::string_view key, const Version& version)>;
+// Where a ScanHints call stopped.
+struct HintScanEnd {
+  uint64_t hints = 0;      // hints passed to fn
+  uint64_t bytes = 0;      // their bytes, as the budget counts them
+  std::string last_key;    // the last key passed to fn (resume after it); empty if none
+  bool exhausted = false;  // no hint of the target after last_key when the scan ended
+};
+struct HintTargetBytes {
+  NodeId target = 0;
+  uint64_t hints = 0;
+  uint64_t bytes = 0;
 };
 
 // The disk as the engine last sampled it. Additive struct.
@@ -133,9 +156,12 @@ struct EngineStats {
   uint64_t concurrent = 0;   // of the above, the ones concurrent with the version that beat them
   uint64_t duplicates = 0;   // second copies of a dot already present
   uint64_t tombstones_purged = 0;
-  uint64_t keys_estimate = 0;  // RocksDB's estimate for the data column family
-  uint64_t live_bytes = 0;     // SST + memtable bytes of the data column family
-  uint64_t hints = 0;          // hint records stored
+  uint64_t keys_estimate = 0;      // RocksDB's estimate for the data column family
+  uint64_t live_bytes = 0;         // SST + memtable bytes of the data column family
+  uint64_t hints = 0;              // hints stored (one per target and key)
+  uint64_t hint_bytes = 0;         // their bytes (hint key + version record), all targets
+  uint64_t hints_over_budget = 0;  // PutHint refusals (kOverBudget) since Open
+  uint64_t hints_dropped_below_watermark = 0;  // hints DropHintsBelow deleted since Open
   // Durability points made by the background syncer: WAL syncs (periodic, or for a ceiling
   // renewal), or in `always` a renewal's synced write. Additive field.
   uint64_t background_syncs = 0;
@@ -192,11 +218,25 @@ class Engine : public ClockStore {
   [[nodiscard]] Status AaeSegmentDigests(uint32_t segment, const AaeDigestFn& fn);
 
   // ---- hints (writes held for a replica that is down) ----------------------------------------
-  [[nodiscard]] Status PutHint(NodeId target, std::string_view key, const Version& version);
-  // Calls fn(seq, key, version) for target's hints in arrival order until fn returns false.
-  using HintFn = std::function<bool(uint64_t seq, std::string_view key, const Version& version)>;
-  [[nodiscard]] Status ScanHints(NodeId target, const HintFn& fn);
-  [[nodiscard]] Status DeleteHint(NodeId target, uint64_t seq);
+  // Keeps the LWW winner of target's stored hint for `key` and `version` (vectors absorbed);
+  // durable per the sync mode. kOverBudget: nothing written, the caller marks the range for
+  // anti-entropy. kNoSpace below the disk reserve, like Apply.
+  [[nodiscard]] Result<HintPut> PutHint(NodeId target, std::string_view key,
+                                        const Version& version);
+  // target's hints with key > after_key ("" = from the first), in key order, until fn returns
+  // false or the next hint would take the bytes passed past limit_bytes (the first is passed
+  // however large, so a replay always moves). Resume with after_key = the result's last_key.
+  [[nodiscard]] Result<HintScanEnd> ScanHints(NodeId target, std::string_view after_key,
+                                              uint64_t limit_bytes, const HintFn& fn);
+  // Targets that have hints, in id order, with their exact counts.
+  std::vector<HintTargetBytes> HintTargets();
+  // Deletes target's hint for `key` only if it still is `version`'s dot (timestamp, writer):
+  // a newer hint stored since the replay read it stays. True if deleted.
+  [[nodiscard]] Result<bool> DeleteHintIfSame(NodeId target, std::string_view key,
+                                              const Version& version);
+  // Deletes every hint whose timestamp is below `watermark` (the tombstone GC watermark: such a
+  // hint must never be replayed). Returns how many.
+  [[nodiscard]] Result<uint64_t> DropHintsBelow(Hlc watermark);
 
   // ---- clock and identity --------------------------------------------------------------------
   // The HLC ceiling is the `clock` record "hlc_ceiling" (fixed64 LE ms). Store: synced in this

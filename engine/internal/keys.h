@@ -12,7 +12,7 @@
 namespace causeway::internal {
 
 inline constexpr size_t kTokenBytes = 8;
-inline constexpr size_t kHintKeyBytes = 16;
+inline constexpr size_t kTargetBytes = 8;  // the target prefix of a hint key
 
 // data: token(8, big-endian) + key, so that RocksDB's byte order is token order.
 inline std::string DataKey(std::string_view key) {
@@ -29,12 +29,12 @@ inline std::string TokenPrefix(Token token) {
   return out;
 }
 
-// hints: target(8, big-endian) + seq(8, big-endian): per target in arrival order.
-inline std::string HintKey(NodeId target, uint64_t seq) {
+// hints: target(8, big-endian) + data key: per target in key order, one hint per key.
+inline std::string HintKey(NodeId target, std::string_view key) {
   std::string out;
-  out.reserve(kHintKeyBytes);
+  out.reserve(kTargetBytes + key.size());
   PutFixed64Be(&out, target);
-  PutFixed64Be(&out, seq);
+  out.append(key);
   return out;
 }
 

@@ -133,7 +133,7 @@ TEST(DiskReserve, BelowTheReserveDataWritesAreRefusedMetaWritesAndReadsGoOn) {
   EXPECT_NE(why.find("only 0.2 MiB free on " + disk.dir()), std::string::npos) << why;
   EXPECT_NE(why.find("below the reserve of 4.8 MiB"), std::string::npos) << why;
   EXPECT_NE(why.find("nothing was written"), std::string::npos) << why;
-  EXPECT_EQ(e->PutHint(3, "hinted", MakeVersion(21, "v")).code(), ErrorCode::kNoSpace);
+  EXPECT_EQ(e->PutHint(3, "hinted", MakeVersion(21, "v")).status().code(), ErrorCode::kNoSpace);
   EXPECT_FALSE(Present(e.get(), "during"));
   EXPECT_TRUE(Present(e.get(), "before"));
   EXPECT_TRUE(e->StoreHlcCeilingMs(123456).ok());

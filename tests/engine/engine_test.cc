@@ -1,5 +1,5 @@
 // Engine on real RocksDB: LWW apply and its counters, threaded convergence, tombstone GC, token
-// scans, hints, meta records, validation and corruption handling.
+// scans, meta records, validation and corruption handling.
 #include "engine/engine.h"
 
 #include <gtest/gtest.h>
@@ -412,42 +412,6 @@ TEST(EngineScan, TokenRangesInOrderWithWraparound) {
   EXPECT_EQ(seen, 5);
 }
 
-TEST(EngineHints, StoredPerTargetInOrderAndSeqSurvivesRestart) {
-  // Goal: hints come back per target in arrival order, deletes are exact, and after a reopen the
-  // sequence continues above every stored hint.
-  TempDir tmp;
-  uint64_t last_seq = 0;
-  {
-    auto e = OpenEngine(tmp.path());
-    for (int i = 0; i < 10; ++i) {
-      ASSERT_TRUE(e->PutHint(i % 2 == 0 ? 7 : 9, "h" + std::to_string(i),
-                             MakeVersion(100 + i, 1, "v" + std::to_string(i)))
-                      .ok());
-    }
-    std::vector<std::string> seen;
-    ASSERT_TRUE(e->ScanHints(7, [&](uint64_t seq, std::string_view key, const Version& v) {
-                   EXPECT_GT(seq, last_seq);
-                   last_seq = seq;
-                   seen.emplace_back(key);
-                   EXPECT_EQ(v.value, "v" + std::string(key.substr(1)));
-                   return true;
-                 }).ok());
-    EXPECT_EQ(seen, (std::vector<std::string>{"h0", "h2", "h4", "h6", "h8"}));
-    ASSERT_TRUE(e->DeleteHint(7, last_seq).ok());
-    ASSERT_TRUE(e->DeleteHint(7, last_seq).ok());  // twice: harmless, counted once
-    EXPECT_EQ(e->GetStats().hints, 9u);
-  }
-  auto e = OpenEngine(tmp.path());
-  EXPECT_EQ(e->GetStats().hints, 9u);
-  ASSERT_TRUE(e->PutHint(7, "new", MakeVersion(500, 1, "n")).ok());
-  uint64_t new_seq = 0;
-  ASSERT_TRUE(e->ScanHints(7, [&](uint64_t seq, std::string_view key, const Version&) {
-                 if (key == "new") new_seq = seq;
-                 return true;
-               }).ok());
-  EXPECT_GT(new_seq, last_seq + 1);  // 9's hints were stored after 7's last one
-}
-
 TEST(EngineMeta, StoresNamedRecordsAndGuardsItsOwn) {
   // Goal: meta records survive a reopen; the engine's own names cannot be overwritten.
   TempDir tmp;
@@ -459,7 +423,7 @@ TEST(EngineMeta, StoresNamedRecordsAndGuardsItsOwn) {
   }
   auto e = OpenEngine(tmp.path());
   EXPECT_EQ(**e->LoadMeta("node_name"), "n1");
-  EXPECT_EQ(**e->LoadMeta("format_version"), "1");
+  EXPECT_EQ(**e->LoadMeta("format_version"), "2");
   EXPECT_FALSE(e->LoadMeta("absent")->has_value());
 }
 
@@ -481,7 +445,7 @@ TEST(EngineFormat, RefusesNewerDatabaseFormat) {
   // Goal: a database whose format_version is newer than ours is refused, not misread.
   TempDir tmp;
   OpenEngine(tmp.path()).reset();
-  RawPut(tmp.path(), internal::kClockCfIndex, "format_version", "2");
+  RawPut(tmp.path(), internal::kClockCfIndex, "format_version", "3");  // ours is 2
   EngineOptions o;
   o.dir = tmp.path();
   Result<std::unique_ptr<Engine>> e = Engine::Open(o);
