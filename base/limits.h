@@ -159,6 +159,15 @@ inline constexpr uint64_t kJoinWaitMsMax = 5000;
 inline constexpr uint64_t kMembersPersistIntervalMs = 2000;
 inline constexpr size_t kNodeNameBytesMax = 256;     // a member's name in gossip
 inline constexpr size_t kNodeAddressBytesMax = 256;  // a member's "host:port" in gossip
+// Hinted handoff (cluster/internal/hint_replayer.h): every kHintReplayIntervalMs a node with hints
+// for a live target reads up to kHintReplayBytesPerSDefault x interval of them and sends them to
+// it, with at most kHintReplayInFlightMax outstanding per target.
+inline constexpr uint64_t kHintReplayIntervalMs = 250;
+inline constexpr uint64_t kHintReplayBytesPerSDefault = 8 << 20;
+inline constexpr size_t kHintReplayInFlightMax = 256;
+// Stand-ins for replicas that are down are the next live nodes on the ring after the preference
+// list, looked for among this many more nodes than are needed.
+inline constexpr size_t kHintHolderSlack = 2;
 // A read whose replicas are all below the session's floor is retried this often until its deadline.
 inline constexpr uint64_t kSessionReadRetryMs = 50;
 

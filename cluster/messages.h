@@ -39,6 +39,9 @@ struct ClientWrite {
   Consistency w;
   uint64_t timeout_ms = 0;  // 0: the node's default
   std::string session;      // opaque session token bytes; empty: a new session
+  // Sloppy quorum: a hint stored on a stand-in for a replica that is down counts toward W (as in
+  // Dynamo). False: only real replicas count (docs/design.md, "Hinted handoff").
+  bool hinted_counts = true;
 };
 struct ClientRead {
   std::string key;
@@ -91,6 +94,9 @@ struct ReplicateRequest {
   RequestId id = 0;
   std::string key;
   Version version;
+  // Nonzero: the receiver is a stand-in for this replica, which is down; it stores the version as
+  // a hint for it (the `hints` column family) and hands it over once the replica is back.
+  NodeId hint_for = 0;
 };
 struct ReplicateResponse {
   RequestId id = 0;
@@ -156,16 +162,34 @@ struct ExplainReplyAction {
 };
 // Run an operation on the local engine, then call OnStorageDone(op_id, ...). The driver may run
 // it on another thread; the core never touches the engine itself.
+//
+// Hints (writes held for a replica that is down: docs/design.md, "Hinted handoff"):
+//  * kPutHint: keep `version` of `key` for `target` (the newer of it and a stored one); a target
+//    over its byte budget is `over_budget`, not an error;
+//  * kScanHints: up to `limit_bytes` of target's hints in key order after `key` ("" = from the
+//    start), into `hints`; `more` when some are left;
+//  * kDeleteHint: drop target's hint of `key` if it still is `version` (a newer one stays);
+//  * kHintTargets: which targets have hints, into `targets`.
 struct StorageAction {
-  enum class Kind { kApply, kRead };
+  enum class Kind { kApply, kRead, kPutHint, kScanHints, kDeleteHint, kHintTargets };
   uint64_t op_id = 0;
   Kind kind = Kind::kRead;
   std::string key;
-  Version version;  // for kApply
+  Version version;      // for kApply, kPutHint, kDeleteHint
+  NodeId target = 0;    // for the hint kinds
+  uint64_t limit_bytes = 0;  // for kScanHints
+};
+struct HintEntry {
+  std::string key;
+  Version version;
 };
 struct StorageResult {
   Status status;
   std::optional<Version> version;  // for kRead
+  bool over_budget = false;        // kPutHint: refused, the target's hints are at their budget
+  std::vector<HintEntry> hints;    // kScanHints
+  bool more = false;               // kScanHints: hints are left after the last one returned
+  std::vector<NodeId> targets;     // kHintTargets
 };
 // Store `value` as the engine meta record `name` (Engine::StoreMeta, synced), replacing what was
 // there. The core asks for kMetaTokens once its ring tokens are chosen and kMetaMembers (its member

@@ -5,8 +5,10 @@
 #include <set>
 
 #include "base/assert.h"
+#include "base/strings.h"
 #include "cluster/internal/clock_monitor.h"
 #include "cluster/internal/coordinator.h"
+#include "cluster/internal/hint_replayer.h"
 #include "cluster/internal/membership.h"
 #include "cluster/persist.h"
 #include "cluster/ring.h"
@@ -59,7 +61,8 @@ struct NodeCore::Impl final : internal::ClusterView {
         membership(SelfState(config, id), config.seeds, config.gossip_interval_ms,
                    config.phi_convict, config.rng_seed != 0 ? config.rng_seed : id),
         coordinator(config, clock, this, &counters),
-        clock_monitor(clock->max_offset_ms(), config.clock_fence_fraction) {
+        clock_monitor(clock->max_offset_ms(), config.clock_fence_fraction),
+        hints(config.hint_replay_bytes_per_s, [this](NodeId n) { return AddressOf(n); }) {
     membership.Restore(config.known_members);
     tokens = InitialTokens(config, id);
     joining = tokens.empty();
@@ -91,6 +94,17 @@ struct NodeCore::Impl final : internal::ClusterView {
     return node == id ? config.address : membership.AddressOf(node);
   }
   Status StampGate() const override { return clock_monitor.Gate(); }
+  std::vector<NodeId> HintHolders(std::string_view key, size_t n, TimeMs now) const override {
+    std::vector<NodeId> out;
+    if (n == 0) return out;
+    const size_t rf = static_cast<size_t>(std::max(config.rf, 0));
+    const std::vector<NodeId> ring_order =
+        ring.PreferenceList(TokenOf(key), static_cast<int>(rf + n + kHintHolderSlack));
+    for (size_t i = rf; i < ring_order.size() && out.size() < n; ++i) {
+      if (membership.IsAlive(ring_order[i], now)) out.push_back(ring_order[i]);
+    }
+    return out;
+  }
 
   // ---- the clock-offset monitor (cluster/internal/clock_monitor.h)
   // Every input first compares the wall clock with the monotonic one; a step is judged at once.
@@ -185,13 +199,20 @@ struct NodeCore::Impl final : internal::ClusterView {
 
   // The tombstone GC policy: every kTombstoneWatermarkIntervalMs (and on the first tick),
   // tombstones more than kTombstoneGraceMsDefault older than our clock may go.
+  // Our clock's Last() minus kTombstoneGraceMsDefault (0 while that is not positive).
+  Hlc TombstoneWatermark() const {
+    const uint64_t physical_ms = HlcPhysicalMs(clock->Last());
+    return physical_ms <= kTombstoneGraceMsDefault
+               ? 0
+               : HlcMake(physical_ms - kTombstoneGraceMsDefault, 0);
+  }
   void MaybeMoveWatermark(TimeMs now, Actions* out) {
     if (watermark_moved && now < last_watermark_ms + kTombstoneWatermarkIntervalMs) return;
-    const uint64_t physical_ms = HlcPhysicalMs(clock->Last());
-    if (physical_ms <= kTombstoneGraceMsDefault) return;  // nothing stamped yet: ask again
+    const Hlc watermark = TombstoneWatermark();
+    if (watermark == 0) return;  // nothing stamped yet: ask again
     watermark_moved = true;
     last_watermark_ms = now;
-    out->push_back(SetTombstoneWatermarkAction{HlcMake(physical_ms - kTombstoneGraceMsDefault, 0)});
+    out->push_back(SetTombstoneWatermarkAction{watermark});
   }
 
   // Tokens for a node that joins a running cluster: those a previous incarnation announced, if
@@ -279,8 +300,19 @@ struct NodeCore::Impl final : internal::ClusterView {
     }
     if (!s.ok()) return Reply(from, ReplicateResponse{r.id, std::move(s)}, out);
     uint64_t op = next_op_id++;
-    storage_ops[op] = StorageOp{from, r.id, false};
-    out->push_back(StorageAction{op, StorageAction::Kind::kApply, r.key, r.version});
+    StorageAction a;
+    a.op_id = op;
+    a.key = r.key;
+    a.version = r.version;
+    if (r.hint_for != 0 && r.hint_for != id) {  // we stand in for a replica that is down
+      storage_ops[op] = StorageOp{from, r.id, StorageOp::kHint, r.hint_for};
+      a.kind = StorageAction::Kind::kPutHint;
+      a.target = r.hint_for;
+    } else {
+      storage_ops[op] = StorageOp{from, r.id, StorageOp::kApply, 0};
+      a.kind = StorageAction::Kind::kApply;
+    }
+    out->push_back(std::move(a));
   }
 
   void OnRead(NodeId from, const ReadRequest& r, Actions* out) {
@@ -290,14 +322,20 @@ struct NodeCore::Impl final : internal::ClusterView {
     }
     if (!s.ok()) return Reply(from, ReadResponse{r.id, std::move(s), std::nullopt}, out);
     uint64_t op = next_op_id++;
-    storage_ops[op] = StorageOp{from, r.id, true};
-    out->push_back(StorageAction{op, StorageAction::Kind::kRead, r.key, Version{}});
+    storage_ops[op] = StorageOp{from, r.id, StorageOp::kRead, 0};
+    StorageAction a;
+    a.op_id = op;
+    a.kind = StorageAction::Kind::kRead;
+    a.key = r.key;
+    out->push_back(std::move(a));
   }
 
   struct StorageOp {
+    enum Kind { kApply, kRead, kHint };
     NodeId from = 0;
     RequestId peer_id = 0;
-    bool read = false;
+    Kind kind = kApply;
+    NodeId hint_for = 0;  // kHint: the replica we keep it for
   };
 
   NodeConfig config;
@@ -324,6 +362,7 @@ struct NodeCore::Impl final : internal::ClusterView {
   uint64_t ring_epoch_seen = 0;
   internal::Coordinator coordinator;
   internal::ClockMonitor clock_monitor;
+  internal::HintReplayer hints;
   uint64_t max_replicated_ms = 0;  // physical part of the newest version replicated to us
   std::map<uint64_t, StorageOp> storage_ops;
   uint64_t next_op_id = 1;
@@ -363,7 +402,11 @@ Actions NodeCore::OnPeerMessage(NodeId from, PeerMessage message, TimeMs now) {
   if (auto* m = std::get_if<ReplicateRequest>(&message)) {
     n.OnReplicate(from, *m, &out);
   } else if (auto* m = std::get_if<ReplicateResponse>(&message)) {
-    n.coordinator.OnReplicateResponse(from, *m, now, &out);
+    if ((m->id & internal::kHintIdBit) != 0) {
+      n.hints.OnReplicateResponse(from, *m, &out);
+    } else {
+      n.coordinator.OnReplicateResponse(from, *m, now, &out);
+    }
   } else if (auto* m = std::get_if<ReadRequest>(&message)) {
     n.OnRead(from, *m, &out);
   } else if (auto* m = std::get_if<ReadResponse>(&message)) {
@@ -377,7 +420,11 @@ Actions NodeCore::OnPeerMessage(NodeId from, PeerMessage message, TimeMs now) {
 Actions NodeCore::OnSendFailed(NodeId to, const PeerMessage& message, TimeMs now) {
   Actions out;
   if (auto* m = std::get_if<ReplicateRequest>(&message)) {
-    impl_->coordinator.OnSendFailed(to, m->id, now, &out);
+    if ((m->id & internal::kHintIdBit) != 0) {
+      impl_->hints.OnSendFailed(to, m->id);
+    } else {
+      impl_->coordinator.OnSendFailed(to, m->id, now, &out);
+    }
   } else if (auto* m = std::get_if<ReadRequest>(&message)) {
     impl_->coordinator.OnSendFailed(to, m->id, now, &out);
   }
@@ -386,11 +433,28 @@ Actions NodeCore::OnSendFailed(NodeId to, const PeerMessage& message, TimeMs now
 
 Actions NodeCore::OnStorageDone(uint64_t op_id, StorageResult result, TimeMs now) {
   Actions out;
+  if ((op_id & internal::kHintIdBit) != 0) {
+    impl_->hints.OnStorageDone(op_id, std::move(result), &out);
+    return out;
+  }
   auto it = impl_->storage_ops.find(op_id);
   if (it == impl_->storage_ops.end()) return out;
   Impl::StorageOp op = it->second;
   impl_->storage_ops.erase(it);
-  if (op.read) {
+  if (op.kind == Impl::StorageOp::kHint) {
+    Status s = std::move(result.status);
+    if (s.ok() && result.over_budget) {
+      impl_->counters.hints_over_budget++;
+      s = Status::Overloaded(StrCat("the hints kept for node ", op.hint_for,
+                                    " are at their budget; the write is not held here"));
+    } else if (s.ok()) {
+      impl_->counters.hints_stored++;
+      impl_->hints.NoteTarget(op.hint_for);
+    }
+    impl_->Reply(op.from, ReplicateResponse{op.peer_id, std::move(s)}, &out);
+    return out;
+  }
+  if (op.kind == Impl::StorageOp::kRead) {
     impl_->Reply(op.from,
                  ReadResponse{op.peer_id, std::move(result.status), std::move(result.version)},
                  &out);
@@ -412,6 +476,9 @@ Actions NodeCore::Tick(TimeMs now) {
   impl_->coordinator.Tick(now, &out);
   impl_->MaybePersist(now, false, &out);
   impl_->MaybeMoveWatermark(now, &out);
+  impl_->hints.Tick(
+      now, [&](NodeId t) { return impl_->membership.IsAlive(t, now); },
+      impl_->TombstoneWatermark(), &out);
   return out;
 }
 
@@ -446,7 +513,14 @@ std::vector<NodeId> NodeCore::PreferenceList(std::string_view key) const {
 
 size_t NodeCore::InFlightRequests() const { return impl_->coordinator.InFlight(); }
 
-NodeCore::Counters NodeCore::counters() const { return impl_->counters; }
+NodeCore::Counters NodeCore::counters() const {
+  Counters c = impl_->counters;
+  const auto& h = impl_->hints.counters();
+  c.hints_replayed = h.replayed;
+  c.hint_replay_failures = h.replay_failures;
+  c.hints_dropped = h.dropped_below_watermark;
+  return c;
+}
 
 NodeCore::ClockStatus NodeCore::clock_status() const { return impl_->clock_monitor.Report(); }
 

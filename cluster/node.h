@@ -34,6 +34,7 @@ struct NodeConfig {
   // The clock-offset fence (cluster/internal/clock_monitor.h): a peer whose wall clock is more
   // than this fraction of the clock's max offset away counts as far.
   double clock_fence_fraction = kClockFenceFractionDefault;
+  uint64_t hint_replay_bytes_per_s = kHintReplayBytesPerSDefault;  // the replay throttle
   uint64_t rng_seed = 0;  // 0: derived from the node id
   // The member view persisted by a previous incarnation (kMetaMembers, cluster/persist.h): the
   // ring is complete from the first moment, its members counted dead until their heartbeat is
@@ -100,6 +101,11 @@ class NodeCore {
     // reads received from different replicas; an observation count, not a count of races.
     uint64_t concurrent_seen = 0;
     uint64_t fenced_writes = 0;  // refused: the clock monitor did not trust the wall clock
+    // Hinted handoff: writes sent to a stand-in for a replica that was down; hints this node
+    // stored as a stand-in, refused over the target's budget, replayed to their target (and
+    // deleted), replays that failed (kept), and hints dropped below the tombstone watermark.
+    uint64_t hinted_writes = 0, hints_stored = 0, hints_over_budget = 0, hints_replayed = 0;
+    uint64_t hint_replay_failures = 0, hints_dropped = 0;
   };
   Counters counters() const;
 

@@ -1,19 +1,54 @@
 #include "rpc/engine_ports.h"
 
+#include <utility>
+
 namespace causeway {
 
-cluster::StorageResult RunOnEngine(Engine& engine, const cluster::StorageAction& action) {
-  cluster::StorageResult result;
-  if (action.kind == cluster::StorageAction::Kind::kApply) {
-    auto r = engine.Apply(action.key, action.version);
-    if (!r.ok()) result.status = r.status();
-    return result;
-  }
-  auto r = engine.Get(action.key);
+namespace {
+
+// Stores a Result's error, or hands its value to `fill`.
+template <typename T, typename Fill>
+void Into(Result<T> r, cluster::StorageResult* out, Fill fill) {
   if (r.ok()) {
-    result.version = std::move(r).value();
+    fill(std::move(r).value());
   } else {
-    result.status = r.status();
+    out->status = r.status();
+  }
+}
+
+}  // namespace
+
+cluster::StorageResult RunOnEngine(Engine& engine, const cluster::StorageAction& action) {
+  using Kind = cluster::StorageAction::Kind;
+  cluster::StorageResult result;
+  switch (action.kind) {
+    case Kind::kApply:
+      Into(engine.Apply(action.key, action.version), &result, [](const ApplyResult&) {});
+      break;
+    case Kind::kRead:
+      Into(engine.Get(action.key), &result,
+           [&](std::optional<Version> v) { result.version = std::move(v); });
+      break;
+    case Kind::kPutHint:
+      Into(engine.PutHint(action.target, action.key, action.version), &result,
+           [&](HintPut put) { result.over_budget = put == HintPut::kOverBudget; });
+      break;
+    case Kind::kScanHints: {
+      auto end = engine.ScanHints(action.target, action.key, action.limit_bytes,
+                                  [&](std::string_view key, const Version& version) {
+                                    result.hints.push_back({std::string(key), version});
+                                    return true;
+                                  });
+      Into(std::move(end), &result, [&](const HintScanEnd& e) { result.more = !e.exhausted; });
+      break;
+    }
+    case Kind::kDeleteHint:
+      Into(engine.DeleteHintIfSame(action.target, action.key, action.version), &result,
+           [](bool) {});
+      break;
+    case Kind::kHintTargets:
+      for (const HintTargetBytes& t : engine.HintTargets()) result.targets.push_back(t.target);
+      break;
   }
   return result;
 }

@@ -213,7 +213,9 @@ struct MemberDigest {
 interface Peer {
   # Identifies the caller once per connection, so hostile or confused peers are visible in logs.
   hello @0 (nodeId :UInt64, name :Text, address :Text) -> ();
-  replicate @1 (key :Data, version :Version) -> ();
+  replicate @1 (key :Data, version :Version, hintFor :UInt64) -> ();
+  # hintFor nonzero: keep the version as a hint for that node, which is down (hinted handoff;
+  # absent from older senders: a plain replica write).
   read @2 (key :Data) -> (version :Version, found :Bool);
   gossip @3 (state :GossipState) -> (state :GossipState);
   # Later issues: hint delivery and Merkle exchange.

@@ -4,6 +4,7 @@
 #include <array>
 
 #include "base/limits.h"
+#include "base/strings.h"
 
 namespace causeway::cluster {
 
@@ -133,13 +134,18 @@ void Coordinator::StartWrite(RequestId id, ClientWrite request, TimeMs now, Acti
       Prepare(request.key, request.w, config_.default_w, request.timeout_ms, request.session, now);
   if (!prep.ok()) return fail(prep.status());
   const int w = prep->n;
-  std::vector<NodeId> live;
+  std::vector<NodeId> live, down;
   for (NodeId node : prep->replicas) {
-    if (view_->IsAlive(node, now)) live.push_back(node);
+    (view_->IsAlive(node, now) ? live : down).push_back(node);
   }
-  if (live.size() < static_cast<size_t>(w)) {
-    return fail(Status::Unavailable(std::to_string(live.size()) + " replicas alive, W=" +
-                                    std::to_string(w) + "; nothing was written"));
+  // Sloppy quorum: each replica that is down gets a stand-in that keeps a hint for it.
+  const std::vector<NodeId> holders = view_->HintHolders(request.key, down.size(), now);
+  const size_t counting = live.size() + (request.hinted_counts ? holders.size() : 0);
+  if (counting < static_cast<size_t>(w)) {
+    return fail(Status::Unavailable(StrCat(live.size(), " replicas alive and ", holders.size(),
+                                           " stand-ins for the others, W=", w,
+                                           request.hinted_counts ? "" : " (hints not counted)",
+                                           "; nothing was written")));
   }
   if (Status gate = view_->StampGate(); !gate.ok()) {
     counters_->fenced_writes++;
@@ -157,12 +163,19 @@ void Coordinator::StartWrite(RequestId id, ClientWrite request, TimeMs now, Acti
   op.key = std::move(request.key);
   op.version = std::move(version).value();
   op.w = w;
-  op.targets = live.size();
+  op.targets = counting;
+  op.hinted_counts = request.hinted_counts;
   op.deadline = prep->deadline;
   op.session = std::move(prep->session);
   for (NodeId node : live) {
     RequestId peer_id = Call(id, node, false, &op.calls);
-    Send(node, ReplicateRequest{peer_id, op.key, op.version}, out);
+    Send(node, ReplicateRequest{peer_id, op.key, op.version, 0}, out);
+  }
+  for (size_t i = 0; i < holders.size(); ++i) {
+    op.holders.insert(holders[i]);
+    counters_->hinted_writes++;
+    RequestId peer_id = Call(id, holders[i], false, &op.calls);
+    Send(holders[i], ReplicateRequest{peer_id, op.key, op.version, down[i]}, out);
   }
 }
 
@@ -184,6 +197,7 @@ std::string Coordinator::PartialWriteMessage(const WriteOp& op, const Status& la
 
 void Coordinator::WriteAnswer(WriteOp* op, NodeId node, const Status& status, TimeMs now,
                               Actions* out) {
+  if (op->holders.count(node) != 0 && !op->hinted_counts) return;  // a hint, not counted
   if (status.ok()) {
     if (++op->acks >= static_cast<size_t>(op->w)) FinishWrite(op, Status::Ok(), out);
     return;
@@ -377,7 +391,7 @@ void Coordinator::RepairStale(const ReadOp& op, const Version& winner, Actions* 
   for (const auto& [node, v] : op.answers) {
     if (v && v->SameDot(winner)) continue;
     // Fire and forget: the answer's id is not registered, so it is dropped on arrival.
-    Send(node, ReplicateRequest{next_call_id_++, op.key, winner}, out);
+    Send(node, ReplicateRequest{next_call_id_++, op.key, winner, 0}, out);
     counters_->read_repairs++;
   }
 }

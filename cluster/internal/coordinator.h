@@ -36,7 +36,9 @@ class ClusterView {
   virtual std::string AddressOf(NodeId node) const = 0;
   // Ok when our wall clock may stamp a write; otherwise the kUnavailable to answer (the clock
   // monitor's fence: cluster/internal/clock_monitor.h).
-  virtual Status StampGate() const = 0;
+  virtual Status StampGate() const = 0;  // Up to `n` live nodes outside `key`'s preference list, in ring order after it: stand-ins that
+  // keep hints for replicas that are down (sloppy quorum).
+  virtual std::vector<NodeId> HintHolders(std::string_view key, size_t n, TimeMs now) const = 0;
 };
 
 class Coordinator {
@@ -60,7 +62,9 @@ class Coordinator {
     std::string key;
     Version version;
     int w = 0;
-    size_t targets = 0, acks = 0, failures = 0;
+    size_t targets = 0, acks = 0, failures = 0;  // of the targets that count toward W
+    std::set<NodeId> holders;  // stand-ins keeping hints (count toward W if hinted_counts)
+    bool hinted_counts = true;
     TimeMs deadline = 0;
     SessionToken session;
     std::vector<RequestId> calls;

@@ -31,7 +31,8 @@ class PeerApi final : public wire::Peer::Server {
     if (!key.ok()) return ToException(key.status());
     auto version = VersionFromWire(params.getVersion());
     if (!version.ok()) return ToException(version.status());
-    cluster::ReplicateRequest req{0, std::move(key).value(), std::move(version).value()};
+    cluster::ReplicateRequest req{0, std::move(key).value(), std::move(version).value(),
+                                  params.getHintFor()};
     return host_.Inbound(from, std::move(req), conn_).then([](cluster::PeerMessage m) {
       auto* r = std::get_if<cluster::ReplicateResponse>(&m);
       if (r == nullptr) ThrowStatus(Status::Internal("wrong response type for replicate"));

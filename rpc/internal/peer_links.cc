@@ -178,6 +178,7 @@ kj::Promise<Reply> SendOne(wire::Peer::Client& peer, const cluster::PeerMessage&
     auto req = peer.replicateRequest();
     req.setKey(BytesToWire(r->key));
     VersionToWire(r->version, req.initVersion());
+    req.setHintFor(r->hint_for);
     return req.send().then([id = r->id](auto) -> Reply {
       return cluster::PeerMessage(cluster::ReplicateResponse{id, Status::Ok()});
     });

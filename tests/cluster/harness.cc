@@ -161,7 +161,45 @@ void Harness::Storage(size_t i, const StorageAction& a) {
   Envelope e = MakeEnvelope(Envelope::kStorage, i, 0, PeerMessage{});
   e.op_id = a.op_id;
   auto& store = nodes_[i].store;
-  if (a.kind == StorageAction::Kind::kApply) {
+  auto& hints = nodes_[i].hints;
+  using Kind = StorageAction::Kind;
+  if (a.kind == Kind::kPutHint) {
+    const std::pair<NodeId, std::string> hk{a.target, a.key};
+    size_t held = 0;
+    for (const auto& [k, v] : hints) held += k.first == a.target ? 1 : 0;
+    auto it = hints.find(hk);
+    if (it == hints.end() && nodes_[i].hint_budget != 0 && held >= nodes_[i].hint_budget) {
+      e.storage.over_budget = true;
+    } else if (it == hints.end() || LastWriteWins(a.version, it->second)) {
+      hints[hk] = a.version;
+    }
+    queue_.push_back(std::move(e));
+    return;
+  }
+  if (a.kind == Kind::kScanHints) {
+    for (auto it = hints.upper_bound({a.target, a.key}); it != hints.end(); ++it) {
+      if (it->first.first != a.target) break;
+      e.storage.hints.push_back({it->first.second, it->second});
+    }
+    queue_.push_back(std::move(e));
+    return;
+  }
+  if (a.kind == Kind::kDeleteHint) {
+    auto it = hints.find({a.target, a.key});
+    if (it != hints.end() && it->second.SameDot(a.version)) hints.erase(it);
+    queue_.push_back(std::move(e));
+    return;
+  }
+  if (a.kind == Kind::kHintTargets) {
+    for (const auto& [k, v] : hints) {
+      if (e.storage.targets.empty() || e.storage.targets.back() != k.first) {
+        e.storage.targets.push_back(k.first);
+      }
+    }
+    queue_.push_back(std::move(e));
+    return;
+  }
+  if (a.kind == Kind::kApply) {
     auto it = store.find(a.key);
     if (it == store.end()) {
       store[a.key] = a.version;

@@ -66,6 +66,10 @@ class Harness {
     std::unique_ptr<Ports> ports;
     std::unique_ptr<NodeDriver> driver;
     std::map<std::string, Version> store;
+    // Hints kept as a stand-in, by (target, key) (survive restarts, as on disk); at most
+    // hint_budget per target (0: no budget).
+    std::map<std::pair<NodeId, std::string>, Version> hints;
+    size_t hint_budget = 0;
     std::map<std::string, std::string> meta;  // PersistMetaAction records (survive restarts)
     uint64_t persists = 0;                    // PersistMetaAction count
     Hlc watermark = 0;                        // the last tombstone watermark asked for

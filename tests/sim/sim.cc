@@ -373,6 +373,33 @@ void Simulator::NodePorts::ExplainReply(cluster::RequestId, cluster::ExplainResu
 
 cluster::TimeMs Simulator::NodePorts::NowMs() { return node_->Mono(sim_->now_); }
 
+namespace {
+
+// One trace line's worth of a storage operation and its outcome.
+std::string StorageLine(const cluster::StorageAction& a, const cluster::StorageResult& r) {
+  using Kind = cluster::StorageAction::Kind;
+  const std::string status = r.status.ok() ? "ok" : r.status.ToString();
+  switch (a.kind) {
+    case Kind::kApply:
+      return "apply " + a.key + " " + VersionString(a.version) + " -> " + status;
+    case Kind::kRead:
+      return "get " + a.key + " -> " + (r.version ? VersionString(*r.version) : "none");
+    case Kind::kPutHint:
+      return StrCat("hint for ", a.target, " ", a.key, " ", VersionString(a.version), " -> ",
+                    r.over_budget ? "over budget" : status);
+    case Kind::kScanHints:
+      return StrCat("scan hints of ", a.target, " after '", a.key, "' -> ", r.hints.size(),
+                    r.more ? " and more" : "");
+    case Kind::kDeleteHint:
+      return StrCat("delete hint of ", a.target, " ", a.key, " -> ", status);
+    case Kind::kHintTargets:
+      return StrCat("hint targets -> ", r.targets.size());
+  }
+  return "?";
+}
+
+}  // namespace
+
 void Simulator::RunStorage(Node& n, const cluster::StorageAction& a) {
   cluster::StorageResult result;
   std::string line = n.name + " storage#" + std::to_string(a.op_id) + " ";
@@ -381,11 +408,7 @@ void Simulator::RunStorage(Node& n, const cluster::StorageAction& a) {
     line += "apply " + a.key + " " + VersionString(a.version) + " -> lied";
   } else {
     result = RunOnEngine(*n.engine, a);
-    line +=
-        a.kind == cluster::StorageAction::Kind::kApply
-            ? "apply " + a.key + " " + VersionString(a.version) + " -> " +
-                  (result.status.ok() ? "ok" : result.status.ToString())
-            : "get " + a.key + " -> " + (result.version ? VersionString(*result.version) : "none");
+    line += StorageLine(a, result);
   }
   Trace(line);
   Schedule(Uniform(0, options_.storage_delay_max_ms),
