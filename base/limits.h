@@ -168,6 +168,10 @@ inline constexpr size_t kHintReplayInFlightMax = 256;
 // Stand-ins for replicas that are down are the next live nodes on the ring after the preference
 // list, looked for among this many more nodes than are needed.
 inline constexpr size_t kHintHolderSlack = 2;
+// A node back from being away reads other replicas first until no write stamped before its start
+// has reached it for kCatchUpQuietMs (hints replayed, read repair), at most kCatchUpMaxMs.
+inline constexpr uint64_t kCatchUpQuietMs = 2000;
+inline constexpr uint64_t kCatchUpMaxMs = 30000;
 // A read whose replicas are all below the session's floor is retried this often until its deadline.
 inline constexpr uint64_t kSessionReadRetryMs = 50;
 

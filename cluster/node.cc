@@ -67,6 +67,8 @@ struct NodeCore::Impl final : internal::ClusterView {
     tokens = InitialTokens(config, id);
     joining = tokens.empty();
     persisted_view = HasPersistedView(config, id);
+    catching_up = persisted_view;
+    start_wall_ms = clock->PhysicalNowMs();
     if (!joining && tokens != config.tokens) FinishJoin(tokens);  // restored from the view
     if (joining && !HasOtherSeed(config))
       FinishJoin(Ring::HashTokens(config.name, kTokensPerNodeDefault));
@@ -94,6 +96,27 @@ struct NodeCore::Impl final : internal::ClusterView {
     return node == id ? config.address : membership.AddressOf(node);
   }
   Status StampGate() const override { return clock_monitor.Gate(); }
+  bool CatchingUp(TimeMs) const override { return catching_up; }
+
+  // ---- catching up after being away (docs/design.md, "Catching up")
+  // A node restarted with a persisted view was away: until the writes it missed have arrived it
+  // reads other replicas first. Writes stamped before its start that reach it are that catch-up
+  // (replayed hints, read repair); it is caught up once none has come for kCatchUpQuietMs after
+  // it is in touch with the cluster, or at the latest kCatchUpMaxMs after its start.
+  void NoteReplicated(const Version& v, TimeMs now) {
+    if (catching_up && HlcPhysicalMs(v.timestamp) < start_wall_ms) last_catch_up_ms = now;
+  }
+  void MaybeCaughtUp(TimeMs now) {
+    if (!catching_up) return;
+    if (!catch_up_clock) catch_up_clock = true, catch_up_started_ms = now, last_catch_up_ms = now;
+    const bool quiet = membership.contacted() && now >= last_catch_up_ms + kCatchUpQuietMs &&
+                       now >= membership.first_contact_ms() + kCatchUpQuietMs;
+    const bool bound = now >= catch_up_started_ms + kCatchUpMaxMs;
+    if (!quiet && !bound) return;
+    catching_up = false;
+    caught_up_by_bound = !quiet;
+    caught_up_after_ms = now - catch_up_started_ms;
+  }
   std::vector<NodeId> HintHolders(std::string_view key, size_t n, TimeMs now) const override {
     std::vector<NodeId> out;
     if (n == 0) return out;
@@ -283,12 +306,13 @@ struct NodeCore::Impl final : internal::ClusterView {
   }
 
   // ---- replica side
-  void OnReplicate(NodeId from, const ReplicateRequest& r, Actions* out) {
+  void OnReplicate(NodeId from, const ReplicateRequest& r, TimeMs now, Actions* out) {
     Status s = ValidateKey(r.key);
     if (s.ok()) s = ValidateVersion(r.version);
     if (s.ok()) {
       s = clock->Update(r.version.timestamp);
       if (s.code() == ErrorCode::kClockSkew) counters.clock_skew_rejections++;
+      if (r.hint_for == 0) NoteReplicated(r.version, now);
       // Within our max offset: a timestamp a (trusted) coordinator stamped. While our own wall
       // clock is not trusted, the ceiling may follow these instead (NodeCore::CeilingBaseMs).
       if (s.code() != ErrorCode::kClockSkew) {
@@ -363,6 +387,10 @@ struct NodeCore::Impl final : internal::ClusterView {
   internal::Coordinator coordinator;
   internal::ClockMonitor clock_monitor;
   internal::HintReplayer hints;
+  bool catching_up = false;  // see NoteReplicated
+  bool catch_up_clock = false, caught_up_by_bound = false;
+  TimeMs catch_up_started_ms = 0, last_catch_up_ms = 0, caught_up_after_ms = 0;
+  uint64_t start_wall_ms = 0;
   uint64_t max_replicated_ms = 0;  // physical part of the newest version replicated to us
   std::map<uint64_t, StorageOp> storage_ops;
   uint64_t next_op_id = 1;
@@ -400,7 +428,7 @@ Actions NodeCore::OnPeerMessage(NodeId from, PeerMessage message, TimeMs now) {
   Impl& n = *impl_;
   n.ObserveClock(now);
   if (auto* m = std::get_if<ReplicateRequest>(&message)) {
-    n.OnReplicate(from, *m, &out);
+    n.OnReplicate(from, *m, now, &out);
   } else if (auto* m = std::get_if<ReplicateResponse>(&message)) {
     if ((m->id & internal::kHintIdBit) != 0) {
       n.hints.OnReplicateResponse(from, *m, &out);
@@ -468,6 +496,7 @@ Actions NodeCore::Tick(TimeMs now) {
   Actions out;
   impl_->ObserveClock(now);
   impl_->MaybeJoin(now);
+  impl_->MaybeCaughtUp(now);
   if (impl_->membership.Tick(now, &out)) impl_->ProbeClocks(now, &out);
   impl_->StampGossip(&out, 0, now);
   impl_->SyncRing();
@@ -525,6 +554,10 @@ NodeCore::Counters NodeCore::counters() const {
 NodeCore::ClockStatus NodeCore::clock_status() const { return impl_->clock_monitor.Report(); }
 
 bool NodeCore::ClockTrusted() const { return impl_->clock_monitor.trusted(); }
+
+NodeCore::CatchUpStatus NodeCore::catch_up_status() const {
+  return CatchUpStatus{impl_->catching_up, impl_->caught_up_by_bound, impl_->caught_up_after_ms};
+}
 
 uint64_t NodeCore::CeilingBaseMs() const {
   const uint64_t last_ms = HlcPhysicalMs(impl_->clock->Last());

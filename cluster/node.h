@@ -93,6 +93,15 @@ class NodeCore {
   // restarts without waiting out the old skew.
   uint64_t CeilingBaseMs() const;
 
+  // Back from being away (restarted with a persisted view), the node reads other replicas first
+  // until the writes it missed have arrived (docs/design.md, "Catching up").
+  struct CatchUpStatus {
+    bool catching_up = false;
+    bool by_bound = false;   // it stopped at kCatchUpMaxMs, not because catch-up traffic ended
+    TimeMs after_ms = 0;     // how long it took
+  };
+  CatchUpStatus catch_up_status() const;
+
   // Monotonic since start (docs/design.md, "Counters").
   struct Counters {
     uint64_t writes = 0, reads = 0, read_repairs = 0, session_escalations = 0;

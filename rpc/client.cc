@@ -101,6 +101,7 @@ NodeStatusReply NodeStatusFromWire(wire::NodeStatus::Reader s) {
     out.clock.fenced_writes = c.getFencedWrites();
     out.clock.description = c.getDescription().cStr();
   }
+  out.catching_up = s.getCatchingUp();
   if (s.hasDisk()) {
     auto d = s.getDisk();
     out.disk.known = true;

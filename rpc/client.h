@@ -78,6 +78,7 @@ struct NodeStatusReply {
   // The coordinator's counters (cluster::NodeCore::Counters); 0 from a node that predates them.
   uint64_t read_repairs = 0, session_escalations = 0, concurrent_seen_by_reads = 0;
   std::vector<cluster::MemberView> members;
+  bool catching_up = false;  // back from being away, reading other replicas first
   // The clock-offset monitor (docs/operations.md, "When a clock goes bad"); state is empty from
   // a node that predates it.
   struct Clock {

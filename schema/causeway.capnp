@@ -145,6 +145,7 @@ struct NodeStatus {
   concurrentSeenByReads @14 :UInt64;  # concurrent version pairs reads saw (engine: `concurrent`)
   clock @15 :ClockStatus;             # absent from a node that predates the clock monitor
   disk @16 :DiskStatus;               # absent from a node that predates the disk watch
+  catchingUp @17 :Bool;               # back from being away, reading other replicas first
 }
 
 # The data dir's disk (engine/internal/disk_watch.h) and the engine's fail-stop.

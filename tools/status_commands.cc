@@ -85,6 +85,7 @@ json CollectStatus(const std::vector<std::string>& endpoints, uint64_t timeout_m
     self["session_escalations"] = reply->session_escalations;
     self["concurrent_seen_by_reads"] = reply->concurrent_seen_by_reads;
     self["clock_skew_rejections"] = reply->clock_skew_rejections;
+    self["catching_up"] = reply->catching_up;
     if (!reply->clock.state.empty()) {
       const auto& c = reply->clock;
       self["clock"] = {{"state", c.state},

@@ -164,18 +164,23 @@ void Coordinator::StartWrite(RequestId id, ClientWrite request, TimeMs now, Acti
   op.version = std::move(version).value();
   op.w = w;
   op.targets = counting;
-  op.hinted_counts = request.hinted_counts;
   op.deadline = prep->deadline;
   op.session = std::move(prep->session);
   for (NodeId node : live) {
     RequestId peer_id = Call(id, node, false, &op.calls);
     Send(node, ReplicateRequest{peer_id, op.key, op.version, 0}, out);
   }
-  for (size_t i = 0; i < holders.size(); ++i) {
-    op.holders.insert(holders[i]);
+  // A replica down without a stand-in (a cluster of rf nodes) gets its hint kept here, as
+  // Cassandra's coordinators do; that one never counts toward W (we may be a replica already).
+  const NodeId self = view_->self_id();
+  for (size_t i = 0; i < down.size(); ++i) {
+    const bool stand_in = i < holders.size();
+    const NodeId holder = stand_in ? holders[i] : self;
     counters_->hinted_writes++;
-    RequestId peer_id = Call(id, holders[i], false, &op.calls);
-    Send(holders[i], ReplicateRequest{peer_id, op.key, op.version, down[i]}, out);
+    RequestId peer_id = Call(id, holder, false, &op.calls);
+    calls_[peer_id].counts = stand_in && request.hinted_counts;
+    calls_[peer_id].hint = true;
+    Send(holder, ReplicateRequest{peer_id, op.key, op.version, down[i]}, out);
   }
 }
 
@@ -195,9 +200,8 @@ std::string Coordinator::PartialWriteMessage(const WriteOp& op, const Status& la
   return msg;
 }
 
-void Coordinator::WriteAnswer(WriteOp* op, NodeId node, const Status& status, TimeMs now,
-                              Actions* out) {
-  if (op->holders.count(node) != 0 && !op->hinted_counts) return;  // a hint, not counted
+void Coordinator::WriteAnswer(WriteOp* op, bool counts, const Status& status, Actions* out) {
+  if (!counts) return;  // a hint that does not count toward W
   if (status.ok()) {
     if (++op->acks >= static_cast<size_t>(op->w)) FinishWrite(op, Status::Ok(), out);
     return;
@@ -218,8 +222,23 @@ void Coordinator::FinishWrite(WriteOp* op, Status status, Actions* out) {
   result.status = std::move(status);
   result.session = op->session.Encode();
   out->push_back(ReplyAction{op->id, std::move(result)});
-  for (RequestId c : op->calls) calls_.erase(c);
+  for (RequestId c : op->calls) {
+    auto call = calls_.find(c);
+    if (call == calls_.end()) continue;
+    if (!call->second.hint && call->second.node != view_->self_id()) {
+      orphans_[c] = Orphan{call->second.node, op->key, op->version};
+    }
+    calls_.erase(call);
+  }
   writes_.erase(op->id);
+}
+
+void Coordinator::HintHere(NodeId replica, const std::string& key, const Version& version,
+                           Actions* out) {
+  if (replica == view_->self_id()) return;
+  counters_->hinted_writes++;
+  // Fire and forget: the answer's id is not registered, so it is dropped on arrival.
+  Send(view_->self_id(), ReplicateRequest{next_call_id_++, key, version, replica}, out);
 }
 
 // ---- reads -------------------------------------------------------------------------------------
@@ -228,12 +247,16 @@ std::vector<NodeId> Coordinator::LiveOrder(const std::vector<NodeId>& preference
                                            TimeMs now) const {
   std::vector<NodeId> order;
   const NodeId self = view_->self_id();
-  if (std::find(preference.begin(), preference.end(), self) != preference.end()) {
-    order.push_back(self);  // the cheapest replica to read
-  }
+  const bool self_replica =
+      std::find(preference.begin(), preference.end(), self) != preference.end();
+  // Ourselves first (the cheapest replica to read), unless we are catching up: then last, so an
+  // R=1 read through a node that just came back answers from a replica that did not miss writes.
+  const bool self_last = self_replica && view_->CatchingUp(now);
+  if (self_replica && !self_last) order.push_back(self);
   for (NodeId node : preference) {
     if (node != self && view_->IsAlive(node, now)) order.push_back(node);
   }
+  if (self_last) order.push_back(self);
   return order;
 }
 
@@ -452,12 +475,24 @@ void Coordinator::FinishExplain(ReadOp* op, Actions* out) {
 
 void Coordinator::OnReplicateResponse(NodeId from, const ReplicateResponse& r, TimeMs now,
                                       Actions* out) {
+  if (auto orphan = orphans_.find(r.id); orphan != orphans_.end()) {
+    if (orphan->second.node != from) return;
+    if (!r.status.ok()) HintHere(from, orphan->second.key, orphan->second.version, out);
+    orphans_.erase(orphan);
+    return;
+  }
   auto call = calls_.find(r.id);
   if (call == calls_.end() || call->second.read || call->second.node != from) return;
-  RequestId op_id = call->second.op;
+  const RequestId op_id = call->second.op;
+  const bool counts = call->second.counts;
+  const bool hint = call->second.hint;
   calls_.erase(call);
   auto op = writes_.find(op_id);
-  if (op != writes_.end()) WriteAnswer(&op->second, from, r.status, now, out);
+  if (op == writes_.end()) return;
+  if (!r.status.ok() && !hint) {
+    HintHere(from, op->second.key, op->second.version, out);
+  }
+  WriteAnswer(&op->second, counts, r.status, out);
 }
 
 void Coordinator::OnReadResponse(NodeId from, const ReadResponse& r, TimeMs now, Actions* out) {
@@ -470,6 +505,12 @@ void Coordinator::OnReadResponse(NodeId from, const ReadResponse& r, TimeMs now,
 }
 
 void Coordinator::OnSendFailed(NodeId to, RequestId peer_id, TimeMs now, Actions* out) {
+  if (auto orphan = orphans_.find(peer_id); orphan != orphans_.end()) {
+    if (orphan->second.node != to) return;
+    HintHere(to, orphan->second.key, orphan->second.version, out);
+    orphans_.erase(orphan);
+    return;
+  }
   auto call = calls_.find(peer_id);
   if (call == calls_.end() || call->second.node != to) return;
   PeerCall pc = call->second;
@@ -480,7 +521,9 @@ void Coordinator::OnSendFailed(NodeId to, RequestId peer_id, TimeMs now, Actions
     if (op != reads_.end()) ReadAnswer(&op->second, to, failure, std::nullopt, now, out);
   } else {
     auto op = writes_.find(pc.op);
-    if (op != writes_.end()) WriteAnswer(&op->second, to, failure, now, out);
+    if (op == writes_.end()) return;
+    if (!pc.hint) HintHere(to, op->second.key, op->second.version, out);
+    WriteAnswer(&op->second, pc.counts, failure, out);
   }
 }
 

@@ -39,6 +39,9 @@ class ClusterView {
   virtual Status StampGate() const = 0;  // Up to `n` live nodes outside `key`'s preference list, in ring order after it: stand-ins that
   // keep hints for replicas that are down (sloppy quorum).
   virtual std::vector<NodeId> HintHolders(std::string_view key, size_t n, TimeMs now) const = 0;
+  // True while this node, back from being down, may still miss writes made meanwhile: reads then
+  // ask the other replicas first (NodeCore, "catching up").
+  virtual bool CatchingUp(TimeMs now) const = 0;
 };
 
 class Coordinator {
@@ -63,8 +66,6 @@ class Coordinator {
     Version version;
     int w = 0;
     size_t targets = 0, acks = 0, failures = 0;  // of the targets that count toward W
-    std::set<NodeId> holders;  // stand-ins keeping hints (count toward W if hinted_counts)
-    bool hinted_counts = true;
     TimeMs deadline = 0;
     SessionToken session;
     std::vector<RequestId> calls;
@@ -93,6 +94,8 @@ class Coordinator {
     RequestId op = 0;
     NodeId node = 0;
     bool read = false;
+    bool counts = true;  // a write's answer counts toward W (not: a hint that does not count)
+    bool hint = false;   // a hint sent to a stand-in (or kept here), not a replica write
   };
 
   Result<TimeMs> Deadline(uint64_t timeout_ms, TimeMs now) const;
@@ -110,7 +113,16 @@ class Coordinator {
   void Send(NodeId node, PeerMessage message, Actions* out) const;
   bool Admit(RequestId id, Actions* out, bool explain);
 
-  void WriteAnswer(WriteOp* op, NodeId node, const Status& status, TimeMs now, Actions* out);
+  void WriteAnswer(WriteOp* op, bool counts, const Status& status, Actions* out);
+  // A replica write that failed or was not answered: keep a hint for that replica here (not
+  // counted toward W), as Cassandra's coordinators do, so it gets the write once it is back.
+  void HintHere(NodeId replica, const std::string& key, const Version& version, Actions* out);
+  // A write's replica call still unanswered when the write finished: its failure leaves a hint.
+  struct Orphan {
+    NodeId node = 0;
+    std::string key;
+    Version version;
+  };
   void FinishWrite(WriteOp* op, Status status, Actions* out);
   static std::string PartialWriteMessage(const WriteOp& op, const Status& last_failure);
 
@@ -134,6 +146,7 @@ class Coordinator {
   const ClusterView* const view_;
   NodeCore::Counters* const counters_;
   RequestId next_call_id_ = 1;
+  std::map<RequestId, Orphan> orphans_;  // bounded by writes in flight x rf until answered
   std::map<RequestId, WriteOp> writes_;
   std::map<RequestId, ReadOp> reads_;  // reads and explains
   std::map<RequestId, PeerCall> calls_;

@@ -251,6 +251,7 @@ kj::Promise<void> AdminApi::status(StatusContext context) {
   c.setJumps(clock.jumps);
   c.setFencedWrites(counters.fenced_writes);
   c.setDescription(clock.description);
+  out.setCatchingUp(host_.core().catch_up_status().catching_up);
   auto d = out.initDisk();
   d.setFreeBytes(stats.disk.free_bytes);
   d.setTotalBytes(stats.disk.total_bytes);

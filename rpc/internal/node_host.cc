@@ -136,6 +136,25 @@ void NodeHost::Tick() {
   driver_.Tick();
   calls_.Sweep(NowMs());
   LogClockChange();
+  LogCaughtUp();
+}
+
+// Says once that a node back from being away has caught up (docs/design.md, "Catching up").
+void NodeHost::LogCaughtUp() {
+  const cluster::NodeCore::CatchUpStatus c = driver_.core().catch_up_status();
+  if (c.catching_up) {
+    catch_up_logged_ = false;
+    return;
+  }
+  if (catch_up_logged_ || c.after_ms == 0) return;
+  catch_up_logged_ = true;
+  if (c.by_bound) {
+    log_->warn("event=caught_up after_ms={} detail=\"catch-up writes still arriving at the bound; "
+               "serving reads from this replica anyway\"",
+               c.after_ms);
+  } else {
+    log_->info("event=caught_up after_ms={}", c.after_ms);
+  }
 }
 
 // Says once, when the clock monitor's verdict changes, what it is and why (an operator's first

@@ -81,6 +81,7 @@ class NodeHost final : public cluster::Transport,
       void (cluster::NodeDriver::*start)(cluster::RequestId, Request));
   uint64_t EffectiveTimeout(uint64_t requested_ms) const;
   void LogClockChange();
+  void LogCaughtUp();
 
   Engine* engine_;
   HybridClock* hlc_;
@@ -92,6 +93,7 @@ class NodeHost final : public cluster::Transport,
   bool stopping_ = false;
   bool closed_ = false;
   std::string clock_state_logged_;  // the clock verdict last logged (LogClockChange)
+  bool catch_up_logged_ = false;
 };
 
 }  // namespace causeway::rpc

@@ -68,6 +68,29 @@ TEST(HintedHandoff, StandInKeepsTheWriteAndHandsItOverWithoutReads) {
   EXPECT_EQ(replayed, 1u);
 }
 
+// Goal: in a cluster of rf nodes there is no stand-in: the coordinator keeps the hint itself (not
+// counted toward W), so a replica that was down still gets the write with no client read.
+TEST(HintedHandoff, WithoutAStandInTheCoordinatorKeepsTheHint) {
+  Harness h(3, /*fixed_tokens=*/true);
+  h.Run(3000);
+  const size_t down = 2;
+  const NodeId down_id = h.core(down).id();
+  h.node(down).crashed = true;
+  h.Run(6000);
+  ClientWrite w = Put("k3", "v");
+  w.w = Consistency::Number(2);
+  ASSERT_TRUE(h.Write(0, w).status.ok());
+  ClientWrite all = Put("k3", "v2");
+  EXPECT_EQ(h.Write(0, all).status.code(), ErrorCode::kUnavailable);  // its own hint does not count
+  h.Drain();
+  EXPECT_EQ(h.node(0).hints.count({down_id, "k3"}), 1u);
+  h.Restart(down, true);
+  h.Run(3000);
+  ASSERT_EQ(h.node(down).store.count("k3"), 1u);
+  EXPECT_EQ(h.node(down).store.at("k3").value, "v");
+  EXPECT_EQ(HintsFor(h, down_id), 0u);
+}
+
 // Goal: a newer write for the same key replaces the older hint (hints grow with keys, not with
 // writes), and only the newest is replayed.
 TEST(HintedHandoff, ANewerWriteReplacesTheHint) {
