@@ -168,6 +168,9 @@ inline constexpr size_t kHintReplayInFlightMax = 256;
 // Stand-ins for replicas that are down are the next live nodes on the ring after the preference
 // list, looked for among this many more nodes than are needed.
 inline constexpr size_t kHintHolderSlack = 2;
+// Replica calls still unanswered when their write finished, kept so that a failure leaves a hint.
+inline constexpr size_t kOrphanCallsMax =
+    kNodeInFlightRequestsMax * static_cast<size_t>(kReplicationFactorMax);
 // A node back from being away reads other replicas first until no write stamped before its start
 // has reached it for kCatchUpQuietMs (hints replayed, read repair), at most kCatchUpMaxMs.
 inline constexpr uint64_t kCatchUpQuietMs = 2000;

@@ -225,7 +225,10 @@ void Coordinator::FinishWrite(WriteOp* op, Status status, Actions* out) {
   for (RequestId c : op->calls) {
     auto call = calls_.find(c);
     if (call == calls_.end()) continue;
+    // Bounded: a transport reports every call's answer or failure, but should one be lost the
+    // oldest orphan goes (its replica is left to read repair).
     if (!call->second.hint && call->second.node != view_->self_id()) {
+      if (orphans_.size() >= kOrphanCallsMax) orphans_.erase(orphans_.begin());
       orphans_[c] = Orphan{call->second.node, op->key, op->version};
     }
     calls_.erase(call);
