@@ -79,8 +79,8 @@ class ClockStore {
 class HybridClock {
  public:
   // Loads the ceiling from `store`, starts above it and persists a first ceiling above that
-  // (synchronously: a restart is not the hot path) unless the store's schedule says not to. `store` may be null (no persistence: tests
-  // and tools that stamp nothing durable).
+  // (synchronously: a restart is not the hot path) unless the store's schedule says not to. `store`
+  // may be null (no persistence: tests and tools that stamp nothing durable).
   static Result<std::unique_ptr<HybridClock>> Open(
       PhysicalClock* physical, ClockStore* store,
       uint64_t max_offset_ms = kMaxClockOffsetMsDefault);

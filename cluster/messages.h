@@ -175,8 +175,8 @@ struct StorageAction {
   uint64_t op_id = 0;
   Kind kind = Kind::kRead;
   std::string key;
-  Version version;      // for kApply, kPutHint, kDeleteHint
-  NodeId target = 0;    // for the hint kinds
+  Version version;           // for kApply, kPutHint, kDeleteHint
+  NodeId target = 0;         // for the hint kinds
   uint64_t limit_bytes = 0;  // for kScanHints
 };
 struct HintEntry {

@@ -506,8 +506,8 @@ Actions NodeCore::Tick(TimeMs now) {
   impl_->MaybePersist(now, false, &out);
   impl_->MaybeMoveWatermark(now, &out);
   impl_->hints.Tick(
-      now, [&](NodeId t) { return impl_->membership.IsAlive(t, now); },
-      impl_->TombstoneWatermark(), &out);
+      now, [&](NodeId t) { return impl_->membership.IsAlive(t, now); }, impl_->TombstoneWatermark(),
+      &out);
   return out;
 }
 

@@ -35,7 +35,7 @@ struct NodeConfig {
   // than this fraction of the clock's max offset away counts as far.
   double clock_fence_fraction = kClockFenceFractionDefault;
   uint64_t hint_replay_bytes_per_s = kHintReplayBytesPerSDefault;  // the replay throttle
-  uint64_t rng_seed = 0;  // 0: derived from the node id
+  uint64_t rng_seed = 0;                                           // 0: derived from the node id
   // The member view persisted by a previous incarnation (kMetaMembers, cluster/persist.h): the
   // ring is complete from the first moment, its members counted dead until their heartbeat is
   // heard, so a write never lands on a node that is not its replica. Our own entry is ignored
@@ -97,8 +97,8 @@ class NodeCore {
   // until the writes it missed have arrived (docs/design.md, "Catching up").
   struct CatchUpStatus {
     bool catching_up = false;
-    bool by_bound = false;   // it stopped at kCatchUpMaxMs, not because catch-up traffic ended
-    TimeMs after_ms = 0;     // how long it took
+    bool by_bound = false;  // it stopped at kCatchUpMaxMs, not because catch-up traffic ended
+    TimeMs after_ms = 0;    // how long it took
   };
   CatchUpStatus catch_up_status() const;
 

@@ -5,11 +5,11 @@
 // the HLC on the engine, create the server, then run it with the termination signals handled on
 // their own thread. The core asks the server to store tokens and view when they change
 // (cluster::PersistMetaAction); nothing here polls for them.
-#include <pthread.h>
 #include <fcntl.h>
-#include <sys/prctl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>

@@ -142,10 +142,9 @@ void Coordinator::StartWrite(RequestId id, ClientWrite request, TimeMs now, Acti
   const std::vector<NodeId> holders = view_->HintHolders(request.key, down.size(), now);
   const size_t counting = live.size() + (request.hinted_counts ? holders.size() : 0);
   if (counting < static_cast<size_t>(w)) {
-    return fail(Status::Unavailable(StrCat(live.size(), " replicas alive and ", holders.size(),
-                                           " stand-ins for the others, W=", w,
-                                           request.hinted_counts ? "" : " (hints not counted)",
-                                           "; nothing was written")));
+    return fail(Status::Unavailable(StrCat(
+        live.size(), " replicas alive and ", holders.size(), " stand-ins for the others, W=", w,
+        request.hinted_counts ? "" : " (hints not counted)", "; nothing was written")));
   }
   if (Status gate = view_->StampGate(); !gate.ok()) {
     counters_->fenced_writes++;

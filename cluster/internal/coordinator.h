@@ -36,7 +36,8 @@ class ClusterView {
   virtual std::string AddressOf(NodeId node) const = 0;
   // Ok when our wall clock may stamp a write; otherwise the kUnavailable to answer (the clock
   // monitor's fence: cluster/internal/clock_monitor.h).
-  virtual Status StampGate() const = 0;  // Up to `n` live nodes outside `key`'s preference list, in ring order after it: stand-ins that
+  virtual Status StampGate() const = 0;  // Up to `n` live nodes outside `key`'s preference list, in
+                                         // ring order after it: stand-ins that
   // keep hints for replicas that are down (sloppy quorum).
   virtual std::vector<NodeId> HintHolders(std::string_view key, size_t n, TimeMs now) const = 0;
   // True while this node, back from being down, may still miss writes made meanwhile: reads then

@@ -99,7 +99,8 @@ void HintReplayer::OnStorageDone(uint64_t op_id, StorageResult result, Actions* 
     sent_[id] = Replay{op.target, std::move(hint)};
     t->second.in_flight++;
   }
-  if (!result.more) t->second.cursor.clear();  // the next pass starts over: what is left was not acked
+  if (!result.more)
+    t->second.cursor.clear();  // the next pass starts over: what is left was not acked
 }
 
 void HintReplayer::OnReplicateResponse(NodeId from, const ReplicateResponse& r, Actions* out) {

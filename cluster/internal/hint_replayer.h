@@ -54,9 +54,9 @@ class HintReplayer {
 
  private:
   struct Target {
-    std::string cursor;          // the last key sent this pass ("" : from the start)
+    std::string cursor;  // the last key sent this pass ("" : from the start)
     bool scanning = false;
-    uint64_t noted = 0;          // NoteTarget calls, to tell a scan that missed a new hint
+    uint64_t noted = 0;  // NoteTarget calls, to tell a scan that missed a new hint
     uint64_t noted_at_scan = 0;
     size_t in_flight = 0;
   };
@@ -77,8 +77,8 @@ class HintReplayer {
   TimeMs next_round_ms_ = 0;
   Hlc watermark_ = 0;
   std::map<NodeId, Target> targets_;
-  std::map<uint64_t, Op> ops_;         // storage operations in flight
-  std::map<RequestId, Replay> sent_;   // replays awaiting the target's answer
+  std::map<uint64_t, Op> ops_;        // storage operations in flight
+  std::map<RequestId, Replay> sent_;  // replays awaiting the target's answer
   uint64_t next_id_ = 1;
   Counters counters_;
 };

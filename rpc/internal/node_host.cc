@@ -149,9 +149,10 @@ void NodeHost::LogCaughtUp() {
   if (catch_up_logged_ || c.after_ms == 0) return;
   catch_up_logged_ = true;
   if (c.by_bound) {
-    log_->warn("event=caught_up after_ms={} detail=\"catch-up writes still arriving at the bound; "
-               "serving reads from this replica anyway\"",
-               c.after_ms);
+    log_->warn(
+        "event=caught_up after_ms={} detail=\"catch-up writes still arriving at the bound; "
+        "serving reads from this replica anyway\"",
+        c.after_ms);
   } else {
     log_->info("event=caught_up after_ms={}", c.after_ms);
   }
@@ -165,8 +166,8 @@ void NodeHost::LogClockChange() {
   const bool first = clock_state_logged_.empty();
   clock_state_logged_ = clock.state;
   if (clock.state == "fenced") {
-    log_->error("event=clock_fenced median_peer_offset_ms={} detail=\"{}\"",
-                clock.median_offset_ms, clock.description);
+    log_->error("event=clock_fenced median_peer_offset_ms={} detail=\"{}\"", clock.median_offset_ms,
+                clock.description);
   } else if (!first || clock.state != "unverified") {
     log_->info("event=clock_{} median_peer_offset_ms={} detail=\"{}\"", clock.state,
                clock.median_offset_ms, clock.description);

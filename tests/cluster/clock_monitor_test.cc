@@ -26,8 +26,8 @@ struct Monitor {
   // A reply from `peer`, whose clock is `peer_offset_ms` from the true time (ours is our_step_ms).
   void Sample(NodeId peer, int64_t peer_offset_ms, TimeMs now) {
     m.Observe(now, Wall(now));
-    const uint64_t peer_wall = static_cast<uint64_t>(
-        static_cast<int64_t>(kWall + now - kRtt / 2) + peer_offset_ms);
+    const uint64_t peer_wall =
+        static_cast<uint64_t>(static_cast<int64_t>(kWall + now - kRtt / 2) + peer_offset_ms);
     m.OnSample(peer, peer_wall, now - kRtt, now, Wall(now));
   }
   Verdict Judge(const std::vector<NodeId>& live, TimeMs now, bool awaiting = false) {

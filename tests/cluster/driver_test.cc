@@ -260,7 +260,7 @@ TEST(NodeDriver, UntrustedWallClockNeverRaisesTheCeiling) {
   EXPECT_GE(driver.counters().ceilings_stored, 1u);
   EXPECT_LE(ceiling.durable_ms(), true_ms + 1000 + ceiling.lead_ms() + 1000);
   EXPECT_LT(ceiling.durable_ms(), physical.now_ms);  // never from the wall clock
-  EXPECT_EQ(ports.store.count("k"), 1u);  // and the replica write landed
+  EXPECT_EQ(ports.store.count("k"), 1u);             // and the replica write landed
 }
 
 // Goal: start-up restores identity once for every host: a second start bumps the generation,

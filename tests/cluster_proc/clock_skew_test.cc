@@ -96,8 +96,9 @@ class ClockSkew : public ::testing::TestWithParam<int> {
       n->address = tools::testing::FreeAddress(first_host + i);
       if (seed.empty()) seed = n->address;
       n->log = dir_.path() + "/" + n->name + ".log";
-      n->flags = {"--node-id", n->name, "--listen", n->address, "--data-dir",
-                  dir_.path() + "/" + n->name, "--seeds", seed, "--rf", "3", "--sync", "always"};
+      n->flags = {
+          "--node-id", n->name, "--listen", n->address, "--data-dir", dir_.path() + "/" + n->name,
+          "--seeds",   seed,    "--rf",     "3",        "--sync",     "always"};
       nodes_.push_back(std::move(n));
     }
     for (int i = 0; i < kNodes; ++i) Start(*nodes_[i], SkewOf(i, skew_s));
@@ -120,8 +121,8 @@ class ClockSkew : public ::testing::TestWithParam<int> {
   }
 
   json Status(const Node& n) const {
-    RunResult r = RunCli({"status", "--json", "--timeout-ms", "1000", "--endpoints", n.address},
-                         {}, "", kCliTimeoutMs);
+    RunResult r = RunCli({"status", "--json", "--timeout-ms", "1000", "--endpoints", n.address}, {},
+                         "", kCliTimeoutMs);
     json status = Parse(r.out);
     if (!status.is_object()) return json();
     for (const auto& row : status["nodes"]) {
@@ -141,8 +142,8 @@ class ClockSkew : public ::testing::TestWithParam<int> {
         const uint64_t end = MonotonicMs() + kLoadMs;
         for (int i = 0; MonotonicMs() < end; ++i) {
           Write write{keys[rng() % keys.size()], StrCat("w", w, "-", i)};
-          RunResult r = RunCli({"put", write.key, write.value, "--json", "--w", "2",
-                                "--endpoints", AllEndpoints(&rng)},
+          RunResult r = RunCli({"put", write.key, write.value, "--json", "--w", "2", "--endpoints",
+                                AllEndpoints(&rng)},
                                {}, "", kCliTimeoutMs);
           write.exit_code = r.exit_code;
           if (r.exit_code == kExitOk) write.timestamp = Parse(r.out).value("timestamp", 0ull);
@@ -200,8 +201,8 @@ TEST_P(ClockSkew, NothingLostFencedNodesBackWhenFixed) {
   for (int i = 3; i < kNodes; ++i) {
     bool back = false;
     while (!back && MonotonicMs() < fixed_at + kBackWithinMs) {
-      back = RunCli({"put", "probe", "x", "--w", "1", "--attempt-timeout-ms", "1000",
-                     "--endpoints", nodes_[i]->address},
+      back = RunCli({"put", "probe", "x", "--w", "1", "--attempt-timeout-ms", "1000", "--endpoints",
+                     nodes_[i]->address},
                     {}, "", kCliTimeoutMs)
                  .exit_code == kExitOk;
       if (!back) std::this_thread::sleep_for(std::chrono::milliseconds(100));

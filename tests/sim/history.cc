@@ -141,9 +141,10 @@ std::vector<std::string> CheckRealTimeOrder(const std::vector<Op>& history, uint
       for (const Op* earlier : writes) {
         if (later->invoke_ms > earlier->response_ms + slack_ms &&
             !DotAfter(later->dot, earlier->dot)) {
-          out.push_back("acknowledged write stamped below an earlier acknowledged one (lost to "
-                        "it under LWW): " +
-                        later->ToString() + "  after  " + earlier->ToString());
+          out.push_back(
+              "acknowledged write stamped below an earlier acknowledged one (lost to "
+              "it under LWW): " +
+              later->ToString() + "  after  " + earlier->ToString());
         }
       }
     }
@@ -157,7 +158,8 @@ std::vector<std::string> CheckStampsNearTrueTime(const std::vector<Op>& history,
   for (const Op& op : history) {
     if (!op.ok() || !op.is_write() || !op.dot) continue;
     const uint64_t stamped = HlcPhysicalMs(op.dot->timestamp);
-    if (stamped + slack_ms < epoch_ms + op.invoke_ms || stamped > epoch_ms + op.response_ms + slack_ms) {
+    if (stamped + slack_ms < epoch_ms + op.invoke_ms ||
+        stamped > epoch_ms + op.response_ms + slack_ms) {
       out.push_back("acknowledged write stamped " +
                     std::to_string(static_cast<int64_t>(stamped - epoch_ms) -
                                    static_cast<int64_t>(op.invoke_ms)) +

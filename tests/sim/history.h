@@ -47,7 +47,7 @@ struct Op {
   ErrorCode code = ErrorCode::kOk;
   // Write: the dot written. Read: the winning dot, nullopt when no replica had the key.
   std::optional<SimDot> dot;
-  bool tombstone = false;  // the version read or written is a tombstone
+  bool tombstone = false;        // the version read or written is a tombstone
   bool nothing_written = false;  // failed, and the coordinator said nothing was written
 
   bool is_write() const { return kind != OpKind::kRead; }

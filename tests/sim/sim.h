@@ -46,8 +46,8 @@ struct SimOptions {
   bool crashes = false;                // power-loss crash-restarts
   // Durability: every node `always`, every node `periodic`, or a mix.
   enum class Durability { kAlways, kPeriodic, kMixed } durability = Durability::kAlways;
-  uint64_t periodic_sync_ms = 1000;   // simulated background SyncWal period for `periodic`
-  uint64_t clock_skew_max_ms = 200;   // |skew| per node; pairwise < 2x this < max_offset
+  uint64_t periodic_sync_ms = 1000;  // simulated background SyncWal period for `periodic`
+  uint64_t clock_skew_max_ms = 200;  // |skew| per node; pairwise < 2x this < max_offset
   // Bad clocks: some nodes start up to clock_fault_max_ms off, and during the client phase
   // clocks jump forward or back by up to that much and are fixed again (back within
   // clock_skew_max_ms). At most a minority is bad at any time; the settle phase fixes all.

@@ -56,8 +56,8 @@ std::string SimReport::Summary() const {
   std::ostringstream out;
   out << "events=" << events << " messages=" << messages << " dropped=" << dropped
       << " ops ok/failed/unknown=" << ops_ok << "/" << ops_failed << "/" << ops_unknown
- << " crashes=" << crashes << " partitions=" << partitions
-      << " clock_faults=" << clock_faults << " repair_rounds=" << repair_rounds << " sim_ms=" << sim_ms << " trace=" << std::hex
+      << " crashes=" << crashes << " partitions=" << partitions << " clock_faults=" << clock_faults
+      << " repair_rounds=" << repair_rounds << " sim_ms=" << sim_ms << " trace=" << std::hex
       << trace_hash;
   return out.str();
 }
@@ -230,8 +230,8 @@ int64_t Simulator::GoodSkew() {
 
 // Beyond any fence threshold (more than 2 x max offset), forward or back.
 int64_t Simulator::BadSkew() {
-  const int64_t magnitude = static_cast<int64_t>(
-      Uniform(2 * kMaxClockOffsetMsDefault + 1, options_.clock_fault_max_ms));
+  const int64_t magnitude =
+      static_cast<int64_t>(Uniform(2 * kMaxClockOffsetMsDefault + 1, options_.clock_fault_max_ms));
   return Chance(0.5) ? magnitude : -magnitude;
 }
 
