@@ -220,8 +220,6 @@ struct NodeCore::Impl final : internal::ClusterView {
     last_persist_ms = now;
   }
 
-  // The tombstone GC policy: every kTombstoneWatermarkIntervalMs (and on the first tick),
-  // tombstones more than kTombstoneGraceMsDefault older than our clock may go.
   // Our clock's Last() minus kTombstoneGraceMsDefault (0 while that is not positive).
   Hlc TombstoneWatermark() const {
     const uint64_t physical_ms = HlcPhysicalMs(clock->Last());
@@ -229,6 +227,8 @@ struct NodeCore::Impl final : internal::ClusterView {
                ? 0
                : HlcMake(physical_ms - kTombstoneGraceMsDefault, 0);
   }
+  // The tombstone GC policy: every kTombstoneWatermarkIntervalMs (and on the first tick),
+  // tombstones more than kTombstoneGraceMsDefault older than our clock may go.
   void MaybeMoveWatermark(TimeMs now, Actions* out) {
     if (watermark_moved && now < last_watermark_ms + kTombstoneWatermarkIntervalMs) return;
     const Hlc watermark = TombstoneWatermark();
