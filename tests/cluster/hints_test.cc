@@ -5,6 +5,7 @@
 #include <string>
 
 #include "base/limits.h"
+#include "base/strings.h"
 #include "cluster/internal/hint_replayer.h"
 #include "harness.h"
 
@@ -103,7 +104,7 @@ TEST(HintedHandoff, ANewerWriteReplacesTheHint) {
   h.Run(6000);
   const size_t via = Coordinator(h, key, down);
   for (int i = 0; i < 5; ++i) {
-    ASSERT_TRUE(h.Write(via, Put(key, "v" + std::to_string(i))).status.ok());
+    ASSERT_TRUE(h.Write(via, Put(key, StrCat("v", i))).status.ok());
   }
   h.Drain();
   EXPECT_EQ(HintsFor(h, down_id), 1u);
@@ -142,7 +143,7 @@ TEST(HintedHandoff, BudgetRefusesAndHintsSurviveTheirHoldersRestart) {
   h.Run(6000);
   int hinted = 0;
   for (int k = 0; k < 40 && hinted < 6; ++k) {
-    const std::string key = "b" + std::to_string(k);
+    const std::string key = StrCat("b", k);
     auto replicas = h.Replicas(1, key);
     if (std::find(replicas.begin(), replicas.end(), down) == replicas.end()) continue;
     ++hinted;

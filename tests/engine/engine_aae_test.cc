@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "base/strings.h"
 #include "engine/engine.h"
 #include "engine/internal/aae_tree.h"
 #include "support/fault_fs.h"
@@ -97,11 +98,10 @@ TEST(EngineAae, SameWinnersThroughDifferentHistoriesGiveEqualTrees) {
   std::map<std::string, Version> winners;
   std::vector<std::pair<std::string, Version>> history;
   for (int k = 0; k < 3000; ++k) {
-    const std::string key = "key" + std::to_string(k);
+    const std::string key = StrCat("key", k);
     const int versions = 1 + static_cast<int>(rng() % 4);
     for (int i = 0; i < versions; ++i) {
-      Version v = MakeVersion(1000 + rng() % 100000, 1 + rng() % 3, "v" + std::to_string(i),
-                              rng() % 5 == 0);
+      Version v = MakeVersion(1000 + rng() % 100000, 1 + rng() % 3, StrCat("v", i), rng() % 5 == 0);
       history.emplace_back(key, v);
       if (rng() % 4 == 0) history.emplace_back(key, v);  // a duplicate
       auto it = winners.find(key);
@@ -137,7 +137,7 @@ TEST(EngineAae, OneDifferingKeyChangesExactlyOneSegmentAndTheRootsAboveIt) {
   auto a = OpenEngine(tmp.Sub("a"));
   auto b = OpenEngine(tmp.Sub("b"));
   for (int k = 0; k < 2000; ++k) {
-    const std::string key = "k" + std::to_string(k);
+    const std::string key = StrCat("k", k);
     MustApply(a.get(), key, MakeVersion(100 + k, 1, "v"));
     MustApply(b.get(), key, MakeVersion(100 + k, 1, "v"));
   }
@@ -169,7 +169,7 @@ TEST(EngineAae, RangeRootEqualsAScanOfTheRange) {
   TempDir tmp;
   auto e = OpenEngine(tmp.path());
   for (int k = 0; k < 5000; ++k) {
-    MustApply(e.get(), "r" + std::to_string(k), MakeVersion(100 + k, 1, "v", k % 7 == 0));
+    MustApply(e.get(), StrCat("r", k), MakeVersion(100 + k, 1, "v", k % 7 == 0));
   }
   std::mt19937_64 rng(3);
   std::vector<std::pair<Token, Token>> ranges = {
@@ -197,7 +197,7 @@ TEST(EngineAae, DigestsListExactlyTheKeysOfTheSegment) {
   auto e = OpenEngine(tmp.path());
   std::map<std::string, Version> winners;
   for (int k = 0; k < 200000 / 40; ++k) {
-    const std::string key = "d" + std::to_string(k);
+    const std::string key = StrCat("d", k);
     MustApply(e.get(), key, MakeVersion(100, 1, "old"));
     winners[key] = MakeVersion(200 + k, 2, "", k % 3 == 0);
     MustApply(e.get(), key, winners[key]);
@@ -250,7 +250,7 @@ TEST(EngineAae, StaysExactUnderConcurrentApplyAndQueries) {
     writers.emplace_back([&, w] {
       std::mt19937_64 rng(w);
       for (int i = 0; i < 20000; ++i) {
-        const std::string key = "c" + std::to_string(rng() % 3000);
+        const std::string key = StrCat("c", rng() % 3000);
         ASSERT_TRUE(e->Apply(key, MakeVersion(1 + rng() % 1000000, w + 1, "v")).ok());
       }
     });
@@ -272,8 +272,7 @@ TEST(EngineAae, CleanRestartRebuildsTheSameTree) {
   // and a fresh rebuild from the data.
   TempDir tmp;
   auto e = OpenEngine(tmp.path());
-  for (int k = 0; k < 3000; ++k)
-    MustApply(e.get(), "s" + std::to_string(k), MakeVersion(9 + k, 1, "v"));
+  for (int k = 0; k < 3000; ++k) MustApply(e.get(), StrCat("s", k), MakeVersion(9 + k, 1, "v"));
   const std::vector<uint64_t> before = Segments(e.get());
   const uint64_t root = Root(e.get(), 0, 0);
   e.reset();
@@ -290,12 +289,11 @@ TEST(EngineAae, PowerLossLeavesATreeThatMatchesTheSurvivingData) {
   auto fs = std::make_shared<testing::FaultInjectionFs>();
   std::unique_ptr<rocksdb::Env> env = testing::NewFaultEnv(fs);
   auto e = OpenEngine(tmp.Sub("db"), env.get(), SyncMode::kNone);
-  for (int k = 0; k < 2000; ++k)
-    MustApply(e.get(), "p" + std::to_string(k), MakeVersion(10, 1, "v"));
+  for (int k = 0; k < 2000; ++k) MustApply(e.get(), StrCat("p", k), MakeVersion(10, 1, "v"));
   ASSERT_TRUE(e->SyncWal().ok());
   const std::vector<uint64_t> synced = Segments(e.get());
   for (int k = 0; k < 2000; k += 2) {
-    MustApply(e.get(), "p" + std::to_string(k), MakeVersion(20, 2, "lost"));
+    MustApply(e.get(), StrCat("p", k), MakeVersion(20, 2, "lost"));
   }
   const std::vector<uint64_t> with_lost = Segments(e.get());
   ASSERT_NE(with_lost, synced);

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/strings.h"
 #include "engine/engine.h"
 #include "engine/internal/coding.h"
 #include "engine/internal/keys.h"
@@ -135,7 +136,7 @@ TEST(HintStore, BudgetRefusesOverflowAndAccountingIsExactAcrossRestart) {
   {
     auto e = Open(Options(tmp.path(), budget));
     for (int i = 0; i < 10; ++i) {
-      const std::string key = "key0" + std::to_string(i);
+      const std::string key = StrCat("key0", i);
       ASSERT_EQ(MustPut(e.get(), kTarget, key, v), HintPut::kStored) << key;
       expected_bytes += HintBytes(key, v);
     }
@@ -317,7 +318,7 @@ TEST(HintStore, HintsBelowTheWatermarkAreDroppedNeverReplayed) {
   TempDir tmp;
   auto e = Open(Options(tmp.path()));
   for (int i = 0; i < 100; ++i) {
-    ASSERT_EQ(MustPut(e.get(), 1 + i % 3, "k" + std::to_string(i), MakeVersion(100 + i, 1, "v")),
+    ASSERT_EQ(MustPut(e.get(), 1 + i % 3, StrCat("k", i), MakeVersion(100 + i, 1, "v")),
               HintPut::kStored);
   }
   Result<uint64_t> dropped = e->DropHintsBelow(150);
@@ -345,7 +346,7 @@ TEST(HintStore, SurvivesRestart) {
   {
     auto e = Open(Options(tmp.path()));
     for (int i = 0; i < 30; ++i) {
-      ASSERT_EQ(MustPut(e.get(), 1 + i % 2, "k" + std::to_string(i), MakeVersion(100 + i, 1, "v")),
+      ASSERT_EQ(MustPut(e.get(), 1 + i % 2, StrCat("k", i), MakeVersion(100 + i, 1, "v")),
                 HintPut::kStored);
     }
     before = Targets(e.get());
@@ -393,7 +394,7 @@ TEST(HintStore, AlwaysModeHintsSurvivePowerLoss) {
   auto e = disk.Open(SyncMode::kAlways);
   ASSERT_NE(e, nullptr);
   for (int i = 0; i < 40; ++i) {
-    ASSERT_EQ(MustPut(e.get(), kTarget, "k" + std::to_string(i), MakeVersion(100 + i, 1, "v1")),
+    ASSERT_EQ(MustPut(e.get(), kTarget, StrCat("k", i), MakeVersion(100 + i, 1, "v1")),
               HintPut::kStored);
   }
   ASSERT_EQ(MustPut(e.get(), kTarget, "k0", MakeVersion(500, 1, "newer")), HintPut::kStored);
@@ -419,13 +420,13 @@ TEST(HintStore, NoneModeTalliesMatchWhatSurvivedPowerLoss) {
   auto e = disk.Open(SyncMode::kNone);
   ASSERT_NE(e, nullptr);
   for (int i = 0; i < 10; ++i) {
-    ASSERT_EQ(MustPut(e.get(), kTarget, "a" + std::to_string(i), MakeVersion(100, 1, "v")),
+    ASSERT_EQ(MustPut(e.get(), kTarget, StrCat("a", i), MakeVersion(100, 1, "v")),
               HintPut::kStored);
   }
   ASSERT_TRUE(e->SyncWal().ok());
   std::map<NodeId, HintTargetBytes> synced = Targets(e.get());
   for (int i = 0; i < 10; ++i) {
-    ASSERT_EQ(MustPut(e.get(), kTarget, "b" + std::to_string(i), MakeVersion(100, 1, "v")),
+    ASSERT_EQ(MustPut(e.get(), kTarget, StrCat("b", i), MakeVersion(100, 1, "v")),
               HintPut::kStored);
   }
   disk.PowerLoss(&e);
@@ -506,7 +507,7 @@ TEST(HintStore, DISABLED_MeasureOpenScanOf100kHints) {
     auto e = Open(Options(tmp.path(), kNoLimit));
     const std::string value(1024, 'v');
     for (int i = 0; i < kHints; ++i) {
-      ASSERT_EQ(MustPut(e.get(), 1 + i % 4, "key" + std::to_string(i), MakeVersion(100, 1, value)),
+      ASSERT_EQ(MustPut(e.get(), 1 + i % 4, StrCat("key", i), MakeVersion(100, 1, value)),
                 HintPut::kStored);
     }
   }
