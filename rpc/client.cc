@@ -14,19 +14,13 @@
 #include "base/limits.h"
 #include "base/strings.h"
 #include "cluster/session.h"
-#include "rpc/internal/buffered_stream.h"
+#include "rpc/internal/client_core.h"
 #include "rpc/internal/convert.h"
 #include "rpc/internal/errors.h"
 #include "schema/causeway.capnp.h"
 
 namespace causeway {
 namespace {
-
-class IgnoreErrors final : public kj::TaskSet::ErrorHandler {
- public:
-  void taskFailed(kj::Exception&&) override {}  // Start* calls report through `done`
-};
-IgnoreErrors ignore_errors;
 
 // Failures after which the same call is tried on the next endpoint: each says "this node cannot
 // serve it now", and another node may.
@@ -59,192 +53,13 @@ bool MovesOn(ErrorCode code) {
   }
 }
 
-// The real time, not the event loop's timer (whose now() stands still between waits: an idle
-// Client's deadlines and skip windows would start in the past). The loop's timer runs on the
-// same monotonic clock, so its atTime() takes these points.
-kj::TimePoint Now() { return kj::systemPreciseMonotonicClock().now(); }
-kj::Duration Ms(uint64_t ms) { return static_cast<int64_t>(ms) * kj::MILLISECONDS; }
-uint64_t MsUntil(kj::TimePoint t) {
-  kj::TimePoint now = Now();
-  return t > now ? static_cast<uint64_t>((t - now) / kj::MILLISECONDS) : 0;
-}
-uint32_t WireTimeoutMs(uint64_t ms) {
-  return static_cast<uint32_t>(std::clamp<uint64_t>(ms, 1, kRequestTimeoutMsMax));
-}
-
-NodeStatusReply NodeStatusFromWire(wire::NodeStatus::Reader s) {
-  NodeStatusReply out;
-  out.id = s.getId();
-  out.name = s.getName().cStr();
-  out.address = s.getAddress().cStr();
-  out.keys = s.getKeys();
-  out.bytes = s.getBytes();
-  out.sync_mode = s.getSyncMode().cStr();
-  out.applied = s.getApplied();
-  out.shadowed = s.getShadowed();
-  out.concurrent = s.getConcurrent();
-  out.in_flight = s.getInFlight();
-  out.clock_skew_rejections = s.getClockSkewRejections();
-  out.read_repairs = s.getReadRepairs();
-  out.session_escalations = s.getSessionEscalations();
-  out.concurrent_seen_by_reads = s.getConcurrentSeenByReads();
-  for (auto member : s.getMembers()) out.members.push_back(rpc::MemberViewFromWire(member));
-  if (s.hasClock()) {
-    auto c = s.getClock();
-    out.clock.state = c.getState().cStr();
-    out.clock.median_offset_ms = c.getMedianOffsetMs();
-    out.clock.sampled_peers = c.getSampledPeers();
-    out.clock.far_peers = c.getFarPeers();
-    out.clock.threshold_ms = c.getThresholdMs();
-    out.clock.fences = c.getFences();
-    out.clock.jumps = c.getJumps();
-    out.clock.fenced_writes = c.getFencedWrites();
-    out.clock.description = c.getDescription().cStr();
-  }
-  out.catching_up = s.getCatchingUp();
-  if (s.hasDisk()) {
-    auto d = s.getDisk();
-    out.disk.known = true;
-    out.disk.free_bytes = d.getFreeBytes();
-    out.disk.total_bytes = d.getTotalBytes();
-    out.disk.pending_flush_bytes = d.getPendingFlushBytes();
-    out.disk.reserve_bytes = d.getReserveBytes();
-    out.disk.below_reserve = d.getBelowReserve();
-    out.disk.refused_writes = d.getRefusedWrites();
-    if (d.hasFailStop()) out.disk.fail_stop = rpc::ErrorFromWire(d.getFailStop());
-    out.disk.fail_stops = d.getFailStops();
-    out.disk.resumes = d.getResumes();
-    out.disk.log_lines_dropped = d.getLogLinesDropped();
-  }
-  return out;
-}
-
-cluster::ExplainResult ExplainFromWire(capnp::Response<wire::Admin::ExplainResults>& r) {
-  cluster::ExplainResult out;
-  out.token = r.getToken();
-  for (auto n : r.getPreferenceList()) out.preference_list.push_back(n);
-  for (auto rv : r.getReplicas()) {
-    cluster::ReplicaVersion v;
-    v.node = rv.getNode();
-    if (rv.isError()) {
-      v.status = rpc::ErrorFromWire(rv.getError());
-    } else if (rv.isVersion()) {
-      auto version = rpc::VersionFromWire(rv.getVersion());
-      if (version.ok()) {
-        v.version = std::move(version).value();
-      } else {
-        v.status = version.status();
-      }
-    }
-    out.replicas.push_back(std::move(v));
-  }
-  return out;
-}
-
-struct Pong {};  // a ping's (empty) answer
-
 }  // namespace
 
-// The client's state; Client::Impl is this type (the public header keeps Impl private).
-struct ClientCore {
-  struct Conn {
-    kj::Own<kj::AsyncIoStream> stream;
-    kj::Own<capnp::TwoPartyVatNetwork> network;
-    kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> rpc;
-    wire::ClientApi::Client api = nullptr;
-  };
-  // One endpoint: its connections, and whether it just made a call wait.
-  struct Target {
-    std::vector<kj::Own<Conn>> conns;  // empty: not connected
-    size_t next_conn = 0;              // calls take the connections in turn
-    // Bumped when `conns` are closed, so that a late failure on closed ones closes nothing newer.
-    uint64_t generation = 0;
-    bool connecting = false;
-    std::vector<kj::Own<Conn>> pending;                      // being opened and probed
-    kj::Maybe<kj::ForkedPromise<causeway::Status>> connect;  // every waiter's, while connecting
-    size_t attempts = 0;  // attempts on it now; idle connections of an unpreferred one are closed
-    kj::TimePoint skip_until = kj::origin<kj::TimePoint>();
-  };
-  // One call across its attempts.
-  struct Call {
-    const char* what = "";
-    kj::TimePoint deadline = kj::origin<kj::TimePoint>();  // the call's own
-    uint64_t grace_ms = 0;     // how much longer than the node's timeout the client waits
-    std::vector<bool> tried;   // per endpoint: this call made an attempt there
-    bool reconnected = false;  // used its one fresh connection after a reused one was closed
-    causeway::Status last;     // the latest attempt's failure
-  };
-  // Sends one attempt on `api`, telling the node `node_timeout_ms`; converts the reply.
-  template <typename T>
-  using AttemptFn =
-      kj::Function<kj::Promise<Result<T>>(wire::ClientApi::Client api, uint64_t node_timeout_ms)>;
-  template <typename T>
-  struct Run {
-    Call call;
-    AttemptFn<T> attempt;
-  };
-  template <typename T>
-  struct Outcome {
-    Result<T> result;
-    bool connection_lost = false;  // closed under the call, or silent past the attempt deadline
-    bool timed_out = false;        // silent past the attempt deadline
-  };
-
-  ClientOptions options;
-  kj::AsyncIoContext io = kj::setupAsyncIo();
-  kj::Array<Target> targets;  // one per options.endpoints
-  size_t preferred = 0;       // where calls start: the endpoint that last answered
-  std::string session;
-  kj::Own<kj::TaskSet> tasks = kj::heap<kj::TaskSet>(ignore_errors);
-  size_t outstanding = 0;
-  kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> on_idle;
-
-  uint64_t Timeout(const CallOptions& o) const {
-    return o.timeout_ms != 0 ? o.timeout_ms : options.timeout_ms;
-  }
-  template <typename T>
-  kj::Promise<T> Deadline(kj::Promise<T> p, uint64_t ms, const char* what) {
-    auto timeout = io.provider->getTimer().atTime(Now() + Ms(ms)).then([ms, what]() {
-      return kj::Promise<T>(rpc::ToException(
-          causeway::Status::Timeout(StrCat(what, " took longer than ", ms, " ms"))));
-    });
-    return p.exclusiveJoin(kj::mv(timeout));
-  }
-
-  template <typename T>
-  kj::Promise<Result<T>> StartCall(const char* what, uint64_t timeout_ms, uint64_t grace_ms,
-                                   AttemptFn<T> attempt);
-  template <typename T>
-  kj::Promise<Result<T>> Attempt(kj::Own<Run<T>> run);
-  template <typename T>
-  kj::Promise<Result<T>> Send(kj::Own<Run<T>> run, size_t i, kj::TimePoint attempt_deadline,
-                              bool reused);
-  template <typename T>
-  kj::Promise<Result<T>> Finish(kj::Own<Run<T>> run, size_t i, uint64_t generation, bool reused,
-                                Outcome<T> outcome);
-  std::optional<size_t> Pick(const Call& call, kj::TimePoint now) const;
-  bool OthersLeft(const Call& call, size_t i, kj::TimePoint now) const;
-  void Prefer(size_t i);
-  void Close(size_t i, uint64_t generation);
-  void CloseIfIdle(size_t i);
-  void SkipForAWhile(size_t i) { targets[i].skip_until = Now() + Ms(kClientSkipWindowMs); }
-
-  kj::Promise<causeway::Status> Connected(size_t i, kj::TimePoint attempt_deadline);
-  kj::Promise<causeway::Status> Connect(size_t i, kj::TimePoint attempt_deadline);
-  kj::Promise<void> OpenAll(size_t i, size_t n);
-  kj::Promise<kj::Own<Conn>> OpenOne(const std::string& endpoint);
-  kj::Promise<causeway::Status> Probe(size_t i, kj::TimePoint attempt_deadline);
-
-  [[nodiscard]] causeway::Status AdoptSession(std::string_view key, const std::optional<Version>& v,
-                                              std::string reply_session);
-  kj::Promise<Result<ReadReply>> GetAsync(std::string key, CallOptions o);
-  kj::Promise<Result<Version>> WriteAsync(std::string key, std::string value, bool tombstone,
-                                          CallOptions o);
-  kj::Promise<Result<Pong>> PingAsync();
-  template <typename T>
-  Result<T> Block(kj::Promise<Result<T>> call);
-  void Track(kj::Promise<void> p);
-};
+using client_internal::Ms;
+using client_internal::MsUntil;
+using client_internal::Now;
+using client_internal::Pong;
+using client_internal::WireTimeoutMs;
 
 // ---- The retry loop -------------------------------------------------------------------------
 
@@ -402,94 +217,6 @@ void ClientCore::Close(size_t i, uint64_t generation) {
 // Connections stay open to the preferred endpoint only, and to others while calls use them.
 void ClientCore::CloseIfIdle(size_t i) {
   if (i != preferred && targets[i].attempts == 0) Close(i, targets[i].generation);
-}
-
-// ---- Connections ----------------------------------------------------------------------------
-
-// The endpoint's connections, opening them if needed; calls that need them meanwhile share the
-// one connect in progress.
-kj::Promise<causeway::Status> ClientCore::Connected(size_t i, kj::TimePoint attempt_deadline) {
-  Target& target = targets[i];
-  if (!target.conns.empty()) return causeway::Status::Ok();
-  if (!target.connecting) {
-    target.connecting = true;
-    target.connect = Connect(i, attempt_deadline).fork();
-  }
-  return KJ_ASSERT_NONNULL(target.connect).addBranch();
-}
-
-// Opens options.connections connections (within connect_timeout_ms and the attempt's deadline),
-// then probes the first. A failure is kUnavailable, so the call moves on.
-kj::Promise<causeway::Status> ClientCore::Connect(size_t i, kj::TimePoint attempt_deadline) {
-  targets[i].pending.clear();
-  uint64_t connect_ms = std::min(options.connect_timeout_ms, MsUntil(attempt_deadline));
-  size_t n = std::max<size_t>(options.connections, 1);
-  return Deadline(OpenAll(i, n), connect_ms, "connect")
-      .then([this, i, attempt_deadline]() { return Probe(i, attempt_deadline); },
-            [this, i](kj::Exception&& e) -> kj::Promise<causeway::Status> {
-              causeway::Status s = rpc::FromException(e);
-              if (s.code() == ErrorCode::kTimeout) SkipForAWhile(i);
-              return causeway::Status::Unavailable(StrCat("cannot connect to ",
-                                                          options.endpoints[i], ": ", s.message(),
-                                                          " (is the node running?)"));
-            })
-      .then([this, i](causeway::Status s) {
-        Target& target = targets[i];
-        target.connecting = false;
-        if (s.ok()) {
-          target.conns = std::move(target.pending);
-          target.next_conn = 0;
-        }
-        target.pending.clear();
-        return s;
-      });
-}
-
-kj::Promise<void> ClientCore::OpenAll(size_t i, size_t n) {
-  if (targets[i].pending.size() >= n) return kj::READY_NOW;
-  return OpenOne(options.endpoints[i]).then([this, i, n](kj::Own<Conn> c) {
-    targets[i].pending.push_back(kj::mv(c));
-    return OpenAll(i, n);
-  });
-}
-
-// Opens one connection (a failure is a kj::Exception).
-kj::Promise<kj::Own<ClientCore::Conn>> ClientCore::OpenOne(const std::string& endpoint) {
-  return io.provider->getNetwork()
-      .parseAddress(endpoint)
-      .then([](kj::Own<kj::NetworkAddress> a) { return a->connect().attach(kj::mv(a)); })
-      .then([](kj::Own<kj::AsyncIoStream> stream) {
-        auto c = kj::heap<Conn>();
-        // Replies to pipelined calls arrive in batches: one read syscall for each batch.
-        c->stream = kj::heap<rpc::BufferedStream>(kj::mv(stream));
-        capnp::ReaderOptions reader;
-        reader.traversalLimitInWords = kTraversalWordsMax;
-        c->network = kj::heap<capnp::TwoPartyVatNetwork>(
-            *c->stream, capnp::rpc::twoparty::Side::CLIENT, reader);
-        c->rpc = kj::heap(capnp::makeRpcClient(*c->network));
-        capnp::MallocMessageBuilder vat;
-        auto id = vat.initRoot<capnp::rpc::twoparty::VatId>();
-        id.setSide(capnp::rpc::twoparty::Side::SERVER);
-        c->api = c->rpc->bootstrap(id).castAs<wire::Bootstrap>().clientRequest().send().getClient();
-        return c;
-      });
-}
-
-// A paused or hung node still accepts connections (the kernel's backlog), so connections count
-// only once the node answered a ping within probe_timeout_ms: otherwise the call moves on now,
-// instead of after a whole attempt.
-kj::Promise<causeway::Status> ClientCore::Probe(size_t i, kj::TimePoint attempt_deadline) {
-  uint64_t probe_ms = std::min(options.probe_timeout_ms, MsUntil(attempt_deadline));
-  auto ping = targets[i].pending.front()->api.pingRequest().send().ignoreResult();
-  return Deadline(kj::mv(ping), probe_ms, "probe")
-      .then([]() { return causeway::Status::Ok(); },
-            [this, i, probe_ms](kj::Exception&& e) {
-              causeway::Status s = rpc::FromException(e);
-              if (s.code() == ErrorCode::kTimeout) SkipForAWhile(i);
-              return causeway::Status::Unavailable(StrCat(
-                  options.endpoints[i], " accepted the connection but did not answer within ",
-                  probe_ms, " ms (paused, hung or overloaded?): ", s.message()));
-            });
 }
 
 // ---- Calls ----------------------------------------------------------------------------------
@@ -675,7 +402,7 @@ Result<NodeStatusReply> Client::Status() {
     return admin.statusRequest()
         .send()
         .then([](capnp::Response<wire::Admin::StatusResults> r) -> Result<NodeStatusReply> {
-          return NodeStatusFromWire(r.getStatus());
+          return rpc::NodeStatusFromWire(r.getStatus());
         })
         .attach(kj::mv(admin));
   };
@@ -692,7 +419,7 @@ Result<cluster::ExplainResult> Client::Explain(std::string_view key) {
     req.setKey(rpc::BytesToWire(key));
     return req.send()
         .then([](capnp::Response<wire::Admin::ExplainResults> r) -> Result<cluster::ExplainResult> {
-          return ExplainFromWire(r);
+          return rpc::ExplainFromWire(r);
         })
         .attach(kj::mv(admin));
   };

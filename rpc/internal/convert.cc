@@ -328,4 +328,73 @@ Result<ReadReply> ReadReplyFromWire(wire::GetResult::Reader in) {
                           std::to_string(static_cast<unsigned>(in.which())) + " (a newer node?)");
 }
 
+NodeStatusReply NodeStatusFromWire(wire::NodeStatus::Reader s) {
+  NodeStatusReply out;
+  out.id = s.getId();
+  out.name = s.getName().cStr();
+  out.address = s.getAddress().cStr();
+  out.keys = s.getKeys();
+  out.bytes = s.getBytes();
+  out.sync_mode = s.getSyncMode().cStr();
+  out.applied = s.getApplied();
+  out.shadowed = s.getShadowed();
+  out.concurrent = s.getConcurrent();
+  out.in_flight = s.getInFlight();
+  out.clock_skew_rejections = s.getClockSkewRejections();
+  out.read_repairs = s.getReadRepairs();
+  out.session_escalations = s.getSessionEscalations();
+  out.concurrent_seen_by_reads = s.getConcurrentSeenByReads();
+  for (auto member : s.getMembers()) out.members.push_back(rpc::MemberViewFromWire(member));
+  if (s.hasClock()) {
+    auto c = s.getClock();
+    out.clock.state = c.getState().cStr();
+    out.clock.median_offset_ms = c.getMedianOffsetMs();
+    out.clock.sampled_peers = c.getSampledPeers();
+    out.clock.far_peers = c.getFarPeers();
+    out.clock.threshold_ms = c.getThresholdMs();
+    out.clock.fences = c.getFences();
+    out.clock.jumps = c.getJumps();
+    out.clock.fenced_writes = c.getFencedWrites();
+    out.clock.description = c.getDescription().cStr();
+  }
+  out.catching_up = s.getCatchingUp();
+  if (s.hasDisk()) {
+    auto d = s.getDisk();
+    out.disk.known = true;
+    out.disk.free_bytes = d.getFreeBytes();
+    out.disk.total_bytes = d.getTotalBytes();
+    out.disk.pending_flush_bytes = d.getPendingFlushBytes();
+    out.disk.reserve_bytes = d.getReserveBytes();
+    out.disk.below_reserve = d.getBelowReserve();
+    out.disk.refused_writes = d.getRefusedWrites();
+    if (d.hasFailStop()) out.disk.fail_stop = rpc::ErrorFromWire(d.getFailStop());
+    out.disk.fail_stops = d.getFailStops();
+    out.disk.resumes = d.getResumes();
+    out.disk.log_lines_dropped = d.getLogLinesDropped();
+  }
+  return out;
+}
+
+cluster::ExplainResult ExplainFromWire(capnp::Response<wire::Admin::ExplainResults>& r) {
+  cluster::ExplainResult out;
+  out.token = r.getToken();
+  for (auto n : r.getPreferenceList()) out.preference_list.push_back(n);
+  for (auto rv : r.getReplicas()) {
+    cluster::ReplicaVersion v;
+    v.node = rv.getNode();
+    if (rv.isError()) {
+      v.status = rpc::ErrorFromWire(rv.getError());
+    } else if (rv.isVersion()) {
+      auto version = rpc::VersionFromWire(rv.getVersion());
+      if (version.ok()) {
+        v.version = std::move(version).value();
+      } else {
+        v.status = version.status();
+      }
+    }
+    out.replicas.push_back(std::move(v));
+  }
+  return out;
+}
+
 }  // namespace causeway::rpc

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <capnp/blob.h>
+#include <capnp/capability.h>
 
 #include <string>
 
@@ -56,5 +57,9 @@ void GetResultToWire(const std::optional<Version>& version, const std::string& s
 // tombstone or a kind this build does not know is kInternal, never `found`; `found` implies
 // `version`.
 Result<ReadReply> ReadReplyFromWire(wire::GetResult::Reader in);
+
+// The admin API's replies, as the client library returns them.
+NodeStatusReply NodeStatusFromWire(wire::NodeStatus::Reader s);
+cluster::ExplainResult ExplainFromWire(capnp::Response<wire::Admin::ExplainResults>& r);
 
 }  // namespace causeway::rpc
