@@ -11,15 +11,19 @@ HintReplayer::HintReplayer(uint64_t bytes_per_s, std::function<std::string(NodeI
     : bytes_per_round_(std::max<uint64_t>(1, bytes_per_s * kHintReplayIntervalMs / 1000)),
       address_of_(std::move(address_of)) {}
 
+StorageAction HintReplayer::NewOp(StorageAction::Kind kind, NodeId target) {
+  StorageAction a;
+  a.op_id = NextId();
+  a.kind = kind;
+  a.target = target;
+  ops_[a.op_id] = Op{kind, target};
+  return a;
+}
+
 void HintReplayer::Start(Actions* out) {
   if (started_) return;
   started_ = true;
-  const uint64_t id = NextId();
-  ops_[id] = Op{StorageAction::Kind::kHintTargets, 0};
-  StorageAction a;
-  a.op_id = id;
-  a.kind = StorageAction::Kind::kHintTargets;
-  out->push_back(std::move(a));
+  out->push_back(NewOp(StorageAction::Kind::kHintTargets, 0));
 }
 
 void HintReplayer::NoteTarget(NodeId target) { targets_[target].noted++; }
@@ -38,12 +42,7 @@ void HintReplayer::Tick(TimeMs now, const std::function<bool(NodeId)>& alive, Hl
     }
     t.scanning = true;
     t.noted_at_scan = t.noted;
-    const uint64_t op = NextId();
-    ops_[op] = Op{StorageAction::Kind::kScanHints, id};
-    StorageAction a;
-    a.op_id = op;
-    a.kind = StorageAction::Kind::kScanHints;
-    a.target = id;
+    StorageAction a = NewOp(StorageAction::Kind::kScanHints, id);
     a.key = t.cursor;
     a.limit_bytes = bytes_per_round_;
     out->push_back(std::move(a));
@@ -51,12 +50,7 @@ void HintReplayer::Tick(TimeMs now, const std::function<bool(NodeId)>& alive, Hl
 }
 
 void HintReplayer::Delete(NodeId target, const HintEntry& hint, Actions* out) {
-  const uint64_t op = NextId();
-  ops_[op] = Op{StorageAction::Kind::kDeleteHint, target};
-  StorageAction a;
-  a.op_id = op;
-  a.kind = StorageAction::Kind::kDeleteHint;
-  a.target = target;
+  StorageAction a = NewOp(StorageAction::Kind::kDeleteHint, target);
   a.key = hint.key;
   a.version = hint.version;
   out->push_back(std::move(a));

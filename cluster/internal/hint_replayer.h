@@ -69,6 +69,8 @@ class HintReplayer {
     NodeId target = 0;
   };
   uint64_t NextId() { return kHintIdBit | next_id_++; }
+  // A storage operation of `kind` for `target`, with a fresh id, registered in ops_.
+  StorageAction NewOp(StorageAction::Kind kind, NodeId target);
   void Delete(NodeId target, const HintEntry& hint, Actions* out);
 
   const uint64_t bytes_per_round_;
