@@ -98,13 +98,14 @@ kj::Promise<Result<T>> ClientCore::Attempt(kj::Own<Run<T>> run) {
   size_t i = *next;
   call.tried[i] = true;
   kj::TimePoint attempt_deadline = call.deadline;
-  if (OthersLeft(call, i, now)) {
+  const bool others_left = OthersLeft(call, i, now);
+  if (others_left) {
     attempt_deadline = std::min(attempt_deadline, now + Ms(options.attempt_timeout_ms));
   }
   Target& target = targets[i];
   bool reused = !target.conns.empty();
   ++target.attempts;
-  return Connected(i, attempt_deadline)
+  return Connected(i, attempt_deadline, /*last_chance=*/!others_left)
       .then([this, i, attempt_deadline, reused,
              run = kj::mv(run)](causeway::Status connected) mutable -> kj::Promise<Result<T>> {
         if (connected.ok() && targets[i].conns.empty()) {  // closed by another call meanwhile

@@ -39,7 +39,8 @@ struct ClientOptions {
   uint64_t timeout_ms = kRequestTimeoutMsDefault;  // per call, also sent to the node
   uint64_t connect_timeout_ms = 2000;
   // A new connection must answer a ping within this long, else the next endpoint is tried: a
-  // paused node accepts connections but never answers.
+  // paused node accepts connections but never answers. The last endpoint left for a call gets
+  // the call's remaining time instead (a slow node is better than none).
   uint64_t probe_timeout_ms = kClientProbeTimeoutMsDefault;
   // Connections opened to the current endpoint, all on this Client's one event loop; Start*()
   // calls take them in turn. More than one lets a single thread drive several connections

@@ -14,24 +14,27 @@ using client_internal::Now;
 
 // The endpoint's connections, opening them if needed; calls that need them meanwhile share the
 // one connect in progress.
-kj::Promise<causeway::Status> ClientCore::Connected(size_t i, kj::TimePoint attempt_deadline) {
+kj::Promise<causeway::Status> ClientCore::Connected(size_t i, kj::TimePoint attempt_deadline,
+                                                    bool last_chance) {
   Target& target = targets[i];
   if (!target.conns.empty()) return causeway::Status::Ok();
   if (!target.connecting) {
     target.connecting = true;
-    target.connect = Connect(i, attempt_deadline).fork();
+    target.connect = Connect(i, attempt_deadline, last_chance).fork();
   }
   return KJ_ASSERT_NONNULL(target.connect).addBranch();
 }
 
 // Opens options.connections connections (within connect_timeout_ms and the attempt's deadline),
 // then probes the first. A failure is kUnavailable, so the call moves on.
-kj::Promise<causeway::Status> ClientCore::Connect(size_t i, kj::TimePoint attempt_deadline) {
+kj::Promise<causeway::Status> ClientCore::Connect(size_t i, kj::TimePoint attempt_deadline,
+                                                  bool last_chance) {
   targets[i].pending.clear();
   uint64_t connect_ms = std::min(options.connect_timeout_ms, MsUntil(attempt_deadline));
   size_t n = std::max<size_t>(options.connections, 1);
   return Deadline(OpenAll(i, n), connect_ms, "connect")
-      .then([this, i, attempt_deadline]() { return Probe(i, attempt_deadline); },
+      .then([this, i, attempt_deadline,
+             last_chance]() { return Probe(i, attempt_deadline, last_chance); },
             [this, i](kj::Exception&& e) -> kj::Promise<causeway::Status> {
               causeway::Status s = rpc::FromException(e);
               if (s.code() == ErrorCode::kTimeout) SkipForAWhile(i);
@@ -84,8 +87,10 @@ kj::Promise<kj::Own<ClientCore::Conn>> ClientCore::OpenOne(const std::string& en
 // A paused or hung node still accepts connections (the kernel's backlog), so connections count
 // only once the node answered a ping within probe_timeout_ms: otherwise the call moves on now,
 // instead of after a whole attempt.
-kj::Promise<causeway::Status> ClientCore::Probe(size_t i, kj::TimePoint attempt_deadline) {
-  uint64_t probe_ms = std::min(options.probe_timeout_ms, MsUntil(attempt_deadline));
+kj::Promise<causeway::Status> ClientCore::Probe(size_t i, kj::TimePoint attempt_deadline,
+                                                bool last_chance) {
+  const uint64_t until_ms = MsUntil(attempt_deadline);
+  const uint64_t probe_ms = last_chance ? until_ms : std::min(options.probe_timeout_ms, until_ms);
   auto ping = targets[i].pending.front()->api.pingRequest().send().ignoreResult();
   return Deadline(kj::mv(ping), probe_ms, "probe")
       .then([]() { return causeway::Status::Ok(); },

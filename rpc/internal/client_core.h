@@ -134,11 +134,14 @@ struct ClientCore {
     targets[i].skip_until = client_internal::Now() + client_internal::Ms(kClientSkipWindowMs);
   }
 
-  kj::Promise<causeway::Status> Connected(size_t i, kj::TimePoint attempt_deadline);
-  kj::Promise<causeway::Status> Connect(size_t i, kj::TimePoint attempt_deadline);
+  // `last_chance`: no other endpoint is left for this call, so the probe (which exists to move on
+  // from a paused node quickly) gets the whole attempt deadline instead of probe_timeout_ms.
+  kj::Promise<causeway::Status> Connected(size_t i, kj::TimePoint attempt_deadline,
+                                          bool last_chance);
+  kj::Promise<causeway::Status> Connect(size_t i, kj::TimePoint attempt_deadline, bool last_chance);
   kj::Promise<void> OpenAll(size_t i, size_t n);
   kj::Promise<kj::Own<Conn>> OpenOne(const std::string& endpoint);
-  kj::Promise<causeway::Status> Probe(size_t i, kj::TimePoint attempt_deadline);
+  kj::Promise<causeway::Status> Probe(size_t i, kj::TimePoint attempt_deadline, bool last_chance);
 
   [[nodiscard]] causeway::Status AdoptSession(std::string_view key, const std::optional<Version>& v,
                                               std::string reply_session);
