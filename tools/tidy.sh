@@ -24,11 +24,12 @@ else
     case "$f" in base/*|engine/*|cluster/*|rpc/*|tools/*) ;; *) continue ;; esac
     case "$f" in
       *.cc) echo "$f" ;;
-      *.h) [ -f "${f%.h}.cc" ] && echo "${f%.h}.cc" ;;
+      *.h) if [ -f "${f%.h}.cc" ]; then echo "${f%.h}.cc"; fi ;;
     esac
   done | sort -u)
 fi
-files=$(for f in $files; do [ -f "$f" ] && echo "$f"; done)
+# (if, not &&: under set -e a last test that fails would end the script silently with status 1)
+files=$(for f in $files; do if [ -f "$f" ]; then echo "$f"; fi; done)
 if [ -z "$files" ]; then echo "tidy: no changed sources"; exit 0; fi
 echo "tidy: $(echo "$files" | wc -l) files"
 # GCC-only flags in compile_commands.json (-Wno-maybe-uninitialized) are unknown to clang.
