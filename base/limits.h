@@ -235,4 +235,19 @@ static_assert(kAaeSegmentBits > 0 && kAaeSegmentBits <= 24);  // the tree is 8 B
 static_assert(kAaeBranches * kAaeSegmentsPerBranch == kAaeSegments);
 static_assert(kAaeSegments % 64 == 0);  // the dirty bitmap is whole 64-bit words
 
+// Anti-entropy exchange (cluster/internal/anti_entropy.h). A hash request names at most
+// kAaeSpansPerRequestMax spans; a differing span is split into at most kAaeFanout pieces at the
+// next level; a digest answer holds at most kAaeDigestsPerResponseMax keys (the rest follow on
+// request). An exchange has at most kAaeRepairsInFlightMax key transfers outstanding, paced to
+// kAaeBytesPerSDefault; one starts every kAaeIntervalMsDefault (back to back while catching up).
+// A step unanswered for kAaeStepTimeoutMs abandons the exchange (retried on a later round).
+inline constexpr size_t kAaeSpansPerRequestMax = 1024;
+inline constexpr size_t kAaeFanout = 256;
+static_assert(kAaeFanout <= kAaeSpansPerRequestMax);
+inline constexpr size_t kAaeDigestsPerResponseMax = 4096;
+inline constexpr size_t kAaeRepairsInFlightMax = 64;
+inline constexpr uint64_t kAaeBytesPerSDefault = 8 << 20;
+inline constexpr uint64_t kAaeIntervalMsDefault = 1000;
+inline constexpr uint64_t kAaeStepTimeoutMs = 10000;
+
 }  // namespace causeway

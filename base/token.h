@@ -12,4 +12,13 @@ using Token = uint64_t;
 // xxHash64 (seed 0) of the key bytes. Part of the on-disk format: never change it.
 Token TokenOf(std::string_view key);
 
+// The tokens [first, last], both included; never wraps (a range across the top of the ring is two
+// spans), so [0, ~0] is the whole ring and a span is never empty.
+struct TokenSpan {
+  Token first = 0;
+  Token last = 0;
+  bool Contains(Token t) const { return first <= t && t <= last; }
+  bool operator==(const TokenSpan& o) const { return first == o.first && last == o.last; }
+};
+
 }  // namespace causeway

@@ -80,6 +80,9 @@ struct MemberState {
   uint64_t generation = 0;  // bumped on every restart (persisted)
   uint64_t heartbeat = 0;   // bumped by its owner every gossip round
   MemberStatus status = MemberStatus::kUp;
+  // Back from being away and not yet caught up (docs/design.md, "Catching up"): coordinators
+  // read its replicas' other copies first. Gossiped, never persisted.
+  bool catching_up = false;
 };
 
 // What a node reports about a member, for `causeway status`.
@@ -140,8 +143,44 @@ struct GossipMessage {
   TimeMs probe_ms = 0;                // a push: the sender's monotonic send time
   TimeMs echo_ms = 0;                 // a reply: the push's probe_ms
 };
+
+// Anti-entropy (cluster/internal/anti_entropy.h): a replica compares its copy of a token range
+// with a peer's by hashes of spans, descending only into spans that differ, then by key digests.
+// The exact hash of each span (AaeTree::EntryHash XORed over its keys); at most
+// kAaeSpansPerRequestMax spans.
+struct AaeHashRequest {
+  RequestId id = 0;
+  std::vector<TokenSpan> spans;
+};
+struct AaeHashResponse {
+  RequestId id = 0;
+  Status status;
+  std::vector<uint64_t> hashes;  // one per span, in order
+};
+// What a replica holds for one key, without its value: the winner's dot and whether it deletes.
+struct KeyDigest {
+  std::string key;
+  Hlc timestamp = 0;
+  NodeId writer = 0;
+  bool tombstone = false;
+};
+// The digests of the span's keys in (token, key) order after `after_key` ("": from the first), at
+// most `limit` (<= kAaeDigestsPerResponseMax).
+struct AaeDigestRequest {
+  RequestId id = 0;
+  TokenSpan span;
+  std::string after_key;
+  uint32_t limit = 0;
+};
+struct AaeDigestResponse {
+  RequestId id = 0;
+  Status status;
+  std::vector<KeyDigest> digests;
+  bool more = false;  // keys are left after the last one
+};
 using PeerMessage =
-    std::variant<ReplicateRequest, ReplicateResponse, ReadRequest, ReadResponse, GossipMessage>;
+    std::variant<ReplicateRequest, ReplicateResponse, ReadRequest, ReadResponse, GossipMessage,
+                 AaeHashRequest, AaeHashResponse, AaeDigestRequest, AaeDigestResponse>;
 
 // ---- actions (what the core asks its driver to do) -------------------------------------------
 // Deliver `message` to node `to` at `address`. Delivery may fail or be late; the core copes.
@@ -170,14 +209,29 @@ struct ExplainReplyAction {
 //    start), into `hints`; `more` when some are left;
 //  * kDeleteHint: drop target's hint of `key` if it still is `version` (a newer one stays);
 //  * kHintTargets: which targets have hints, into `targets`.
+// Anti-entropy (cluster/internal/anti_entropy.h):
+//  * kAaeHashes: the exact hash of each of `spans`, into `hashes`;
+//  * kAaeDigests: up to `limit` digests of spans[0]'s keys after `key` ("": from the first), into
+//    `digests`; `more` when some are left.
 struct StorageAction {
-  enum class Kind { kApply, kRead, kPutHint, kScanHints, kDeleteHint, kHintTargets };
+  enum class Kind {
+    kApply,
+    kRead,
+    kPutHint,
+    kScanHints,
+    kDeleteHint,
+    kHintTargets,
+    kAaeHashes,
+    kAaeDigests
+  };
   uint64_t op_id = 0;
   Kind kind = Kind::kRead;
   std::string key;
-  Version version;           // for kApply, kPutHint, kDeleteHint
-  NodeId target = 0;         // for the hint kinds
-  uint64_t limit_bytes = 0;  // for kScanHints
+  Version version;               // for kApply, kPutHint, kDeleteHint
+  NodeId target = 0;             // for the hint kinds
+  uint64_t limit_bytes = 0;      // for kScanHints
+  std::vector<TokenSpan> spans;  // for kAaeHashes, kAaeDigests (one span)
+  uint32_t limit = 0;            // for kAaeDigests
 };
 struct HintEntry {
   std::string key;
@@ -190,6 +244,8 @@ struct StorageResult {
   std::vector<HintEntry> hints;    // kScanHints
   bool more = false;               // kScanHints: hints are left after the last one returned
   std::vector<NodeId> targets;     // kHintTargets
+  std::vector<uint64_t> hashes;    // kAaeHashes
+  std::vector<KeyDigest> digests;  // kAaeDigests (`more` as for kScanHints)
 };
 // Store `value` as the engine meta record `name` (Engine::StoreMeta, synced), replacing what was
 // there. The core asks for kMetaTokens once its ring tokens are chosen and kMetaMembers (its member

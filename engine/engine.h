@@ -216,6 +216,14 @@ class Engine : public ClockStore {
   using AaeDigestFn =
       std::function<bool(std::string_view key, Hlc timestamp, NodeId writer, bool tombstone)>;
   [[nodiscard]] Status AaeSegmentDigests(uint32_t segment, const AaeDigestFn& fn);
+  // The exact root of each span (as AaeRangeRoot of [first, last + 1)); at most
+  // kAaeSpansPerRequestMax spans (more is kInvalidArgument: they come from peers).
+  [[nodiscard]] Result<std::vector<uint64_t>> AaeSpanHashes(const std::vector<TokenSpan>& spans);
+  // Calls fn for the keys of `span` in (token, key) order after `after_key` ("": from the first;
+  // otherwise a key inside the span, typically the last one a previous call passed), at most
+  // `limit` of them. True when keys are left after the last one passed.
+  [[nodiscard]] Result<bool> AaeSpanDigests(TokenSpan span, std::string_view after_key,
+                                            size_t limit, const AaeDigestFn& fn);
 
   // ---- hints (writes held for a replica that is down) ----------------------------------------
   // Keeps the LWW winner of target's stored hint for `key` and `version` (vectors absorbed);

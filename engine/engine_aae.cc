@@ -1,4 +1,5 @@
 // Engine: the anti-entropy tree's queries over the data (docs/design.md, "Anti-entropy trees").
+#include "base/strings.h"
 #include "engine/internal/engine_impl.h"
 
 namespace causeway {
@@ -148,6 +149,62 @@ Status Engine::AaeSegmentDigests(uint32_t segment, const AaeDigestFn& fn) {
                        [&fn](std::string_view key, const VersionHeader& h) {
                          return fn(key, h.timestamp, h.writer, h.tombstone);
                        });
+}
+
+Result<std::vector<uint64_t>> Engine::AaeSpanHashes(const std::vector<TokenSpan>& spans) {
+  if (spans.size() > kAaeSpansPerRequestMax) {
+    return Status::InvalidArgument(StrCat(
+        spans.size(), " spans in one anti-entropy request; at most ", kAaeSpansPerRequestMax));
+  }
+  std::vector<uint64_t> out;
+  out.reserve(spans.size());
+  std::lock_guard<std::mutex> lock(impl_->aae_mu);
+  for (const TokenSpan& span : spans) {
+    if (span.first > span.last) {
+      return Status::InvalidArgument(
+          StrCat("token span [", span.first, ", ", span.last, "] is empty"));
+    }
+    Result<uint64_t> root = impl_->AaeSpanRoot(span.first, span.last);
+    if (!root.ok()) return root.status();
+    out.push_back(*root);
+  }
+  return out;
+}
+
+Result<bool> Engine::AaeSpanDigests(TokenSpan span, std::string_view after_key, size_t limit,
+                                    const AaeDigestFn& fn) {
+  if (span.first > span.last) {
+    return Status::InvalidArgument(
+        StrCat("token span [", span.first, ", ", span.last, "] is empty"));
+  }
+  if (!after_key.empty() && !span.Contains(TokenOf(after_key))) {
+    return Status::InvalidArgument("anti-entropy digest cursor outside its span");
+  }
+  internal::ReadingScope reading;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->data()));
+  Token first = span.first;
+  if (!after_key.empty()) {
+    const std::string cursor = internal::DataKey(after_key);
+    it->Seek(cursor);
+    if (it->Valid() && it->key() == rocksdb::Slice(cursor)) it->Next();
+    first = TokenOf(after_key);
+  } else {
+    it->Seek(internal::TokenPrefix(first));
+  }
+  size_t passed = 0;
+  bool more = false;
+  Status s = ForEachInSpan(it.get(), first, span.last, /*seek=*/false,
+                           [&](std::string_view key, const VersionHeader& h) {
+                             if (passed == limit) {
+                               more = true;
+                               return false;
+                             }
+                             ++passed;
+                             return fn(key, h.timestamp, h.writer, h.tombstone);
+                           });
+  if (!s.ok()) return s;
+  return more;
 }
 
 }  // namespace causeway

@@ -49,6 +49,24 @@ cluster::StorageResult RunOnEngine(Engine& engine, const cluster::StorageAction&
     case Kind::kHintTargets:
       for (const HintTargetBytes& t : engine.HintTargets()) result.targets.push_back(t.target);
       break;
+    case Kind::kAaeHashes:
+      Into(engine.AaeSpanHashes(action.spans), &result,
+           [&](std::vector<uint64_t> hashes) { result.hashes = std::move(hashes); });
+      break;
+    case Kind::kAaeDigests: {
+      if (action.spans.size() != 1) {
+        result.status = Status::InvalidArgument("an anti-entropy digest scan takes one span");
+        break;
+      }
+      auto more = engine.AaeSpanDigests(
+          action.spans[0], action.key, action.limit,
+          [&](std::string_view key, Hlc timestamp, NodeId writer, bool tombstone) {
+            result.digests.push_back({std::string(key), timestamp, writer, tombstone});
+            return true;
+          });
+      Into(std::move(more), &result, [&](bool m) { result.more = m; });
+      break;
+    }
   }
   return result;
 }

@@ -118,6 +118,7 @@ struct Member {
   status @6 :MemberStatus;
   alive @7 :Bool;
   ringShare @8 :Float64;
+  catchingUp @9 :Bool;  # gossiped: back from being away, not yet caught up
 }
 
 enum MemberStatus {
@@ -219,14 +220,27 @@ interface Peer {
   # absent from older senders: a plain replica write).
   read @2 (key :Data) -> (version :Version, found :Bool);
   gossip @3 (state :GossipState) -> (state :GossipState);
-  # Later issues: hint delivery and Merkle exchange.
-  deliverHints @4 (entries :List(HintEntry)) -> (accepted :UInt32);
-  merkleRange @5 (begin :UInt64, end :UInt64, depth :UInt8) -> (hashes :List(UInt64));
+  # Anti-entropy (cluster/internal/anti_entropy.h): the exact hash of each token span (at most
+  # kAaeSpansPerRequestMax), and the key digests of one span after afterKey (empty: from the
+  # first), at most `limit` (kAaeDigestsPerResponseMax). Ordinals 4 and 5 were placeholders that
+  # no node ever implemented.
+  aaeHashes @4 (spans :List(TokenSpan)) -> (hashes :List(UInt64));
+  aaeDigests @5 (span :TokenSpan, afterKey :Data, limit :UInt32)
+      -> (digests :List(KeyDigest), more :Bool);
 }
 
-struct HintEntry {
+# Tokens first..last, both included; first <= last.
+struct TokenSpan {
+  first @0 :UInt64;
+  last @1 :UInt64;
+}
+
+# A replica's winner for one key without its value.
+struct KeyDigest {
   key @0 :Data;
-  version @1 :Version;
+  timestamp @1 :UInt64;
+  writer @2 :UInt64;
+  tombstone @3 :Bool;
 }
 
 # What a node's listening socket offers: the client interface, and the peer interface for nodes.

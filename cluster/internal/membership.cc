@@ -20,6 +20,7 @@ uint64_t MemberStateHash(const MemberState& m) {
   put(static_cast<uint64_t>(m.status));
   put(m.tokens.size());
   for (Token t : m.tokens) put(t);
+  if (m.catching_up) put(1);  // absent when false: the hash of older nodes' states is unchanged
   return TokenOf(bytes);
 }
 
@@ -360,6 +361,15 @@ void Membership::SetSelfTokens(std::vector<Token> tokens) {
   SetState(&me, std::move(next));
   ring_epoch_++;
   view_epoch_++;
+}
+
+void Membership::SetSelfCatchingUp(bool catching_up) {
+  Member& me = members_.at(self_id_);
+  if (me.state.catching_up == catching_up) return;
+  MemberState next = me.state;
+  next.catching_up = catching_up;
+  next.heartbeat++;
+  SetState(&me, std::move(next));
 }
 
 }  // namespace internal

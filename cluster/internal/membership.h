@@ -57,6 +57,8 @@ class Membership {
   void Restore(const std::vector<MemberState>& known);
   // Sets our own tokens (after joining) and spreads them with the next round.
   void SetSelfTokens(std::vector<Token> tokens);
+  // Sets whether we are catching up (NodeCore, "Catching up"); spreads with the next round.
+  void SetSelfCatchingUp(bool catching_up);
 
   bool IsAlive(NodeId id, TimeMs now) const;
   double Phi(const Member& m, TimeMs now) const;

@@ -1,6 +1,7 @@
 #include "rpc/internal/convert.h"
 
 #include "base/limits.h"
+#include "base/strings.h"
 #include "rpc/internal/errors.h"
 
 namespace causeway::rpc {
@@ -187,6 +188,7 @@ void MemberToWire(const cluster::MemberState& state, wire::Member::Builder out) 
   for (size_t i = 0; i < state.tokens.size(); ++i) tokens.set(i, state.tokens[i]);
   out.setGeneration(state.generation);
   out.setHeartbeat(state.heartbeat);
+  out.setCatchingUp(state.catching_up);
   switch (state.status) {
     case cluster::MemberStatus::kUp:
       out.setStatus(wire::MemberStatus::UP);
@@ -223,6 +225,7 @@ Result<cluster::MemberState> MemberFromWire(wire::Member::Reader in) {
   for (auto t : in.getTokens()) s.tokens.push_back(t);
   s.generation = in.getGeneration();
   s.heartbeat = in.getHeartbeat();
+  s.catching_up = in.getCatchingUp();
   switch (in.getStatus()) {
     case wire::MemberStatus::UP:
       s.status = cluster::MemberStatus::kUp;
@@ -289,6 +292,60 @@ Result<cluster::GossipMessage> GossipFromWire(wire::GossipState::Reader in) {
   message.probe_ms = in.getProbeMs();
   message.echo_ms = in.getEchoMs();
   return message;
+}
+
+void SpansToWire(const std::vector<TokenSpan>& spans, capnp::List<wire::TokenSpan>::Builder out) {
+  for (size_t i = 0; i < spans.size(); ++i) {
+    out[i].setFirst(spans[i].first);
+    out[i].setLast(spans[i].last);
+  }
+}
+
+Result<TokenSpan> SpanFromWire(wire::TokenSpan::Reader in) {
+  if (in.getFirst() > in.getLast()) {
+    return Status::InvalidArgument("token span with first > last");
+  }
+  return TokenSpan{in.getFirst(), in.getLast()};
+}
+
+Result<std::vector<TokenSpan>> SpansFromWire(capnp::List<wire::TokenSpan>::Reader in) {
+  if (in.size() > kAaeSpansPerRequestMax) {
+    return Status::InvalidArgument(StrCat("anti-entropy request with ", in.size(),
+                                          " spans; at most ", kAaeSpansPerRequestMax));
+  }
+  std::vector<TokenSpan> spans;
+  spans.reserve(in.size());
+  for (auto s : in) {
+    Result<TokenSpan> span = SpanFromWire(s);
+    if (!span.ok()) return span.status();
+    spans.push_back(*span);
+  }
+  return spans;
+}
+
+void DigestsToWire(const std::vector<cluster::KeyDigest>& digests,
+                   capnp::List<wire::KeyDigest>::Builder out) {
+  for (size_t i = 0; i < digests.size(); ++i) {
+    out[i].setKey(BytesToWire(digests[i].key));
+    out[i].setTimestamp(digests[i].timestamp);
+    out[i].setWriter(digests[i].writer);
+    out[i].setTombstone(digests[i].tombstone);
+  }
+}
+
+Result<std::vector<cluster::KeyDigest>> DigestsFromWire(capnp::List<wire::KeyDigest>::Reader in) {
+  if (in.size() > kAaeDigestsPerResponseMax) {
+    return Status::InvalidArgument(StrCat("anti-entropy answer with ", in.size(),
+                                          " digests; at most ", kAaeDigestsPerResponseMax));
+  }
+  std::vector<cluster::KeyDigest> digests;
+  digests.reserve(in.size());
+  for (auto d : in) {
+    auto key = KeyFromWire(d.getKey());
+    if (!key.ok()) return key.status();
+    digests.push_back({std::move(key).value(), d.getTimestamp(), d.getWriter(), d.getTombstone()});
+  }
+  return digests;
 }
 
 void GetResultToWire(const std::optional<Version>& version, const std::string& session,

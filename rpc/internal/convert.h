@@ -9,6 +9,7 @@
 #include <capnp/capability.h>
 
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 #include "base/version.h"
@@ -48,6 +49,15 @@ Result<cluster::MemberState> MemberFromWire(wire::Member::Reader in);
 cluster::MemberView MemberViewFromWire(wire::Member::Reader in);  // admin replies: trusted shape
 void GossipToWire(const cluster::GossipMessage& message, wire::GossipState::Builder out);
 Result<cluster::GossipMessage> GossipFromWire(wire::GossipState::Reader in);
+
+// Anti-entropy spans and digests; the readers check the limits (kAaeSpansPerRequestMax,
+// kAaeDigestsPerResponseMax, first <= last, key sizes).
+void SpansToWire(const std::vector<TokenSpan>& spans, capnp::List<wire::TokenSpan>::Builder out);
+Result<std::vector<TokenSpan>> SpansFromWire(capnp::List<wire::TokenSpan>::Reader in);
+Result<TokenSpan> SpanFromWire(wire::TokenSpan::Reader in);
+void DigestsToWire(const std::vector<cluster::KeyDigest>& digests,
+                   capnp::List<wire::KeyDigest>::Builder out);
+Result<std::vector<cluster::KeyDigest>> DigestsFromWire(capnp::List<wire::KeyDigest>::Reader in);
 
 // ---- read results
 // found/notFound/absent from the core's optional winning version.

@@ -1,6 +1,7 @@
 #include "rpc/internal/peer_api.h"
 
 #include "base/limits.h"
+#include "base/strings.h"
 #include "rpc/internal/convert.h"
 #include "rpc/internal/errors.h"
 
@@ -52,6 +53,47 @@ class PeerApi final : public wire::Peer::Server {
           ThrowIfError(r->status);
           context.getResults().setFound(r->version.has_value());
           if (r->version) VersionToWire(*r->version, context.getResults().initVersion());
+        });
+  }
+
+  kj::Promise<void> aaeHashes(AaeHashesContext context) override {
+    NodeId from = From();
+    auto spans = SpansFromWire(context.getParams().getSpans());
+    if (!spans.ok()) return ToException(spans.status());
+    cluster::AaeHashRequest req{0, std::move(spans).value()};
+    return host_.Inbound(from, std::move(req), conn_)
+        .then([context](cluster::PeerMessage m) mutable {
+          auto* r = std::get_if<cluster::AaeHashResponse>(&m);
+          if (r == nullptr) ThrowStatus(Status::Internal("wrong response type for aaeHashes"));
+          ThrowIfError(r->status);
+          auto hashes = context.getResults().initHashes(r->hashes.size());
+          for (size_t i = 0; i < r->hashes.size(); ++i) hashes.set(i, r->hashes[i]);
+        });
+  }
+
+  kj::Promise<void> aaeDigests(AaeDigestsContext context) override {
+    NodeId from = From();
+    auto params = context.getParams();
+    auto span = SpanFromWire(params.getSpan());
+    if (!span.ok()) return ToException(span.status());
+    std::string after;
+    if (params.getAfterKey().size() != 0) {
+      auto key = KeyFromWire(params.getAfterKey());
+      if (!key.ok()) return ToException(key.status());
+      after = std::move(key).value();
+    }
+    if (params.getLimit() > kAaeDigestsPerResponseMax) {
+      return ToException(Status::InvalidArgument(
+          StrCat("aaeDigests limit ", params.getLimit(), " over ", kAaeDigestsPerResponseMax)));
+    }
+    cluster::AaeDigestRequest req{0, *span, std::move(after), params.getLimit()};
+    return host_.Inbound(from, std::move(req), conn_)
+        .then([context](cluster::PeerMessage m) mutable {
+          auto* r = std::get_if<cluster::AaeDigestResponse>(&m);
+          if (r == nullptr) ThrowStatus(Status::Internal("wrong response type for aaeDigests"));
+          ThrowIfError(r->status);
+          DigestsToWire(r->digests, context.getResults().initDigests(r->digests.size()));
+          context.getResults().setMore(r->more);
         });
   }
 

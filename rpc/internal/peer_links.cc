@@ -25,6 +25,8 @@ using Reply = kj::Maybe<cluster::PeerMessage>;
 cluster::RequestId RequestIdOf(const cluster::PeerMessage& m) {
   if (auto* r = std::get_if<cluster::ReplicateRequest>(&m)) return r->id;
   if (auto* r = std::get_if<cluster::ReadRequest>(&m)) return r->id;
+  if (auto* r = std::get_if<cluster::AaeHashRequest>(&m)) return r->id;
+  if (auto* r = std::get_if<cluster::AaeDigestRequest>(&m)) return r->id;
   return 0;
 }
 
@@ -35,6 +37,12 @@ Reply ErrorReply(const cluster::PeerMessage& m, Status status) {
   }
   if (auto* r = std::get_if<cluster::ReadRequest>(&m)) {
     return cluster::PeerMessage(cluster::ReadResponse{r->id, std::move(status), std::nullopt});
+  }
+  if (auto* r = std::get_if<cluster::AaeHashRequest>(&m)) {
+    return cluster::PeerMessage(cluster::AaeHashResponse{r->id, std::move(status), {}});
+  }
+  if (auto* r = std::get_if<cluster::AaeDigestRequest>(&m)) {
+    return cluster::PeerMessage(cluster::AaeDigestResponse{r->id, std::move(status), {}, false});
   }
   return nullptr;
 }
@@ -195,6 +203,36 @@ kj::Promise<Reply> SendOne(wire::Peer::Client& peer, const cluster::PeerMessage&
         } else {
           out.status = v.status();
         }
+      }
+      return cluster::PeerMessage(std::move(out));
+    });
+  }
+  if (auto* r = std::get_if<cluster::AaeHashRequest>(&message)) {
+    auto req = peer.aaeHashesRequest();
+    SpansToWire(r->spans, req.initSpans(r->spans.size()));
+    return req.send().then([id = r->id](auto response) -> Reply {
+      cluster::AaeHashResponse out{id, Status::Ok(), {}};
+      if (response.getHashes().size() > kAaeSpansPerRequestMax) {
+        out.status = Status::InvalidArgument("aaeHashes answer longer than any request");
+      } else {
+        for (uint64_t h : response.getHashes()) out.hashes.push_back(h);
+      }
+      return cluster::PeerMessage(std::move(out));
+    });
+  }
+  if (auto* r = std::get_if<cluster::AaeDigestRequest>(&message)) {
+    auto req = peer.aaeDigestsRequest();
+    req.initSpan().setFirst(r->span.first);
+    req.getSpan().setLast(r->span.last);
+    req.setAfterKey(BytesToWire(r->after_key));
+    req.setLimit(r->limit);
+    return req.send().then([id = r->id](auto response) -> Reply {
+      cluster::AaeDigestResponse out{id, Status::Ok(), {}, response.getMore()};
+      auto digests = DigestsFromWire(response.getDigests());
+      if (digests.ok()) {
+        out.digests = std::move(digests).value();
+      } else {
+        out.status = digests.status();
       }
       return cluster::PeerMessage(std::move(out));
     });

@@ -155,6 +155,45 @@ void Harness::Send(size_t i, NodeId to_id, const std::string& address, PeerMessa
   }
 }
 
+namespace {
+
+// The anti-entropy queries over the harness's map (the engine's are in engine/engine_aae.cc): any
+// hash of (key, dot, tombstone) XORed per span serves, as long as every harness node uses it.
+void AntiEntropyScan(const std::map<std::string, Version>& store, const StorageAction& a,
+                     StorageResult* out) {
+  using Entry = std::pair<Token, std::string>;
+  std::vector<std::pair<Entry, const Version*>> sorted;
+  for (const auto& [key, v] : store) sorted.push_back({{TokenOf(key), key}, &v});
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& x, const auto& y) { return x.first < y.first; });
+  if (a.kind == StorageAction::Kind::kAaeHashes) {
+    for (const TokenSpan& span : a.spans) {
+      uint64_t h = 0;
+      for (const auto& [entry, v] : sorted) {
+        if (!span.Contains(entry.first)) continue;
+        h ^= TokenOf(StrCat(entry.second, "/", v->timestamp, "/", v->writer, "/", v->tombstone));
+      }
+      out->hashes.push_back(h);
+    }
+    return;
+  }
+  const TokenSpan span = a.spans.at(0);
+  const Entry after{a.key.empty() ? span.first : TokenOf(a.key), a.key};
+  for (const auto& [entry, v] : sorted) {
+    if (!span.Contains(entry.first) || (!a.key.empty() && !(after < entry)) ||
+        entry.first < after.first) {
+      continue;
+    }
+    if (out->digests.size() == a.limit) {
+      out->more = true;
+      break;
+    }
+    out->digests.push_back({entry.second, v->timestamp, v->writer, v->tombstone});
+  }
+}
+
+}  // namespace
+
 // The harness's engine: a map with the engine's LWW rule and vector absorption
 // (docs/design.md), answering through the queue.
 void Harness::Storage(size_t i, const StorageAction& a) {
@@ -196,6 +235,11 @@ void Harness::Storage(size_t i, const StorageAction& a) {
         e.storage.targets.push_back(k.first);
       }
     }
+    queue_.push_back(std::move(e));
+    return;
+  }
+  if (a.kind == Kind::kAaeHashes || a.kind == Kind::kAaeDigests) {
+    AntiEntropyScan(store, a, &e.storage);
     queue_.push_back(std::move(e));
     return;
   }

@@ -239,6 +239,58 @@ TEST(EngineAae, RejectsRangesOutsideTheTree) {
   EXPECT_TRUE(e->AaeSegmentHashes(kAaeSegments, kAaeSegments)->empty());
 }
 
+TEST(EngineAae, SpanHashesAndPagedDigestsCoverASpanExactly) {
+  // Goal: the exchange's two queries (AaeSpanHashes, AaeSpanDigests) agree with the range root
+  // and with each other: paging digests `limit` at a time from a cursor lists every key of the
+  // span once, in (token, key) order, and their hashes XOR to the span's hash.
+  TempDir tmp;
+  auto e = OpenEngine(tmp.path());
+  for (int k = 0; k < 3000; ++k) {
+    MustApply(e.get(), StrCat("s", k), MakeVersion(100 + k, 1 + k % 3, "v", k % 5 == 0));
+  }
+  const Token lo = AaeTree::SegmentFirstToken(1000) + 77;
+  const Token hi = AaeTree::SegmentLastToken(9000) - 5;
+  const std::vector<TokenSpan> spans = {{lo, hi}, {0, ~Token{0}}, {hi, hi}};
+  Result<std::vector<uint64_t>> hashes = e->AaeSpanHashes(spans);
+  ASSERT_TRUE(hashes.ok()) << hashes.status().ToString();
+  ASSERT_EQ(hashes->size(), 3u);
+  EXPECT_EQ((*hashes)[0], Root(e.get(), lo, hi + 1));
+  EXPECT_EQ((*hashes)[1], Root(e.get(), 0, 0));
+  std::string cursor;
+  std::set<std::string> listed;
+  uint64_t xored = 0;
+  std::pair<Token, std::string> last{0, ""};
+  for (int page = 0; page < 1000; ++page) {
+    size_t n = 0;
+    Result<bool> more = e->AaeSpanDigests(
+        {lo, hi}, cursor, 37, [&](std::string_view key, Hlc ts, NodeId writer, bool tombstone) {
+          const std::pair<Token, std::string> at{TokenOf(key), std::string(key)};
+          EXPECT_LT(last, at);
+          EXPECT_TRUE(TokenSpan({lo, hi}).Contains(at.first));
+          last = at;
+          cursor = at.second;
+          listed.insert(at.second);
+          xored ^= AaeTree::EntryHash(key, ts, writer, tombstone);
+          ++n;
+          return true;
+        });
+    ASSERT_TRUE(more.ok()) << more.status().ToString();
+    EXPECT_LE(n, 37u);
+    if (!*more) break;
+  }
+  EXPECT_GT(listed.size(), 100u);
+  EXPECT_EQ(xored, (*hashes)[0]);
+  // Bad arguments from a peer are errors.
+  EXPECT_EQ(e->AaeSpanHashes({{5, 4}}).status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(e->AaeSpanHashes(std::vector<TokenSpan>(kAaeSpansPerRequestMax + 1)).status().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(e->AaeSpanDigests({lo, hi}, "not-in-span-probably", 5,
+                              [](auto, auto, auto, auto) { return true; })
+                    .status()
+                    .code() == ErrorCode::kInvalidArgument,
+            !TokenSpan({lo, hi}).Contains(TokenOf("not-in-span-probably")));
+}
+
 TEST(EngineAae, StaysExactUnderConcurrentApplyAndQueries) {
   // Goal: queries racing with Apply never leave a segment stale: once the writers stop, the tree
   // equals a rebuild from the data.

@@ -97,6 +97,16 @@ std::string DescribeMessage(const cluster::PeerMessage& m) {
         } else if constexpr (std::is_same_v<T, cluster::ReadResponse>) {
           out << "read-ack#" << x.id << " " << ErrorCodeName(x.status.code()) << " "
               << (x.version ? VersionString(*x.version) : "none");
+        } else if constexpr (std::is_same_v<T, cluster::AaeHashRequest>) {
+          out << "aae-hash#" << x.id << " spans=" << x.spans.size();
+        } else if constexpr (std::is_same_v<T, cluster::AaeHashResponse>) {
+          out << "aae-hash-ack#" << x.id << " " << ErrorCodeName(x.status.code())
+              << " hashes=" << x.hashes.size();
+        } else if constexpr (std::is_same_v<T, cluster::AaeDigestRequest>) {
+          out << "aae-digest#" << x.id << " after=" << x.after_key;
+        } else if constexpr (std::is_same_v<T, cluster::AaeDigestResponse>) {
+          out << "aae-digest-ack#" << x.id << " " << ErrorCodeName(x.status.code())
+              << " n=" << x.digests.size() << (x.more ? "+" : "");
         } else {
           uint64_t beats = 0;
           for (const auto& mem : x.members) beats += mem.heartbeat + mem.generation;
@@ -394,6 +404,11 @@ std::string StorageLine(const cluster::StorageAction& a, const cluster::StorageR
       return StrCat("delete hint of ", a.target, " ", a.key, " -> ", status);
     case Kind::kHintTargets:
       return StrCat("hint targets -> ", r.targets.size());
+    case Kind::kAaeHashes:
+      return StrCat("aae hashes of ", a.spans.size(), " spans -> ", status);
+    case Kind::kAaeDigests:
+      return StrCat("aae digests after '", a.key, "' -> ", r.digests.size(),
+                    r.more ? " and more" : "", " ", status);
   }
   return "?";
 }
