@@ -102,6 +102,25 @@ class NodeCore {
   };
   CatchUpStatus catch_up_status() const;
 
+  // ---- anti-entropy (docs/design.md, "Anti-entropy exchange")
+  // An on-demand repair: exchanges, ahead of the schedule, every range of ours that intersects
+  // `spans` (empty: all of them) with each of its other replicas. Returns its id, for
+  // repair_status. Exchanges start on the following ticks.
+  uint64_t StartRepair(std::vector<TokenSpan> spans, TimeMs now);
+  struct RepairStatus {
+    bool known = false;  // false: no such repair (ids do not survive a restart)
+    bool done = false;
+    Status status;  // once done: Ok, or why some exchange could not complete
+    uint64_t exchanges_total = 0, exchanges_done = 0, exchanges_failed = 0;  // (range, peer) pairs
+    double fraction = 0;  // of the work: exchanges done or failed, weighted by token width
+    uint64_t keys_compared = 0;  // key digests compared (only in spans whose hashes differed)
+    uint64_t keys_differed = 0;  // keys whose replicas held different winners
+    uint64_t keys_written = 0;   // winners written to a replica that lacked them (either side)
+    uint64_t bytes = 0;          // bytes of versions sent or fetched to repair them
+    TimeMs elapsed_ms = 0;
+  };
+  RepairStatus repair_status(uint64_t repair_id, TimeMs now) const;
+
   // Monotonic since start (docs/design.md, "Counters").
   struct Counters {
     uint64_t writes = 0, reads = 0, read_repairs = 0, session_escalations = 0;
@@ -115,6 +134,10 @@ class NodeCore {
     // deleted), replays that failed (kept), and hints dropped below the tombstone watermark.
     uint64_t hinted_writes = 0, hints_stored = 0, hints_over_budget = 0, hints_replayed = 0;
     uint64_t hint_replay_failures = 0, hints_dropped = 0;
+    // Anti-entropy: exchanges completed and abandoned (a peer failed or timed out), keys whose
+    // replicas differed, winners written to the peer and to ourselves, and their bytes.
+    uint64_t aae_exchanges = 0, aae_exchange_failures = 0, aae_keys_differed = 0;
+    uint64_t aae_keys_pushed = 0, aae_keys_pulled = 0, aae_bytes = 0;
   };
   Counters counters() const;
 
