@@ -54,7 +54,10 @@ static_assert(kClockSampleRefreshMs < kClockSampleTtlMs && kClockSampleTtlMs < k
 inline constexpr uint64_t kRestoredAliveMs = 3000;
 
 // ---- Engine ---------------------------------------------------------------------------------
-inline constexpr uint64_t kTombstoneGraceMsDefault = 10ull * 24 * 3600 * 1000;  // 10 days
+// A tombstone is purged only below its range's anti-entropy watermark (docs/design.md, "Tombstone
+// GC") and never before it is this old: a write stamped before the delete may still be in flight
+// (a paused coordinator, a slow link) and must meet the tombstone, not an empty key.
+inline constexpr uint64_t kTombstoneGraceMsDefault = 3600ull * 1000;  // 1 hour
 // How often the core moves the engine's tombstone watermark (SetTombstoneWatermarkAction).
 inline constexpr uint64_t kTombstoneWatermarkIntervalMs = 60000;
 inline constexpr uint64_t kPeriodicSyncMsDefault = 1000;  // `periodic` durability: WAL sync
@@ -249,5 +252,9 @@ inline constexpr size_t kAaeRepairsInFlightMax = 64;
 inline constexpr uint64_t kAaeBytesPerSDefault = 8 << 20;
 inline constexpr uint64_t kAaeIntervalMsDefault = 1000;
 inline constexpr uint64_t kAaeStepTimeoutMs = 10000;
+// Peers' hash and digest queries a node runs on its engine at once (more: kOverloaded), and the
+// on-demand repairs whose progress it remembers.
+inline constexpr size_t kAaeServeInFlightMax = 8;
+inline constexpr size_t kAaeRepairsKept = 64;
 
 }  // namespace causeway

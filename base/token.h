@@ -21,4 +21,11 @@ struct TokenSpan {
   bool operator==(const TokenSpan& o) const { return first == o.first && last == o.last; }
 };
 
+// Tombstones of keys in `span` older than `watermark` (an Hlc) may be purged (docs/design.md,
+// "Tombstone GC").
+struct SpanWatermark {
+  TokenSpan span;
+  uint64_t watermark = 0;
+};
+
 }  // namespace causeway

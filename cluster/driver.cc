@@ -158,7 +158,7 @@ void NodeDriver::Execute(Action& action) {
         } else {
           static_assert(std::is_same_v<T, SetTombstoneWatermarkAction>);
           ++counters_.watermarks_set;
-          ports_.storage->SetTombstoneWatermark(a.watermark);
+          ports_.storage->SetTombstoneWatermarks(std::move(a.spans));
         }
       },
       action);

@@ -100,6 +100,10 @@ struct ReplicateRequest {
   // Nonzero: the receiver is a stand-in for this replica, which is down; it stores the version as
   // a hint for it (the `hints` column family) and hands it over once the replica is back.
   NodeId hint_for = 0;
+  // A hint handed over by its holder (cluster/internal/hint_replayer.h). The replica drops one
+  // older than its tombstone watermark for the key (acknowledging it): the delete that shadowed
+  // it may already be purged here, and applying it would bring the key back.
+  bool replayed_hint = false;
 };
 struct ReplicateResponse {
   RequestId id = 0;
@@ -256,12 +260,13 @@ struct PersistMetaAction {
   std::string name;
   std::string value;
 };
-// Tombstones older than `watermark` may be purged by the engine's compaction from now on
-// (Engine::SetTombstoneWatermark). The core asks every kTombstoneWatermarkIntervalMs for its
-// clock's Last() minus kTombstoneGraceMsDefault: a replica away longer than the grace must be
-// repaired before it rejoins, or a purged delete could come back from it.
+// Tombstones of keys in each span older than its watermark may be purged by the engine's
+// compaction from now on (Engine::SetTombstoneWatermarks); keys in no span keep theirs. The core
+// asks every kTombstoneWatermarkIntervalMs, per range it replicates: the oldest start of the last
+// completed anti-entropy exchange with each other replica, and never less than kTombstoneGraceMs
+// old (docs/design.md, "Tombstone GC").
 struct SetTombstoneWatermarkAction {
-  Hlc watermark = 0;
+  std::vector<SpanWatermark> spans;
 };
 using Action = std::variant<SendAction, ReplyAction, ExplainReplyAction, StorageAction,
                             PersistMetaAction, SetTombstoneWatermarkAction>;

@@ -6,11 +6,13 @@
 
 #include "base/assert.h"
 #include "base/strings.h"
+#include "cluster/internal/anti_entropy.h"
 #include "cluster/internal/clock_monitor.h"
 #include "cluster/internal/coordinator.h"
 #include "cluster/internal/hint_replayer.h"
 #include "cluster/internal/membership.h"
 #include "cluster/persist.h"
+#include "cluster/ports.h"
 #include "cluster/ring.h"
 
 namespace causeway::cluster {
@@ -62,12 +64,17 @@ struct NodeCore::Impl final : internal::ClusterView {
                    config.phi_convict, config.rng_seed != 0 ? config.rng_seed : id),
         coordinator(config, clock, this, &counters),
         clock_monitor(clock->max_offset_ms(), config.clock_fence_fraction),
-        hints(config.hint_replay_bytes_per_s, [this](NodeId n) { return AddressOf(n); }) {
+        hints(config.hint_replay_bytes_per_s, [this](NodeId n) { return AddressOf(n); }),
+        aae(config.aae_interval_ms, config.aae_bytes_per_s,
+            internal::AntiEntropy::Hooks{[this](NodeId n) { return AddressOf(n); },
+                                         [this](const Version& v) { return AcceptPulled(v); }}) {
     membership.Restore(config.known_members);
     tokens = InitialTokens(config, id);
     joining = tokens.empty();
     persisted_view = HasPersistedView(config, id);
     catching_up = persisted_view;
+    membership.SetSelfCatchingUp(catching_up);
+    aae.SetUrgent(catching_up);
     start_wall_ms = clock->PhysicalNowMs();
     if (!joining && tokens != config.tokens) FinishJoin(tokens);  // restored from the view
     if (joining && !HasOtherSeed(config))
@@ -96,7 +103,18 @@ struct NodeCore::Impl final : internal::ClusterView {
     return node == id ? config.address : membership.AddressOf(node);
   }
   Status StampGate() const override { return clock_monitor.Gate(); }
-  bool CatchingUp(TimeMs) const override { return catching_up; }
+  bool CatchingUp(NodeId node, TimeMs) const override {
+    if (node == id) return catching_up;
+    const internal::Membership::Member* m = membership.Find(node);
+    return m != nullptr && m->state.catching_up;
+  }
+  // A version anti-entropy fetched from a peer, before we apply it: as a replicated write.
+  Status AcceptPulled(const Version& v) {
+    Status s = clock->Update(v.timestamp);
+    if (s.code() == ErrorCode::kClockSkew) counters.clock_skew_rejections++;
+    if (s.ok()) max_replicated_ms = std::max(max_replicated_ms, HlcPhysicalMs(v.timestamp));
+    return s;
+  }
 
   // ---- catching up after being away (docs/design.md, "Catching up")
   // A node restarted with a persisted view was away: until the writes it missed have arrived it
@@ -110,10 +128,14 @@ struct NodeCore::Impl final : internal::ClusterView {
     if (!catching_up) return;
     if (!catch_up_clock) catch_up_clock = true, catch_up_started_ms = now, last_catch_up_ms = now;
     const bool quiet = membership.contacted() && now >= last_catch_up_ms + kCatchUpQuietMs &&
-                       now >= membership.first_contact_ms() + kCatchUpQuietMs;
+                       now >= membership.first_contact_ms() + kCatchUpQuietMs &&
+                       aae.ExchangedAllSince(catch_up_started_ms,
+                                             [&](NodeId n) { return membership.IsAlive(n, now); });
     const bool bound = now >= catch_up_started_ms + kCatchUpMaxMs;
     if (!quiet && !bound) return;
     catching_up = false;
+    membership.SetSelfCatchingUp(false);
+    aae.SetUrgent(false);
     caught_up_by_bound = !quiet;
     caught_up_after_ms = now - catch_up_started_ms;
   }
@@ -221,21 +243,29 @@ struct NodeCore::Impl final : internal::ClusterView {
   }
 
   // Our clock's Last() minus kTombstoneGraceMsDefault (0 while that is not positive).
-  Hlc TombstoneWatermark() const {
+  Hlc GraceFloor() const {
     const uint64_t physical_ms = HlcPhysicalMs(clock->Last());
     return physical_ms <= kTombstoneGraceMsDefault
                ? 0
                : HlcMake(physical_ms - kTombstoneGraceMsDefault, 0);
   }
-  // The tombstone GC policy: every kTombstoneWatermarkIntervalMs (and on the first tick),
-  // tombstones more than kTombstoneGraceMsDefault older than our clock may go.
+  // The watermark of the range holding `token`: below it a tombstone may be purged, and a
+  // replayed hint is dropped.
+  Hlc WatermarkAt(Token token) const {
+    return std::min(aae.WatermarkAt(token, clock->Last()), GraceFloor());
+  }
+  // The tombstone GC policy (docs/design.md, "Tombstone GC"): every kTombstoneWatermarkIntervalMs
+  // (and on the first tick once the clock has stamped), per range: the anti-entropy watermark,
+  // at most the grace floor.
   void MaybeMoveWatermark(TimeMs now, Actions* out) {
     if (watermark_moved && now < last_watermark_ms + kTombstoneWatermarkIntervalMs) return;
-    const Hlc watermark = TombstoneWatermark();
-    if (watermark == 0) return;  // nothing stamped yet: ask again
+    const Hlc floor = GraceFloor();
+    if (floor == 0) return;  // nothing stamped yet: ask again
+    std::vector<SpanWatermark> spans = aae.Watermarks(clock->Last());
+    for (SpanWatermark& m : spans) m.watermark = std::min(m.watermark, floor);
     watermark_moved = true;
     last_watermark_ms = now;
-    out->push_back(SetTombstoneWatermarkAction{watermark});
+    out->push_back(SetTombstoneWatermarkAction{std::move(spans)});
   }
 
   // Tokens for a node that joins a running cluster: those a previous incarnation announced, if
@@ -299,6 +329,35 @@ struct NodeCore::Impl final : internal::ClusterView {
       if (m.state.status != MemberStatus::kLeft) nodes[mid] = m.state.tokens;
     }
     ring.Assign(std::move(nodes));
+    aae.SetRanges(OurRanges());
+  }
+
+  // The ranges we replicate, for anti-entropy: the ring's arcs that list us, adjacent arcs with
+  // the same replicas merged (also across the top of the ring).
+  std::vector<internal::AntiEntropy::Range> OurRanges() const {
+    std::vector<internal::AntiEntropy::Range> out;
+    std::vector<std::vector<NodeId>> sets;
+    for (Ring::Arc& arc : ring.ReplicaArcs(config.rf)) {
+      if (std::find(arc.replicas.begin(), arc.replicas.end(), id) == arc.replicas.end()) continue;
+      std::vector<NodeId> peers;
+      for (NodeId n : arc.replicas) {
+        if (n != id) peers.push_back(n);
+      }
+      std::sort(peers.begin(), peers.end());
+      if (!out.empty() && sets.back() == peers &&
+          out.back().spans.back().last + 1 == arc.span.first) {
+        out.back().spans.back().last = arc.span.last;
+        continue;
+      }
+      out.push_back({{arc.span}, peers});
+      sets.push_back(std::move(peers));
+    }
+    if (out.size() > 1 && sets.front() == sets.back() && out.front().spans.front().first == 0 &&
+        out.back().spans.back().last == ~Token{0}) {
+      out.front().spans.push_back(out.back().spans.back());  // token order: [0, a], [b, top]
+      out.pop_back();
+    }
+    return out;
   }
 
   void Reply(NodeId to, PeerMessage message, Actions* out) const {
@@ -323,6 +382,11 @@ struct NodeCore::Impl final : internal::ClusterView {
       s = Status::Overloaded("replica has too many storage operations in flight");
     }
     if (!s.ok()) return Reply(from, ReplicateResponse{r.id, std::move(s)}, out);
+    if (r.replayed_hint && r.version.timestamp < WatermarkAt(TokenOf(r.key))) {
+      // Acknowledged, so its holder deletes it: a delete newer than it may be purged here.
+      counters.hints_dropped++;
+      return Reply(from, ReplicateResponse{r.id, Status::Ok()}, out);
+    }
     uint64_t op = next_op_id++;
     StorageAction a;
     a.op_id = op;
@@ -387,6 +451,7 @@ struct NodeCore::Impl final : internal::ClusterView {
   internal::Coordinator coordinator;
   internal::ClockMonitor clock_monitor;
   internal::HintReplayer hints;
+  internal::AntiEntropy aae;
   bool catching_up = false;  // see NoteReplicated
   bool catch_up_clock = false, caught_up_by_bound = false;
   TimeMs catch_up_started_ms = 0, last_catch_up_ms = 0, caught_up_after_ms = 0;
@@ -432,21 +497,48 @@ Actions NodeCore::OnPeerMessage(NodeId from, PeerMessage message, TimeMs now) {
   } else if (auto* m = std::get_if<ReplicateResponse>(&message)) {
     if ((m->id & internal::kHintIdBit) != 0) {
       n.hints.OnReplicateResponse(from, *m, &out);
+    } else if ((m->id & internal::kAaeIdBit) != 0) {
+      n.aae.OnReplicateResponse(from, *m, now, &out);
     } else {
       n.coordinator.OnReplicateResponse(from, *m, now, &out);
     }
   } else if (auto* m = std::get_if<ReadRequest>(&message)) {
     n.OnRead(from, *m, &out);
   } else if (auto* m = std::get_if<ReadResponse>(&message)) {
-    n.coordinator.OnReadResponse(from, *m, now, &out);
+    if ((m->id & internal::kAaeIdBit) != 0) {
+      n.aae.OnReadResponse(from, std::move(*m), now, &out);
+    } else {
+      n.coordinator.OnReadResponse(from, *m, now, &out);
+    }
   } else if (auto* m = std::get_if<GossipMessage>(&message)) {
     n.OnGossip(from, *m, now, &out);
+  } else if (auto* m = std::get_if<AaeHashRequest>(&message)) {
+    n.aae.OnHashRequest(from, *m, &out);
+  } else if (auto* m = std::get_if<AaeDigestRequest>(&message)) {
+    n.aae.OnDigestRequest(from, *m, &out);
+  } else if (auto* m = std::get_if<AaeHashResponse>(&message)) {
+    n.aae.OnHashResponse(from, std::move(*m), now, &out);
+  } else if (auto* m = std::get_if<AaeDigestResponse>(&message)) {
+    n.aae.OnDigestResponse(from, std::move(*m), now, &out);
   }
   return out;
 }
 
 Actions NodeCore::OnSendFailed(NodeId to, const PeerMessage& message, TimeMs now) {
   Actions out;
+  const uint64_t id = std::visit(
+      [](const auto& m) -> uint64_t {
+        if constexpr (requires { m.id; }) {
+          return m.id;
+        } else {
+          return 0;
+        }
+      },
+      message);
+  if ((id & internal::kAaeIdBit) != 0 && ResponseId(message) == std::nullopt) {
+    impl_->aae.OnSendFailed(to, id, now, &out);
+    return out;
+  }
   if (auto* m = std::get_if<ReplicateRequest>(&message)) {
     if ((m->id & internal::kHintIdBit) != 0) {
       impl_->hints.OnSendFailed(to, m->id);
@@ -463,6 +555,10 @@ Actions NodeCore::OnStorageDone(uint64_t op_id, StorageResult result, TimeMs now
   Actions out;
   if ((op_id & internal::kHintIdBit) != 0) {
     impl_->hints.OnStorageDone(op_id, std::move(result), &out);
+    return out;
+  }
+  if ((op_id & internal::kAaeIdBit) != 0) {
+    impl_->aae.OnStorageDone(op_id, std::move(result), now, &out);
     return out;
   }
   auto it = impl_->storage_ops.find(op_id);
@@ -505,9 +601,9 @@ Actions NodeCore::Tick(TimeMs now) {
   impl_->coordinator.Tick(now, &out);
   impl_->MaybePersist(now, false, &out);
   impl_->MaybeMoveWatermark(now, &out);
-  impl_->hints.Tick(
-      now, [&](NodeId t) { return impl_->membership.IsAlive(t, now); }, impl_->TombstoneWatermark(),
-      &out);
+  auto alive = [&](NodeId n) { return impl_->membership.IsAlive(n, now); };
+  impl_->hints.Tick(now, alive, &out);
+  impl_->aae.Tick(now, impl_->clock->Last(), alive, &out);
   return out;
 }
 
@@ -542,12 +638,27 @@ std::vector<NodeId> NodeCore::PreferenceList(std::string_view key) const {
 
 size_t NodeCore::InFlightRequests() const { return impl_->coordinator.InFlight(); }
 
+uint64_t NodeCore::StartRepair(std::vector<TokenSpan> spans, TimeMs now) {
+  return impl_->aae.StartRepair(spans, now);
+}
+
+NodeCore::RepairStatus NodeCore::repair_status(uint64_t repair_id, TimeMs now) const {
+  return impl_->aae.repair_status(repair_id, now);
+}
+
 NodeCore::Counters NodeCore::counters() const {
   Counters c = impl_->counters;
+  const auto& a = impl_->aae.counters();
+  c.aae_exchanges = a.exchanges;
+  c.aae_exchange_failures = a.failures;
+  c.aae_keys_differed = a.keys_differed;
+  c.aae_keys_pushed = a.keys_pushed;
+  c.aae_keys_pulled = a.keys_pulled;
+  c.aae_bytes = a.bytes;
+  c.aae_protocol_bytes = a.protocol_bytes;
   const auto& h = impl_->hints.counters();
   c.hints_replayed = h.replayed;
   c.hint_replay_failures = h.replay_failures;
-  c.hints_dropped = h.dropped_below_watermark;
   return c;
 }
 

@@ -35,7 +35,11 @@ struct NodeConfig {
   // than this fraction of the clock's max offset away counts as far.
   double clock_fence_fraction = kClockFenceFractionDefault;
   uint64_t hint_replay_bytes_per_s = kHintReplayBytesPerSDefault;  // the replay throttle
-  uint64_t rng_seed = 0;                                           // 0: derived from the node id
+  // Anti-entropy (cluster/internal/anti_entropy.h): one exchange starts every aae_interval_ms,
+  // its fixes paced to aae_bytes_per_s.
+  uint64_t aae_interval_ms = kAaeIntervalMsDefault;
+  uint64_t aae_bytes_per_s = kAaeBytesPerSDefault;
+  uint64_t rng_seed = 0;  // 0: derived from the node id
   // The member view persisted by a previous incarnation (kMetaMembers, cluster/persist.h): the
   // ring is complete from the first moment, its members counted dead until their heartbeat is
   // heard, so a write never lands on a node that is not its replica. Our own entry is ignored
@@ -112,7 +116,7 @@ class NodeCore {
     bool done = false;
     Status status;  // once done: Ok, or why some exchange could not complete
     uint64_t exchanges_total = 0, exchanges_done = 0, exchanges_failed = 0;  // (range, peer) pairs
-    double fraction = 0;  // of the work: exchanges done or failed, weighted by token width
+    double fraction = 0;         // of the work: exchanges done or failed, weighted by token width
     uint64_t keys_compared = 0;  // key digests compared (only in spans whose hashes differed)
     uint64_t keys_differed = 0;  // keys whose replicas held different winners
     uint64_t keys_written = 0;   // winners written to a replica that lacked them (either side)
@@ -131,13 +135,14 @@ class NodeCore {
     uint64_t fenced_writes = 0;  // refused: the clock monitor did not trust the wall clock
     // Hinted handoff: writes sent to a stand-in for a replica that was down; hints this node
     // stored as a stand-in, refused over the target's budget, replayed to their target (and
-    // deleted), replays that failed (kept), and hints dropped below the tombstone watermark.
+    // deleted), replays that failed (kept), and replays this node (their target) dropped below its
+    // tombstone watermark.
     uint64_t hinted_writes = 0, hints_stored = 0, hints_over_budget = 0, hints_replayed = 0;
     uint64_t hint_replay_failures = 0, hints_dropped = 0;
     // Anti-entropy: exchanges completed and abandoned (a peer failed or timed out), keys whose
     // replicas differed, winners written to the peer and to ourselves, and their bytes.
     uint64_t aae_exchanges = 0, aae_exchange_failures = 0, aae_keys_differed = 0;
-    uint64_t aae_keys_pushed = 0, aae_keys_pulled = 0, aae_bytes = 0;
+    uint64_t aae_keys_pushed = 0, aae_keys_pulled = 0, aae_bytes = 0, aae_protocol_bytes = 0;
   };
   Counters counters() const;
 

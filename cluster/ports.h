@@ -43,8 +43,9 @@ class StorageRunner {
   // Stores the named record synced (Engine::StoreMeta), then reports
   // NodeDriver::OnMetaStored(name, status). The driver issues at most one at a time.
   virtual void StoreMeta(std::string name, std::string value) = 0;
-  // Tombstones below `watermark` may be purged by compaction from now on. Cheap; no completion.
-  virtual void SetTombstoneWatermark(Hlc watermark) = 0;
+  // Tombstones below each span's watermark may be purged by compaction from now on (keys in no
+  // span: never). Replaces the previous marks. Cheap; no completion.
+  virtual void SetTombstoneWatermarks(std::vector<SpanWatermark> marks) = 0;
   // Stores the clock's ceiling synced (Engine::StoreHlcCeilingMs), then reports
   // NodeDriver::OnCeilingStored(ceiling_ms, status). At most one at a time (cluster/ceiling.h).
   virtual void StoreHlcCeiling(uint64_t ceiling_ms) = 0;

@@ -93,6 +93,25 @@ std::vector<NodeId> Ring::PreferenceList(Token token, int rf) const {
   return out;
 }
 
+std::vector<Ring::Arc> Ring::ReplicaArcs(int rf) const {
+  std::vector<Arc> arcs;
+  if (entries_.empty()) return arcs;
+  constexpr Token kTop = ~Token{0};
+  // Entry i is the first entry at or after every token in (entries_[i-1].first, entries_[i].first]
+  // (PreferenceList seeks with lower_bound), so that arc's list is entry i's.
+  const Token first = entries_.front().first;
+  const Token last = entries_.back().first;
+  arcs.push_back({{0, first}, PreferenceList(first, rf)});
+  for (size_t i = 1; i < entries_.size(); ++i) {
+    const Token prev = entries_[i - 1].first;
+    const Token t = entries_[i].first;
+    if (t == prev) continue;  // two nodes on one token: the second's arc is empty
+    arcs.push_back({{prev + 1, t}, PreferenceList(t, rf)});
+  }
+  if (last != kTop) arcs.push_back({{last + 1, kTop}, PreferenceList(first, rf)});
+  return arcs;
+}
+
 std::map<NodeId, double> Ring::PrimaryShares() const {
   std::map<NodeId, double> shares;
   for (const auto& [node, tokens] : nodes_) shares[node] = 0.0;

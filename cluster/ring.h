@@ -45,6 +45,15 @@ class Ring {
   // (sums to min(rf, nodes)).
   std::map<NodeId, double> ReplicaShares(int rf) const;
 
+  // The ring cut into arcs that each have one preference list: spans that never wrap (the arc
+  // across the top of the ring is two), in token order, covering the whole ring once. Empty for
+  // an empty ring.
+  struct Arc {
+    TokenSpan span;
+    std::vector<NodeId> replicas;  // PreferenceList of every token in the span
+  };
+  std::vector<Arc> ReplicaArcs(int rf) const;
+
   // Tokens for a node named `name` joining this ring. Deterministic in (ring, name, count).
   std::vector<Token> AllocateTokens(std::string_view name, int count) const;
   // The empty-view allocation: hashes of (name, i), distinct.

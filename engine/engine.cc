@@ -52,6 +52,9 @@ Result<SyncMode> ParseSyncMode(std::string_view name) {
 Status Engine::Impl::OpenDb() {
   internal::DbLayout layout = internal::MakeDbLayout(options);
   layout.column_families[internal::kDataCfIndex].options.compaction_filter = &filter;
+  // A purged tombstone changes its segment's anti-entropy hash.
+  filter.SetOnPurge([this](Token t) { aae.MarkDirty(internal::AaeTree::SegmentOf(t)); });
+  layout.db.listeners.push_back(std::make_shared<internal::PurgeListener>(&filter));
   merge = layout.merge_operator;
   // Our own info log: RocksDB's aborts on the line after a failed write (internal/info_log.h).
   info_log = std::make_shared<internal::InfoLog>(fs(), options.dir);
@@ -396,6 +399,10 @@ Status Engine::ScanTokenRange(Token begin, Token end, const ScanFn& fn) {
 }
 
 void Engine::SetTombstoneWatermark(Hlc watermark) { impl_->filter.SetWatermark(watermark); }
+
+void Engine::SetTombstoneWatermarks(std::vector<SpanWatermark> marks) {
+  impl_->filter.SetWatermarks(std::move(marks));
+}
 
 Status Engine::CompactData() {
   if (Status s = impl_->CheckDataWritable(0); !s.ok()) return s;

@@ -190,6 +190,8 @@ class Engine : public ClockStore {
   [[nodiscard]] Status ScanTokenRange(Token begin, Token end, const ScanFn& fn);
   // Tombstones with timestamp below `watermark` may be purged by compaction from now on.
   void SetTombstoneWatermark(Hlc watermark);
+  // Per token span, replacing any earlier watermark; keys in no span keep their tombstones.
+  void SetTombstoneWatermarks(std::vector<SpanWatermark> marks);
   // Forces a compaction of the data column family (tests, the offline tool).
   [[nodiscard]] Status CompactData();
 

@@ -251,14 +251,16 @@ std::vector<NodeId> Coordinator::LiveOrder(const std::vector<NodeId>& preference
   const NodeId self = view_->self_id();
   const bool self_replica =
       std::find(preference.begin(), preference.end(), self) != preference.end();
-  // Ourselves first (the cheapest replica to read), unless we are catching up: then last, so an
-  // R=1 read through a node that just came back answers from a replica that did not miss writes.
-  const bool self_last = self_replica && view_->CatchingUp(now);
-  if (self_replica && !self_last) order.push_back(self);
+  // Ourselves first (the cheapest replica to read), then the others in preference order; a
+  // replica catching up (we or a peer, by gossip) goes last, so an R=1 read right after a node
+  // came back answers from a replica that did not miss writes.
+  std::vector<NodeId> late;
+  auto place = [&](NodeId node) { (view_->CatchingUp(node, now) ? late : order).push_back(node); };
+  if (self_replica) place(self);
   for (NodeId node : preference) {
-    if (node != self && view_->IsAlive(node, now)) order.push_back(node);
+    if (node != self && view_->IsAlive(node, now)) place(node);
   }
-  if (self_last) order.push_back(self);
+  order.insert(order.end(), late.begin(), late.end());
   return order;
 }
 

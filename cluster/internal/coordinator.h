@@ -40,9 +40,9 @@ class ClusterView {
                                          // ring order after it: stand-ins that
   // keep hints for replicas that are down (sloppy quorum).
   virtual std::vector<NodeId> HintHolders(std::string_view key, size_t n, TimeMs now) const = 0;
-  // True while this node, back from being down, may still miss writes made meanwhile: reads then
-  // ask the other replicas first (NodeCore, "catching up").
-  virtual bool CatchingUp(TimeMs now) const = 0;
+  // True while `node` (we, or a peer by its gossip), back from being down, may still miss writes
+  // made meanwhile: reads then ask the other replicas first (NodeCore, "catching up").
+  virtual bool CatchingUp(NodeId node, TimeMs now) const = 0;
 };
 
 class Coordinator {

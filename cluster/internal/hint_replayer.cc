@@ -28,12 +28,10 @@ void HintReplayer::Start(Actions* out) {
 
 void HintReplayer::NoteTarget(NodeId target) { targets_[target].noted++; }
 
-void HintReplayer::Tick(TimeMs now, const std::function<bool(NodeId)>& alive, Hlc watermark,
-                        Actions* out) {
+void HintReplayer::Tick(TimeMs now, const std::function<bool(NodeId)>& alive, Actions* out) {
   Start(out);
   if (now < next_round_ms_) return;
   next_round_ms_ = now + kHintReplayIntervalMs;
-  watermark_ = watermark;
   for (auto& [id, t] : targets_) {
     if (t.scanning || t.in_flight > 0) continue;
     if (!alive(id)) {
@@ -82,14 +80,11 @@ void HintReplayer::OnStorageDone(uint64_t op_id, StorageResult result, Actions* 
   const std::string address = address_of_(op.target);
   for (HintEntry& hint : result.hints) {
     t->second.cursor = hint.key;
-    if (hint.version.timestamp < watermark_) {
-      ++counters_.dropped_below_watermark;
-      Delete(op.target, hint, out);
-      continue;
-    }
     if (t->second.in_flight >= kHintReplayInFlightMax) break;  // the rest next round
     const RequestId id = NextId();
-    out->push_back(SendAction{op.target, address, ReplicateRequest{id, hint.key, hint.version, 0}});
+    out->push_back(
+        SendAction{op.target, address,
+                   ReplicateRequest{id, hint.key, hint.version, 0, /*replayed_hint=*/true}});
     sent_[id] = Replay{op.target, std::move(hint)};
     t->second.in_flight++;
   }

@@ -6,11 +6,11 @@
 // key), so a newer version replaces an older one). Every kHintReplayIntervalMs, for each target
 // that has hints and is alive, the replayer reads the next slice of them (kScanHints, bounded by
 // bytes_per_s x interval: the throttle), sends each as a plain ReplicateRequest, and deletes a hint
-// (kDeleteHint, only if it still holds that version) once the target acknowledged it. A hint older
-// than the tombstone watermark is dropped instead, never replayed: the delete it might carry could
-// already be purged everywhere else. A failed or timed-out replay leaves the hint for a later
-// round. Hints survive restarts (they are on disk); at start the replayer asks which targets have
-// some (kHintTargets).
+// (kDeleteHint, only if it still holds that version) once the target acknowledged it. A replay is
+// marked (ReplicateRequest::replayed_hint): the target drops one older than its tombstone
+// watermark for the key, acknowledging it, since a delete newer than the hint may already be
+// purged there. A failed or timed-out replay leaves the hint for a later round. Hints survive
+// restarts (they are on disk); at start the replayer asks which targets have some (kHintTargets).
 //
 // Its storage operations and peer requests carry ids with kHintIdBit set, so NodeCore routes their
 // completions and answers here. Sans-IO and deterministic. Not thread-safe.
@@ -32,7 +32,6 @@ class HintReplayer {
   struct Counters {
     uint64_t replayed = 0;         // hints the target acknowledged (then deleted)
     uint64_t replay_failures = 0;  // replays refused or unanswered (kept for a later round)
-    uint64_t dropped_below_watermark = 0;
   };
   // `address_of` names where a target is reached.
   HintReplayer(uint64_t bytes_per_s, std::function<std::string(NodeId)> address_of);
@@ -42,7 +41,7 @@ class HintReplayer {
   // A hint for `target` was stored: it has hints to replay.
   void NoteTarget(NodeId target);
   // Starts a round for every live target that has hints and nothing in flight.
-  void Tick(TimeMs now, const std::function<bool(NodeId)>& alive, Hlc watermark, Actions* out);
+  void Tick(TimeMs now, const std::function<bool(NodeId)>& alive, Actions* out);
   // A completion or answer with kHintIdBit in its id.
   void OnStorageDone(uint64_t op_id, StorageResult result, Actions* out);
   void OnReplicateResponse(NodeId from, const ReplicateResponse& r, Actions* out);
@@ -77,7 +76,6 @@ class HintReplayer {
   std::function<std::string(NodeId)> address_of_;
   bool started_ = false;
   TimeMs next_round_ms_ = 0;
-  Hlc watermark_ = 0;
   std::map<NodeId, Target> targets_;
   std::map<uint64_t, Op> ops_;        // storage operations in flight
   std::map<RequestId, Replay> sent_;  // replays awaiting the target's answer

@@ -60,9 +60,13 @@ inline void StoreMax(std::atomic<uint64_t>* a, uint64_t v) {
 
 struct Engine::Impl {
   EngineOptions options;
-  rocksdb::WriteOptions write_options;                // per the sync mode
-  rocksdb::WriteOptions synced_options;               // clock and meta records: always synced
-  rocksdb::WriteOptions unsynced_options;             // HLC ceiling outside `always`
+  rocksdb::WriteOptions write_options;     // per the sync mode
+  rocksdb::WriteOptions synced_options;    // clock and meta records: always synced
+  rocksdb::WriteOptions unsynced_options;  // HLC ceiling outside `always`
+  // Anti-entropy tree: Apply marks segments dirty (lock-free); aae_mu serialises refresh-and-read.
+  // Before the filter and db: compactions mark it dirty until db is closed.
+  internal::AaeTree aae;
+  std::mutex aae_mu;
   internal::TombstoneFilter filter;                   // outlives db (declared before it)
   std::shared_ptr<internal::LwwMergeOperator> merge;  // counts the losers it discards
   std::unique_ptr<rocksdb::DB> db;
@@ -71,9 +75,6 @@ struct Engine::Impl {
   // Apply of the key may write in between. Every Apply takes its key's stripe (uncontended: ~20
   // ns).
   std::array<std::mutex, kApplyLockStripes> stripes;
-  // Anti-entropy tree: Apply marks segments dirty (lock-free); aae_mu serialises refresh-and-read.
-  internal::AaeTree aae;
-  std::mutex aae_mu;
 
   std::atomic<uint64_t> applied{0};
   std::unique_ptr<internal::HintStore> hints;  // set by OpenHints

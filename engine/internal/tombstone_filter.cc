@@ -1,8 +1,11 @@
 #include "engine/internal/tombstone_filter.h"
 
+#include <algorithm>
 #include <array>
 
 #include "base/limits.h"
+#include "engine/internal/coding.h"
+#include "engine/internal/keys.h"
 #include "engine/internal/lww_merge.h"
 #include "engine/internal/options.h"
 #include "engine/internal/record.h"
@@ -34,16 +37,57 @@ bool TombstoneFilter::NothingPendingOver(const rocksdb::Slice& key) const {
   return s.ok() && count <= 1;
 }
 
+void TombstoneFilter::SetWatermarks(std::vector<SpanWatermark> marks) {
+  std::sort(marks.begin(), marks.end(), [](const SpanWatermark& a, const SpanWatermark& b) {
+    return a.span.first < b.span.first;
+  });
+  auto sorted = std::make_shared<const std::vector<SpanWatermark>>(std::move(marks));
+  std::lock_guard<std::mutex> lock(marks_mu_);
+  marks_ = std::move(sorted);
+}
+
+Hlc TombstoneFilter::WatermarkAt(Token token) const {
+  std::shared_ptr<const std::vector<SpanWatermark>> marks;
+  {
+    std::lock_guard<std::mutex> lock(marks_mu_);
+    marks = marks_;
+  }
+  if (marks == nullptr) return 0;
+  auto it = std::upper_bound(marks->begin(), marks->end(), token,
+                             [](Token t, const SpanWatermark& m) { return t < m.span.first; });
+  if (it == marks->begin()) return 0;
+  --it;
+  return it->span.Contains(token) ? it->watermark : 0;
+}
+
+void TombstoneFilter::RemarkPurged() {
+  std::set<Token> tokens;
+  {
+    std::lock_guard<std::mutex> lock(purged_mu_);
+    tokens.swap(purged_tokens_);
+  }
+  if (on_purge_) {
+    for (Token t : tokens) on_purge_(t);
+  }
+}
+
 bool TombstoneFilter::Filter(int /*level*/, const rocksdb::Slice& key,
                              const rocksdb::Slice& existing_value, std::string* /*new_value*/,
                              bool* /*value_changed*/) const {
-  const Hlc watermark = watermark_.load(std::memory_order_relaxed);
+  if (key.size() < kTokenBytes) return false;
+  const Token token = DecodeFixed64Be(key.data());
+  const Hlc watermark = WatermarkAt(token);
   if (watermark == 0) return false;
   Result<VersionHeader> h =
       DecodeVersionHeader(std::string_view(existing_value.data(), existing_value.size()));
   if (!h.ok() || !h->tombstone || h->timestamp >= watermark) return false;
   if (!NothingPendingOver(key)) return false;
   purged_.fetch_add(1, std::memory_order_relaxed);
+  if (on_purge_) on_purge_(token);
+  {
+    std::lock_guard<std::mutex> lock(purged_mu_);
+    purged_tokens_.insert(token);
+  }
   return true;
 }
 

@@ -66,8 +66,8 @@ void StoragePool::DoWork(uv_work_t* req) {
   }
 }
 
-void StoragePool::SetTombstoneWatermark(Hlc watermark) {
-  engine_->SetTombstoneWatermark(watermark);
+void StoragePool::SetTombstoneWatermarks(std::vector<SpanWatermark> marks) {
+  engine_->SetTombstoneWatermarks(std::move(marks));
 }
 
 void StoragePool::OnWorkDone(uv_work_t* req, int status) {

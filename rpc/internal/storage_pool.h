@@ -39,7 +39,7 @@ class StoragePool final : public cluster::StorageRunner {
 
   void Run(cluster::StorageAction action) override;
   void StoreMeta(std::string name, std::string value) override;
-  void SetTombstoneWatermark(Hlc watermark) override;
+  void SetTombstoneWatermarks(std::vector<SpanWatermark> marks) override;
   void StoreHlcCeiling(uint64_t ceiling_ms) override;
 
   // Work on libuv's thread pool not yet back on the loop.

@@ -39,7 +39,9 @@ class InlinePorts final : public Transport,
     meta[name] = value;
     driver->OnMetaStored(name, Status::Ok());
   }
-  void SetTombstoneWatermark(Hlc w) override { watermarks.push_back(w); }
+  void SetTombstoneWatermarks(std::vector<SpanWatermark> w) override {
+    watermarks.push_back(std::move(w));
+  }
   void StoreHlcCeiling(uint64_t ceiling_ms) override { ceilings.push_back(ceiling_ms); }
   void Reply(RequestId id, ClientResult result) override { replies[id].push_back(result); }
   void ExplainReply(RequestId, ExplainResult) override {}
@@ -48,7 +50,7 @@ class InlinePorts final : public Transport,
   NodeDriver* driver = nullptr;
   std::map<std::string, Version> store;
   std::map<std::string, std::string> meta;
-  std::vector<Hlc> watermarks;
+  std::vector<std::vector<SpanWatermark>> watermarks;
   std::vector<uint64_t> ceilings;  // stores asked for, completed by the test
   std::map<RequestId, std::vector<ClientResult>> replies;
   int sends = 0, depth = 0, max_depth = 0;
@@ -118,8 +120,9 @@ TEST(NodeDriver, InlineStorageCompletionsAreQueuedNotReentered) {
 }
 
 // Goal: the tombstone-GC policy is the core's decision, carried out by the driver: once the clock
-// has stamped something, a tick sets a watermark of the clock minus the grace, and the next one
-// comes an interval later.
+// has stamped something, a tick sets watermarks covering the ring; a lone node's ranges have no
+// other replica to wait for, so the grace floor (the clock minus the grace) decides; the next
+// marks come an interval later.
 TEST(NodeDriver, TombstoneWatermarkFollowsTheClockMinusTheGrace) {
   testing::TestClock physical;
   auto hlc = HybridClock::Open(&physical, nullptr);
@@ -135,8 +138,13 @@ TEST(NodeDriver, TombstoneWatermarkFollowsTheClockMinusTheGrace) {
   ports.now += 20;
   driver.Tick();
   ASSERT_EQ(ports.watermarks.size(), 1u);
-  EXPECT_EQ(ports.watermarks[0],
-            HlcMake(HlcPhysicalMs((*hlc)->Last()) - kTombstoneGraceMsDefault, 0));
+  ASSERT_FALSE(ports.watermarks[0].empty());
+  uint64_t covered = 0;
+  for (const SpanWatermark& m : ports.watermarks[0]) {
+    EXPECT_EQ(m.watermark, HlcMake(HlcPhysicalMs((*hlc)->Last()) - kTombstoneGraceMsDefault, 0));
+    covered += m.span.last - m.span.first;
+  }
+  EXPECT_EQ(covered + ports.watermarks[0].size(), 0u);  // the whole ring: 2^64 tokens
   ports.now += kTombstoneWatermarkIntervalMs / 2;
   driver.Tick();
   EXPECT_EQ(ports.watermarks.size(), 1u);  // not before the interval

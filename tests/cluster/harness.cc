@@ -95,7 +95,9 @@ void Harness::Ports::StoreMeta(std::string name, std::string value) {
   h_->queue_.push_back(std::move(e));
 }
 
-void Harness::Ports::SetTombstoneWatermark(Hlc watermark) { h_->nodes_[i_].watermark = watermark; }
+void Harness::Ports::SetTombstoneWatermarks(std::vector<SpanWatermark> marks) {
+  h_->nodes_[i_].watermarks = std::move(marks);
+}
 
 void Harness::Ports::Reply(RequestId id, ClientResult result) {
   h_->trace_hash_ = Mix(Mix(h_->trace_hash_, id), static_cast<int>(result.status.code()));
@@ -161,15 +163,14 @@ namespace {
 // hash of (key, dot, tombstone) XORed per span serves, as long as every harness node uses it.
 void AntiEntropyScan(const std::map<std::string, Version>& store, const StorageAction& a,
                      StorageResult* out) {
-  using Entry = std::pair<Token, std::string>;
-  std::vector<std::pair<Entry, const Version*>> sorted;
-  for (const auto& [key, v] : store) sorted.push_back({{TokenOf(key), key}, &v});
-  std::sort(sorted.begin(), sorted.end(),
-            [](const auto& x, const auto& y) { return x.first < y.first; });
+  using Entry = std::pair<Token, std::string_view>;
+  std::vector<std::pair<Entry, const Version*>> tokens;
+  tokens.reserve(store.size());
+  for (const auto& [key, v] : store) tokens.push_back({{TokenOf(key), key}, &v});
   if (a.kind == StorageAction::Kind::kAaeHashes) {
     for (const TokenSpan& span : a.spans) {
       uint64_t h = 0;
-      for (const auto& [entry, v] : sorted) {
+      for (const auto& [entry, v] : tokens) {
         if (!span.Contains(entry.first)) continue;
         h ^= TokenOf(StrCat(entry.second, "/", v->timestamp, "/", v->writer, "/", v->tombstone));
       }
@@ -179,16 +180,20 @@ void AntiEntropyScan(const std::map<std::string, Version>& store, const StorageA
   }
   const TokenSpan span = a.spans.at(0);
   const Entry after{a.key.empty() ? span.first : TokenOf(a.key), a.key};
-  for (const auto& [entry, v] : sorted) {
-    if (!span.Contains(entry.first) || (!a.key.empty() && !(after < entry)) ||
-        entry.first < after.first) {
-      continue;
+  std::vector<std::pair<Entry, const Version*>> listed;  // in the span, after the cursor
+  for (const auto& t : tokens) {
+    if (span.Contains(t.first.first) && (a.key.empty() ? true : after < t.first)) {
+      listed.push_back(t);
     }
+  }
+  std::sort(listed.begin(), listed.end(),
+            [](const auto& x, const auto& y) { return x.first < y.first; });
+  for (const auto& [entry, v] : listed) {
     if (out->digests.size() == a.limit) {
       out->more = true;
       break;
     }
-    out->digests.push_back({entry.second, v->timestamp, v->writer, v->tombstone});
+    out->digests.push_back({std::string(entry.second), v->timestamp, v->writer, v->tombstone});
   }
 }
 

@@ -45,7 +45,7 @@ class Harness {
     }
     void Run(StorageAction action) override { h_->Storage(i_, action); }
     void StoreMeta(std::string name, std::string value) override;
-    void SetTombstoneWatermark(Hlc watermark) override;
+    void SetTombstoneWatermarks(std::vector<SpanWatermark> marks) override;
     // The harness's clocks persist nothing (no CeilingStore), so the driver never asks.
     void StoreHlcCeiling(uint64_t) override {}
     void Reply(RequestId id, ClientResult result) override;
@@ -72,7 +72,7 @@ class Harness {
     size_t hint_budget = 0;
     std::map<std::string, std::string> meta;  // PersistMetaAction records (survive restarts)
     uint64_t persists = 0;                    // PersistMetaAction count
-    Hlc watermark = 0;                        // the last tombstone watermark asked for
+    std::vector<SpanWatermark> watermarks;    // the last tombstone watermarks asked for
     bool crashed = false, paused = false;
     int64_t skew_ms = 0;
   };

@@ -169,38 +169,38 @@ TEST(HintedHandoff, BudgetRefusesAndHintsSurviveTheirHoldersRestart) {
 }
 
 // Goal (the replayer alone): a hint is deleted only after the target acknowledged it; a failed
-// replay keeps it; a hint below the tombstone watermark is dropped, never sent.
-TEST(HintReplayer, DeletesOnlyAfterAckKeepsFailuresDropsBelowWatermark) {
+// replay keeps it; every replay is marked as one (its target drops those below its watermark).
+TEST(HintReplayer, DeletesOnlyAfterAckKeepsFailures) {
   internal::HintReplayer r(1 << 20, [](NodeId) { return std::string("127.0.0.1:1"); });
   Actions out;
   auto alive = [](NodeId) { return true; };
-  r.Tick(1000, alive, HlcMake(500, 0), &out);  // asks for the targets
+  r.Tick(1000, alive, &out);  // asks for the targets
   ASSERT_EQ(out.size(), 1u);
   const auto targets = std::get<StorageAction>(out[0]);
   StorageResult listed;
   listed.targets = {7};
   out.clear();
   r.OnStorageDone(targets.op_id, listed, &out);
-  r.Tick(2000, alive, HlcMake(500, 0), &out);
+  r.Tick(2000, alive, &out);
   ASSERT_EQ(out.size(), 1u);
   const auto scan = std::get<StorageAction>(out[0]);
   EXPECT_EQ(scan.kind, StorageAction::Kind::kScanHints);
   EXPECT_EQ(scan.target, 7u);
   StorageResult found;
   Version old_v, new_v, other_v;
-  old_v.timestamp = HlcMake(100, 0);  // below the watermark
+  old_v.timestamp = HlcMake(100, 0);
   new_v.timestamp = HlcMake(900, 0);
   other_v.timestamp = HlcMake(901, 0);
   found.hints = {{"a", old_v}, {"b", new_v}, {"c", other_v}};
   out.clear();
   r.OnStorageDone(scan.op_id, found, &out);
   ASSERT_EQ(out.size(), 3u);
-  EXPECT_EQ(std::get<StorageAction>(out[0]).kind, StorageAction::Kind::kDeleteHint);  // dropped
+  const auto sent_a = std::get<ReplicateRequest>(std::get<SendAction>(out[0]).message);
+  EXPECT_TRUE(sent_a.replayed_hint);
   const auto sent_b = std::get<ReplicateRequest>(std::get<SendAction>(out[1]).message);
   const auto sent_c = std::get<ReplicateRequest>(std::get<SendAction>(out[2]).message);
   EXPECT_EQ(sent_b.key, "b");
   EXPECT_EQ(sent_b.hint_for, 0u);
-  EXPECT_EQ(r.counters().dropped_below_watermark, 1u);
   out.clear();
   r.OnReplicateResponse(7, ReplicateResponse{sent_b.id, Status::Ok()}, &out);
   ASSERT_EQ(out.size(), 1u);

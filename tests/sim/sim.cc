@@ -354,9 +354,12 @@ void Simulator::NodePorts::StoreMeta(std::string name, std::string value) {
   });
 }
 
-void Simulator::NodePorts::SetTombstoneWatermark(Hlc watermark) {
-  sim_->Trace(node_->name + " watermark " + std::to_string(watermark));
-  node_->engine->SetTombstoneWatermark(watermark);
+void Simulator::NodePorts::SetTombstoneWatermarks(std::vector<SpanWatermark> marks) {
+  Hlc lowest = ~Hlc{0};
+  for (const SpanWatermark& m : marks) lowest = std::min(lowest, m.watermark);
+  sim_->Trace(
+      StrCat(node_->name, " watermarks ", marks.size(), " lowest ", marks.empty() ? 0 : lowest));
+  node_->engine->SetTombstoneWatermarks(std::move(marks));
 }
 
 // Synced at once (a crash right after it keeps the ceiling); durable for the clock only when the

@@ -63,7 +63,7 @@ class Simulator::NodePorts final : public cluster::Transport,
   void Send(NodeId to, const std::string& address, cluster::PeerMessage message) override;
   void Run(cluster::StorageAction action) override;
   void StoreMeta(std::string name, std::string value) override;
-  void SetTombstoneWatermark(Hlc watermark) override;
+  void SetTombstoneWatermarks(std::vector<SpanWatermark> marks) override;
   void StoreHlcCeiling(uint64_t ceiling_ms) override;
   void Reply(cluster::RequestId id, cluster::ClientResult result) override;
   void ExplainReply(cluster::RequestId id, cluster::ExplainResult result) override;
