@@ -168,11 +168,12 @@ struct KeyDigest {
   NodeId writer = 0;
   bool tombstone = false;
 };
-// The digests of the span's keys in (token, key) order after `after_key` ("": from the first), at
-// most `limit` (<= kAaeDigestsPerResponseMax).
+// The digests of the keys of `spans` (in token order, disjoint, at most kAaeSpansPerRequestMax) in
+// (token, key) order after `after_key` ("": from the first), at most `limit`
+// (<= kAaeDigestsPerResponseMax).
 struct AaeDigestRequest {
   RequestId id = 0;
-  TokenSpan span;
+  std::vector<TokenSpan> spans;
   std::string after_key;
   uint32_t limit = 0;
 };
@@ -215,8 +216,8 @@ struct ExplainReplyAction {
 //  * kHintTargets: which targets have hints, into `targets`.
 // Anti-entropy (cluster/internal/anti_entropy.h):
 //  * kAaeHashes: the exact hash of each of `spans`, into `hashes`;
-//  * kAaeDigests: up to `limit` digests of spans[0]'s keys after `key` ("": from the first), into
-//    `digests`; `more` when some are left.
+//  * kAaeDigests: up to `limit` digests of the keys of `spans` (in token order, disjoint) after
+//    `key` ("": from the first), into `digests`; `more` when some are left.
 struct StorageAction {
   enum class Kind {
     kApply,
@@ -234,7 +235,7 @@ struct StorageAction {
   Version version;               // for kApply, kPutHint, kDeleteHint
   NodeId target = 0;             // for the hint kinds
   uint64_t limit_bytes = 0;      // for kScanHints
-  std::vector<TokenSpan> spans;  // for kAaeHashes, kAaeDigests (one span)
+  std::vector<TokenSpan> spans;  // for kAaeHashes, kAaeDigests
   uint32_t limit = 0;            // for kAaeDigests
 };
 struct HintEntry {

@@ -54,17 +54,28 @@ cluster::StorageResult RunOnEngine(Engine& engine, const cluster::StorageAction&
            [&](std::vector<uint64_t> hashes) { result.hashes = std::move(hashes); });
       break;
     case Kind::kAaeDigests: {
-      if (action.spans.size() != 1) {
-        result.status = Status::InvalidArgument("an anti-entropy digest scan takes one span");
-        break;
+      // The spans in order; the cursor's span resumes after it, earlier ones are done.
+      const Token from = action.key.empty() ? 0 : TokenOf(action.key);
+      for (const TokenSpan& span : action.spans) {
+        if (!action.key.empty() && span.last < from) continue;
+        const std::string_view after = action.key.empty() || !span.Contains(from)
+                                           ? std::string_view()
+                                           : std::string_view(action.key);
+        auto more = engine.AaeSpanDigests(
+            span, after, action.limit - result.digests.size(),
+            [&](std::string_view key, Hlc timestamp, NodeId writer, bool tombstone) {
+              result.digests.push_back({std::string(key), timestamp, writer, tombstone});
+              return true;
+            });
+        if (!more.ok()) {
+          result.status = more.status();
+          break;
+        }
+        if (*more || result.digests.size() == action.limit) {
+          result.more = *more || &span != &action.spans.back();
+          break;
+        }
       }
-      auto more = engine.AaeSpanDigests(
-          action.spans[0], action.key, action.limit,
-          [&](std::string_view key, Hlc timestamp, NodeId writer, bool tombstone) {
-            result.digests.push_back({std::string(key), timestamp, writer, tombstone});
-            return true;
-          });
-      Into(std::move(more), &result, [&](bool m) { result.more = m; });
       break;
     }
   }

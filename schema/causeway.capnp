@@ -215,17 +215,18 @@ struct MemberDigest {
 interface Peer {
   # Identifies the caller once per connection, so hostile or confused peers are visible in logs.
   hello @0 (nodeId :UInt64, name :Text, address :Text) -> ();
-  replicate @1 (key :Data, version :Version, hintFor :UInt64) -> ();
+  replicate @1 (key :Data, version :Version, hintFor :UInt64, replayedHint :Bool) -> ();
   # hintFor nonzero: keep the version as a hint for that node, which is down (hinted handoff;
-  # absent from older senders: a plain replica write).
+  # absent from older senders: a plain replica write). replayedHint: a hint handed over by its
+  # holder; the replica drops (and acknowledges) one below its tombstone watermark.
   read @2 (key :Data) -> (version :Version, found :Bool);
   gossip @3 (state :GossipState) -> (state :GossipState);
   # Anti-entropy (cluster/internal/anti_entropy.h): the exact hash of each token span (at most
-  # kAaeSpansPerRequestMax), and the key digests of one span after afterKey (empty: from the
-  # first), at most `limit` (kAaeDigestsPerResponseMax). Ordinals 4 and 5 were placeholders that
-  # no node ever implemented.
+  # kAaeSpansPerRequestMax), and the key digests of the spans (in token order, disjoint) after
+  # afterKey (empty: from the first), at most `limit` (kAaeDigestsPerResponseMax). Ordinals 4 and
+  # 5 were placeholders that no node ever implemented.
   aaeHashes @4 (spans :List(TokenSpan)) -> (hashes :List(UInt64));
-  aaeDigests @5 (span :TokenSpan, afterKey :Data, limit :UInt32)
+  aaeDigests @5 (spans :List(TokenSpan), afterKey :Data, limit :UInt32)
       -> (digests :List(KeyDigest), more :Bool);
 }
 

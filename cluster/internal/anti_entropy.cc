@@ -174,8 +174,17 @@ void AntiEntropy::Advance(TimeMs now, Actions* out) {
     return;
   }
   // Back-pressure: list more keys only once the fixes found so far are mostly under way.
-  if (!ex.to_list.empty() && ex.fixes.size() < kAaeDigestsPerResponseMax) {
-    const auto& [span, cursor] = ex.to_list.front();
+  if ((!ex.listing.empty() || !ex.to_list.empty()) && ex.fixes.size() < kAaeDigestsPerResponseMax) {
+    if (ex.listing.empty()) {
+      while (!ex.to_list.empty() && ex.listing.size() < kAaeSpansPerRequestMax) {
+        ex.listing.push_back(ex.to_list.front());
+        ex.to_list.pop_front();
+      }
+      // Disjoint pieces of one partition, found level by level: put them in token order.
+      std::sort(ex.listing.begin(), ex.listing.end(),
+                [](const TokenSpan& a, const TokenSpan& b) { return a.first < b.first; });
+      ex.cursor.clear();
+    }
     ex.step = Exchange::Step::kDigests;
     ex.my_keys.reset();
     ex.their_keys.reset();
@@ -185,18 +194,22 @@ void AntiEntropy::Advance(TimeMs now, Actions* out) {
     StorageAction a;
     a.op_id = op;
     a.kind = StorageAction::Kind::kAaeDigests;
-    a.spans = {span};
-    a.key = cursor;
+    a.spans = ex.listing;
+    a.key = ex.cursor;
     a.limit = static_cast<uint32_t>(kAaeDigestsPerResponseMax);
     out->push_back(std::move(a));
     const RequestId id = NextId();
     sent_[id] = Sent{SentKind::kDigests, ex.serial, ""};
-    counters_.protocol_bytes += 32 + cursor.size();
-    Send(peer, AaeDigestRequest{id, span, cursor, static_cast<uint32_t>(kAaeDigestsPerResponseMax)},
+    counters_.protocol_bytes += 16 * ex.listing.size() + ex.cursor.size();
+    Send(peer,
+         AaeDigestRequest{id, ex.listing, ex.cursor,
+                          static_cast<uint32_t>(kAaeDigestsPerResponseMax)},
          out);
     return;
   }
-  if (ex.to_list.empty() && ex.fixes.empty() && ex.fixes_in_flight == 0) Finish(now);
+  if (ex.to_list.empty() && ex.listing.empty() && ex.fixes.empty() && ex.fixes_in_flight == 0) {
+    Finish(now);
+  }
 }
 
 void AntiEntropy::AfterHashes(Actions* out) {
@@ -210,7 +223,7 @@ void AntiEntropy::AfterHashes(Actions* out) {
     // One side holds nothing here (an empty span hashes to 0), or the span is one segment:
     // every key must be listed anyway.
     if (mine[i] == 0 || theirs[i] == 0 || SegmentOf(span.first) == SegmentOf(span.last)) {
-      ex.to_list.push_back({span, ""});
+      ex.to_list.push_back(span);
     } else {
       for (const TokenSpan& piece : Split(span)) ex.to_hash.push_back(piece);
     }
@@ -262,9 +275,10 @@ void AntiEntropy::AfterDigests() {
     counters_.keys_differed++;
   }
   if (bound) {
-    ex.to_list.front().second = std::move(cursor);
+    ex.cursor = std::move(cursor);
   } else {
-    ex.to_list.pop_front();
+    ex.listing.clear();
+    ex.cursor.clear();
   }
   ex.step = Exchange::Step::kNone;
 }
@@ -428,14 +442,17 @@ void AntiEntropy::OnDigestResponse(NodeId from, AaeDigestResponse r, TimeMs now,
   sent_.erase(it);
   if (!ex_ || ex_->serial != serial || from != ex_->pair.peer) return;
   if (!r.status.ok()) return Abandon(StrCat("node ", from, ": ", r.status.ToString()), now);
-  // The peer's list must be what we asked for: in order, inside the span, after the cursor.
-  const auto& [span, cursor] = ex_->to_list.front();
+  // The peer's list must be what we asked for: in order, inside the spans, after the cursor.
+  const std::vector<TokenSpan>& spans = ex_->listing;
+  const std::string& cursor = ex_->cursor;
   std::optional<std::pair<Token, std::string_view>> prev;
   if (!cursor.empty()) prev = std::pair<Token, std::string_view>{TokenOf(cursor), cursor};
+  size_t s = 0;
   for (const KeyDigest& d : r.digests) {
     const auto at = Order(d);
-    if (!span.Contains(at.first) || (prev && !(*prev < at))) {
-      return Abandon(StrCat("node ", from, " listed keys outside the span or out of order"), now);
+    while (s < spans.size() && spans[s].last < at.first) ++s;
+    if (s == spans.size() || !spans[s].Contains(at.first) || (prev && !(*prev < at))) {
+      return Abandon(StrCat("node ", from, " listed keys outside the spans or out of order"), now);
     }
     prev = at;
   }
@@ -498,146 +515,6 @@ void AntiEntropy::OnSendFailed(NodeId to, RequestId id, TimeMs now, Actions* out
     return Advance(now, out);
   }
   Abandon(StrCat("node ", to, " could not be reached"), now);
-}
-
-// ---- the peer side ----------------------------------------------------------------------------
-
-void AntiEntropy::OnHashRequest(NodeId from, const AaeHashRequest& r, Actions* out) {
-  Status s;
-  if (r.spans.size() > kAaeSpansPerRequestMax) {
-    s = Status::InvalidArgument(StrCat("anti-entropy request with ", r.spans.size(), " spans"));
-  } else if (serving_ >= kAaeServeInFlightMax) {
-    s = Status::Overloaded("too many anti-entropy queries in flight; retry later");
-  }
-  if (!s.ok()) return Send(from, AaeHashResponse{r.id, std::move(s), {}}, out);
-  serving_++;
-  const uint64_t op = NextId();
-  ops_[op] = Op{OpKind::kServeHashes, 0, from, r.id, "", 0};
-  StorageAction a;
-  a.op_id = op;
-  a.kind = StorageAction::Kind::kAaeHashes;
-  a.spans = r.spans;
-  out->push_back(std::move(a));
-}
-
-void AntiEntropy::OnDigestRequest(NodeId from, const AaeDigestRequest& r, Actions* out) {
-  Status s;
-  if (r.limit == 0 || r.limit > kAaeDigestsPerResponseMax || r.span.first > r.span.last) {
-    s = Status::InvalidArgument("anti-entropy digest request out of bounds");
-  } else if (serving_ >= kAaeServeInFlightMax) {
-    s = Status::Overloaded("too many anti-entropy queries in flight; retry later");
-  }
-  if (!s.ok()) return Send(from, AaeDigestResponse{r.id, std::move(s), {}, false}, out);
-  serving_++;
-  const uint64_t op = NextId();
-  ops_[op] = Op{OpKind::kServeDigests, 0, from, r.id, "", 0};
-  StorageAction a;
-  a.op_id = op;
-  a.kind = StorageAction::Kind::kAaeDigests;
-  a.spans = {r.span};
-  a.key = r.after_key;
-  a.limit = r.limit;
-  out->push_back(std::move(a));
-}
-
-// ---- repair, watermarks, catching up ---------------------------------------------------------
-
-uint64_t AntiEntropy::StartRepair(const std::vector<TokenSpan>& spans, TimeMs now) {
-  const uint64_t id = next_repair_++;
-  Repair& r = repairs_[id];
-  r.started_ms = now;
-  for (size_t i = 0; i < ranges_.size(); ++i) {
-    bool wanted = spans.empty();
-    for (const TokenSpan& want : spans) {
-      for (const TokenSpan& have : ranges_[i].spans) {
-        wanted = wanted || (want.first <= have.last && have.first <= want.last);
-      }
-    }
-    if (!wanted) continue;
-    for (NodeId peer : ranges_[i].peers) {
-      repair_queue_.push_back(Pair{i, peer, id});
-      r.total++;
-      r.weight_total += Weight(i);
-    }
-  }
-  if (r.total == 0) r.finished_ms = now;
-  // Only the latest kAaeRepairsKept repairs are remembered.
-  while (repairs_.size() > kAaeRepairsKept) repairs_.erase(repairs_.begin());
-  return id;
-}
-
-NodeCore::RepairStatus AntiEntropy::repair_status(uint64_t id, TimeMs now) const {
-  NodeCore::RepairStatus st;
-  auto it = repairs_.find(id);
-  if (it == repairs_.end()) return st;
-  const Repair& r = it->second;
-  st.known = true;
-  st.done = r.done + r.failed == r.total;
-  st.exchanges_total = r.total;
-  st.exchanges_done = r.done;
-  st.exchanges_failed = r.failed;
-  st.fraction = r.weight_total == 0 ? (st.done ? 1.0 : 0.0) : r.weight_done / r.weight_total;
-  if (st.done) st.fraction = 1.0;
-  st.keys_compared = r.keys_compared;
-  st.keys_differed = r.keys_differed;
-  st.keys_written = r.keys_written;
-  st.bytes = r.bytes;
-  if (ex_ && ex_->pair.repair == id) {  // the exchange in flight counts as it goes
-    st.keys_compared += ex_->keys_compared;
-    st.keys_differed += ex_->keys_differed;
-    st.keys_written += ex_->keys_written;
-    st.bytes += ex_->bytes;
-  }
-  st.elapsed_ms = (st.done ? r.finished_ms : now) - r.started_ms;
-  if (st.done && r.failed > 0) {
-    st.status = Status::Unavailable(
-        StrCat(r.failed, " of ", r.total, " exchanges did not complete; first: ", r.first_error));
-  }
-  return st;
-}
-
-std::vector<SpanWatermark> AntiEntropy::Watermarks(Hlc now_hlc) const {
-  std::vector<SpanWatermark> out;
-  for (size_t i = 0; i < ranges_.size(); ++i) {
-    Hlc mark = now_hlc;
-    for (NodeId peer : ranges_[i].peers) {
-      auto it = completed_.find({i, peer});
-      mark = std::min(mark, it == completed_.end() ? Hlc{0} : it->second.started_hlc);
-    }
-    for (const TokenSpan& s : ranges_[i].spans) out.push_back({s, mark});
-  }
-  std::sort(out.begin(), out.end(), [](const SpanWatermark& a, const SpanWatermark& b) {
-    return a.span.first < b.span.first;
-  });
-  return out;
-}
-
-Hlc AntiEntropy::WatermarkAt(Token token, Hlc now_hlc) const {
-  for (size_t i = 0; i < ranges_.size(); ++i) {
-    bool in = false;
-    for (const TokenSpan& s : ranges_[i].spans) in = in || s.Contains(token);
-    if (!in) continue;
-    Hlc mark = now_hlc;
-    for (NodeId peer : ranges_[i].peers) {
-      auto it = completed_.find({i, peer});
-      mark = std::min(mark, it == completed_.end() ? Hlc{0} : it->second.started_hlc);
-    }
-    return mark;
-  }
-  return 0;
-}
-
-bool AntiEntropy::ExchangedAllSince(TimeMs since, const std::function<bool(NodeId)>& alive) const {
-  for (size_t i = 0; i < ranges_.size(); ++i) {
-    bool any_alive = false, exchanged = false;
-    for (NodeId peer : ranges_[i].peers) {
-      any_alive = any_alive || alive(peer);
-      auto it = completed_.find({i, peer});
-      exchanged = exchanged || (it != completed_.end() && it->second.started_ms >= since);
-    }
-    if (any_alive && !exchanged) return false;
-  }
-  return true;
 }
 
 }  // namespace causeway::cluster::internal

@@ -7,8 +7,8 @@
 //     engine's incremental tree: no full scan). A span whose hashes differ is split into at most
 //     kAaeFanout pieces at segment boundaries and compared again; a span inside one segment, or
 //     one that a side holds nothing of (hash 0), goes to step 2;
-//  2. digests: both sides list the span's keys with their winners' dots, kAaeDigestsPerResponseMax
-//     at a time from a cursor, and the lists are merged;
+//  2. digests: both sides list the keys of up to kAaeSpansPerRequestMax such spans with their
+//     winners' dots, kAaeDigestsPerResponseMax at a time from a cursor, and the lists are merged;
 //  3. fixes: for a key the sides disagree on, the LWW winner is written where it is missing:
 //     read locally and replicated to the peer (push), or read from the peer and applied locally
 //     (pull). At most kAaeRepairsInFlightMax fixes are outstanding, paced to bytes_per_s.
@@ -112,7 +112,9 @@ class AntiEntropy {
     Hlc started_hlc = 0;
     TimeMs started_ms = 0;
     std::deque<TokenSpan> to_hash;
-    std::deque<std::pair<TokenSpan, std::string>> to_list;  // span, cursor ("": from the first)
+    std::deque<TokenSpan> to_list;   // spans whose keys are to be listed
+    std::vector<TokenSpan> listing;  // the spans being listed (in token order), page by page...
+    std::string cursor;              // ...after this key ("": from the first)
     enum class Step { kNone, kHashes, kDigests } step = Step::kNone;
     std::vector<TokenSpan> batch;  // kHashes: the spans being hashed
     std::optional<std::vector<uint64_t>> mine, theirs;

@@ -33,7 +33,7 @@ class PeerApi final : public wire::Peer::Server {
     auto version = VersionFromWire(params.getVersion());
     if (!version.ok()) return ToException(version.status());
     cluster::ReplicateRequest req{0, std::move(key).value(), std::move(version).value(),
-                                  params.getHintFor()};
+                                  params.getHintFor(), params.getReplayedHint()};
     return host_.Inbound(from, std::move(req), conn_).then([](cluster::PeerMessage m) {
       auto* r = std::get_if<cluster::ReplicateResponse>(&m);
       if (r == nullptr) ThrowStatus(Status::Internal("wrong response type for replicate"));
@@ -74,8 +74,8 @@ class PeerApi final : public wire::Peer::Server {
   kj::Promise<void> aaeDigests(AaeDigestsContext context) override {
     NodeId from = From();
     auto params = context.getParams();
-    auto span = SpanFromWire(params.getSpan());
-    if (!span.ok()) return ToException(span.status());
+    auto spans = SpansFromWire(params.getSpans());
+    if (!spans.ok()) return ToException(spans.status());
     std::string after;
     if (params.getAfterKey().size() != 0) {
       auto key = KeyFromWire(params.getAfterKey());
@@ -86,7 +86,7 @@ class PeerApi final : public wire::Peer::Server {
       return ToException(Status::InvalidArgument(
           StrCat("aaeDigests limit ", params.getLimit(), " over ", kAaeDigestsPerResponseMax)));
     }
-    cluster::AaeDigestRequest req{0, *span, std::move(after), params.getLimit()};
+    cluster::AaeDigestRequest req{0, std::move(spans).value(), std::move(after), params.getLimit()};
     return host_.Inbound(from, std::move(req), conn_)
         .then([context](cluster::PeerMessage m) mutable {
           auto* r = std::get_if<cluster::AaeDigestResponse>(&m);

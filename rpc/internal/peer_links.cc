@@ -187,6 +187,7 @@ kj::Promise<Reply> SendOne(wire::Peer::Client& peer, const cluster::PeerMessage&
     req.setKey(BytesToWire(r->key));
     VersionToWire(r->version, req.initVersion());
     req.setHintFor(r->hint_for);
+    req.setReplayedHint(r->replayed_hint);
     return req.send().then([id = r->id](auto) -> Reply {
       return cluster::PeerMessage(cluster::ReplicateResponse{id, Status::Ok()});
     });
@@ -222,8 +223,7 @@ kj::Promise<Reply> SendOne(wire::Peer::Client& peer, const cluster::PeerMessage&
   }
   if (auto* r = std::get_if<cluster::AaeDigestRequest>(&message)) {
     auto req = peer.aaeDigestsRequest();
-    req.initSpan().setFirst(r->span.first);
-    req.getSpan().setLast(r->span.last);
+    SpansToWire(r->spans, req.initSpans(r->spans.size()));
     req.setAfterKey(BytesToWire(r->after_key));
     req.setLimit(r->limit);
     return req.send().then([id = r->id](auto response) -> Reply {

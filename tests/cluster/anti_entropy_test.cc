@@ -180,3 +180,36 @@ TEST(AntiEntropy, TombstoneWatermarkWaitsForEveryReplica) {
 
 }  // namespace
 }  // namespace causeway::cluster
+
+namespace causeway::cluster {
+namespace {
+
+// Goal: a replica drops (and acknowledges, so its holder deletes it) a replayed hint older than
+// its watermark for the key, since a newer delete may already be purged there; a plain replica
+// write of the same age is applied.
+TEST(AntiEntropy, ReplicaDropsReplayedHintsBelowItsWatermark) {
+  testing::Harness h(3, /*fixed_tokens=*/true);
+  h.Run(3000);
+  ClientWrite w;
+  w.key = "other";
+  w.value = "x";
+  ASSERT_TRUE(h.Write(0, w).status.ok());  // the clock has stamped: the grace floor exists
+  h.Run(kTombstoneWatermarkIntervalMs + 5000);  // exchanges with both peers completed
+  Version v = At(0, h.core(1).id(), "ancient");
+  v.timestamp = HlcMake(HlcPhysicalMs(h.node(0).hlc->Last()) - 2 * kTombstoneGraceMsDefault, 0);
+  v.vv = VersionVector();
+  v.vv.Advance(v.writer, v.timestamp);
+  Actions out = h.core(0).OnPeerMessage(
+      h.core(1).id(), ReplicateRequest{77, "hk", v, 0, /*replayed_hint=*/true}, h.now());
+  ASSERT_EQ(out.size(), 1u);
+  const auto* ack = std::get_if<ReplicateResponse>(&std::get<SendAction>(out[0]).message);
+  ASSERT_NE(ack, nullptr);
+  EXPECT_TRUE(ack->status.ok()) << ack->status.ToString();
+  EXPECT_EQ(h.core(0).counters().hints_dropped, 1u);
+  out = h.core(0).OnPeerMessage(h.core(1).id(), ReplicateRequest{78, "hk", v, 0, false}, h.now());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(std::get_if<StorageAction>(&out[0]), nullptr);  // applied
+}
+
+}  // namespace
+}  // namespace causeway::cluster

@@ -168,23 +168,27 @@ void AntiEntropyScan(const std::map<std::string, Version>& store, const StorageA
   tokens.reserve(store.size());
   for (const auto& [key, v] : store) tokens.push_back({{TokenOf(key), key}, &v});
   if (a.kind == StorageAction::Kind::kAaeHashes) {
-    for (const TokenSpan& span : a.spans) {
-      uint64_t h = 0;
-      for (const auto& [entry, v] : tokens) {
-        if (!span.Contains(entry.first)) continue;
-        h ^= TokenOf(StrCat(entry.second, "/", v->timestamp, "/", v->writer, "/", v->tombstone));
-      }
-      out->hashes.push_back(h);
+    // Spans are disjoint: find each key's span by binary search over them in token order.
+    std::vector<size_t> order(a.spans.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(),
+              [&](size_t x, size_t y) { return a.spans[x].first < a.spans[y].first; });
+    out->hashes.assign(a.spans.size(), 0);
+    for (const auto& [entry, v] : tokens) {
+      auto it = std::upper_bound(order.begin(), order.end(), entry.first,
+                                 [&](Token t, size_t i) { return t < a.spans[i].first; });
+      if (it == order.begin() || !a.spans[*(it - 1)].Contains(entry.first)) continue;
+      out->hashes[*(it - 1)] ^=
+          TokenOf(StrCat(entry.second, "/", v->timestamp, "/", v->writer, "/", v->tombstone));
     }
     return;
   }
-  const TokenSpan span = a.spans.at(0);
-  const Entry after{a.key.empty() ? span.first : TokenOf(a.key), a.key};
-  std::vector<std::pair<Entry, const Version*>> listed;  // in the span, after the cursor
+  const Entry after{a.key.empty() ? 0 : TokenOf(a.key), a.key};
+  std::vector<std::pair<Entry, const Version*>> listed;  // in the spans, after the cursor
   for (const auto& t : tokens) {
-    if (span.Contains(t.first.first) && (a.key.empty() ? true : after < t.first)) {
-      listed.push_back(t);
-    }
+    bool in = false;
+    for (const TokenSpan& span : a.spans) in = in || span.Contains(t.first.first);
+    if (in && (a.key.empty() || after < t.first)) listed.push_back(t);
   }
   std::sort(listed.begin(), listed.end(),
             [](const auto& x, const auto& y) { return x.first < y.first; });
