@@ -103,6 +103,9 @@ cluster::NodeConfig MakeNodeConfig(const ServeConfig& c) {
   node.gossip_interval_ms = c.gossip_interval_ms;
   node.phi_convict = c.phi_convict;
   node.clock_fence_fraction = c.clock_fence_fraction;
+  node.aae_interval_ms = c.aae_interval_ms;
+  node.aae_bytes_per_s = c.aae_mb_per_s << 20;
+  node.hint_replay_bytes_per_s = c.hint_replay_mb_per_s << 20;
   return node;
 }
 

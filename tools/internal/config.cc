@@ -157,6 +157,9 @@ Status ResolveTuning(const ConfigLayer& merged, ServeConfig* config) {
       {"gossip_interval_ms", 10, 10000, &config->gossip_interval_ms},
       {"max_clock_offset_ms", 1, 3600000, &config->max_clock_offset_ms},
       {"block_cache_mb", 1, 1 << 20, &config->block_cache_mb},
+      {"aae_interval_ms", 10, 3600000, &config->aae_interval_ms},
+      {"aae_mb_per_s", 1, 10240, &config->aae_mb_per_s},
+      {"hint_replay_mb_per_s", 1, 10240, &config->hint_replay_mb_per_s},
   };
   for (const auto& b : bounded) {
     if (Status s = ParseBounded(merged, b.key, b.lo, b.hi, b.out); !s.ok()) return s;
@@ -229,6 +232,10 @@ const std::vector<ConfigKey>& ServeConfigKeys() {
        "stamp no writes while this node's clock is more than this fraction of "
        "max_clock_offset_ms off the majority of its peers"},
       {"block_cache_mb", "256", "RocksDB block cache size"},
+      {"aae_interval_ms", "1000",
+       "anti-entropy: start one exchange of a range with one of its replicas this often"},
+      {"aae_mb_per_s", "8", "anti-entropy: MiB/s of versions an exchange may send or fetch"},
+      {"hint_replay_mb_per_s", "8", "hinted handoff: MiB/s of hints replayed to each target"},
       {"disk_reserve_mb", "auto",
        "refuse data writes (NoSpace) below this much free space on the data dir, keeping room for "
        "the node's meta writes: MiB, 0 (off) or auto (min(256 MiB, 5% of the file system))"},
@@ -339,6 +346,9 @@ std::string ServeConfigToToml(const ServeConfig& c) {
       {"max_clock_offset_ms", u(c.max_clock_offset_ms)},
       {"clock_fence_fraction", c.clock_fence_fraction},
       {"block_cache_mb", u(c.block_cache_mb)},
+      {"aae_interval_ms", u(c.aae_interval_ms)},
+      {"aae_mb_per_s", u(c.aae_mb_per_s)},
+      {"hint_replay_mb_per_s", u(c.hint_replay_mb_per_s)},
       {"log_format", std::string(c.log_format == LogFormat::kJson ? "json" : "text")},
       {"log_level", c.log_level},
   };

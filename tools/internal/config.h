@@ -66,6 +66,9 @@ struct ServeConfig {
   uint64_t max_clock_offset_ms = 0;
   double clock_fence_fraction = kClockFenceFractionDefault;
   uint64_t block_cache_mb = 0;
+  uint64_t aae_interval_ms = kAaeIntervalMsDefault;  // anti-entropy: one exchange per interval
+  uint64_t aae_mb_per_s = kAaeBytesPerSDefault >> 20;
+  uint64_t hint_replay_mb_per_s = kHintReplayBytesPerSDefault >> 20;
   uint64_t disk_reserve_bytes = kDiskReserveAuto;  // EngineOptions::disk_reserve_bytes
   LogFormat log_format = LogFormat::kText;
   std::string log_level;
