@@ -280,6 +280,7 @@ kj::Promise<Result<Version>> ClientCore::WriteAsync(std::string key, std::string
       rpc::ConsistencyToWire(o.consistency, opts.initW());
       opts.setTimeoutMs(WireTimeoutMs(node_timeout_ms));
       opts.setSession(rpc::BytesToWire(session));
+      opts.setHintedCounts(o.hinted_counts);
       return req;
     };
     auto on_reply = [this, key](auto r) -> Result<Version> {

@@ -56,6 +56,8 @@ struct ClientOptions {
 struct CallOptions {
   cluster::Consistency consistency;  // R for reads, W for writes; default: the node's
   uint64_t timeout_ms = 0;           // 0: ClientOptions::timeout_ms
+  // Writes: whether hints kept for replicas that are down count toward W (cluster::ClientWrite).
+  bool hinted_counts = true;
 };
 
 // A reply that does not decode is an error Status, never a ReadReply.

@@ -43,6 +43,9 @@ struct WriteOptions {
   w @0 :Consistency;
   timeoutMs @1 :UInt32;
   session @2 :Data;
+  # Sloppy quorum: a hint kept by a stand-in for a replica that is down counts toward W (true
+  # also from older clients). False: only real replicas count (docs/design.md, "Hinted handoff").
+  hintedCounts @3 :Bool = true;
 }
 
 struct GetResult {

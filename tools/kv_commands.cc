@@ -23,8 +23,9 @@ struct KvFlags {
   ClientFlags client;
   std::string key;
   std::string value;
-  std::string value_file;   // "-": stdin
-  std::string consistency;  // --r or --w
+  std::string value_file;         // "-": stdin
+  std::string consistency;        // --r or --w
+  bool no_hinted_counts = false;  // put/del --no-hinted-counts
   CLI::Option* value_option = nullptr;
   bool skip_local_checks = false;  // hidden: lets tests prove the server rejects bad input
 };
@@ -62,6 +63,7 @@ Result<CallOptions> MakeCallOptions(const KvFlags& flags, std::string_view flag)
   CallOptions options;
   options.consistency = *consistency;
   options.timeout_ms = flags.client.timeout_ms;
+  options.hinted_counts = !flags.no_hinted_counts;
   return options;
 }
 
@@ -180,6 +182,8 @@ void AddKvCommands(CLI::App& app, CommandSlot* slot) {
   put->value_option = cmd->add_option("VALUE", put->value, "the value (or use --value-file)");
   cmd->add_option("--value-file", put->value_file, "read the value from a file; - reads stdin");
   cmd->add_option("--w", put->consistency, "replicas that must acknowledge: N|one|quorum|all");
+  cmd->add_flag("--no-hinted-counts", put->no_hinted_counts,
+                "count only real replicas toward W, not hints kept for replicas that are down");
   cmd->callback([put, slot] { *slot = [put] { return RunPut(*put); }; });
 
   auto get = std::make_shared<KvFlags>();
@@ -190,6 +194,8 @@ void AddKvCommands(CLI::App& app, CommandSlot* slot) {
   auto del = std::make_shared<KvFlags>();
   cmd = AddKeyCommand(app, "del", "Delete a key (writes a tombstone)", del);
   cmd->add_option("--w", del->consistency, "replicas that must acknowledge: N|one|quorum|all");
+  cmd->add_flag("--no-hinted-counts", del->no_hinted_counts,
+                "count only real replicas toward W, not hints kept for replicas that are down");
   cmd->callback([del, slot] { *slot = [del] { return RunDel(*del); }; });
 }
 

@@ -168,6 +168,7 @@ Result<cluster::ClientWrite> WriteFromWire(capnp::Data::Reader key, capnp::Data:
   write.w = w.value();
   write.timeout_ms = TimeoutFromWire(in.getTimeoutMs()).value();
   write.session = std::move(session).value();
+  write.hinted_counts = in.getHintedCounts();
   return write;
 }
 
