@@ -269,6 +269,43 @@ TEST(EngineTombstones, PurgedBelowWatermarkOnly) {
   EXPECT_EQ(e->GetStats().tombstones_purged, 25u);
 }
 
+TEST(EngineTombstones, PerSpanWatermarksPurgeOnlyTheirSpanAndUpdateTheAaeTree) {
+  // Goal: with watermarks per token span (the cluster's ranges), a tombstone is purged only when
+  // its key's span has a watermark above it; keys in no span keep theirs. A purge changes the
+  // anti-entropy hash: the tree then equals a fresh rebuild of what is left.
+  TempDir tmp;
+  auto e = OpenEngine(tmp.path());
+  std::vector<std::string> keys;
+  for (int i = 0; i < 200; ++i) {
+    Version v = MakeVersion(1000, 1, "");
+    v.tombstone = true;
+    keys.push_back(StrCat("t", i));
+    MustApply(e.get(), keys.back(), v);
+  }
+  const Token half = Token{1} << 63;
+  ASSERT_TRUE(e->CompactData().ok());
+  const uint64_t root_before = *e->AaeRangeRoot(0, 0);
+  // Low half: watermark above the tombstones. High half: no span at all.
+  e->SetTombstoneWatermarks({{{0, half - 1}, 5000}});
+  ASSERT_TRUE(e->CompactData().ok());
+  size_t purged = 0, kept = 0;
+  for (const std::string& k : keys) {
+    const bool low = TokenOf(k) < half;
+    const bool present = e->Get(k)->has_value();
+    EXPECT_EQ(present, !low) << k;
+    (low ? purged : kept)++;
+  }
+  EXPECT_GT(purged, 50u);
+  EXPECT_GT(kept, 50u);
+  EXPECT_EQ(e->GetStats().tombstones_purged, purged);
+  const uint64_t root_after = *e->AaeRangeRoot(0, 0);
+  EXPECT_NE(root_after, root_before);
+  EXPECT_EQ(*e->AaeRangeRoot(0, half), 0u);  // nothing left below half
+  e.reset();
+  auto reopened = OpenEngine(tmp.path());  // a rebuild from the data alone
+  EXPECT_EQ(*reopened->AaeRangeRoot(0, 0), root_after);
+}
+
 TEST(EngineTombstones, OlderVersionPendingOverAPurgedTombstoneDoesNotResurrect) {
   // Goal: a tombstone below the watermark is purged, and a version older than it that was
   // applied later (still a merge operand over it when GC runs) never becomes the value.
