@@ -183,4 +183,26 @@ std::vector<KeyFloor> NewestAcknowledgedWrites(const std::vector<Op>& history,
   return out;
 }
 
+std::vector<DurableTombstone> ProtectedDeletes(const std::vector<Op>& history,
+                                               bool exempt_single_replica) {
+  std::vector<DurableTombstone> out;
+  for (const Op& op : history) {
+    if (!op.ok() || op.kind != OpKind::kDelete || !op.dot) continue;
+    if (exempt_single_replica && op.replicas < 2) continue;
+    out.push_back(DurableTombstone{op.key, *op.dot, op.response_ms, -1, op.ToString()});
+  }
+  return out;
+}
+
+std::optional<DurableTombstone> ResurrectedPast(const std::vector<DurableTombstone>& tombstones,
+                                                const SimDot& held, const Op* write) {
+  std::optional<DurableTombstone> found;
+  for (const DurableTombstone& t : tombstones) {
+    if (!DotAfter(t.dot, held)) continue;
+    if (write != nullptr && write->invoke_ms >= t.at_ms) continue;
+    if (!found || DotAfter(t.dot, found->dot)) found = t;
+  }
+  return found;
+}
+
 }  // namespace causeway::sim

@@ -93,4 +93,26 @@ struct KeyFloor {
 std::vector<KeyFloor> NewestAcknowledgedWrites(const std::vector<Op>& history,
                                                bool exempt_single_replica);
 
+// No deleted key resurrected (docs/design.md, "Checkers"). A tombstone is durable from true time
+// at_ms on: an acknowledged delete the durability rule protects from its answer, or (found by the
+// simulator in the engines) a tombstone applied on an `always` node or synced on a `periodic` one.
+struct DurableTombstone {
+  std::string key;
+  SimDot dot;
+  uint64_t at_ms = 0;
+  int node = -1;       // the node it was durable on (-1: an acknowledged delete, on W replicas)
+  std::string source;  // what made it durable, for the report
+};
+// The acknowledged deletes that must survive, by the same rule as NewestAcknowledgedWrites.
+std::vector<DurableTombstone> ProtectedDeletes(const std::vector<Op>& history,
+                                               bool exempt_single_replica);
+// A replica holding the live version `held` of a key resurrects the deleted key when one of the
+// key's durable tombstones is newer (LWW) than `held` and the write of `held` was invoked before
+// that tombstone was durable (a write begun later that lost to the tombstone's clock is not a
+// resurrection; the real-time checker judges it). `write`: the history entry of `held`'s value,
+// null if unknown (then it counts as invoked before every tombstone). Returns the newest such
+// tombstone, or nullopt.
+std::optional<DurableTombstone> ResurrectedPast(const std::vector<DurableTombstone>& tombstones,
+                                                const SimDot& held, const Op* write);
+
 }  // namespace causeway::sim

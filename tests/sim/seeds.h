@@ -10,11 +10,14 @@
 
 namespace causeway::sim {
 
-// 200 seeds of 3-7 nodes in kCiBatches gtest cases (so ctest -j2 runs them in parallel), plus
-// kCiLargeSeeds seeds of 100 nodes. Fixed, so a CI failure replays anywhere.
+// 200 seeds of 3-7 nodes in kCiBatches gtest cases (so ctest -j2 runs them in parallel), 40
+// seeds of the repair kind (SeedKind::kRepair) in kCiRepairBatches more, plus kCiLargeSeeds seeds
+// of 100 nodes. Fixed, so a CI failure replays anywhere.
 inline constexpr uint64_t kCiFirstSeed = 1;
 inline constexpr int kCiBatches = 10;
 inline constexpr uint64_t kCiSeedsPerBatch = 20;
+inline constexpr uint64_t kCiRepairFirstSeed = 300001;
+inline constexpr int kCiRepairBatches = 2;
 inline constexpr uint64_t kCiLargeFirstSeed = 100001;
 inline constexpr int kCiLargeSeeds = 4;
 inline constexpr uint64_t kJoinSeed = 424242;

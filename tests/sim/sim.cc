@@ -232,6 +232,7 @@ void Simulator::StartNode(Node& n) {
   eo.periodic_sync_ms = kEngineSyncerOffMs;
   eo.block_cache_bytes = 1 << 20;
   eo.env = n.env.get();
+  eo.hint_bytes_per_target_max = options_.hint_bytes_per_target_max;
   n.engine = Check(Engine::Open(eo), n.name + ": open engine");
   // As serve does: the ceiling lives in the engine and, once open, the driver renews it.
   const uint64_t max_offset_ms = options_.sabotage_trust_bad_clocks
@@ -267,11 +268,13 @@ void Simulator::StartNode(Node& n) {
                            n.ceiling.get()});
   n.up = true;
   ++n.incarnation;
+  n.watermarks.clear();
   Trace("start " + n.name + " gen=" + std::to_string(n.generation) +
         " hlc=" + std::to_string(n.hlc->Last()) +
         " view=" + std::to_string(n.driver->core().config().known_members.size()));
   ScheduleTick(n);
   if (n.sync == SyncMode::kPeriodic) SchedulePeriodicSync(n);
+  if (options_.compaction_ms_min > 0) ScheduleCompaction(n);
 }
 
 // Power loss: the process dies and the disk keeps only what was synced.
@@ -291,6 +294,7 @@ void Simulator::Crash(Node& n) {
   n.engine.reset();
   n.fs->DropUnsyncedData();
   n.fs->SetActive(true);
+  n.unsynced_tombstones.clear();
 }
 
 // A process restart without power loss (the page cache survives: nothing is lost).
@@ -303,7 +307,8 @@ void Simulator::CleanRestart(Node& n) {
   n.ports.reset();
   n.hlc.reset();
   n.ceiling.reset();
-  n.engine.reset();
+  n.engine.reset();  // syncs the WAL: nothing is lost
+  NoteSynced(n);
   StartNode(n);
 }
 
@@ -327,6 +332,7 @@ void Simulator::SchedulePeriodicSync(Node& n) {
   Schedule(options_.periodic_sync_ms, [this, i = n.index, inc = n.incarnation] {
     OnNode(i, inc, [this](Node& node) {
       Check(node.engine->SyncWal(), node.name + ": SyncWal");
+      NoteSynced(node);
       SchedulePeriodicSync(node);
     });
   });
@@ -359,7 +365,12 @@ void Simulator::NodePorts::SetTombstoneWatermarks(std::vector<SpanWatermark> mar
   for (const SpanWatermark& m : marks) lowest = std::min(lowest, m.watermark);
   sim_->Trace(
       StrCat(node_->name, " watermarks ", marks.size(), " lowest ", marks.empty() ? 0 : lowest));
-  node_->engine->SetTombstoneWatermarks(std::move(marks));
+  node_->watermarks = marks;
+  if (sim_->options_.sabotage_eager_tombstone_gc) {
+    node_->engine->SetTombstoneWatermark(~Hlc{0});
+  } else {
+    node_->engine->SetTombstoneWatermarks(std::move(marks));
+  }
 }
 
 // Synced at once (a crash right after it keeps the ceiling); durable for the clock only when the
@@ -427,6 +438,12 @@ void Simulator::RunStorage(Node& n, const cluster::StorageAction& a) {
   } else {
     result = RunOnEngine(*n.engine, a);
     line += StorageLine(a, result);
+    if (a.kind == cluster::StorageAction::Kind::kApply && result.status.ok()) {
+      NoteTombstoneApplied(n, a.key, a.version);
+    }
+    if (a.kind == cluster::StorageAction::Kind::kPutHint && result.over_budget) {
+      ++stats_.hints_over_budget;
+    }
   }
   Trace(line);
   Schedule(Uniform(0, options_.storage_delay_max_ms),
@@ -452,6 +469,9 @@ bool Simulator::Blocked(int from, int to) const {
 void Simulator::Send(Node& from, NodeId to_id, const std::string& address,
                      cluster::PeerMessage message) {
   ++stats_.messages;
+  const bool aae = std::holds_alternative<cluster::AaeHashRequest>(message) ||
+                   std::holds_alternative<cluster::AaeDigestRequest>(message);
+  if (aae) ++stats_.aae_messages;
   const int to = IndexOf(to_id, address);
   const std::string what = DescribeMessage(message);
   if (to < 0) {
@@ -459,8 +479,8 @@ void Simulator::Send(Node& from, NodeId to_id, const std::string& address,
     FailSend(from.index, from.incarnation, to_id, message, now_);
     return;
   }
-  if (to != from.index &&
-      (Blocked(from.index, to) || (faults_enabled_ && Chance(options_.drop_probability)))) {
+  if (to != from.index && (Blocked(from.index, to) || (aae && options_.sabotage_no_anti_entropy) ||
+                           (faults_enabled_ && Chance(options_.drop_probability)))) {
     ++stats_.dropped;
     Trace(from.name + " -> n" + std::to_string(to) + " dropped " + what);
     FailSend(from.index, from.incarnation, nodes_[to]->id, message, now_);

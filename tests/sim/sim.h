@@ -27,6 +27,12 @@
 
 namespace causeway::sim {
 
+// What a seed stands for (SimOptions::FromSeed): kMixed draws every fault, durability and
+// workload knob from the seed; kRepair forces what replicas must repair without client reads:
+// long partitions and outages, power-loss crashes of `periodic` nodes, many deletes and a hint
+// budget small enough to overflow.
+enum class SeedKind { kMixed, kRepair };
+
 struct SimOptions {
   uint64_t seed = 1;
   int nodes = 5;
@@ -44,6 +50,16 @@ struct SimOptions {
   bool partitions = false;
   bool asymmetric_partitions = false;  // some partitions block one direction only
   bool crashes = false;                // power-loss crash-restarts
+  // How long a partition lasts and a crashed node stays down (uniform from the minimum).
+  uint64_t partition_ms_max = 5000;
+  uint64_t downtime_ms_max = 4000;
+  int delete_percent = 15;  // of client operations (reads are 50%, writes the rest)
+  // Each node's per-target hint budget (EngineOptions::hint_bytes_per_target_max); a few hundred
+  // bytes hold only a few hints, so writes to a replica that is away overflow it.
+  uint64_t hint_bytes_per_target_max = kHintBytesPerTargetMaxDefault;
+  // Every node compacts its data every compaction_ms_min..2x that (0: never), so the tombstone
+  // GC runs; the settle phase keeps compacting.
+  uint64_t compaction_ms_min = 0;
   // Durability: every node `always`, every node `periodic`, or a mix.
   enum class Durability { kAlways, kPeriodic, kMixed } durability = Durability::kAlways;
   uint64_t periodic_sync_ms = 1000;  // simulated background SyncWal period for `periodic`
@@ -55,18 +71,32 @@ struct SimOptions {
   uint64_t clock_fault_max_ms = 300000;
   uint64_t storage_delay_max_ms = 2;  // OnStorageDone comes 0..this after the StorageAction
   bool final_restart_all = true;      // settle phase restarts every node (clean restart)
+  // After healing, with no client reads, every replica of every key must hold the same version
+  // within this much simulated time (hints and anti-entropy alone repair them).
+  uint64_t converge_deadline_ms = 15000;
   // Tests the checkers end to end: every node's disk acknowledges applies of the first key
   // without storing them, so acknowledged writes of it must be reported lost.
   bool sabotage_lying_disk = false;
   // Tests the clock checkers end to end: every clock is opened with a max offset far beyond the
   // clock faults, so nothing is rejected or fenced and bad clocks stamp acknowledged writes.
   bool sabotage_trust_bad_clocks = false;
+  // Tests the resurrection checker end to end: every engine purges every tombstone at its next
+  // compaction (watermark at the top, whatever the core asks), and nodes compact often, so a
+  // replica that missed a delete brings the old value back.
+  bool sabotage_eager_tombstone_gc = false;
+  // Tests the convergence checker end to end: the network drops every anti-entropy request, so
+  // no exchange ever completes.
+  bool sabotage_no_anti_entropy = false;
   std::string base_dir;  // empty: $CAUSEWAY_SIM_DIR, /dev/shm or $TMPDIR
   std::string replay;    // how to replay this run (printed on failure)
 
+  SeedKind kind = SeedKind::kMixed;
+
   // The configuration a seed stands for: node count (3..7 unless nodes_override), faults and
-  // durability all derived from the seed, so `tests/sim/run --seed S` replays it.
-  static SimOptions FromSeed(uint64_t seed, int nodes_override = 0);
+  // durability all derived from the seed (and its kind), so `tests/sim/run --seed S` (with
+  // `--kind repair` for kRepair) replays it.
+  static SimOptions FromSeed(uint64_t seed, int nodes_override = 0,
+                             SeedKind kind = SeedKind::kMixed);
   std::string Describe() const;
 };
 
@@ -74,7 +104,12 @@ struct SimReport {
   uint64_t trace_hash = 0;
   std::vector<std::string> violations;
   uint64_t events = 0, messages = 0, dropped = 0, ops_ok = 0, ops_failed = 0, ops_unknown = 0;
-  uint64_t crashes = 0, partitions = 0, sim_ms = 0, repair_rounds = 0, clock_faults = 0;
+  uint64_t crashes = 0, partitions = 0, sim_ms = 0, clock_faults = 0;
+  // Repair without client reads: simulated ms from healing until every replica agreed (0: never
+  // did), hint stores refused over budget, anti-entropy messages sent, compactions run and the
+  // tombstones they purged.
+  uint64_t converge_ms = 0, hints_over_budget = 0, aae_messages = 0;
+  uint64_t compactions = 0, tombstones_purged = 0;
   std::vector<std::string> trace_tail;  // the last events, for failure messages
   bool ok() const { return violations.empty(); }
   std::string Summary() const;
@@ -88,7 +123,8 @@ class Simulator {
   Simulator& operator=(const Simulator&) = delete;
 
   // The whole scenario: start the nodes, let them converge, run clients and faults, settle
-  // (heal, restart, repair), check. Returns the report with every violation found.
+  // (heal, restart, wait with no reads for the replicas to agree), check. Returns the report with
+  // every violation found.
   SimReport Run();
 
   // ---- building blocks (also used by the join-time test) --------------------------------------
@@ -130,6 +166,8 @@ class Simulator {
   void CleanRestart(Node& n);
   void ScheduleTick(Node& n);
   void SchedulePeriodicSync(Node& n);
+  void ScheduleCompaction(Node& n);
+  void Compact(Node& n);
   // The storage and reply ports of node `n` (NodePorts forwards here).
   void RunStorage(Node& n, const cluster::StorageAction& a);
   void OnReply(Node& n, cluster::RequestId id, const cluster::ClientResult& result);
@@ -170,9 +208,25 @@ class Simulator {
   void FillReport(SimReport& report);
   std::vector<int> Replicas(const std::string& key, std::vector<std::string>* problems);
   bool Converged(std::vector<std::string>* problems);
-  void RepairRound();
-  void CheckFinalState(SimReport& report);
+  // Runs, with no client reads, until Converged (true) or deadline_ms passed (false); checks for
+  // resurrections at every look.
+  bool AwaitConvergence(uint64_t deadline_ms, std::vector<std::string>* problems);
+  void CheckFinalState(SimReport& report, bool converged);
   std::optional<Version> ReadEngine(int index, const std::string& key);
+  // The version node `index` holds for key as the checkers see it: a tombstone below the GC
+  // watermark its core set counts as none (compaction may purge it at any time).
+  std::optional<SimDot> HeldDot(int index, const std::string& key);
+  // Tombstones known durable somewhere: applied on an `always` node, synced on a `periodic` one,
+  // or acknowledged deletes the durability rule protects (durable_tombstones_ keeps the first
+  // two kinds; the third is read from the history).
+  void NoteTombstoneApplied(Node& n, const std::string& key, const Version& v);
+  void NoteSynced(Node& n);
+  // No deleted key resurrected: no replica holds a live version older than a durable tombstone
+  // of its key whose write began before that tombstone was durable (ResurrectedPast). `global`:
+  // any durable tombstone counts (only meaningful once converged: before, a replica that missed a
+  // delete still holds what it had); otherwise only those durable on the replica itself. Adds each
+  // new finding to violations_.
+  void CheckResurrections(const std::string& when, bool global);
 
   SimOptions options_;
   std::mt19937_64 rng_;
@@ -203,6 +257,11 @@ class Simulator {
   size_t trace_tail_next_ = 0;
   SimReport stats_;
   std::vector<std::string> violations_;  // found while running (the HLC went backwards)
+  std::map<std::string, std::vector<DurableTombstone>> durable_tombstones_;  // key -> tombstones
+  std::map<std::string, SimDot> newest_tombstone_applied_;  // on any node, durable or not
+  std::map<std::string, bool> resurrections_seen_;          // "node key" already reported
+  // Built when the settle phase starts (the history no longer grows): (key, value) -> its write.
+  std::map<std::pair<std::string, std::string>, const Op*> writes_by_value_;
 };
 
 }  // namespace causeway::sim

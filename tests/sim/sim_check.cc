@@ -1,8 +1,11 @@
-// The whole run and its end: settle (heal, restart, repair) and the final-state checks.
+// The whole run and its end: settle (heal, restart, wait with no client reads for the replicas
+// to agree) and the final-state checks, resurrections included.
 #include <algorithm>
 #include <map>
 #include <sstream>
 
+#include "base/strings.h"
+#include "base/token.h"
 #include "sim.h"
 #include "sim_internal.h"
 
@@ -13,8 +16,10 @@ namespace {
 constexpr uint64_t kMembershipDeadlineMs = 60000;
 constexpr uint64_t kMembershipCheckMs = 100;
 constexpr uint64_t kDrainDeadlineMs = 10000;
-constexpr uint64_t kQuietMs = 2000;  // after each repair round: read repair lands
-constexpr int kRepairRoundsMax = 4;
+constexpr uint64_t kConvergeCheckMs = 100;  // how often the settle phase looks at the replicas
+// Once converged, the replicas must stay so this long (hint replays and exchanges still running
+// must not undo it) before the final checks.
+constexpr uint64_t kConvergedStableMs = 3000;
 constexpr uint64_t kNetworkMarginMs = 200;  // message delays between a stamp and its answer
 
 // The pairwise offset of clocks allowed to stamp: each within the fence threshold of the others'
@@ -85,11 +90,11 @@ SimReport Simulator::Run() {
 }
 
 void Simulator::FillReport(SimReport& report) {
-  const uint64_t rounds = report.repair_rounds;
+  const uint64_t converge_ms = report.converge_ms;
   auto violations = std::move(report.violations);
   report = stats_;
   report.violations = std::move(violations);
-  report.repair_rounds = rounds;
+  report.converge_ms = converge_ms;
   report.sim_ms = now_;
   report.trace_hash = trace_hash();
   for (size_t i = 0; i < trace_tail_.size(); ++i) {
@@ -98,13 +103,21 @@ void Simulator::FillReport(SimReport& report) {
   }
 }
 
-// Stops clients and faults, heals, brings every node back, waits for membership, then repairs
-// with R=all reads until every key's replicas agree; then checks the final state.
+// Stops clients and faults, heals, brings every node back, and then, with no client reads at
+// all, waits for hints and anti-entropy to make every key's replicas agree; then checks the final
+// state. Convergence is timed from the heal (membership converging is part of it).
 void Simulator::Settle(SimReport& report) {
   clients_running_ = false;
   chaos_running_ = false;
   RunUntil([this] { return pending_ops_.empty(); }, kDrainDeadlineMs, kMembershipCheckMs);
   Trace("settle");
+  for (const Op& op : history_) {
+    if (op.kind == OpKind::kWrite) writes_by_value_[{op.key, op.value}] = &op;
+  }
+  for (DurableTombstone& t : ProtectedDeletes(history_, periodic_crashed_)) {
+    durable_tombstones_[t.key].push_back(std::move(t));
+  }
+  const uint64_t healed_ms = now_;
   HealAll();
   faults_enabled_ = false;
   for (auto& n : nodes_) {
@@ -124,37 +137,43 @@ void Simulator::Settle(SimReport& report) {
     report.violations.push_back("membership did not converge after healing");
     return;
   }
-  RunFor(kQuietMs);
+  const uint64_t deadline = healed_ms + options_.converge_deadline_ms;
   std::vector<std::string> problems;
-  while (!Converged(&problems) && report.repair_rounds < kRepairRoundsMax) {
-    ++report.repair_rounds;
-    RepairRound();
-    problems.clear();
+  if (!AwaitConvergence(deadline > now_ ? deadline - now_ : 0, &problems)) {
+    for (const auto& p : problems) {
+      report.violations.push_back(StrCat("not converged without client reads ",
+                                         options_.converge_deadline_ms, " ms after healing: ", p));
+    }
+    CheckResurrections("after the convergence deadline", false);
+    CheckFinalState(report, false);
+    return;
   }
-  CheckFinalState(report);
+  report.converge_ms = std::max<uint64_t>(now_ - healed_ms, 1);
+  Trace(StrCat("converged after ", report.converge_ms, " ms"));
+  RunFor(kConvergedStableMs);
+  problems.clear();
+  const bool converged = Converged(&problems);
+  if (converged) {
+    CheckResurrections("converged", true);
+  } else {
+    CheckResurrections("after converging", false);
+    for (const auto& p : problems) {
+      report.violations.push_back(
+          StrCat("diverged again within ", kConvergedStableMs, " ms of converging: ", p));
+    }
+  }
+  CheckFinalState(report, converged);
 }
 
-// One R=all read of every key, through a different coordinator per key, with a fresh session.
-void Simulator::RepairRound() {
-  Trace("repair round");
-  for (size_t k = 0; k < keys_.size(); ++k) {
-    Node& n = *nodes_[k % nodes_.size()];
-    Op op;
-    op.session = -1;
-    op.kind = OpKind::kRead;
-    op.key = keys_[k];
-    op.coordinator = n.index;
-    op.replicas = options_.rf;
-    op.invoke_ms = now_;
-    const uint64_t id = next_request_id_++;
-    history_.push_back(op);
-    pending_ops_[id] = history_.size() - 1;
-    cluster::ClientRead req{op.key, cluster::Consistency::All(), 0, ""};
-    Schedule(kRequestTimeoutMsDefault + kClientGiveUpSlackMs, [this, id] { ClientGiveUp(id); });
-    n.driver->StartRead(id, std::move(req));
+bool Simulator::AwaitConvergence(uint64_t deadline_ms, std::vector<std::string>* problems) {
+  const uint64_t end = now_ + deadline_ms;
+  while (true) {
+    CheckResurrections("while settling", false);
+    problems->clear();
+    if (Converged(problems)) return true;
+    if (now_ >= end) return false;
+    RunFor(std::min(kConvergeCheckMs, end - now_));
   }
-  RunUntil([this] { return pending_ops_.empty(); }, kDrainDeadlineMs, kMembershipCheckMs);
-  RunFor(kQuietMs);
 }
 
 std::optional<Version> Simulator::ReadEngine(int index, const std::string& key) {
@@ -182,7 +201,20 @@ std::vector<int> Simulator::Replicas(const std::string& key, std::vector<std::st
   return out;
 }
 
-// Convergence: every replica of every key holds the same version (or none does).
+std::optional<SimDot> Simulator::HeldDot(int index, const std::string& key) {
+  auto v = ReadEngine(index, key);
+  if (!v) return std::nullopt;
+  if (v->tombstone) {
+    const Token token = TokenOf(key);
+    for (const SpanWatermark& m : nodes_[index]->watermarks) {
+      if (m.span.Contains(token) && v->timestamp < m.watermark) return std::nullopt;
+    }
+  }
+  return SimDot{v->timestamp, v->writer};
+}
+
+// Convergence: every replica of every key holds the same version (or none does), a tombstone
+// below its node's GC watermark counting as none.
 bool Simulator::Converged(std::vector<std::string>* problems) {
   const size_t before = problems->size();
   for (const std::string& key : keys_) {
@@ -192,9 +224,9 @@ bool Simulator::Converged(std::vector<std::string>* problems) {
     bool differ = false;
     for (int i : Replicas(key, problems)) {
       auto v = ReadEngine(i, key);
-      std::optional<SimDot> dot;
-      if (v) dot = SimDot{v->timestamp, v->writer};
+      const std::optional<SimDot> dot = HeldDot(i, key);
       seen += " " + nodes_[i]->name + "=" + DotString(dot);
+      if (v && v->tombstone) seen += dot ? "T" : "(purgeable tombstone)";
       if (!have_first) {
         first = dot;
         have_first = true;
@@ -208,17 +240,11 @@ bool Simulator::Converged(std::vector<std::string>* problems) {
 }
 
 // No acknowledged write lost: every replica of every key holds the newest acknowledged write
-// that the durability rule protects, or a newer version.
-void Simulator::CheckFinalState(SimReport& report) {
-  std::vector<std::string> problems;
-  Converged(&problems);
-  for (auto& p : problems) report.violations.push_back("convergence: " + p);
+// that the durability rule protects, or a newer version (unconverged: some replica does).
+void Simulator::CheckFinalState(SimReport& report, bool converged) {
   // What survives was really written, and stamped near the true time of its write: a write
   // refused "nothing was written", or one stamped by a bad clock, must leave nothing behind.
-  std::map<std::pair<std::string, std::string>, const Op*> writes;  // (key, value) -> write
-  for (const Op& op : history_) {
-    if (op.kind == OpKind::kWrite) writes[{op.key, op.value}] = &op;
-  }
+  const auto& writes = writes_by_value_;
   for (const std::string& key : keys_) {
     std::vector<std::string> ignored;
     for (int i : Replicas(key, &ignored)) {
@@ -241,16 +267,82 @@ void Simulator::CheckFinalState(SimReport& report) {
     }
   }
   for (const KeyFloor& f : NewestAcknowledgedWrites(history_, periodic_crashed_)) {
-    std::vector<std::string> ignored;
-    for (int i : Replicas(f.key, &ignored)) {
+    std::vector<std::string> ignored, behind;
+    const std::vector<int> replicas = Replicas(f.key, &ignored);
+    auto purged = newest_tombstone_applied_.find(f.key);
+    for (int i : replicas) {
       auto v = ReadEngine(i, f.key);
       std::optional<SimDot> held;
       if (v) held = SimDot{v->timestamp, v->writer};
-      if (DotAfter(f.dot, held)) {
-        report.violations.push_back("acknowledged write lost: " + nodes_[i]->name + " holds " +
-                                    f.key + "=" + DotString(held) + ", newest acknowledged is " +
-                                    f.write->ToString());
+      // Nothing where the GC may have purged a tombstone at least as new: deleted, not lost.
+      if (!held &&
+          (f.write->kind == OpKind::kDelete ||
+           (purged != newest_tombstone_applied_.end() && !DotAfter(f.dot, purged->second)))) {
+        continue;
       }
+      if (DotAfter(f.dot, held)) behind.push_back(nodes_[i]->name + " holds " + DotString(held));
+    }
+    // Unconverged (already reported), a replica behind may still be repaired: lost means that
+    // no replica has it.
+    if (behind.empty() || (!converged && behind.size() < replicas.size())) continue;
+    for (const std::string& b : behind) {
+      report.violations.push_back("acknowledged write lost: " + b + " for " + f.key +
+                                  ", newest acknowledged is " + f.write->ToString());
+    }
+  }
+}
+
+// ---- no deleted key resurrected
+// ------------------------------------------------------------------
+
+void Simulator::NoteTombstoneApplied(Node& n, const std::string& key, const Version& v) {
+  if (!v.tombstone) return;
+  auto [newest, fresh] = newest_tombstone_applied_.try_emplace(key, SimDot{v.timestamp, v.writer});
+  if (!fresh && DotAfter(SimDot{v.timestamp, v.writer}, newest->second)) {
+    newest->second = SimDot{v.timestamp, v.writer};
+  }
+  DurableTombstone t{key, SimDot{v.timestamp, v.writer}, now_, n.index, ""};
+  if (n.sync == SyncMode::kAlways) {
+    t.source = StrCat("applied on ", n.name, " at ", now_, " ms");
+    durable_tombstones_[key].push_back(std::move(t));
+  } else {
+    n.unsynced_tombstones.push_back(std::move(t));
+  }
+}
+
+void Simulator::NoteSynced(Node& n) {
+  for (DurableTombstone& t : n.unsynced_tombstones) {
+    t.source = StrCat("applied on ", n.name, " at ", t.at_ms, " ms, synced at ", now_, " ms");
+    t.at_ms = now_;
+    durable_tombstones_[t.key].push_back(std::move(t));
+  }
+  n.unsynced_tombstones.clear();
+}
+
+void Simulator::CheckResurrections(const std::string& when, bool global) {
+  std::vector<std::string> ignored;
+  for (const std::string& key : keys_) {
+    auto it = durable_tombstones_.find(key);
+    if (it == durable_tombstones_.end()) continue;
+    for (int i : Replicas(key, &ignored)) {
+      auto v = ReadEngine(i, key);
+      if (!v || v->tombstone) continue;
+      const std::string seen_key = nodes_[i]->name + " " + key;
+      if (resurrections_seen_.count(seen_key) != 0) continue;
+      std::vector<DurableTombstone> candidates;
+      for (const DurableTombstone& t : it->second) {
+        if (global || t.node == i) candidates.push_back(t);
+      }
+      auto w = writes_by_value_.find({key, v->value});
+      const Op* write = w == writes_by_value_.end() ? nullptr : w->second;
+      auto past = ResurrectedPast(candidates, SimDot{v->timestamp, v->writer}, write);
+      if (!past) continue;
+      resurrections_seen_[seen_key] = true;
+      violations_.push_back(
+          StrCat("deleted key resurrected (", when, "): ", nodes_[i]->name, " holds ", key, "=",
+                 v->value, " ", DotString(SimDot{v->timestamp, v->writer}), " written by ",
+                 write ? write->ToString() : "?", ", older than the tombstone ",
+                 DotString(past->dot), " durable since ", past->at_ms, " ms (", past->source, ")"));
     }
   }
 }

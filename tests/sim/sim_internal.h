@@ -96,6 +96,11 @@ struct Simulator::Node {
   bool up = false;
   uint64_t generation = 0;
   Hlc last_hlc = 0;  // the clock's Last() when its process died: the next one must start above
+  // The tombstone GC watermarks this incarnation's core set (none yet: nothing may be purged).
+  std::vector<SpanWatermark> watermarks;
+  // Tombstones applied on a `periodic` node since its last WAL sync: durable at the next sync or
+  // clean restart, lost with a power loss.
+  std::vector<DurableTombstone> unsynced_tombstones;
 
   uint64_t Mono(uint64_t now) const { return mono_base_ms + now; }
 };

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -17,6 +18,7 @@ struct RunnerArgs {
   int nodes = 0;  // 0: the seed decides (3..7)
   bool quiet = false;
   bool join = false;  // measure the join time instead (nodes default 100)
+  causeway::sim::SeedKind kind = causeway::sim::SeedKind::kMixed;
 };
 
 bool ParseRunnerArgs(int argc, char** argv, RunnerArgs* args) {
@@ -35,6 +37,14 @@ bool ParseRunnerArgs(int argc, char** argv, RunnerArgs* args) {
     } else if (a == "--join") {
       args->join = true;
       if (has_value && argv[i + 1][0] != '-') args->first_seed = std::stoull(argv[++i]);
+    } else if (a == "--kind" && has_value) {
+      const std::string kind = argv[++i];
+      if (kind != "repair" && kind != "mixed") {
+        std::fprintf(stderr, "--kind is mixed or repair, not %s\n", kind.c_str());
+        std::exit(2);
+      }
+      args->kind =
+          kind == "repair" ? causeway::sim::SeedKind::kRepair : causeway::sim::SeedKind::kMixed;
     } else if (a == "--quiet") {
       args->quiet = true;
     } else {
@@ -66,8 +76,8 @@ int RunSeeds(const RunnerArgs& args) {
   if (args.join) return MeasureJoins(args);
   uint64_t failed = 0;
   for (uint64_t s = args.first_seed; s < args.first_seed + args.seeds; ++s) {
-    auto out =
-        causeway::sim::RunSeed(causeway::sim::SimOptions::FromSeed(s, args.nodes), !args.quiet);
+    auto out = causeway::sim::RunSeed(causeway::sim::SimOptions::FromSeed(s, args.nodes, args.kind),
+                                      !args.quiet);
     if (!out.ok) {
       ++failed;
       std::printf("%s\n", out.failure_text.c_str());

@@ -11,7 +11,23 @@ namespace causeway::sim {
 
 // ---- options ------------------------------------------------------------------------------------
 
-SimOptions SimOptions::FromSeed(uint64_t seed, int nodes_override) {
+namespace {
+
+// Hint budgets of the seeds that overflow them: one hint of the simulator's keys and values
+// (hint key plus version record) takes some 40-120 bytes, so these hold none to a few.
+constexpr uint64_t kSmallHintBudgetMin = 32;
+constexpr uint64_t kSmallHintBudgetMax = 256;
+// Long outages: partitions and crash downtimes up to these, in a longer client phase.
+constexpr uint64_t kLongPartitionMsMax = 15000;
+constexpr uint64_t kLongDowntimeMsMax = 12000;
+constexpr uint64_t kLongClientPhaseMs = 25000;
+constexpr int kManyDeletesPercent = 35;
+// Compactions (so the tombstone GC runs) every this much, per node, in the seeds that have them.
+constexpr uint64_t kCompactionMsMin = 6000;
+
+}  // namespace
+
+SimOptions SimOptions::FromSeed(uint64_t seed, int nodes_override, SeedKind kind) {
   std::mt19937_64 r(seed * 0x9e3779b97f4a7c15ull + 17);
   SimOptions o;
   o.seed = seed;
@@ -29,14 +45,38 @@ SimOptions SimOptions::FromSeed(uint64_t seed, int nodes_override) {
   o.crashes = r() % 3 != 0;
   o.durability = static_cast<Durability>(r() % 3);
   o.clock_faults = r() % 3 == 0;
+  // Drawn after the knobs above, so that those keep the values they had before these existed.
+  const bool small_hint_budget = r() % 3 == 0;
+  const uint64_t hint_budget =
+      kSmallHintBudgetMin + r() % (kSmallHintBudgetMax - kSmallHintBudgetMin);
+  const bool long_outages = r() % 4 == 0;
+  const bool many_deletes = r() % 3 == 0;
+  const bool compactions = r() % 2 == 0;
+  o.kind = kind;
+  if (kind == SeedKind::kRepair) {
+    o.partitions = true;
+    o.crashes = true;
+    if (o.durability == Durability::kAlways) o.durability = Durability::kPeriodic;
+  }
+  if (small_hint_budget || kind == SeedKind::kRepair) o.hint_bytes_per_target_max = hint_budget;
+  if (long_outages || kind == SeedKind::kRepair) {
+    if (!o.partitions && !o.crashes) o.crashes = true;
+    o.partition_ms_max = kLongPartitionMsMax;
+    o.downtime_ms_max = kLongDowntimeMsMax;
+    o.client_phase_ms = kLongClientPhaseMs;
+  }
+  if (many_deletes || kind == SeedKind::kRepair) o.delete_percent = kManyDeletesPercent;
+  if (compactions || kind == SeedKind::kRepair) o.compaction_ms_min = kCompactionMsMin;
   if (o.nodes >= 50) {  // large clusters: more clients, shorter run (each event costs more)
     o.sessions = 10;
     o.keys = 20;
     o.client_phase_ms = 8000;
     o.final_restart_all = false;
+    o.compaction_ms_min = 0;
   }
   o.replay = "tests/sim/run --seed " + std::to_string(seed);
   if (nodes_override > 0) o.replay += " --nodes " + std::to_string(nodes_override);
+  if (kind == SeedKind::kRepair) o.replay += " --kind repair";
   return o;
 }
 
@@ -48,7 +88,11 @@ std::string SimOptions::Describe() const {
       << " partitions=" << (partitions ? (asymmetric_partitions ? "asym" : "sym") : "no")
       << " crashes=" << (crashes ? "yes" : "no")
       << " durability=" << kDurability[static_cast<int>(durability)]
-      << " clock_faults=" << (clock_faults ? "yes" : "no");
+      << " clock_faults=" << (clock_faults ? "yes" : "no") << " outages_ms<=" << partition_ms_max
+      << "/" << downtime_ms_max << " deletes=" << delete_percent << "%"
+      << " hint_budget=" << hint_bytes_per_target_max
+      << " compactions=" << (compaction_ms_min > 0 ? "yes" : "no")
+      << (kind == SeedKind::kRepair ? " kind=repair" : "");
   return out.str();
 }
 
@@ -57,7 +101,9 @@ std::string SimReport::Summary() const {
   out << "events=" << events << " messages=" << messages << " dropped=" << dropped
       << " ops ok/failed/unknown=" << ops_ok << "/" << ops_failed << "/" << ops_unknown
       << " crashes=" << crashes << " partitions=" << partitions << " clock_faults=" << clock_faults
-      << " repair_rounds=" << repair_rounds << " sim_ms=" << sim_ms << " trace=" << std::hex
+      << " hints_over_budget=" << hints_over_budget << " aae_messages=" << aae_messages
+      << " compactions=" << compactions << " purged=" << tombstones_purged
+      << " converge_ms=" << converge_ms << " sim_ms=" << sim_ms << " trace=" << std::hex
       << trace_hash;
   return out.str();
 }
@@ -115,7 +161,8 @@ void Simulator::ClientNext(Session& s) {
   op.session = s.index;
   op.seq = s.seq++;
   const uint64_t dice = rng_() % 100;
-  op.kind = dice < 50 ? OpKind::kRead : (dice < 85 ? OpKind::kWrite : OpKind::kDelete);
+  const uint64_t writes_end = 100 - static_cast<uint64_t>(options_.delete_percent);
+  op.kind = dice < 50 ? OpKind::kRead : (dice < writes_end ? OpKind::kWrite : OpKind::kDelete);
   op.key = keys_[rng_() % keys_.size()];
   op.coordinator = coordinator;
   op.invoke_ms = now_;
@@ -152,11 +199,9 @@ void Simulator::ClientGiveUp(uint64_t request_id) {
   pending_ops_.erase(it);
   ++stats_.ops_unknown;
   Trace(StrCat("s", op.session) + " gave up #" + std::to_string(op.seq));
-  if (op.session >= 0) {
-    Session& s = *sessions_[op.session];
-    s.request = 0;
-    Schedule(Uniform(0, kClientThinkMsMax), [this, &s] { ClientNext(s); });
-  }
+  Session& s = *sessions_[op.session];
+  s.request = 0;
+  Schedule(Uniform(0, kClientThinkMsMax), [this, &s] { ClientNext(s); });
 }
 
 void Simulator::OnReply(Node& n, cluster::RequestId id, const cluster::ClientResult& result) {
@@ -178,7 +223,6 @@ void Simulator::OnReply(Node& n, cluster::RequestId id, const cluster::ClientRes
   }
   ++(op.ok() ? stats_.ops_ok : stats_.ops_failed);
   Trace(n.name + " reply " + op.ToString());
-  if (op.session < 0) return;  // a repair read of the settle phase
   Session& s = *sessions_[op.session];
   if (!result.session.empty()) s.token = result.session;
   s.request = 0;
@@ -218,7 +262,7 @@ void Simulator::StartPartition() {
   for (int s : side_) groups += static_cast<char>('0' + s);
   Trace("partition " + groups + (partition_one_way_ ? " one-way" : ""));
   const uint64_t id = stats_.partitions;
-  Schedule(Uniform(500, 5000), [this, id] {
+  Schedule(Uniform(500, options_.partition_ms_max), [this, id] {
     if (partitioned_ && stats_.partitions == id) HealAll();
   });
 }
@@ -270,12 +314,33 @@ void Simulator::Chaos() {
       last_crash_ms_ = now_;
       if (n.sync == SyncMode::kPeriodic) periodic_crashed_ = true;
       Crash(n);
-      Schedule(Uniform(200, 4000), [this, victim] {
+      Schedule(Uniform(200, options_.downtime_ms_max), [this, victim] {
         if (!nodes_[victim]->up) StartNode(*nodes_[victim]);
       });
     }
   }
   ScheduleChaos();
+}
+
+// Compaction runs the tombstone GC (engine/internal/tombstone_filter.h) on what the node holds.
+void Simulator::ScheduleCompaction(Node& n) {
+  const uint64_t period = options_.compaction_ms_min;
+  Schedule(Uniform(period, 2 * period), [this, i = n.index, inc = n.incarnation] {
+    OnNode(i, inc, [this](Node& node) {
+      Compact(node);
+      ScheduleCompaction(node);
+    });
+  });
+}
+
+void Simulator::Compact(Node& n) {
+  const uint64_t before = n.engine->GetStats().tombstones_purged;
+  Status s = n.engine->CompactData();
+  const uint64_t purged = n.engine->GetStats().tombstones_purged - before;
+  ++stats_.compactions;
+  stats_.tombstones_purged += purged;
+  Trace(StrCat(n.name, " compact -> ", s.ok() ? "ok" : s.ToString(), " purged=", purged));
+  if (!s.ok()) throw SimFailure(n.name + ": compact: " + s.ToString());
 }
 
 void Simulator::HealAll() {

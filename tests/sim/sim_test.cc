@@ -94,12 +94,64 @@ TEST(SimCheckers, IntegrityAndAcknowledgedFloors) {
 TEST(SimCheckers, CatchALyingDiskEndToEnd) {
   // Goal: the whole pipeline (simulator, history, final-state checks) can fail: when every
   // disk acknowledges writes of one key without storing them, acknowledged writes are lost.
+  // (No deletes: a lost delete of a key nothing else was stored for leaves it deleted.)
   SimOptions o = SimOptions::FromSeed(3);
   o.sabotage_lying_disk = true;
+  o.delete_percent = 0;
   o.keys = 2;
   o.client_phase_ms = 4000;
   SimReport r = Simulator(o).Run();
   EXPECT_TRUE(Mentions(r.violations, "acknowledged write lost")) << r.Summary();
+}
+
+TEST(SimCheckers, ResurrectionRule) {
+  // Goal: a live version older than a durable tombstone is a resurrection when its write began
+  // before the tombstone was durable, not when it began later (a write that lost to the
+  // tombstone's clock) nor when it is newer; W=1 deletes are exempt when the rule says so.
+  std::vector<DurableTombstone> t = {{"x", SimDot{50, 1}, 100, -1, "delete"}};
+  Op old_write = Write(0, "x", 40, 2);
+  old_write.invoke_ms = 20;
+  Op late_write = Write(0, "x", 45, 2);
+  late_write.invoke_ms = 150;
+  EXPECT_TRUE(ResurrectedPast(t, SimDot{40, 2}, &old_write).has_value());
+  EXPECT_TRUE(ResurrectedPast(t, SimDot{40, 2}, nullptr).has_value());
+  EXPECT_FALSE(ResurrectedPast(t, SimDot{45, 2}, &late_write).has_value());
+  EXPECT_FALSE(ResurrectedPast(t, SimDot{60, 2}, &old_write).has_value());
+  EXPECT_FALSE(ResurrectedPast(t, SimDot{50, 1}, &old_write).has_value());
+  Op del = Write(0, "x", 70, 3, 1);
+  del.kind = OpKind::kDelete;
+  del.response_ms = 300;
+  EXPECT_TRUE(ProtectedDeletes({del}, true).empty());
+  auto protected_deletes = ProtectedDeletes({del}, false);
+  ASSERT_EQ(protected_deletes.size(), 1u);
+  EXPECT_EQ(protected_deletes[0].at_ms, 300u);
+}
+
+TEST(SimCheckers, CatchAResurrectionEndToEnd) {
+  // Goal: the resurrection checker can fail. With every engine purging every tombstone at its
+  // next compaction (whatever watermark the core asks for) and compactions every few hundred ms,
+  // a replica that missed a delete hands the old value back to the ones that purged it. Which
+  // seed has such a replica depends on the run, so the first of a few seeds that does is taken.
+  constexpr uint64_t kSeedsTried = 8;
+  for (uint64_t seed = 1; seed <= kSeedsTried; ++seed) {
+    SimOptions o = SimOptions::FromSeed(seed, 0, SeedKind::kRepair);
+    o.sabotage_eager_tombstone_gc = true;
+    o.compaction_ms_min = 300;
+    SimReport r = Simulator(o).Run();
+    if (Mentions(r.violations, "deleted key resurrected")) return;
+  }
+  ADD_FAILURE() << "no resurrection was caught in " << kSeedsTried << " seeds";
+}
+
+TEST(SimCheckers, CatchNonConvergenceEndToEnd) {
+  // Goal: the "converged without client reads" checker can fail. With no anti-entropy and no
+  // room for a single hint, a replica that missed writes while away (power loss of `periodic`
+  // nodes, long outages) is never repaired once client reads stop.
+  SimOptions o = SimOptions::FromSeed(kCiRepairFirstSeed, 0, SeedKind::kRepair);
+  o.sabotage_no_anti_entropy = true;
+  o.hint_bytes_per_target_max = 0;
+  SimReport r = Simulator(o).Run();
+  EXPECT_TRUE(Mentions(r.violations, "not converged without client reads")) << r.Summary();
 }
 
 TEST(SimCheckers, RealTimeOrderAndTrueStamps) {
@@ -184,6 +236,20 @@ TEST_P(SimSeeds, Batch) {
   }
 }
 INSTANTIATE_TEST_SUITE_P(Ci, SimSeeds, ::testing::Range(0, kCiBatches));
+
+class SimRepairSeeds : public ::testing::TestWithParam<int> {};
+
+TEST_P(SimRepairSeeds, Batch) {
+  // Goal: what replicas must repair by themselves (long partitions and outages, power loss of
+  // `periodic` nodes, many deletes, hint budgets that overflow) converges without client reads,
+  // with nothing acknowledged lost and no deleted key back.
+  const uint64_t first = kCiRepairFirstSeed + static_cast<uint64_t>(GetParam()) * kCiSeedsPerBatch;
+  for (uint64_t seed = first; seed < first + kCiSeedsPerBatch; ++seed) {
+    SeedOutcome r = RunSeed(SimOptions::FromSeed(seed, 0, SeedKind::kRepair), /*verbose=*/false);
+    EXPECT_TRUE(r.ok) << r.failure_text;
+  }
+}
+INSTANTIATE_TEST_SUITE_P(Ci, SimRepairSeeds, ::testing::Range(0, kCiRepairBatches));
 
 class SimLargeSeeds : public ::testing::TestWithParam<int> {};
 
