@@ -13,7 +13,8 @@
 // varies: these are real processes).
 //
 // Addresses: 127.0.0.133..135, 136..138, and 139 (three ports) for the third test. Every wait and
-// loop is bounded; TearDown kills every node it started and prints their logs' tails on failure.
+// loop is bounded; TearDown (proc_cluster.h) kills every node it started and prints their logs'
+// tails on failure.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -33,6 +34,7 @@
 #include "base/limits.h"
 #include "base/strings.h"
 #include "rpc/client.h"
+#include "tests/cluster_proc/proc_cluster.h"
 #include "tests/tools/harness.h"
 #include "tools/internal/process.h"
 
@@ -41,14 +43,9 @@ namespace {
 
 using nlohmann::json;
 using tools::MonotonicMs;
-using tools::WaitUntil;
 using tools::testing::ReadFile;
 using tools::testing::RunCli;
-using tools::testing::ServeProcess;
-using tools::testing::TempDir;
 
-constexpr size_t kNodes = 3;
-constexpr uint64_t kFormMs = 30000;        // a cluster forms (join, tokens, gossip)
 constexpr uint64_t kConvergeMs = 60000;    // the bound the tests give convergence
 constexpr uint64_t kPollMs = 500;          // between two explain passes
 constexpr uint64_t kCallTimeoutMs = 2000;  // one client call (the node's default deadline)
@@ -57,8 +54,7 @@ constexpr size_t kLoadKeys = 100;          // keys the load writes and deletes
 constexpr double kDeleteFraction = 0.3;    // of the load's operations
 constexpr size_t kValueBytes = 100;        // values are padded to this size
 constexpr auto kLoadOpInterval = std::chrono::microseconds(2500);  // per worker: 400 ops/s
-constexpr size_t kLoadOpsMax = 200000;  // a bound on one load phase, whatever its time
-constexpr size_t kLogTailLines = 40;
+constexpr size_t kLoadOpsMax = 200000;       // a bound on one load phase, whatever its time
 constexpr size_t kDetailsMax = 10;           // failure lines printed per check
 constexpr int kReadAttemptsMax = 50;         // per key, for the fresh R=1 reads after a restart
 constexpr size_t kReadRoundsMax = 100;       // rounds of those reads
@@ -72,15 +68,6 @@ uint64_t TestSeed() {
           : static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
   std::cerr << "seed " << seed << " (replay: CAUSEWAY_TEST_SEED=" << seed << ")\n";
   return seed;
-}
-
-std::string Tail(const std::string& text, size_t lines) {
-  size_t pos = text.size();
-  for (size_t n = 0; n <= lines && pos > 0; ++n) {
-    pos = text.rfind('\n', pos - 1);
-    if (pos == std::string::npos) return text;
-  }
-  return text.substr(pos + 1);
 }
 
 // (timestamp, writer): the LWW order of versions, 0 for "no version".
@@ -126,12 +113,6 @@ Status Apply(Client* client, KeyLog* log, bool del, cluster::Consistency consist
   return r.ok() ? Status::Ok() : r.status();
 }
 
-struct Node {
-  std::string name, address, log;
-  std::vector<std::string> flags;  // the exact `serve` arguments, reused on restart
-  ServeProcess process;
-};
-
 // A client of the nodes `via`, tried in that order.
 std::unique_ptr<Client> ClientOf(const std::vector<const Node*>& via) {
   ClientOptions options;
@@ -140,50 +121,8 @@ std::unique_ptr<Client> ClientOf(const std::vector<const Node*>& via) {
   return std::make_unique<Client>(options);
 }
 
-class Converge : public ::testing::Test {
+class Converge : public ProcCluster {
  protected:
-  // Nodes a, b, c on 127.0.0.<hosts[i]> (free ports), rf=3, seeded by a; waits until each sees
-  // all three up with tokens.
-  void StartCluster(const std::vector<int>& hosts) {
-    std::string seed;
-    for (size_t i = 0; i < kNodes; ++i) {
-      auto node = std::make_unique<Node>();
-      node->name = std::string(1, static_cast<char>('a' + i));
-      node->address = tools::testing::FreeAddress(hosts[i]);
-      if (seed.empty()) seed = node->address;
-      node->log = dir_.path() + "/" + node->name + ".log";
-      node->flags = {"--node-id",  node->name,
-                     "--listen",   node->address,
-                     "--data-dir", dir_.path() + "/" + node->name,
-                     "--seeds",    seed,
-                     "--rf",       "3"};
-      nodes_.push_back(std::move(node));
-    }
-    for (auto& node : nodes_) node->process.Start(node->flags, node->log);
-    for (auto& node : nodes_) {
-      ASSERT_TRUE(tools::testing::WaitServing(node->address, kFormMs)) << node->name;
-      ASSERT_TRUE(tools::testing::WaitMembersUp(node->address, kNodes, kFormMs)) << node->name;
-    }
-  }
-
-  void TearDown() override {
-    for (auto& node : nodes_) {
-      if (node->process.running()) {
-        ::kill(node->process.pid(), SIGCONT);  // a paused node must not outlive us either
-        node->process.Signal(SIGKILL, 10000);
-      }
-    }
-    if (!HasFailure()) return;
-    for (auto& node : nodes_) {
-      std::cerr << "---- tail of node " << node->name << " (" << node->address << ") log ----\n"
-                << Tail(ReadFile(node->log), kLogTailLines);
-    }
-  }
-
-  Node& A() { return *nodes_[0]; }
-  Node& B() { return *nodes_[1]; }
-  Node& C() { return *nodes_[2]; }
-
   // The status JSON of one node, as `causeway status --json` reports it (null if unreachable).
   static json StatusOf(const Node& node) {
     auto r = RunCli({"status", "--json", "--endpoints", node.address, "--timeout-ms", "1000"});
@@ -201,9 +140,6 @@ class Converge : public ::testing::Test {
     for (auto& n : nodes_) sum += StatusOf(*n).value("read_repairs", uint64_t{0});
     return sum;
   }
-
-  TempDir dir_;
-  std::vector<std::unique_ptr<Node>> nodes_;
 };
 
 // The W=2 load: one thread per coordinator order (a Client belongs to its thread), each owning
@@ -296,7 +232,7 @@ std::string Divergence(const Result<cluster::ExplainResult>& e) {
                                        : StrCat("value@", v->timestamp);
     std::string name = "?";
     for (const char* n : {"a", "b", "c"}) name = NodeIdFromName(n) == r.node ? n : name;
-    out += " " + name + ":" + state;
+    out += StrCat(" ", name, ":", state);
   }
   for (const auto& r : e->replicas) {
     if (!r.status.ok() || r.version.has_value() != first.has_value()) return out;
