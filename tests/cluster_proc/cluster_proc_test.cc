@@ -12,7 +12,6 @@
 #include <cctype>
 #include <future>
 #include <iostream>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -20,6 +19,7 @@
 #include <vector>
 
 #include "base/strings.h"
+#include "tests/cluster_proc/proc_cluster.h"
 #include "tests/tools/harness.h"
 #include "tools/internal/process.h"
 
@@ -29,30 +29,14 @@ namespace {
 using nlohmann::json;
 using tools::MonotonicMs;
 using tools::WaitUntil;
-using tools::testing::ReadFile;
 using tools::testing::RunCli;
 using tools::testing::RunResult;
-using tools::testing::ServeProcess;
-using tools::testing::TempDir;
 
 // Exit codes of the CLI contract (docs/operations.md).
 constexpr int kExitOk = 0;
 constexpr int kExitUnavailable = 3;
-constexpr size_t kNodes = 3;
-constexpr size_t kLogTailLines = 40;
 // Bound of one CLI invocation as seen by the test (the CLI's own deadline is 2 s by default).
 constexpr uint64_t kCliTimeoutMs = 20000;
-// How long a cluster may take to form (join settle, token allocation, gossip).
-constexpr uint64_t kFormMs = 30000;
-
-std::string Tail(const std::string& text, size_t lines) {
-  size_t pos = text.size();
-  for (size_t n = 0; n <= lines && pos > 0; ++n) {
-    pos = text.rfind('\n', pos - 1);
-    if (pos == std::string::npos) return text;
-  }
-  return text.substr(pos + 1);
-}
 
 bool Contains(std::string haystack, std::string needle) {
   auto lower = [](std::string& s) {
@@ -68,64 +52,12 @@ json Parse(const std::string& text) {
   return json::parse(text, nullptr, /*allow_exceptions=*/false);
 }
 
-struct Node {
-  std::string name;
-  std::string address;
-  std::vector<std::string> flags;  // the exact `serve` arguments, reused on restart
-  std::string log;
-  ServeProcess process;
-};
-
-class ClusterProc : public ::testing::Test {
+class ClusterProc : public ProcCluster {
  protected:
-  // Starts nodes a, b, c on 127.0.0.<first_host + i>, rf=3, seeded by a, and waits until every
-  // node sees all three up with tokens.
+  // Nodes a, b, c on 127.0.0.<first_host + i>.
   void StartCluster(int first_host) {
-    std::string seed;
-    for (size_t i = 0; i < kNodes; ++i) {
-      auto node = std::make_unique<Node>();
-      node->name = std::string(1, static_cast<char>('a' + i));
-      node->address = tools::testing::FreeAddress(first_host + static_cast<int>(i));
-      if (seed.empty()) seed = node->address;
-      node->log = dir_.path() + "/" + node->name + ".log";
-      node->flags = {"--node-id",  node->name,
-                     "--listen",   node->address,
-                     "--data-dir", dir_.path() + "/" + node->name,
-                     "--seeds",    seed,
-                     "--rf",       "3"};
-      nodes_.push_back(std::move(node));
-    }
-    for (auto& node : nodes_) node->process.Start(node->flags, node->log);
-    for (auto& node : nodes_) {
-      ASSERT_TRUE(tools::testing::WaitServing(node->address, kFormMs)) << node->name;
-      ASSERT_TRUE(tools::testing::WaitMembersUp(node->address, kNodes, kFormMs)) << node->name;
-    }
+    ProcCluster::StartCluster({first_host, first_host + 1, first_host + 2});
   }
-
-  // Restarts a stopped node with its recorded flags and waits until it answers.
-  void Restart(Node& node) {
-    ASSERT_FALSE(node.process.running());
-    node.process.Start(node.flags, node.log);
-    ASSERT_TRUE(tools::testing::WaitServing(node.address, kFormMs)) << node.name;
-  }
-
-  void TearDown() override {
-    for (auto& node : nodes_) {
-      if (node->process.running()) {
-        ::kill(node->process.pid(), SIGCONT);  // a paused node must not outlive us either
-        node->process.Signal(SIGKILL, 10000);
-      }
-    }
-    if (!HasFailure()) return;
-    for (auto& node : nodes_) {
-      std::cerr << "---- tail of node " << node->name << " (" << node->address << ") log ----\n"
-                << Tail(ReadFile(node->log), kLogTailLines);
-    }
-  }
-
-  Node& A() { return *nodes_[0]; }
-  Node& B() { return *nodes_[1]; }
-  Node& C() { return *nodes_[2]; }
 
   // `causeway args... --endpoints <via>`.
   static RunResult Cli(const Node& via, std::vector<std::string> args) {
@@ -164,9 +96,6 @@ class ClusterProc : public ::testing::Test {
     }
     return true;
   }
-
-  TempDir dir_;
-  std::vector<std::unique_ptr<Node>> nodes_;
 };
 
 // One versioned answer of `put --json` / `get --json`.
