@@ -249,8 +249,15 @@ inline constexpr size_t kAaeFanout = 256;
 static_assert(kAaeFanout <= kAaeSpansPerRequestMax);
 inline constexpr size_t kAaeDigestsPerResponseMax = 4096;
 inline constexpr size_t kAaeRepairsInFlightMax = 64;
+inline constexpr uint64_t kAaeFixBytesInFlightMax = 4 << 20;
 inline constexpr uint64_t kAaeBytesPerSDefault = 8 << 20;
-inline constexpr uint64_t kAaeIntervalMsDefault = 1000;
+inline constexpr uint64_t kAaeIntervalMsDefault = 10000;
+// Keys whose newest version is younger than this when an exchange starts are left alone by it:
+// they are most likely writes still on their way to the other replica (peer calls time out
+// after kPeerCallTimeoutMsDefault, then a hint carries them), and fixing them would send them
+// twice. The next exchange sees them if they still differ.
+inline constexpr uint64_t kAaeRecentMs = 2000;
+static_assert(kAaeRecentMs >= kPeerCallTimeoutMsDefault);
 inline constexpr uint64_t kAaeStepTimeoutMs = 10000;
 // Peers' hash and digest queries a node runs on its engine at once (more: kOverloaded), and the
 // on-demand repairs whose progress it remembers.

@@ -150,7 +150,7 @@ Actions NodeCore::Tick(TimeMs now) {
   impl_->MaybeMoveWatermark(now, &out);
   auto alive = [&](NodeId n) { return impl_->membership.IsAlive(n, now); };
   impl_->hints.Tick(now, alive, &out);
-  impl_->aae.Tick(now, impl_->clock->Last(), alive, &out);
+  impl_->aae.Tick(now, impl_->clock->Last(), impl_->clock->PhysicalNowMs(), alive, &out);
   return out;
 }
 

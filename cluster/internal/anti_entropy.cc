@@ -55,6 +55,17 @@ void AntiEntropy::SetRanges(std::vector<Range> ranges) {
   ranges_ = std::move(ranges);
   ranges_epoch_++;
   completed_.clear();
+  peer_spans_.clear();
+  for (const Range& r : ranges_) {
+    for (NodeId peer : r.peers) {
+      auto& spans = peer_spans_[peer];
+      spans.insert(spans.end(), r.spans.begin(), r.spans.end());
+    }
+  }
+  for (auto& [peer, spans] : peer_spans_) {
+    std::sort(spans.begin(), spans.end(),
+              [](const TokenSpan& a, const TokenSpan& b) { return a.first < b.first; });
+  }
   cursor_ = 0;
   // Queued repair pairs name ranges of the old ring: they fail, and the operator repairs again.
   for (const Pair& p : repair_queue_) {
@@ -70,17 +81,16 @@ void AntiEntropy::Send(NodeId to, PeerMessage m, Actions* out) const {
   out->push_back(SendAction{to, hooks_.address_of(to), std::move(m)});
 }
 
-double AntiEntropy::Weight(size_t range) const {
-  if (range >= ranges_.size()) return 0;
+double AntiEntropy::Weight(const std::vector<TokenSpan>& spans) {
   double w = 0;
-  for (const TokenSpan& s : ranges_[range].spans) w += static_cast<double>(s.last - s.first) + 1;
+  for (const TokenSpan& s : spans) w += static_cast<double>(s.last - s.first) + 1;
   return w;
 }
 
 // ---- scheduling -------------------------------------------------------------------------------
 
-void AntiEntropy::Tick(TimeMs now, Hlc now_hlc, const std::function<bool(NodeId)>& alive,
-                       Actions* out) {
+void AntiEntropy::Tick(TimeMs now, Hlc now_hlc, uint64_t wall_ms,
+                       const std::function<bool(NodeId)>& alive, Actions* out) {
   if (!ticked_) ticked_ = true, last_refill_ms_ = now, budget_bytes_ = 0;
   const uint64_t refill = (now - last_refill_ms_) * bytes_per_s_ / 1000;
   if (refill > 0) {
@@ -90,7 +100,8 @@ void AntiEntropy::Tick(TimeMs now, Hlc now_hlc, const std::function<bool(NodeId)
   }
   if (ex_) {
     const bool step_late = ex_->step != Exchange::Step::kNone && now >= ex_->step_deadline;
-    const bool fix_late = ex_->fixes_in_flight > 0 && now >= ex_->oldest_fix_ms + kAaeStepTimeoutMs;
+    const bool fix_late =
+        ex_->fixes_in_flight > 0 && now >= ex_->fix_progress_ms + kAaeStepTimeoutMs;
     if (step_late || fix_late) {
       Abandon(StrCat("node ", ex_->pair.peer, " did not answer within ", kAaeStepTimeoutMs, " ms"),
               now);
@@ -101,7 +112,7 @@ void AntiEntropy::Tick(TimeMs now, Hlc now_hlc, const std::function<bool(NodeId)
     }
   }
   std::optional<Pair> next = NextPair(now, alive);
-  if (next) Begin(*next, now, now_hlc, out);
+  if (next) Begin(*next, now, now_hlc, wall_ms, out);
 }
 
 std::optional<AntiEntropy::Pair> AntiEntropy::NextPair(TimeMs now,
@@ -109,39 +120,32 @@ std::optional<AntiEntropy::Pair> AntiEntropy::NextPair(TimeMs now,
   while (!repair_queue_.empty()) {
     Pair p = repair_queue_.front();
     repair_queue_.pop_front();
-    if (p.range < ranges_.size() && alive(p.peer)) return p;
+    if (alive(p.peer)) return p;
     Repair& r = repairs_[p.repair];
     r.failed++;
     if (r.first_error.empty()) r.first_error = StrCat("replica ", p.peer, " is down");
     if (r.done + r.failed == r.total) r.finished_ms = now;
   }
   if (!urgent_ && now < next_start_ms_) return std::nullopt;
-  size_t pairs = 0;
-  for (const Range& r : ranges_) pairs += r.peers.size();
-  for (size_t tried = 0; tried < pairs; ++tried) {
-    size_t k = cursor_++ % pairs;
-    for (size_t i = 0; i < ranges_.size(); ++i) {
-      if (k >= ranges_[i].peers.size()) {
-        k -= ranges_[i].peers.size();
-        continue;
-      }
-      const NodeId peer = ranges_[i].peers[k];
-      if (alive(peer)) return Pair{i, peer, 0};
-      break;
-    }
+  const size_t peers = peer_spans_.size();
+  for (size_t tried = 0; tried < peers; ++tried) {
+    auto it = std::next(peer_spans_.begin(), static_cast<std::ptrdiff_t>(cursor_++ % peers));
+    if (alive(it->first)) return Pair{it->first, 0, it->second, true};
   }
   next_start_ms_ = now + interval_ms_;  // nobody to exchange with: look again later
   return std::nullopt;
 }
 
-void AntiEntropy::Begin(Pair pair, TimeMs now, Hlc now_hlc, Actions* out) {
+void AntiEntropy::Begin(Pair pair, TimeMs now, Hlc now_hlc, uint64_t wall_ms, Actions* out) {
   ex_.emplace();
   ex_->serial = next_serial_++;
   ex_->pair = pair;
   ex_->ranges_epoch = ranges_epoch_;
-  ex_->started_hlc = now_hlc;
+  ex_->recent_from = wall_ms > kAaeRecentMs ? HlcMake(wall_ms - kAaeRecentMs, 0) : 0;
+  // Below the watermark every key was compared: the ones left alone as recent are above it.
+  ex_->started_hlc = std::min(now_hlc, ex_->recent_from);
   ex_->started_ms = now;
-  for (const TokenSpan& s : ranges_[pair.range].spans) ex_->to_hash.push_back(s);
+  for (const TokenSpan& s : ex_->pair.spans) ex_->to_hash.push_back(s);
   Advance(now, out);
 }
 
@@ -260,6 +264,7 @@ void AntiEntropy::AfterDigests() {
       const KeyDigest& a = mine[i++];
       const KeyDigest& b = theirs[j++];
       if (SameWinner(a, b)) continue;
+      if (std::max(a.timestamp, b.timestamp) >= ex.recent_from) continue;  // likely in flight
       const bool a_wins =
           std::make_pair(a.timestamp, a.writer) > std::make_pair(b.timestamp, b.writer);
       const bool b_wins =
@@ -267,9 +272,13 @@ void AntiEntropy::AfterDigests() {
       // Equal dots that differ (only a corrupt or forged record can): both ways, merge decides.
       ex.fixes.push_back({a.key, !b_wins, !a_wins});
     } else if (have_mine && (!have_theirs || Order(mine[i]) < Order(theirs[j]))) {
-      ex.fixes.push_back({mine[i++].key, true, false});
+      const KeyDigest& a = mine[i++];
+      if (a.timestamp >= ex.recent_from) continue;  // likely in flight
+      ex.fixes.push_back({a.key, true, false});
     } else {
-      ex.fixes.push_back({theirs[j++].key, false, true});
+      const KeyDigest& b = theirs[j++];
+      if (b.timestamp >= ex.recent_from) continue;
+      ex.fixes.push_back({b.key, false, true});
     }
     ex.keys_differed++;
     counters_.keys_differed++;
@@ -286,10 +295,13 @@ void AntiEntropy::AfterDigests() {
 void AntiEntropy::StartFixes(TimeMs now, Actions* out) {
   if (!ex_) return;
   Exchange& ex = *ex_;
-  while (!ex.fixes.empty() && ex.fixes_in_flight < kAaeRepairsInFlightMax && budget_bytes_ > 0) {
+  const size_t by_bytes =
+      static_cast<size_t>(std::max<uint64_t>(kAaeFixBytesInFlightMax / fix_bytes_avg_, 1));
+  const size_t max_in_flight = std::min(kAaeRepairsInFlightMax, by_bytes);
+  while (!ex.fixes.empty() && ex.fixes_in_flight < max_in_flight && budget_bytes_ > 0) {
     Fix fix = std::move(ex.fixes.front());
     ex.fixes.pop_front();
-    if (ex.fixes_in_flight == 0) ex.oldest_fix_ms = now;
+    ex.fix_progress_ms = now;
     if (fix.push) {
       ex.fixes_in_flight++;
       const uint64_t op = NextId();
@@ -309,10 +321,11 @@ void AntiEntropy::StartFixes(TimeMs now, Actions* out) {
   }
 }
 
-void AntiEntropy::FixDone(uint64_t serial, bool ok, bool wrote) {
+void AntiEntropy::FixDone(uint64_t serial, bool ok, bool wrote, TimeMs now) {
   if (!ex_ || ex_->serial != serial) return;
   CW_ASSERT(ex_->fixes_in_flight > 0, "anti-entropy fix finished that was not in flight");
   ex_->fixes_in_flight--;
+  ex_->fix_progress_ms = now;
   if (!ok) ex_->fix_failed = true;
   if (wrote) ex_->keys_written++;
 }
@@ -328,8 +341,8 @@ void AntiEntropy::Finish(TimeMs now) {
     return;
   }
   counters_.exchanges++;
-  if (ex.ranges_epoch == ranges_epoch_) {
-    completed_[{ex.pair.range, ex.pair.peer}] = Completed{ex.started_hlc, ex.started_ms};
+  if (ex.ranges_epoch == ranges_epoch_ && ex.pair.full) {
+    completed_[ex.pair.peer] = Completed{ex.started_hlc, ex.started_ms};
   }
   RecordForRepair(ex, true, "", now);
 }
@@ -349,7 +362,7 @@ void AntiEntropy::RecordForRepair(const Exchange& ex, bool ok, const std::string
   Repair& r = it->second;
   (ok ? r.done : r.failed)++;
   if (!ok && r.first_error.empty()) r.first_error = why;
-  r.weight_done += ex.ranges_epoch == ranges_epoch_ ? Weight(ex.pair.range) : 0;
+  r.weight_done += Weight(ex.pair.spans);
   r.keys_compared += ex.keys_compared;
   r.keys_differed += ex.keys_differed;
   r.keys_written += ex.keys_written;
@@ -383,9 +396,10 @@ void AntiEntropy::OnStorageDone(uint64_t op_id, StorageResult result, TimeMs now
   if (!ex_ || ex_->serial != op.serial) return;  // an abandoned exchange's
   Exchange& ex = *ex_;
   if (op.kind == OpKind::kFixRead) {
-    if (!result.status.ok()) return FixDone(op.serial, false, false);
-    if (!result.version) return FixDone(op.serial, true, false);  // gone since it was listed
+    if (!result.status.ok()) return FixDone(op.serial, false, false, now);
+    if (!result.version) return FixDone(op.serial, true, false, now);  // gone since it was listed
     const uint64_t bytes = VersionBytes(*result.version);
+    NoteFixBytes(bytes);
     budget_bytes_ -= static_cast<int64_t>(bytes);
     ex.bytes += bytes;
     counters_.bytes += bytes;
@@ -396,7 +410,7 @@ void AntiEntropy::OnStorageDone(uint64_t op_id, StorageResult result, TimeMs now
   }
   if (op.kind == OpKind::kFixApply) {
     if (result.status.ok()) counters_.keys_pulled++;
-    FixDone(op.serial, result.status.ok(), result.status.ok());
+    FixDone(op.serial, result.status.ok(), result.status.ok(), now);
     StartFixes(now, out);
     Advance(now, out);
     return;
@@ -471,7 +485,7 @@ void AntiEntropy::OnReplicateResponse(NodeId from, const ReplicateResponse& r, T
   const uint64_t serial = it->second.serial;
   sent_.erase(it);
   if (r.status.ok()) counters_.keys_pushed++;
-  FixDone(serial, r.status.ok(), r.status.ok());
+  FixDone(serial, r.status.ok(), r.status.ok(), now);
   StartFixes(now, out);
   Advance(now, out);
 }
@@ -482,12 +496,13 @@ void AntiEntropy::OnReadResponse(NodeId from, ReadResponse r, TimeMs now, Action
   Sent sent = std::move(it->second);
   sent_.erase(it);
   if (!ex_ || ex_->serial != sent.serial) return;
-  if (!r.status.ok()) return FixDone(sent.serial, false, false);
-  if (!r.version) return FixDone(sent.serial, true, false);  // gone since it was listed
+  if (!r.status.ok()) return FixDone(sent.serial, false, false, now);
+  if (!r.version) return FixDone(sent.serial, true, false, now);  // gone since it was listed
   if (Status s = hooks_.accept_pulled(*r.version); !s.ok()) {
-    return FixDone(sent.serial, false, false);
+    return FixDone(sent.serial, false, false, now);
   }
   const uint64_t bytes = VersionBytes(*r.version);
+  NoteFixBytes(bytes);
   budget_bytes_ -= static_cast<int64_t>(bytes);
   ex_->bytes += bytes;
   counters_.bytes += bytes;
@@ -510,11 +525,15 @@ void AntiEntropy::OnSendFailed(NodeId to, RequestId id, TimeMs now, Actions* out
   sent_.erase(it);
   if (!ex_ || ex_->serial != sent.serial) return;
   if (sent.kind == SentKind::kPush || sent.kind == SentKind::kPull) {
-    FixDone(sent.serial, false, false);
+    FixDone(sent.serial, false, false, now);
     StartFixes(now, out);
     return Advance(now, out);
   }
   Abandon(StrCat("node ", to, " could not be reached"), now);
+}
+
+void AntiEntropy::NoteFixBytes(uint64_t bytes) {
+  fix_bytes_avg_ = std::max<uint64_t>((fix_bytes_avg_ * 7 + bytes) / 8, 1);
 }
 
 }  // namespace causeway::cluster::internal

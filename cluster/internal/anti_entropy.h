@@ -1,8 +1,8 @@
 // AntiEntropy: replicas of a token range compare their copies and repair each other with no
 // client reads (docs/design.md, "Anti-entropy exchange"), in the spirit of Riak's Tictac AAE.
 //
-// A range is a run of ring arcs with one replica set that includes us (SetRanges). One exchange
-// at a time compares one range with one of its other replicas (the peer):
+// A range is the ring arcs that have one replica set including us (SetRanges). One exchange at a
+// time compares, with one other replica (the peer), every span we both replicate:
 //  1. hashes: both sides hash the range's spans (AaeHashRequest / kAaeHashes, answered from the
 //     engine's incremental tree: no full scan). A span whose hashes differ is split into at most
 //     kAaeFanout pieces at segment boundaries and compared again; a span inside one segment, or
@@ -12,7 +12,8 @@
 //  3. fixes: for a key the sides disagree on, the LWW winner is written where it is missing:
 //     read locally and replicated to the peer (push), or read from the peer and applied locally
 //     (pull). At most kAaeRepairsInFlightMax fixes are outstanding, paced to bytes_per_s.
-// Exchanges start every interval_ms, round robin over (range, peer) pairs with a live peer; back
+// Exchanges start every interval_ms, round robin over the live peers (so a full round is one
+// exchange per peer, however many ranges vnodes cut the ring into); back
 // to back while the node catches up (SetUrgent) and for an on-demand repair (StartRepair).
 // Any failed or unanswered step abandons the exchange; a later one starts over.
 //
@@ -66,7 +67,9 @@ class AntiEntropy {
   void SetRanges(std::vector<Range> ranges);
   // Back to back exchanges, no interval, while true (catching up).
   void SetUrgent(bool urgent) { urgent_ = urgent; }
-  void Tick(TimeMs now, Hlc now_hlc, const std::function<bool(NodeId)>& alive, Actions* out);
+  // `now_hlc`: the clock's Last(); `wall_ms`: its physical clock (for kAaeRecentMs).
+  void Tick(TimeMs now, Hlc now_hlc, uint64_t wall_ms, const std::function<bool(NodeId)>& alive,
+            Actions* out);
 
   // ---- the peer side: answer another replica's exchange from our engine
   void OnHashRequest(NodeId from, const AaeHashRequest& r, Actions* out);
@@ -96,9 +99,10 @@ class AntiEntropy {
 
  private:
   struct Pair {
-    size_t range = 0;
     NodeId peer = 0;
-    uint64_t repair = 0;  // 0: scheduled
+    uint64_t repair = 0;           // 0: scheduled
+    std::vector<TokenSpan> spans;  // in token order: all we share with the peer, or a repair's cut
+    bool full = true;              // spans are all we share (only then it counts for watermarks)
   };
   struct Fix {
     std::string key;
@@ -109,7 +113,8 @@ class AntiEntropy {
     uint64_t serial = 0;
     Pair pair;
     uint64_t ranges_epoch = 0;
-    Hlc started_hlc = 0;
+    Hlc started_hlc = 0;  // min(the clock's Last(), recent_from) at the start: the watermark
+    Hlc recent_from = 0;  // keys with a version this new or newer are left alone (kAaeRecentMs)
     TimeMs started_ms = 0;
     std::deque<TokenSpan> to_hash;
     std::deque<TokenSpan> to_list;   // spans whose keys are to be listed
@@ -123,7 +128,7 @@ class AntiEntropy {
     TimeMs step_deadline = 0;
     std::deque<Fix> fixes;  // waiting for the pace and the in-flight bound
     size_t fixes_in_flight = 0;
-    TimeMs oldest_fix_ms = 0;
+    TimeMs fix_progress_ms = 0;  // when a fix last started or finished
     bool fix_failed = false;
     uint64_t keys_compared = 0, keys_differed = 0, keys_written = 0, bytes = 0;
   };
@@ -157,30 +162,37 @@ class AntiEntropy {
   uint64_t NextId() { return kAaeIdBit | next_id_++; }
   void Send(NodeId to, PeerMessage m, Actions* out) const;
   std::optional<Pair> NextPair(TimeMs now, const std::function<bool(NodeId)>& alive);
-  void Begin(Pair pair, TimeMs now, Hlc now_hlc, Actions* out);
+  void Begin(Pair pair, TimeMs now, Hlc now_hlc, uint64_t wall_ms, Actions* out);
   void Advance(TimeMs now, Actions* out);
   void AfterHashes(Actions* out);
   void AfterDigests();
   void StartFixes(TimeMs now, Actions* out);
-  void FixDone(uint64_t serial, bool ok, bool wrote);
+  void FixDone(uint64_t serial, bool ok, bool wrote, TimeMs now);
+  void NoteFixBytes(uint64_t bytes);
   void Finish(TimeMs now);
   void Abandon(const std::string& why, TimeMs now);
   void RecordForRepair(const Exchange& ex, bool ok, const std::string& why, TimeMs now);
-  double Weight(size_t range) const;
+  static double Weight(const std::vector<TokenSpan>& spans);
+  Hlc RangeMark(const Range& range, Hlc now_hlc) const;
 
   const uint64_t interval_ms_;
   const uint64_t bytes_per_s_;
   Hooks hooks_;
   std::vector<Range> ranges_;
   uint64_t ranges_epoch_ = 1;
-  std::map<std::pair<size_t, NodeId>, Completed> completed_;  // for ranges_epoch_
-  size_t cursor_ = 0;                                         // round robin over pairs
+  std::map<NodeId, std::vector<TokenSpan>> peer_spans_;  // what we share with each peer
+  std::map<NodeId, Completed> completed_;  // last full exchange per peer, for ranges_epoch_
+  size_t cursor_ = 0;                      // round robin over peer_spans_
   std::deque<Pair> repair_queue_;
   std::map<uint64_t, Repair> repairs_;
   uint64_t next_repair_ = 1;
   bool urgent_ = false;
   TimeMs next_start_ms_ = 0;
   int64_t budget_bytes_ = 0;
+  // Bytes of the versions fixes moved lately (a moving average): fixes in flight are bounded so
+  // that about kAaeFixBytesInFlightMax of them are outstanding, so 1 MiB values go a few at a
+  // time (a burst of 64 would outlast the peer call timeout and fail every retry alike).
+  uint64_t fix_bytes_avg_ = 1024;
   TimeMs last_refill_ms_ = 0;
   bool ticked_ = false;
   std::optional<Exchange> ex_;

@@ -60,19 +60,25 @@ uint64_t AntiEntropy::StartRepair(const std::vector<TokenSpan>& spans, TimeMs no
   const uint64_t id = next_repair_++;
   Repair& r = repairs_[id];
   r.started_ms = now;
-  for (size_t i = 0; i < ranges_.size(); ++i) {
-    bool wanted = spans.empty();
-    for (const TokenSpan& want : spans) {
-      for (const TokenSpan& have : ranges_[i].spans) {
-        wanted = wanted || (want.first <= have.last && have.first <= want.last);
+  for (const auto& [peer, shared] : peer_spans_) {
+    Pair pair{peer, id, {}, spans.empty()};
+    if (spans.empty()) {
+      pair.spans = shared;
+    } else {
+      for (const TokenSpan& have : shared) {  // the intersection, in token order
+        for (const TokenSpan& want : spans) {
+          if (want.first > have.last || have.first > want.last) continue;
+          pair.spans.push_back({std::max(want.first, have.first), std::min(want.last, have.last)});
+        }
       }
+      std::sort(pair.spans.begin(), pair.spans.end(),
+                [](const TokenSpan& a, const TokenSpan& b) { return a.first < b.first; });
+      pair.full = pair.spans == shared;
     }
-    if (!wanted) continue;
-    for (NodeId peer : ranges_[i].peers) {
-      repair_queue_.push_back(Pair{i, peer, id});
-      r.total++;
-      r.weight_total += Weight(i);
-    }
+    if (pair.spans.empty()) continue;
+    r.total++;
+    r.weight_total += Weight(pair.spans);
+    repair_queue_.push_back(std::move(pair));
   }
   if (r.total == 0) r.finished_ms = now;
   // Only the latest kAaeRepairsKept repairs are remembered.
@@ -110,15 +116,20 @@ NodeCore::RepairStatus AntiEntropy::repair_status(uint64_t id, TimeMs now) const
   return st;
 }
 
+Hlc AntiEntropy::RangeMark(const Range& range, Hlc now_hlc) const {
+  Hlc mark = now_hlc;
+  for (NodeId peer : range.peers) {
+    auto it = completed_.find(peer);
+    mark = std::min(mark, it == completed_.end() ? Hlc{0} : it->second.started_hlc);
+  }
+  return mark;
+}
+
 std::vector<SpanWatermark> AntiEntropy::Watermarks(Hlc now_hlc) const {
   std::vector<SpanWatermark> out;
-  for (size_t i = 0; i < ranges_.size(); ++i) {
-    Hlc mark = now_hlc;
-    for (NodeId peer : ranges_[i].peers) {
-      auto it = completed_.find({i, peer});
-      mark = std::min(mark, it == completed_.end() ? Hlc{0} : it->second.started_hlc);
-    }
-    for (const TokenSpan& s : ranges_[i].spans) out.push_back({s, mark});
+  for (const Range& range : ranges_) {
+    const Hlc mark = RangeMark(range, now_hlc);
+    for (const TokenSpan& s : range.spans) out.push_back({s, mark});
   }
   std::sort(out.begin(), out.end(), [](const SpanWatermark& a, const SpanWatermark& b) {
     return a.span.first < b.span.first;
@@ -127,26 +138,20 @@ std::vector<SpanWatermark> AntiEntropy::Watermarks(Hlc now_hlc) const {
 }
 
 Hlc AntiEntropy::WatermarkAt(Token token, Hlc now_hlc) const {
-  for (size_t i = 0; i < ranges_.size(); ++i) {
-    bool in = false;
-    for (const TokenSpan& s : ranges_[i].spans) in = in || s.Contains(token);
-    if (!in) continue;
-    Hlc mark = now_hlc;
-    for (NodeId peer : ranges_[i].peers) {
-      auto it = completed_.find({i, peer});
-      mark = std::min(mark, it == completed_.end() ? Hlc{0} : it->second.started_hlc);
+  for (const Range& range : ranges_) {
+    for (const TokenSpan& s : range.spans) {
+      if (s.Contains(token)) return RangeMark(range, now_hlc);
     }
-    return mark;
   }
   return 0;
 }
 
 bool AntiEntropy::ExchangedAllSince(TimeMs since, const std::function<bool(NodeId)>& alive) const {
-  for (size_t i = 0; i < ranges_.size(); ++i) {
+  for (const Range& range : ranges_) {
     bool any_alive = false, exchanged = false;
-    for (NodeId peer : ranges_[i].peers) {
+    for (NodeId peer : range.peers) {
       any_alive = any_alive || alive(peer);
-      auto it = completed_.find({i, peer});
+      auto it = completed_.find(peer);
       exchanged = exchanged || (it != completed_.end() && it->second.started_ms >= since);
     }
     if (any_alive && !exchanged) return false;

@@ -245,22 +245,23 @@ void Coordinator::HintHere(NodeId replica, const std::string& key, const Version
 
 // ---- reads -------------------------------------------------------------------------------------
 
-std::vector<NodeId> Coordinator::LiveOrder(const std::vector<NodeId>& preference,
+std::vector<NodeId> Coordinator::LiveOrder(const std::vector<NodeId>& preference, size_t need,
                                            TimeMs now) const {
   std::vector<NodeId> order;
   const NodeId self = view_->self_id();
   const bool self_replica =
       std::find(preference.begin(), preference.end(), self) != preference.end();
-  // Ourselves first (the cheapest replica to read), then the others in preference order; a
-  // replica catching up (we or a peer, by gossip) goes last, so an R=1 read right after a node
-  // came back answers from a replica that did not miss writes.
+  // Ourselves first (the cheapest replica to read), then the others in preference order. A
+  // replica catching up (we or a peer, by gossip) may have missed writes: while `need` others are
+  // alive it is left out altogether (a read that fails on them fails, rather than answer from a
+  // stale copy); otherwise it goes last (a whole cluster restarted at once still serves).
   std::vector<NodeId> late;
   auto place = [&](NodeId node) { (view_->CatchingUp(node, now) ? late : order).push_back(node); };
   if (self_replica) place(self);
   for (NodeId node : preference) {
     if (node != self && view_->IsAlive(node, now)) place(node);
   }
-  order.insert(order.end(), late.begin(), late.end());
+  if (order.size() < need) order.insert(order.end(), late.begin(), late.end());
   return order;
 }
 
@@ -275,7 +276,7 @@ void Coordinator::StartRead(RequestId id, ClientRead request, TimeMs now, Action
   if (!prep.ok()) return fail(prep.status());
   const int r = prep->n;
   std::vector<NodeId> preference = std::move(prep->replicas);
-  std::vector<NodeId> order = LiveOrder(preference, now);
+  std::vector<NodeId> order = LiveOrder(preference, static_cast<size_t>(r), now);
   if (order.size() < static_cast<size_t>(r)) {
     return fail(Status::Unavailable(std::to_string(order.size()) +
                                     " replicas alive, R=" + std::to_string(r)));
@@ -382,7 +383,7 @@ void Coordinator::Escalate(ReadOp* op, TimeMs now, Actions* out) {
 void Coordinator::RetryRead(ReadOp* op, TimeMs now, Actions* out) {
   op->retry_at = 0;
   op->preference = view_->Replicas(op->key);
-  op->order = LiveOrder(op->preference, now);
+  op->order = LiveOrder(op->preference, op->need, now);
   op->next = 0;
   op->failed.clear();
   Pump(op, now, out);

@@ -127,7 +127,8 @@ class Coordinator {
   void FinishWrite(WriteOp* op, Status status, Actions* out);
   static std::string PartialWriteMessage(const WriteOp& op, const Status& last_failure);
 
-  std::vector<NodeId> LiveOrder(const std::vector<NodeId>& preference, TimeMs now) const;
+  std::vector<NodeId> LiveOrder(const std::vector<NodeId>& preference, size_t need,
+                                TimeMs now) const;
   void Ask(ReadOp* op, NodeId node, Actions* out);
   void ReadAnswer(ReadOp* op, NodeId node, Status status, std::optional<Version> version,
                   TimeMs now, Actions* out);

@@ -342,11 +342,10 @@ struct NodeCore::Impl final : internal::ClusterView {
     aae.SetRanges(OurRanges());
   }
 
-  // The ranges we replicate, for anti-entropy: the ring's arcs that list us, adjacent arcs with
-  // the same replicas merged (also across the top of the ring).
+  // The ranges we replicate, for anti-entropy: the ring's arcs that list us, one range per
+  // replica set (its spans in token order, adjacent ones merged).
   std::vector<internal::AntiEntropy::Range> OurRanges() const {
-    std::vector<internal::AntiEntropy::Range> out;
-    std::vector<std::vector<NodeId>> sets;
+    std::map<std::vector<NodeId>, std::vector<TokenSpan>> by_peers;
     for (Ring::Arc& arc : ring.ReplicaArcs(config.rf)) {
       if (std::find(arc.replicas.begin(), arc.replicas.end(), id) == arc.replicas.end()) continue;
       std::vector<NodeId> peers;
@@ -354,19 +353,15 @@ struct NodeCore::Impl final : internal::ClusterView {
         if (n != id) peers.push_back(n);
       }
       std::sort(peers.begin(), peers.end());
-      if (!out.empty() && sets.back() == peers &&
-          out.back().spans.back().last + 1 == arc.span.first) {
-        out.back().spans.back().last = arc.span.last;
-        continue;
+      std::vector<TokenSpan>& spans = by_peers[peers];
+      if (!spans.empty() && spans.back().last + 1 == arc.span.first) {
+        spans.back().last = arc.span.last;  // arcs come in token order
+      } else {
+        spans.push_back(arc.span);
       }
-      out.push_back({{arc.span}, peers});
-      sets.push_back(std::move(peers));
     }
-    if (out.size() > 1 && sets.front() == sets.back() && out.front().spans.front().first == 0 &&
-        out.back().spans.back().last == ~Token{0}) {
-      out.front().spans.push_back(out.back().spans.back());  // token order: [0, a], [b, top]
-      out.pop_back();
-    }
+    std::vector<internal::AntiEntropy::Range> out;
+    for (auto& [peers, spans] : by_peers) out.push_back({std::move(spans), peers});
     return out;
   }
 

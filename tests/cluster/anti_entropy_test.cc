@@ -87,7 +87,7 @@ TEST(AntiEntropy, ReplicasThatDifferConvergeWithoutClientReads) {
   uint64_t exchanges_before = 0, differed_before = 0;
   for (size_t i = 0; i < 3; ++i) exchanges_before += h.core(i).counters().aae_exchanges;
   for (size_t i = 0; i < 3; ++i) differed_before += h.core(i).counters().aae_keys_differed;
-  h.Run(5000);
+  h.Run(2 * kAaeIntervalMsDefault + 1000);
   uint64_t exchanges_after = 0, differed_after = 0;
   for (size_t i = 0; i < 3; ++i) exchanges_after += h.core(i).counters().aae_exchanges;
   for (size_t i = 0; i < 3; ++i) differed_after += h.core(i).counters().aae_keys_differed;

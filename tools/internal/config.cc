@@ -232,7 +232,7 @@ const std::vector<ConfigKey>& ServeConfigKeys() {
        "stamp no writes while this node's clock is more than this fraction of "
        "max_clock_offset_ms off the majority of its peers"},
       {"block_cache_mb", "256", "RocksDB block cache size"},
-      {"aae_interval_ms", "1000",
+      {"aae_interval_ms", "10000",
        "anti-entropy: start one exchange of a range with one of its replicas this often"},
       {"aae_mb_per_s", "8", "anti-entropy: MiB/s of versions an exchange may send or fetch"},
       {"hint_replay_mb_per_s", "8", "hinted handoff: MiB/s of hints replayed to each target"},
