@@ -201,6 +201,18 @@ inline constexpr uint64_t kDataDirLockPollMs = 20;
 // `causeway bench`: client threads and calls outstanding per thread.
 inline constexpr int kBenchConnectionsMax = 1024;
 inline constexpr int kBenchOutstandingMax = 1024;
+// `causeway repair`: a node's progress is polled every kRepairPollMs and, when not on a terminal,
+// printed every kRepairPlainProgressMs; a node none of whose polls answered for
+// kRepairUnreachableMsMax is given up; the whole run is bounded by --timeout-s (default
+// kRepairTimeoutSDefault, at most kRepairTimeoutSMax).
+inline constexpr uint64_t kRepairPollMs = 250;
+inline constexpr uint64_t kRepairPlainProgressMs = 2000;
+inline constexpr uint64_t kRepairUnreachableMsMax = 10000;
+inline constexpr uint64_t kRepairTimeoutSDefault = 600;
+inline constexpr uint64_t kRepairTimeoutSMax = 7ull * 24 * 3600;
+static_assert(kRepairPollMs < kRepairPlainProgressMs);
+static_assert(kRepairUnreachableMsMax > 2 * kRequestTimeoutMsDefault);  // several polls fail first
+static_assert(kRepairUnreachableMsMax < kRepairTimeoutSDefault * 1000);
 
 // ---- Disk (engine/internal/disk_watch.h, engine/internal/info_log.h) ------------------------
 // Data writes (replica applies, hints) are refused with kNoSpace while the free space of the data

@@ -47,6 +47,10 @@ void NodeDriver::StartRead(RequestId id, ClientRead request) {
 void NodeDriver::StartExplain(RequestId id, std::string key) {
   Submit(StartExplainInput{id, std::move(key)});
 }
+uint64_t NodeDriver::StartRepair(std::vector<TokenSpan> spans) {
+  CW_ASSERT(!running_, "StartRepair while the driver carries out actions");
+  return core_.StartRepair(std::move(spans), ports_.clock->NowMs());
+}
 void NodeDriver::OnPeerMessage(NodeId from, PeerMessage message) {
   Submit(PeerInput{from, std::move(message)});
 }

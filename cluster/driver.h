@@ -28,6 +28,7 @@
 #include <memory>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "base/hlc.h"
 #include "cluster/ceiling.h"
@@ -58,6 +59,10 @@ class NodeDriver {
   void StartWrite(RequestId id, ClientWrite request);
   void StartRead(RequestId id, ClientRead request);
   void StartExplain(RequestId id, std::string key);
+  // An on-demand anti-entropy repair (NodeCore::StartRepair): returns its id at once; the core
+  // starts its exchanges on the following ticks. It yields no actions, so it is not queued; it
+  // must not be called while the driver carries out actions (a host calls it from its loop).
+  uint64_t StartRepair(std::vector<TokenSpan> spans);
 
   // ---- from the ports
   void OnPeerMessage(NodeId from, PeerMessage message);

@@ -428,6 +428,39 @@ Result<cluster::ExplainResult> Client::Explain(std::string_view key) {
   return m.Block(m.StartCall("explain", m.options.timeout_ms, 0, kj::mv(attempt)));
 }
 
+Result<RepairStarted> Client::Repair(const std::vector<TokenSpan>& spans) {
+  Impl& m = *impl_;
+  ClientCore::AttemptFn<RepairStarted> attempt =
+      [spans](wire::ClientApi::Client api, uint64_t) -> kj::Promise<Result<RepairStarted>> {
+    auto admin = api.adminRequest().send().getAdmin();
+    auto req = admin.repairRequest();
+    rpc::SpansToWire(spans, req.initSpans(spans.size()));
+    return req.send()
+        .then([](capnp::Response<wire::Admin::RepairResults> r) -> Result<RepairStarted> {
+          return RepairStarted{r.getId(), r.getNode()};
+        })
+        .attach(kj::mv(admin));
+  };
+  return m.Block(m.StartCall("repair", m.options.timeout_ms, 0, kj::mv(attempt)));
+}
+
+Result<cluster::NodeCore::RepairStatus> Client::RepairProgress(uint64_t id) {
+  Impl& m = *impl_;
+  using Reply = cluster::NodeCore::RepairStatus;
+  ClientCore::AttemptFn<Reply> attempt = [id](wire::ClientApi::Client api,
+                                              uint64_t) -> kj::Promise<Result<Reply>> {
+    auto admin = api.adminRequest().send().getAdmin();
+    auto req = admin.repairStatusRequest();
+    req.setId(id);
+    return req.send()
+        .then([](capnp::Response<wire::Admin::RepairStatusResults> r) -> Result<Reply> {
+          return rpc::RepairStatusFromWire(r.getStatus());
+        })
+        .attach(kj::mv(admin));
+  };
+  return m.Block(m.StartCall("repair status", m.options.timeout_ms, 0, kj::mv(attempt)));
+}
+
 const std::string& Client::session() const { return impl_->session; }
 void Client::set_session(std::string token) { impl_->session = std::move(token); }
 const std::string& Client::endpoint() const {

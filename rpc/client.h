@@ -31,6 +31,7 @@
 #include "base/status.h"
 #include "base/version.h"
 #include "cluster/messages.h"
+#include "cluster/node.h"
 
 namespace causeway {
 
@@ -101,6 +102,24 @@ struct NodeStatusReply {
     causeway::Status fail_stop;  // Ok: writes are not fail-stopped
     uint64_t fail_stops = 0, resumes = 0, log_lines_dropped = 0;
   } disk;
+  // Hinted handoff's and anti-entropy's counters (cluster::NodeCore::Counters), monotonic since
+  // the node started; known is false from a node that predates them.
+  struct Hints {
+    bool known = false;
+    uint64_t hinted_writes = 0, stored = 0, over_budget = 0, replayed = 0, replay_failures = 0;
+    uint64_t dropped = 0;
+  } hints;
+  struct AntiEntropy {
+    bool known = false;
+    uint64_t exchanges = 0, exchange_failures = 0, keys_differed = 0, keys_pushed = 0;
+    uint64_t keys_pulled = 0, bytes = 0, protocol_bytes = 0;
+  } anti_entropy;
+};
+
+// An on-demand repair, as started: its id names it on `node` only.
+struct RepairStarted {
+  uint64_t id = 0;
+  NodeId node = 0;
 };
 
 class Client {
@@ -118,6 +137,14 @@ class Client {
   Result<Version> Delete(std::string_view key, const CallOptions& options = {});
   Result<NodeStatusReply> Status();  // of the first endpoint that answers
   Result<cluster::ExplainResult> Explain(std::string_view key);
+  // Starts an on-demand anti-entropy repair (docs/operations.md, "Running a repair") of the
+  // answering node's ranges that intersect `spans` (empty: all of them; at most
+  // kAaeSpansPerRequestMax, each first <= last) and returns at once. The id means something to
+  // that node only: poll RepairProgress through a Client whose one endpoint is that node (with
+  // several endpoints, a later call may fail over to another node, which answers `known` false
+  // or, worse, about a repair of its own with the same id).
+  Result<RepairStarted> Repair(const std::vector<TokenSpan>& spans);
+  Result<cluster::NodeCore::RepairStatus> RepairProgress(uint64_t id);
   // A null call the node answers without its store: liveness, and RPC's own cost (bench --ping).
   causeway::Status Ping();
 

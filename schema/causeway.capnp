@@ -150,6 +150,30 @@ struct NodeStatus {
   clock @15 :ClockStatus;             # absent from a node that predates the clock monitor
   disk @16 :DiskStatus;               # absent from a node that predates the disk watch
   catchingUp @17 :Bool;               # back from being away, reading other replicas first
+  hints @18 :HintStatus;              # absent from a node that predates hinted handoff
+  antiEntropy @19 :AntiEntropyStatus; # absent from a node that predates anti-entropy
+}
+
+# Hinted handoff's counters (cluster::NodeCore::Counters), monotonic since start.
+struct HintStatus {
+  hintedWrites @0 :UInt64;         # writes sent to a stand-in for a replica that was down
+  stored @1 :UInt64;               # hints this node stored as a stand-in
+  overBudget @2 :UInt64;           # refused over the target's byte budget (left to anti-entropy)
+  replayed @3 :UInt64;             # replayed to their target and deleted
+  replayFailures @4 :UInt64;       # replays that failed (the hint is kept)
+  dropped @5 :UInt64;              # replayed to this node (their target) below its tombstone
+                                   # watermark, and dropped
+}
+
+# Anti-entropy's counters (cluster::NodeCore::Counters), monotonic since start.
+struct AntiEntropyStatus {
+  exchanges @0 :UInt64;            # (range, peer) exchanges completed
+  exchangeFailures @1 :UInt64;     # abandoned: the peer failed or timed out
+  keysDiffered @2 :UInt64;         # keys whose replicas held different winners
+  keysPushed @3 :UInt64;           # winners written to the peer
+  keysPulled @4 :UInt64;           # winners written to this node
+  bytes @5 :UInt64;                # bytes of versions sent or fetched to repair them
+  protocolBytes @6 :UInt64;        # spans, hashes and digests exchanged (an estimate)
 }
 
 # The data dir's disk (engine/internal/disk_watch.h) and the engine's fail-stop.
@@ -188,10 +212,31 @@ struct ReplicaVersion {
   }
 }
 
+# An on-demand repair's progress (cluster::NodeCore::RepairStatus).
+struct RepairStatus {
+  known @0 :Bool;              # false: no such repair on this node (ids do not survive a restart)
+  done @1 :Bool;
+  error @2 :Error;             # once done: absent if every exchange completed, else why not
+  exchangesTotal @3 :UInt64;   # (range, peer) pairs
+  exchangesDone @4 :UInt64;
+  exchangesFailed @5 :UInt64;
+  fraction @6 :Float64;        # of the work, 0..1, weighted by token width
+  keysCompared @7 :UInt64;
+  keysDiffered @8 :UInt64;
+  keysWritten @9 :UInt64;
+  bytes @10 :UInt64;
+  elapsedMs @11 :UInt64;
+}
+
 interface Admin {
   status @0 () -> (status :NodeStatus);
   ring @1 () -> (members :List(Member));
   explain @2 (key :Data) -> (token :UInt64, preferenceList :List(UInt64), replicas :List(ReplicaVersion));
+  # Starts an on-demand anti-entropy repair of the answering node's ranges that intersect `spans`
+  # (empty: all of them; at most kAaeSpansPerRequestMax) with their other replicas, and returns
+  # at once. `id` names it on `node` only: ask that node's repairStatus.
+  repair @3 (spans :List(TokenSpan)) -> (id :UInt64, node :UInt64);
+  repairStatus @4 (id :UInt64) -> (status :RepairStatus);
 }
 
 # ---- Between nodes ---------------------------------------------------------------------------

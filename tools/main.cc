@@ -15,6 +15,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   AddServeCommand(app, &run);
   AddKvCommands(app, &run);
   AddStatusCommands(app, &run);
+  AddRepairCommand(app, &run);
   AddLocalCommands(app, &run);
   AddBenchCommand(app, &run);
   try {

@@ -98,6 +98,20 @@ json CollectStatus(const std::vector<std::string>& endpoints, uint64_t timeout_m
                        {"fenced_writes", c.fenced_writes},
                        {"description", c.description}};
     }
+    if (reply->hints.known) {
+      const auto& h = reply->hints;
+      self["hints"] = {{"hinted_writes", h.hinted_writes},     {"stored", h.stored},
+                       {"over_budget", h.over_budget},         {"replayed", h.replayed},
+                       {"replay_failures", h.replay_failures}, {"dropped", h.dropped}};
+    }
+    if (reply->anti_entropy.known) {
+      const auto& a = reply->anti_entropy;
+      self["anti_entropy"] = {
+          {"exchanges", a.exchanges},          {"exchange_failures", a.exchange_failures},
+          {"keys_differed", a.keys_differed},  {"keys_pushed", a.keys_pushed},
+          {"keys_pulled", a.keys_pulled},      {"bytes", a.bytes},
+          {"protocol_bytes", a.protocol_bytes}};
+    }
     if (reply->disk.known) {
       const auto& d = reply->disk;
       self["disk"] = {{"state", DiskState(d)},
@@ -155,6 +169,32 @@ void PrintTable(const std::vector<std::string>& header,
   for (const auto& row : rows) print(row);
 }
 
+// Hinted handoff's and anti-entropy's counters since each node started, one table each, of the
+// nodes that answered with them.
+void PrintRepairCounters(const json& nodes) {
+  std::vector<std::vector<std::string>> hints, aae;
+  for (const auto& n : nodes) {
+    if (!n.contains("hints") || !n.contains("anti_entropy")) continue;
+    const json& h = n["hints"];
+    const json& a = n["anti_entropy"];
+    hints.push_back({Cell(n, "name"), Cell(h, "hinted_writes"), Cell(h, "stored"),
+                     Cell(h, "replayed"), Cell(h, "replay_failures"), Cell(h, "over_budget"),
+                     Cell(h, "dropped")});
+    aae.push_back({Cell(n, "name"), Cell(a, "exchanges"), Cell(a, "exchange_failures"),
+                   Cell(a, "keys_differed"), Cell(a, "keys_pushed"), Cell(a, "keys_pulled"),
+                   Cell(a, "bytes"), Cell(a, "protocol_bytes")});
+  }
+  if (hints.empty()) return;
+  std::cout << "\nHINTED HANDOFF (since start)\n";
+  PrintTable({"NAME", "HINTED WRITES", "HINTS STORED", "REPLAYED", "REPLAY FAILURES", "OVER BUDGET",
+              "DROPPED"},
+             hints);
+  std::cout << "\nANTI-ENTROPY (since start)\n";
+  PrintTable({"NAME", "EXCHANGES", "FAILED", "KEYS DIFFERED", "PUSHED", "PULLED", "FIX BYTES",
+              "PROTOCOL BYTES"},
+             aae);
+}
+
 int RunStatus(const StatusFlags& flags) {
   auto endpoints = ParseEndpoints(flags.client.endpoints);
   if (!endpoints.ok()) return Fail(kExitUsage, endpoints.status().message());
@@ -179,6 +219,7 @@ int RunStatus(const StatusFlags& flags) {
     PrintTable(
         {"NAME", "ADDRESS", "STATE", "TOKENS", "SHARE", "KEYS", "BYTES", "CLOCK", "DISK", "ID"},
         rows);
+    PrintRepairCounters(status["nodes"]);
   }
   if (status["unreachable"].size() == endpoints->size()) {
     return Fail(kExitUnavailable,

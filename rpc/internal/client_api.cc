@@ -98,6 +98,8 @@ class AdminApi final : public wire::Admin::Server {
   kj::Promise<void> status(StatusContext context) override;
   kj::Promise<void> ring(RingContext context) override;
   kj::Promise<void> explain(ExplainContext context) override;
+  kj::Promise<void> repair(RepairContext context) override;
+  kj::Promise<void> repairStatus(RepairStatusContext context) override;
 
  private:
   NodeHost& host_;
@@ -263,6 +265,7 @@ kj::Promise<void> AdminApi::status(StatusContext context) {
   d.setFailStops(stats.fail_stops);
   d.setResumes(stats.disk_resumes);
   d.setLogLinesDropped(stats.log_lines_dropped);
+  CountersToWire(counters, out);
   auto members = host_.core().Members(host_.NowMs());
   auto list = out.initMembers(members.size());
   for (size_t i = 0; i < members.size(); ++i) MemberViewToWire(members[i], list[i]);
@@ -299,6 +302,22 @@ kj::Promise<void> AdminApi::explain(ExplainContext context) {
           }
         }
       });
+}
+
+kj::Promise<void> AdminApi::repair(RepairContext context) {
+  auto spans = SpansFromWire(context.getParams().getSpans());
+  if (!spans.ok()) return ToException(spans.status());
+  Result<uint64_t> id = host_.StartRepair(std::move(spans).value());
+  if (!id.ok()) return ToException(id.status());
+  context.getResults().setId(*id);
+  context.getResults().setNode(host_.core().id());
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> AdminApi::repairStatus(RepairStatusContext context) {
+  RepairStatusToWire(host_.repair_status(context.getParams().getId()),
+                     context.getResults().initStatus());
+  return kj::READY_NOW;
 }
 
 }  // namespace

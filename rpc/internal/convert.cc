@@ -430,7 +430,80 @@ NodeStatusReply NodeStatusFromWire(wire::NodeStatus::Reader s) {
     out.disk.resumes = d.getResumes();
     out.disk.log_lines_dropped = d.getLogLinesDropped();
   }
+  if (s.hasHints()) {
+    auto h = s.getHints();
+    out.hints = {true,
+                 h.getHintedWrites(),
+                 h.getStored(),
+                 h.getOverBudget(),
+                 h.getReplayed(),
+                 h.getReplayFailures(),
+                 h.getDropped()};
+  }
+  if (s.hasAntiEntropy()) {
+    auto a = s.getAntiEntropy();
+    out.anti_entropy = {true,
+                        a.getExchanges(),
+                        a.getExchangeFailures(),
+                        a.getKeysDiffered(),
+                        a.getKeysPushed(),
+                        a.getKeysPulled(),
+                        a.getBytes(),
+                        a.getProtocolBytes()};
+  }
   return out;
+}
+
+void CountersToWire(const cluster::NodeCore::Counters& c, wire::NodeStatus::Builder out) {
+  auto h = out.initHints();
+  h.setHintedWrites(c.hinted_writes);
+  h.setStored(c.hints_stored);
+  h.setOverBudget(c.hints_over_budget);
+  h.setReplayed(c.hints_replayed);
+  h.setReplayFailures(c.hint_replay_failures);
+  h.setDropped(c.hints_dropped);
+  auto a = out.initAntiEntropy();
+  a.setExchanges(c.aae_exchanges);
+  a.setExchangeFailures(c.aae_exchange_failures);
+  a.setKeysDiffered(c.aae_keys_differed);
+  a.setKeysPushed(c.aae_keys_pushed);
+  a.setKeysPulled(c.aae_keys_pulled);
+  a.setBytes(c.aae_bytes);
+  a.setProtocolBytes(c.aae_protocol_bytes);
+}
+
+void RepairStatusToWire(const cluster::NodeCore::RepairStatus& r, wire::RepairStatus::Builder out) {
+  out.setKnown(r.known);
+  out.setDone(r.done);
+  if (!r.status.ok()) ErrorToWire(r.status, out.initError());
+  out.setExchangesTotal(r.exchanges_total);
+  out.setExchangesDone(r.exchanges_done);
+  out.setExchangesFailed(r.exchanges_failed);
+  out.setFraction(r.fraction);
+  out.setKeysCompared(r.keys_compared);
+  out.setKeysDiffered(r.keys_differed);
+  out.setKeysWritten(r.keys_written);
+  out.setBytes(r.bytes);
+  out.setElapsedMs(r.elapsed_ms);
+}
+
+// A node's answer, trusted in shape but not in range: the fraction is clamped to 0..1.
+cluster::NodeCore::RepairStatus RepairStatusFromWire(wire::RepairStatus::Reader in) {
+  cluster::NodeCore::RepairStatus r;
+  r.known = in.getKnown();
+  r.done = in.getDone();
+  if (in.hasError()) r.status = ErrorFromWire(in.getError());
+  r.exchanges_total = in.getExchangesTotal();
+  r.exchanges_done = in.getExchangesDone();
+  r.exchanges_failed = in.getExchangesFailed();
+  const double f = in.getFraction();
+  r.fraction = f >= 0 && f <= 1 ? f : (f > 1 ? 1.0 : 0.0);  // NaN reads as 0
+  r.keys_compared = in.getKeysCompared();
+  r.keys_differed = in.getKeysDiffered();
+  r.keys_written = in.getKeysWritten();
+  r.bytes = in.getBytes();
+  r.elapsed_ms = in.getElapsedMs();
+  return r;
 }
 
 cluster::ExplainResult ExplainFromWire(capnp::Response<wire::Admin::ExplainResults>& r) {

@@ -14,6 +14,7 @@
 #include "base/status.h"
 #include "base/version.h"
 #include "cluster/messages.h"
+#include "cluster/node.h"
 #include "rpc/client.h"
 #include "schema/causeway.capnp.h"
 
@@ -70,6 +71,11 @@ Result<ReadReply> ReadReplyFromWire(wire::GetResult::Reader in);
 
 // The admin API's replies, as the client library returns them.
 NodeStatusReply NodeStatusFromWire(wire::NodeStatus::Reader s);
+// The hint and anti-entropy counters of a status reply.
+void CountersToWire(const cluster::NodeCore::Counters& counters, wire::NodeStatus::Builder out);
+void RepairStatusToWire(const cluster::NodeCore::RepairStatus& status,
+                        wire::RepairStatus::Builder out);
+cluster::NodeCore::RepairStatus RepairStatusFromWire(wire::RepairStatus::Reader in);
 cluster::ExplainResult ExplainFromWire(capnp::Response<wire::Admin::ExplainResults>& r);
 
 }  // namespace causeway::rpc

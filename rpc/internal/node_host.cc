@@ -87,6 +87,11 @@ kj::Promise<cluster::ExplainResult> NodeHost::Explain(std::string key,
   return done;
 }
 
+Result<uint64_t> NodeHost::StartRepair(std::vector<TokenSpan> spans) {
+  if (stopping_) return Status::Unavailable("the node is stopping: repair on another node");
+  return driver_.StartRepair(std::move(spans));
+}
+
 // The peer's own request id stays on its side; here the call is known by one of ours, which the
 // core echoes in its response (Send below).
 kj::Promise<cluster::PeerMessage> NodeHost::Inbound(NodeId from, cluster::PeerMessage message,

@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cluster/driver.h"
 #include "cluster/node.h"
@@ -46,6 +47,9 @@ class NodeHost final : public cluster::Transport,
   kj::Promise<cluster::ClientResult> Read(cluster::ClientRead read,
                                           std::shared_ptr<ConnStats> conn);
   kj::Promise<cluster::ExplainResult> Explain(std::string key, std::shared_ptr<ConnStats> conn);
+  // An on-demand repair of our ranges intersecting `spans` (empty: all): its id, at once;
+  // kUnavailable once stopping. Its progress: repair_status (below).
+  Result<uint64_t> StartRepair(std::vector<TokenSpan> spans);
   // A peer's request (ReplicateRequest, ReadRequest): resolves with the core's response.
   kj::Promise<cluster::PeerMessage> Inbound(NodeId from, cluster::PeerMessage message,
                                             std::shared_ptr<ConnStats> conn);
@@ -66,6 +70,9 @@ class NodeHost final : public cluster::Transport,
   Engine& engine() const { return *engine_; }
   HybridClock& hlc() const { return *hlc_; }
   size_t client_calls() const { return calls_.count(CallTable::Kind::kClient); }
+  cluster::NodeCore::RepairStatus repair_status(uint64_t id) {
+    return driver_.core().repair_status(id, NowMs());
+  }
 
   // ---- the driver's ports
   void Send(NodeId to, const std::string& address, cluster::PeerMessage message) override;

@@ -1,13 +1,7 @@
 // The `causeway` binary driven as users and scripts drive it: real `causeway serve` processes on
 // 127.0.0.x (a distinct address per test), real exit codes, stdout and stderr.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <pty.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,8 +15,6 @@
 #include "rpc/client.h"
 #include "tests/tools/harness.h"
 #include "tools/internal/process.h"
-
-extern char** environ;
 
 namespace causeway::tools::testing {
 namespace {
@@ -173,49 +165,11 @@ TEST(CliContract, GetWritesBinaryValueExactly) {
   }
 }
 
-// Runs `causeway args...` with stdout on a pseudo-terminal (raw mode, so bytes are not
-// translated) and returns what it printed there.
-std::string StdoutOnTerminal(const std::vector<std::string>& args) {
-  int master = -1, slave = -1;
-  if (::openpty(&master, &slave, nullptr, nullptr, nullptr) != 0) return "openpty failed";
-  termios raw{};
-  ::tcgetattr(slave, &raw);
-  ::cfmakeraw(&raw);
-  ::tcsetattr(slave, TCSANOW, &raw);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, slave, STDOUT_FILENO);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-  std::vector<std::string> full = {CAUSEWAY_BIN};
-  full.insert(full.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : full) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, CAUSEWAY_BIN, &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  std::string out;
-  if (rc == 0) {
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    char buf[4096];
-    pollfd p{master, POLLIN, 0};
-    while (::poll(&p, 1, 200) > 0) {
-      ssize_t n = ::read(master, buf, sizeof(buf));
-      if (n <= 0) break;
-      out.append(buf, static_cast<size_t>(n));
-    }
-  }
-  ::close(slave);
-  ::close(master);
-  return out;
-}
-
 // Goal: on a terminal, and only there, `get` ends the value with a newline (docs/operations.md).
 TEST(CliContract, GetAddsNewlineOnlyOnTerminal) {
   OneNode node(173);
   ASSERT_EQ(node.Cli({"put", "k", "on a tty"}).exit_code, 0);
-  EXPECT_EQ(StdoutOnTerminal({"get", "k", "--endpoints", node.address}), "on a tty\n");
+  EXPECT_EQ(RunCliOnTerminal({"get", "k", "--endpoints", node.address}).out, "on a tty\n");
   EXPECT_EQ(node.Cli({"get", "k"}).out, "on a tty");
 }
 
@@ -434,27 +388,15 @@ TEST(CliSession, GarbageTokenIsRefused) {
 // under --timeout-ms: the paused node costs a call one connection probe. A 3-node cluster (rf=3)
 // on 127.0.0.176..178.
 TEST(CliFailover, PausedFirstEndpointPutAndGetSucceedTenOutOfTen) {
-  TempDir dir;
-  std::vector<std::string> addresses;
-  for (int host : {176, 177, 178}) addresses.push_back(FreeAddress(host));
-  std::vector<std::unique_ptr<ServeProcess>> nodes;
-  for (size_t i = 0; i < addresses.size(); ++i) {
-    std::string name = StrCat("n", i + 1);
-    nodes.push_back(std::make_unique<ServeProcess>());
-    nodes.back()->Start({"--node-id", name, "--listen", addresses[i], "--data-dir", dir.Sub(name),
-                         "--seeds", addresses[0], "--rf", "3"},
-                        dir.Sub(name + ".log"));
-  }
-  for (size_t i = 0; i < addresses.size(); ++i) {
-    ASSERT_TRUE(WaitServing(addresses[i]) && WaitMembersUp(addresses[i], 3))
-        << ReadFile(dir.Sub(StrCat("n", i + 1, ".log")));
-  }
-  std::string endpoints = addresses[0] + "," + addresses[1] + "," + addresses[2];
-  ASSERT_EQ(::kill(nodes[0]->pid(), SIGSTOP), 0);
+  ServeCluster cluster({176, 177, 178}, {"--rf", "3"});
+  ASSERT_TRUE(cluster.Start()) << cluster.Logs();
+  std::string endpoints = cluster.endpoints();
+  ServeProcess* first = &cluster.node(0);
+  ASSERT_EQ(::kill(first->pid(), SIGSTOP), 0);
   struct Continue {  // before the nodes are killed, and whatever the test's outcome
     pid_t pid;
     ~Continue() { ::kill(pid, SIGCONT); }
-  } resume_first{nodes[0]->pid()};
+  } resume_first{first->pid()};
   constexpr int kCalls = 10;
   constexpr uint64_t kTimeoutMs = 2000;
   std::vector<uint64_t> put_ms, get_ms;

@@ -1,9 +1,12 @@
 #include "tests/tools/harness.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -92,6 +95,68 @@ RunResult RunCli(const std::vector<std::string>& args,
   return result;
 }
 
+RunResult RunCliOnTerminal(const std::vector<std::string>& args, uint64_t timeout_ms) {
+  RunResult result;
+  int master = -1, slave = -1;
+  if (::openpty(&master, &slave, nullptr, nullptr, nullptr) != 0) {
+    result.err = "openpty failed";
+    return result;
+  }
+  termios raw{};
+  ::tcgetattr(slave, &raw);
+  ::cfmakeraw(&raw);
+  ::tcsetattr(slave, TCSANOW, &raw);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, slave, STDOUT_FILENO);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addclose(&actions, master);
+  std::vector<std::string> full = {CAUSEWAY_BIN};
+  full.insert(full.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : full) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_strings = MergedEnv({});
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = ::posix_spawn(&pid, CAUSEWAY_BIN, &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(slave);
+  if (rc != 0) {
+    ::close(master);
+    result.err = "posix_spawn failed";
+    return result;
+  }
+  // Read while it runs (a full terminal buffer would block it), until it exits and the terminal
+  // has nothing more, or the deadline: then it is killed.
+  const uint64_t deadline = MonotonicMs() + timeout_ms;
+  char buf[4096];
+  bool exited = false;
+  while (true) {
+    pollfd p{master, POLLIN, 0};
+    if (::poll(&p, 1, 50) > 0) {
+      ssize_t n = ::read(master, buf, sizeof(buf));
+      if (n > 0) {
+        result.out.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+    }
+    if (exited) break;
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;
+      result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    } else if (MonotonicMs() >= deadline) {
+      result.exit_code = WaitExit(pid, 0);  // kills it
+      break;
+    }
+  }
+  ::close(master);
+  return result;
+}
+
 ServeProcess::~ServeProcess() {
   if (pid_ > 0) Signal(SIGKILL, 10000);
 }
@@ -109,6 +174,41 @@ int ServeProcess::Signal(int sig, uint64_t timeout_ms) {
   int code = WaitExit(pid_, timeout_ms);
   pid_ = -1;
   return code;
+}
+
+ServeCluster::ServeCluster(const std::vector<int>& hosts, std::vector<std::string> flags)
+    : flags_(std::move(flags)) {
+  for (int host : hosts) addresses_.push_back(FreeAddress(host));
+}
+
+bool ServeCluster::Start() {
+  for (size_t i = 0; i < addresses_.size(); ++i) {
+    const std::string name = "n" + std::to_string(i + 1);
+    std::vector<std::string> args = {"--node-id",  name,           "--listen", addresses_[i],
+                                     "--data-dir", dir_.Sub(name), "--seeds",  addresses_[0]};
+    args.insert(args.end(), flags_.begin(), flags_.end());
+    nodes_.push_back(std::make_unique<ServeProcess>());
+    nodes_.back()->Start(args, dir_.Sub(name + ".log"));
+  }
+  for (const std::string& address : addresses_) {
+    if (!WaitServing(address) || !WaitMembersUp(address, addresses_.size())) return false;
+  }
+  return true;
+}
+
+std::string ServeCluster::endpoints() const {
+  std::string out;
+  for (const std::string& a : addresses_) out += (out.empty() ? "" : ",") + a;
+  return out;
+}
+
+std::string ServeCluster::Logs() const {
+  std::string out;
+  for (size_t i = 0; i < addresses_.size(); ++i) {
+    const std::string name = "n" + std::to_string(i + 1);
+    out += "---- " + name + "\n" + ReadFile(dir_.Sub(name + ".log"));
+  }
+  return out;
 }
 
 std::string FreeAddress(int host) {

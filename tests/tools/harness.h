@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,10 @@ struct RunResult {
 RunResult RunCli(const std::vector<std::string>& args,
                  const std::map<std::string, std::string>& env = {},
                  const std::string& stdin_bytes = "", uint64_t timeout_ms = 60000);
+
+// Runs `causeway args...` with stdout on a pseudo-terminal (raw mode, so bytes are not
+// translated) and stderr to /dev/null, killed after `timeout_ms`; `out` is what it printed there.
+RunResult RunCliOnTerminal(const std::vector<std::string>& args, uint64_t timeout_ms = 60000);
 
 // A `causeway serve` child process. The destructor kills it (SIGKILL) if still running.
 class ServeProcess {
@@ -48,6 +53,28 @@ class ServeProcess {
 
 // A fresh folder under $TMPDIR, removed with everything in it by the destructor.
 using TempDir = ::causeway::testing::TempDir;
+
+// Nodes n1..nN, node i on 127.0.0.<hosts[i]>, seeded by n1, each with its folder and log under
+// one TempDir; killed (SIGKILL) and removed by the destructor.
+class ServeCluster {
+ public:
+  // `flags` go to every node after its own (--node-id, --listen, --data-dir, --seeds).
+  ServeCluster(const std::vector<int>& hosts, std::vector<std::string> flags);
+  // Starts every node and waits (bounded) until each serves and sees all of them up; false on
+  // timeout (Logs() says why).
+  [[nodiscard]] bool Start();
+  ServeProcess& node(size_t i) { return *nodes_[i]; }
+  const std::string& address(size_t i) const { return addresses_[i]; }
+  std::string endpoints() const;  // every address, comma-separated
+  std::string Logs() const;       // every node's log, each under its name
+  const TempDir& dir() const { return dir_; }
+
+ private:
+  TempDir dir_;  // destroyed last, after the nodes
+  std::vector<std::string> flags_;
+  std::vector<std::string> addresses_;
+  std::vector<std::unique_ptr<ServeProcess>> nodes_;
+};
 
 // "127.0.0.<host>:<free port>".
 std::string FreeAddress(int host);

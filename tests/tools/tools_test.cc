@@ -151,6 +151,24 @@ TEST(CliParsers, ConsistencyAndAddresses) {
   EXPECT_EQ(SplitList(" a, b,,c "), (std::vector<std::string>{"a", "b", "c"}));
 }
 
+// Goal: `repair --range` takes tokens in decimal or 0x hex, both ends included, and a range that
+// wraps past the top of the ring becomes its two spans; anything else is refused with the text.
+TEST(CliParsers, TokenRanges) {
+  using Spans = std::vector<TokenSpan>;
+  EXPECT_EQ(*ParseTokenRange("0..18446744073709551615"), (Spans{{0, ~Token{0}}}));
+  EXPECT_EQ(*ParseTokenRange("0x10..0X20"), (Spans{{16, 32}}));
+  EXPECT_EQ(*ParseTokenRange("7..7"), (Spans{{7, 7}}));
+  EXPECT_EQ(*ParseTokenRange("0xffffffffffffff00..255"),
+            (Spans{{0xffffffffffffff00, ~Token{0}}, {0, 255}}));
+  for (const char* bad : {"", "5", "5.6", "..5", "5..", "a..b", "0x..1", "-1..5", "1..2..3",
+                          "18446744073709551616..1", "0x1ffffffffffffffff..1", " 1..2"}) {
+    Result<std::vector<TokenSpan>> r = ParseTokenRange(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << bad;
+  }
+  EXPECT_NE(ParseTokenRange("1..zz").status().message().find("'zz'"), std::string::npos);
+}
+
 // Goal: --json prints "value" only for valid UTF-8 and base64 otherwise, exactly (RFC 4648).
 TEST(CliParsers, Utf8AndBase64) {
   EXPECT_TRUE(IsValidUtf8("hello"));

@@ -131,6 +131,38 @@ Result<uint64_t> ParseUint(std::string_view text, std::string_view what) {
   return value;
 }
 
+Result<Token> ParseToken(std::string_view text, std::string_view what) {
+  const std::string_view given = text;
+  int base = 10;
+  if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
+    text.remove_prefix(2);
+    base = 16;
+  }
+  Token value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+    std::string message(what);
+    message += " must be a token (0..18446744073709551615, or hex as 0x...), not ";
+    message += Quoted(given);
+    return Status::InvalidArgument(message);
+  }
+  return value;
+}
+
+Result<std::vector<TokenSpan>> ParseTokenRange(std::string_view text) {
+  size_t dots = text.find("..");
+  if (dots == std::string_view::npos) {
+    return Status::InvalidArgument(Quoted(text) +
+                                   " is not FIRST..LAST (for example 0..0x7fffffffffffffff)");
+  }
+  Result<Token> first = ParseToken(text.substr(0, dots), "the range's FIRST");
+  if (!first.ok()) return first.status();
+  Result<Token> last = ParseToken(text.substr(dots + 2), "the range's LAST");
+  if (!last.ok()) return last.status();
+  if (*first <= *last) return std::vector<TokenSpan>{{*first, *last}};
+  return std::vector<TokenSpan>{{*first, ~Token{0}}, {0, *last}};
+}
+
 bool IsValidUtf8(std::string_view s) {
   // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8.
   static constexpr uint32_t kMinForLength[] = {0, 0x80, 0x800, 0x10000};

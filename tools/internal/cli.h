@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "base/token.h"
 #include "cluster/messages.h"
 
 namespace CLI {
@@ -52,6 +53,11 @@ Status ValidateHostPort(std::string_view address);
 // "N" (1..kReplicationFactorMax), "one", "quorum", "all"; "" -> the node's default.
 Result<cluster::Consistency> ParseConsistency(std::string_view text, std::string_view flag);
 Result<uint64_t> ParseUint(std::string_view text, std::string_view what);
+// A ring token: decimal, or hex after "0x".
+Result<Token> ParseToken(std::string_view text, std::string_view what);
+// "FIRST..LAST" (tokens, both included) as spans: one when FIRST <= LAST, else the two pieces of
+// a range that wraps past the top of the ring (FIRST..max, 0..LAST).
+Result<std::vector<TokenSpan>> ParseTokenRange(std::string_view text);
 
 // ---- bytes -----------------------------------------------------------------------------------
 bool IsValidUtf8(std::string_view bytes);

@@ -13,5 +13,6 @@ void AddStatusCommands(CLI::App& app,
                        CommandSlot* slot);  // tools/status_commands.cc: status explain
 void AddLocalCommands(CLI::App& app, CommandSlot* slot);  // tools/local_cluster.cc: local ...
 void AddBenchCommand(CLI::App& app, CommandSlot* slot);   // tools/bench.cc
+void AddRepairCommand(CLI::App& app, CommandSlot* slot);  // tools/repair_command.cc
 
 }  // namespace causeway::tools
