@@ -39,6 +39,11 @@ struct NodeConfig {
   // its fixes paced to aae_bytes_per_s.
   uint64_t aae_interval_ms = kAaeIntervalMsDefault;
   uint64_t aae_bytes_per_s = kAaeBytesPerSDefault;
+  // Tombstone GC (docs/design.md, "Tombstone GC"): a tombstone is purged only once it is
+  // tombstone_grace_ms old and below its range's anti-entropy watermark; the watermarks go to
+  // the engine every tombstone_watermark_interval_ms. The simulator shortens both to seconds.
+  uint64_t tombstone_grace_ms = kTombstoneGraceMsDefault;
+  uint64_t tombstone_watermark_interval_ms = kTombstoneWatermarkIntervalMs;
   uint64_t rng_seed = 0;  // 0: derived from the node id
   // The member view persisted by a previous incarnation (kMetaMembers, cluster/persist.h): the
   // ring is complete from the first moment, its members counted dead until their heartbeat is

@@ -252,23 +252,25 @@ struct NodeCore::Impl final : internal::ClusterView {
     last_persist_ms = now;
   }
 
-  // Our clock's Last() minus kTombstoneGraceMsDefault (0 while that is not positive).
+  // Our clock's Last() minus the tombstone grace (0 while that is not positive).
   Hlc GraceFloor() const {
     const uint64_t physical_ms = HlcPhysicalMs(clock->Last());
-    return physical_ms <= kTombstoneGraceMsDefault
+    return physical_ms <= config.tombstone_grace_ms
                ? 0
-               : HlcMake(physical_ms - kTombstoneGraceMsDefault, 0);
+               : HlcMake(physical_ms - config.tombstone_grace_ms, 0);
   }
   // The watermark of the range holding `token`: below it a tombstone may be purged, and a
   // replayed hint is dropped.
   Hlc WatermarkAt(Token token) const {
     return std::min(aae.WatermarkAt(token, clock->Last()), GraceFloor());
   }
-  // The tombstone GC policy (docs/design.md, "Tombstone GC"): every kTombstoneWatermarkIntervalMs
+  // The tombstone GC policy (docs/design.md, "Tombstone GC"): every watermark interval
   // (and on the first tick once the clock has stamped), per range: the anti-entropy watermark,
   // at most the grace floor.
   void MaybeMoveWatermark(TimeMs now, Actions* out) {
-    if (watermark_moved && now < last_watermark_ms + kTombstoneWatermarkIntervalMs) return;
+    if (watermark_moved && now < last_watermark_ms + config.tombstone_watermark_interval_ms) {
+      return;
+    }
     const Hlc floor = GraceFloor();
     if (floor == 0) return;  // nothing stamped yet: ask again
     std::vector<SpanWatermark> spans = aae.Watermarks(clock->Last());

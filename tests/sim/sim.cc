@@ -99,6 +99,7 @@ std::string DescribeMessage(const cluster::PeerMessage& m) {
               << (x.version ? VersionString(*x.version) : "none");
         } else if constexpr (std::is_same_v<T, cluster::AaeHashRequest>) {
           out << "aae-hash#" << x.id << " spans=" << x.spans.size();
+          if (!x.spans.empty()) out << " from=" << std::hex << x.spans[0].first << std::dec;
         } else if constexpr (std::is_same_v<T, cluster::AaeHashResponse>) {
           out << "aae-hash-ack#" << x.id << " " << ErrorCodeName(x.status.code())
               << " hashes=" << x.hashes.size();
@@ -255,6 +256,11 @@ void Simulator::StartNode(Node& n) {
     cfg.seeds.push_back(nodes_[i]->address);
   }
   cfg.rf = options_.rf;
+  if (options_.aae_interval_ms > 0) cfg.aae_interval_ms = options_.aae_interval_ms;
+  if (options_.tombstone_grace_ms > 0) {
+    cfg.tombstone_grace_ms = options_.tombstone_grace_ms;
+    cfg.tombstone_watermark_interval_ms = kSimWatermarkIntervalMs;
+  }
   // Identity, tokens, member view and generation, as serve restores them (cluster/startup.h).
   EngineMetaStore meta(n.engine.get());
   cluster::StartupNotes notes;
@@ -361,10 +367,15 @@ void Simulator::NodePorts::StoreMeta(std::string name, std::string value) {
 }
 
 void Simulator::NodePorts::SetTombstoneWatermarks(std::vector<SpanWatermark> marks) {
-  Hlc lowest = ~Hlc{0};
-  for (const SpanWatermark& m : marks) lowest = std::min(lowest, m.watermark);
-  sim_->Trace(
-      StrCat(node_->name, " watermarks ", marks.size(), " lowest ", marks.empty() ? 0 : lowest));
+  Hlc lowest = ~Hlc{0}, highest = 0;
+  size_t unset = 0;
+  for (const SpanWatermark& m : marks) {
+    lowest = std::min(lowest, m.watermark);
+    highest = std::max(highest, m.watermark);
+    unset += m.watermark == 0 ? 1 : 0;
+  }
+  sim_->Trace(StrCat(node_->name, " watermarks ", marks.size(), " unset ", unset, " lowest ",
+                     marks.empty() ? 0 : lowest, " highest ", highest));
   node_->watermarks = marks;
   if (sim_->options_.sabotage_eager_tombstone_gc) {
     node_->engine->SetTombstoneWatermark(~Hlc{0});
@@ -450,76 +461,6 @@ void Simulator::RunStorage(Node& n, const cluster::StorageAction& a) {
            [this, i = n.index, inc = n.incarnation, op = a.op_id, res = std::move(result)] {
              OnNode(i, inc, [&](Node& node) { node.driver->OnStorageDone(op, res); });
            });
-}
-
-// ---- network ------------------------------------------------------------------------------------
-
-int Simulator::IndexOf(NodeId id, const std::string& address) const {
-  for (const auto& n : nodes_) {
-    if ((id != 0 && n->id == id) || (id == 0 && n->address == address)) return n->index;
-  }
-  return -1;
-}
-
-bool Simulator::Blocked(int from, int to) const {
-  if (!partitioned_ || from == to || side_[from] == side_[to]) return false;
-  return !partition_one_way_ || side_[from] == 0;
-}
-
-void Simulator::Send(Node& from, NodeId to_id, const std::string& address,
-                     cluster::PeerMessage message) {
-  ++stats_.messages;
-  const bool aae = std::holds_alternative<cluster::AaeHashRequest>(message) ||
-                   std::holds_alternative<cluster::AaeDigestRequest>(message);
-  if (aae) ++stats_.aae_messages;
-  const int to = IndexOf(to_id, address);
-  const std::string what = DescribeMessage(message);
-  if (to < 0) {
-    Trace(from.name + " -> ? " + address + " unknown " + what);
-    FailSend(from.index, from.incarnation, to_id, message, now_);
-    return;
-  }
-  if (to != from.index && (Blocked(from.index, to) || (aae && options_.sabotage_no_anti_entropy) ||
-                           (faults_enabled_ && Chance(options_.drop_probability)))) {
-    ++stats_.dropped;
-    Trace(from.name + " -> n" + std::to_string(to) + " dropped " + what);
-    FailSend(from.index, from.incarnation, nodes_[to]->id, message, now_);
-    return;
-  }
-  const int copies = (faults_enabled_ && Chance(options_.duplicate_probability)) ? 2 : 1;
-  Trace(from.name + " -> n" + std::to_string(to) + " x" + std::to_string(copies) + " " + what);
-  for (int c = 0; c < copies; ++c) {
-    uint64_t delay = to == from.index ? 0 : Uniform(options_.delay_min_ms, options_.delay_max_ms);
-    if (to != from.index && Chance(options_.slow_probability)) delay *= 10;
-    Schedule(delay, [this, f = from.index, to, inc = from.incarnation, m = message, sent = now_] {
-      Deliver(f, to, inc, m, sent);
-    });
-  }
-}
-
-void Simulator::Deliver(int from, int to, uint64_t from_incarnation, const cluster::PeerMessage& m,
-                        uint64_t sent_ms) {
-  Node& target = *nodes_[to];
-  if (!target.up || Blocked(from, to)) {
-    ++stats_.dropped;
-    Trace(StrCat("n", from) + " -> " + target.name + " lost " + DescribeMessage(m));
-    FailSend(from, from_incarnation, target.id, m, sent_ms);
-    return;
-  }
-  Trace(StrCat("n", from) + " => " + target.name + " " + DescribeMessage(m));
-  target.driver->OnPeerMessage(nodes_[from]->id, m);
-}
-
-// The real driver notices a lost message only when its peer call's deadline passes.
-void Simulator::FailSend(int from, uint64_t from_incarnation, NodeId to,
-                         const cluster::PeerMessage& m, uint64_t sent_ms) {
-  const uint64_t at = sent_ms + kPeerCallTimeoutMsDefault;
-  Schedule(at > now_ ? at - now_ : 0, [this, from, from_incarnation, to, m] {
-    OnNode(from, from_incarnation, [&](Node& node) {
-      Trace(node.name + " send-failed " + DescribeMessage(m));
-      node.driver->OnSendFailed(to, m);
-    });
-  });
 }
 
 }  // namespace causeway::sim

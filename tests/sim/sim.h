@@ -19,6 +19,7 @@
 #include <queue>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cluster/node.h"
@@ -60,6 +61,12 @@ struct SimOptions {
   // Every node compacts its data every compaction_ms_min..2x that (0: never), so the tombstone
   // GC runs; the settle phase keeps compacting.
   uint64_t compaction_ms_min = 0;
+  // NodeConfig::tombstone_grace_ms, with watermarks handed over every second (0: the defaults,
+  // an hour and a minute, so nothing is purged within a run).
+  uint64_t tombstone_grace_ms = 0;
+  // NodeConfig::aae_interval_ms (0: the default). Shorter, a node's exchanges go round its
+  // (range, peer) pairs faster, so watermarks rise (and the GC purges) within a run.
+  uint64_t aae_interval_ms = 0;
   // Durability: every node `always`, every node `periodic`, or a mix.
   enum class Durability { kAlways, kPeriodic, kMixed } durability = Durability::kAlways;
   uint64_t periodic_sync_ms = 1000;  // simulated background SyncWal period for `periodic`
@@ -72,8 +79,9 @@ struct SimOptions {
   uint64_t storage_delay_max_ms = 2;  // OnStorageDone comes 0..this after the StorageAction
   bool final_restart_all = true;      // settle phase restarts every node (clean restart)
   // After healing, with no client reads, every replica of every key must hold the same version
-  // within this much simulated time (hints and anti-entropy alone repair them).
-  uint64_t converge_deadline_ms = 15000;
+  // and every hint be replayed within this much simulated time (hints and anti-entropy alone
+  // repair them).
+  uint64_t converge_deadline_ms = 30000;
   // Tests the checkers end to end: every node's disk acknowledges applies of the first key
   // without storing them, so acknowledged writes of it must be reported lost.
   bool sabotage_lying_disk = false;
@@ -179,8 +187,10 @@ class Simulator {
   void Send(Node& from, NodeId to_id, const std::string& address, cluster::PeerMessage message);
   void Deliver(int from, int to, uint64_t from_incarnation, const cluster::PeerMessage& m,
                uint64_t sent_ms);
-  void FailSend(int from, uint64_t from_incarnation, NodeId to, const cluster::PeerMessage& m,
-                uint64_t sent_ms);
+  // A request waits for its answer until the peer call's deadline, then fails (OnSendFailed).
+  void StartCall(Node& from, NodeId to, cluster::RequestId id, const cluster::PeerMessage& request);
+  void Lost(int from, uint64_t from_incarnation, NodeId to, const cluster::PeerMessage& m,
+            uint64_t sent_ms);
   bool Blocked(int from, int to) const;
   int IndexOf(NodeId id, const std::string& address) const;
 
@@ -211,11 +221,12 @@ class Simulator {
   // Runs, with no client reads, until Converged (true) or deadline_ms passed (false); checks for
   // resurrections at every look.
   bool AwaitConvergence(uint64_t deadline_ms, std::vector<std::string>* problems);
+  // Runs kConvergedStableMs more; false (and violations) if the replicas no longer agree.
+  bool StaysConverged(SimReport& report, const std::string& after);
   void CheckFinalState(SimReport& report, bool converged);
   std::optional<Version> ReadEngine(int index, const std::string& key);
-  // The version node `index` holds for key as the checkers see it: a tombstone below the GC
-  // watermark its core set counts as none (compaction may purge it at any time).
-  std::optional<SimDot> HeldDot(int index, const std::string& key);
+  // The tombstone GC watermark node `index`'s core set for key's range (0: none yet).
+  Hlc WatermarkOf(int index, const std::string& key) const;
   // Tombstones known durable somewhere: applied on an `always` node, synced on a `periodic` one,
   // or acknowledged deletes the durability rule protects (durable_tombstones_ keeps the first
   // two kinds; the third is read from the history).
@@ -237,6 +248,15 @@ class Simulator {
   std::vector<std::unique_ptr<Session>> sessions_;
   std::vector<Op> history_;
   std::map<uint64_t, size_t> pending_ops_;  // request id -> history index
+  // Peer calls in flight, by (requester index, its incarnation, request id), until their
+  // deadline; `settled` once answered.
+  using CallKey = std::tuple<int, uint64_t, cluster::RequestId>;
+  struct Call {
+    NodeId to = 0;
+    cluster::PeerMessage request;
+    bool settled = false;
+  };
+  std::map<CallKey, Call> calls_;
   uint64_t next_request_id_ = 1;
   bool clients_running_ = false;
   bool chaos_running_ = false;

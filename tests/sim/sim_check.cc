@@ -150,19 +150,32 @@ void Simulator::Settle(SimReport& report) {
   }
   report.converge_ms = std::max<uint64_t>(now_ - healed_ms, 1);
   Trace(StrCat("converged after ", report.converge_ms, " ms"));
-  RunFor(kConvergedStableMs);
-  problems.clear();
-  const bool converged = Converged(&problems);
-  if (converged) {
-    CheckResurrections("converged", true);
-  } else {
-    CheckResurrections("after converging", false);
-    for (const auto& p : problems) {
-      report.violations.push_back(
-          StrCat("diverged again within ", kConvergedStableMs, " ms of converging: ", p));
+  bool converged = StaysConverged(report, "converging");
+  if (converged && options_.compaction_ms_min > 0) {
+    // The GC's turn, now that watermarks had time to rise: every node compacts twice (the first
+    // folds merge operands into records, the second filters those), purging what they allow.
+    for (auto& n : nodes_) {
+      Compact(*n);
+      Compact(*n);
     }
+    converged = StaysConverged(report, "a compaction of every node");
   }
   CheckFinalState(report, converged);
+}
+
+bool Simulator::StaysConverged(SimReport& report, const std::string& after) {
+  RunFor(kConvergedStableMs);
+  std::vector<std::string> problems;
+  if (Converged(&problems)) {
+    CheckResurrections("converged after " + after, true);
+    return true;
+  }
+  CheckResurrections("after " + after, false);
+  for (const auto& p : problems) {
+    report.violations.push_back(
+        StrCat("diverged again within ", kConvergedStableMs, " ms of ", after, ": ", p));
+  }
+  return false;
 }
 
 bool Simulator::AwaitConvergence(uint64_t deadline_ms, std::vector<std::string>* problems) {
@@ -201,30 +214,35 @@ std::vector<int> Simulator::Replicas(const std::string& key, std::vector<std::st
   return out;
 }
 
-std::optional<SimDot> Simulator::HeldDot(int index, const std::string& key) {
-  auto v = ReadEngine(index, key);
-  if (!v) return std::nullopt;
-  if (v->tombstone) {
-    const Token token = TokenOf(key);
-    for (const SpanWatermark& m : nodes_[index]->watermarks) {
-      if (m.span.Contains(token) && v->timestamp < m.watermark) return std::nullopt;
-    }
+Hlc Simulator::WatermarkOf(int index, const std::string& key) const {
+  const Token token = TokenOf(key);
+  for (const SpanWatermark& m : nodes_[index]->watermarks) {
+    if (m.span.Contains(token)) return m.watermark;
   }
-  return SimDot{v->timestamp, v->writer};
+  return 0;
 }
 
-// Convergence: every replica of every key holds the same version (or none does), a tombstone
-// below its node's GC watermark counting as none.
+// Convergence: every replica of every key holds the same version (or none does), and no node
+// holds a hint any more. A tombstone below the GC watermark that any replica of the key's core
+// set counts as none: that watermark says the tombstone reached every replica, and each may purge
+// it once its own watermark passes it (whether it still is there is the compaction schedule's
+// accident).
 bool Simulator::Converged(std::vector<std::string>* problems) {
   const size_t before = problems->size();
   for (const std::string& key : keys_) {
+    const std::vector<int> replicas = Replicas(key, problems);
+    Hlc purgeable_below = 0;
+    for (int i : replicas) purgeable_below = std::max(purgeable_below, WatermarkOf(i, key));
     std::optional<SimDot> first;
     bool have_first = false;
     std::string seen;
     bool differ = false;
-    for (int i : Replicas(key, problems)) {
+    for (int i : replicas) {
       auto v = ReadEngine(i, key);
-      const std::optional<SimDot> dot = HeldDot(i, key);
+      std::optional<SimDot> dot;
+      if (v && !(v->tombstone && v->timestamp < purgeable_below)) {
+        dot = SimDot{v->timestamp, v->writer};
+      }
       seen += " " + nodes_[i]->name + "=" + DotString(dot);
       if (v && v->tombstone) seen += dot ? "T" : "(purgeable tombstone)";
       if (!have_first) {
@@ -235,6 +253,16 @@ bool Simulator::Converged(std::vector<std::string>* problems) {
       }
     }
     if (differ) problems->push_back("replicas of " + key + " differ:" + seen);
+  }
+  // A hint still held is a write that has not reached its replica yet: agreeing without it is
+  // not the end.
+  for (const auto& n : nodes_) {
+    std::string held;
+    for (const HintTargetBytes& t : n->engine->HintTargets()) {
+      const int target = IndexOf(t.target, "");
+      held += StrCat(" ", t.hints, " for ", target >= 0 ? nodes_[target]->name : "?");
+    }
+    if (!held.empty()) problems->push_back(n->name + " still holds hints:" + held);
   }
   return problems->size() == before;
 }

@@ -33,6 +33,8 @@ inline constexpr uint64_t kEngineSyncerOffMs = 7ull * 24 * 3600 * 1000;
 // crashed, so no answer will ever come): the operation is recorded as indeterminate.
 inline constexpr uint64_t kClientGiveUpSlackMs = 1000;
 inline constexpr uint64_t kClientThinkMsMax = 30;
+// With a short tombstone grace (SimOptions::tombstone_grace_ms), watermarks move this often.
+inline constexpr uint64_t kSimWatermarkIntervalMs = 1000;
 // With `periodic` nodes, two crashes are at least the sync period plus this apart.
 inline constexpr uint64_t kCrashSpacingSlackMs = 500;
 

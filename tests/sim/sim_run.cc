@@ -22,8 +22,16 @@ constexpr uint64_t kLongPartitionMsMax = 15000;
 constexpr uint64_t kLongDowntimeMsMax = 12000;
 constexpr uint64_t kLongClientPhaseMs = 25000;
 constexpr int kManyDeletesPercent = 35;
-// Compactions (so the tombstone GC runs) every this much, per node, in the seeds that have them.
+// Compactions (so the tombstone GC runs) every this much, per node, in the seeds that have them,
+// with a tombstone grace longer than anything a write can spend in flight here (the request
+// timeout, a peer call's timeout, slow messages) unless clocks are faulty: the grace is measured
+// on the node's own clock, so it must exceed the clocks' error, and then nothing is purged.
 constexpr uint64_t kCompactionMsMin = 6000;
+constexpr uint64_t kTombstoneGraceMs = 5000;
+// Half of the seeds exchange this often instead of every kAaeIntervalMsDefault.
+constexpr uint64_t kFastAaeIntervalMs = 250;
+static_assert(kFastAaeIntervalMs < kAaeIntervalMsDefault);
+static_assert(kTombstoneGraceMs > kRequestTimeoutMsDefault + kPeerCallTimeoutMsDefault + 1000);
 
 }  // namespace
 
@@ -52,6 +60,8 @@ SimOptions SimOptions::FromSeed(uint64_t seed, int nodes_override, SeedKind kind
   const bool long_outages = r() % 4 == 0;
   const bool many_deletes = r() % 3 == 0;
   const bool compactions = r() % 2 == 0;
+  o.final_restart_all = r() % 2 == 0;
+  const bool fast_aae = r() % 2 == 0;
   o.kind = kind;
   if (kind == SeedKind::kRepair) {
     o.partitions = true;
@@ -66,7 +76,11 @@ SimOptions SimOptions::FromSeed(uint64_t seed, int nodes_override, SeedKind kind
     o.client_phase_ms = kLongClientPhaseMs;
   }
   if (many_deletes || kind == SeedKind::kRepair) o.delete_percent = kManyDeletesPercent;
-  if (compactions || kind == SeedKind::kRepair) o.compaction_ms_min = kCompactionMsMin;
+  if (fast_aae) o.aae_interval_ms = kFastAaeIntervalMs;
+  if (compactions || kind == SeedKind::kRepair) {
+    o.compaction_ms_min = kCompactionMsMin;
+    if (!o.clock_faults) o.tombstone_grace_ms = kTombstoneGraceMs;
+  }
   if (o.nodes >= 50) {  // large clusters: more clients, shorter run (each event costs more)
     o.sessions = 10;
     o.keys = 20;
@@ -92,6 +106,9 @@ std::string SimOptions::Describe() const {
       << "/" << downtime_ms_max << " deletes=" << delete_percent << "%"
       << " hint_budget=" << hint_bytes_per_target_max
       << " compactions=" << (compaction_ms_min > 0 ? "yes" : "no")
+      << " grace_ms=" << (tombstone_grace_ms > 0 ? tombstone_grace_ms : kTombstoneGraceMsDefault)
+      << " aae_ms=" << (aae_interval_ms > 0 ? aae_interval_ms : kAaeIntervalMsDefault)
+      << " restart_all=" << (final_restart_all ? "yes" : "no")
       << (kind == SeedKind::kRepair ? " kind=repair" : "");
   return out.str();
 }
