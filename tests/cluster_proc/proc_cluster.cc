@@ -15,7 +15,8 @@ std::string Tail(const std::string& text, size_t lines) {
   return text.substr(pos + 1);
 }
 
-void ProcCluster::StartCluster(const std::vector<int>& hosts) {
+void ProcCluster::StartCluster(const std::vector<int>& hosts,
+                               const std::vector<std::string>& extra_flags) {
   ASSERT_EQ(hosts.size(), kNodes);
   std::string seed;
   for (size_t i = 0; i < kNodes; ++i) {
@@ -29,6 +30,7 @@ void ProcCluster::StartCluster(const std::vector<int>& hosts) {
                    "--data-dir", dir_.path() + "/" + node->name,
                    "--seeds",    seed,
                    "--rf",       "3"};
+    node->flags.insert(node->flags.end(), extra_flags.begin(), extra_flags.end());
     nodes_.push_back(std::move(node));
   }
   for (auto& node : nodes_) node->process.Start(node->flags, node->log);

@@ -36,9 +36,11 @@ struct Node {
 
 class ProcCluster : public ::testing::Test {
  protected:
-  // Starts a, b, c on 127.0.0.<hosts[i]> (a free port each; hosts may repeat) and waits until
-  // every node sees all three up with tokens.
-  void StartCluster(const std::vector<int>& hosts);
+  // Starts a, b, c on 127.0.0.<hosts[i]> (a free port each; hosts may repeat), `extra_flags`
+  // added to each node's `serve` arguments, and waits until every node sees all three up with
+  // tokens.
+  void StartCluster(const std::vector<int>& hosts,
+                    const std::vector<std::string>& extra_flags = {});
   // Restarts a stopped node with its recorded flags and waits until it answers.
   void Restart(Node& node);
   void TearDown() override;
