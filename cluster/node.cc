@@ -185,7 +185,7 @@ std::vector<NodeId> NodeCore::PreferenceList(std::string_view key) const {
 
 size_t NodeCore::InFlightRequests() const { return impl_->coordinator.InFlight(); }
 
-uint64_t NodeCore::StartRepair(std::vector<TokenSpan> spans, TimeMs now) {
+uint64_t NodeCore::StartRepair(const std::vector<TokenSpan>& spans, TimeMs now) {
   return impl_->aae.StartRepair(spans, now);
 }
 

@@ -115,7 +115,7 @@ class NodeCore {
   // An on-demand repair: exchanges, ahead of the schedule, every range of ours that intersects
   // `spans` (empty: all of them) with each of its other replicas. Returns its id, for
   // repair_status. Exchanges start on the following ticks.
-  uint64_t StartRepair(std::vector<TokenSpan> spans, TimeMs now);
+  uint64_t StartRepair(const std::vector<TokenSpan>& spans, TimeMs now);
   struct RepairStatus {
     bool known = false;  // false: no such repair (ids do not survive a restart)
     bool done = false;
