@@ -4,13 +4,17 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "base/limits.h"
 #include "base/strings.h"
 #include "tests/tools/harness.h"
+#include "tools/internal/process.h"
 
 namespace causeway::tools::testing {
 namespace {
@@ -98,23 +102,62 @@ TEST(CliRepair, AgreeingReplicasRepairToHundredPercentWithNothingDiffering) {
   EXPECT_NE(table.out.find("ANTI-ENTROPY"), std::string::npos) << table.out;
 }
 
-// Goal: a replica that was paused (SIGSTOP) while keys were written at W=1 holds, after the
-// pause and a `repair`, the same version of every one of them as the other replicas (explain).
-// The repair reports 100%; what it found differing is printed (hinted handoff and scheduled
-// anti-entropy may have repaired some of it first).
-TEST(CliRepair, PausedReplicaAgreesWithTheOthersAfterRepair) {
-  ServeCluster cluster({187, 187, 187}, {"--rf", "3"});
+// The state `status --json` of `endpoint` gives the member named `name` ("" when not listed).
+std::string MemberState(const std::string& endpoint, const std::string& name) {
+  RunResult r = RunCli({"status", "--json", "--timeout-ms", "1000", "--endpoints", endpoint});
+  json status = json::parse(r.out, nullptr, false);
+  if (!status.is_object()) return "";
+  for (const json& n : status["nodes"]) {
+    if (n.value("name", "") == name) return n.value("state", "");
+  }
+  return "";
+}
+
+uint64_t HintsOverBudget(const std::string& endpoint) {
+  RunResult r = RunCli({"status", "--json", "--endpoints", endpoint});
+  json status = json::parse(r.out, nullptr, false);
+  if (!status.is_object()) return 0;
+  for (const json& n : status["nodes"]) {
+    if (n.value("address", "") == endpoint && n.contains("hints")) {
+      return n["hints"]["over_budget"].get<uint64_t>();
+    }
+  }
+  return 0;
+}
+
+// Goal: keys a paused replica missed beyond what hints can hold are found and written by
+// `repair`, and then every replica holds the same version of every key (explain). n3 is paused
+// (SIGSTOP) until n1 counts it down, 72 values of 1 MiB are written at W=2 (n1 keeps the hints
+// for n3 and refuses those over its 64 MiB budget), n3 resumes; the scheduled exchanges are an
+// hour apart, so only the repair (once the keys are older than kAaeRecentMs) can copy the
+// refused ones: it reports them differed and written,
+// and a second repair finds nothing.
+TEST(CliRepair, KeysBeyondTheHintBudgetAreRepaired) {
+  ServeCluster cluster({187, 187, 187}, {"--rf", "3", "--aae-interval-ms", "3600000",
+                                         "--phi-convict", "3", "--aae-mb-per-s", "64"});
   ASSERT_TRUE(cluster.Start()) << cluster.Logs();
-  PutAll(cluster, "before-", 10, "all", cluster.address(0));
   ASSERT_EQ(::kill(cluster.node(2).pid(), SIGSTOP), 0);
   struct Continue {  // whatever the test's outcome, before the nodes are killed
     pid_t pid;
     ~Continue() { ::kill(pid, SIGCONT); }
   } resume{cluster.node(2).pid()};
-  constexpr int kKeys = 30;
-  PutAll(cluster, "missed-", kKeys, "1", cluster.address(0));
+  ASSERT_TRUE(
+      WaitUntil([&] { return MemberState(cluster.address(0), "n3") == "down"; }, 30000, 200))
+      << cluster.Logs();
+  const std::string big = cluster.dir().Sub("big");
+  WriteFile(big, std::string(kValueBytesMax, 'v'));
+  constexpr int kKeys = 72;  // 72 MiB of hints for n3: more than its budget
+  for (int i = 0; i < kKeys; ++i) {
+    RunResult put = RunCli({"put", StrCat("big-", i), "--value-file", big, "--w", "2",
+                            "--endpoints", cluster.address(0)});
+    ASSERT_EQ(put.exit_code, 0) << i << ": " << put.err << cluster.Logs();
+  }
+  const uint64_t over_budget = HintsOverBudget(cluster.address(0));
+  ASSERT_GT(over_budget, 0u) << "the test needs hints refused over the budget";
   ASSERT_EQ(::kill(cluster.node(2).pid(), SIGCONT), 0);
   ASSERT_TRUE(WaitMembersUp(cluster.address(0), 3)) << cluster.Logs();
+  // Exchanges leave keys younger than kAaeRecentMs to their in-flight writes.
+  std::this_thread::sleep_for(std::chrono::milliseconds(kAaeRecentMs + 500));
 
   RunResult repair =
       RunCli({"repair", "--json", "--endpoints", cluster.address(0)}, {}, "", 150000);
@@ -122,13 +165,19 @@ TEST(CliRepair, PausedReplicaAgreesWithTheOthersAfterRepair) {
   json summary = LastJsonLine(repair.out);
   EXPECT_EQ(summary["ok"], true) << repair.out;
   EXPECT_EQ(summary["percent"], 100.0) << repair.out;
+  EXPECT_GE(summary["keys_differed"].get<uint64_t>(), over_budget) << summary.dump();
+  EXPECT_GE(summary["keys_written"].get<uint64_t>(), over_budget) << summary.dump();
+  EXPECT_GE(summary["bytes"].get<uint64_t>(), over_budget * kValueBytesMax) << summary.dump();
   EXPECT_LE(summary["keys_differed"].get<uint64_t>(), summary["keys_compared"].get<uint64_t>());
-  std::cout << "after a paused replica: " << summary.dump() << "\n";
+  std::cout << "hints over budget " << over_budget << "; repair: " << summary.dump() << "\n";
   for (int i = 0; i < kKeys; ++i) {
     std::string why;
-    EXPECT_TRUE(ReplicasAgree(cluster.address(1), StrCat("missed-", i), &why))
-        << "missed-" << i << ": " << why;
+    EXPECT_TRUE(ReplicasAgree(cluster.address(1), StrCat("big-", i), &why))
+        << "big-" << i << ": " << why;
   }
+  RunResult again = RunCli({"repair", "--json", "--endpoints", cluster.address(1)}, {}, "", 150000);
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_EQ(LastJsonLine(again.out)["keys_differed"], 0) << again.out;
 }
 
 // Goal: a repair that cannot reach a node says which and why and exits non-zero: no endpoint
