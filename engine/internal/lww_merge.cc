@@ -107,11 +107,14 @@ bool LwwMergeOperator::FullMergeV2(const MergeOperationInput& in, MergeOperation
   Tally tally;
   if (!FoldRecords(records, &winner, &tally)) return false;
   Count(tally, &counters_);
+  out->new_value.clear();  // iterators hand in their previous result
   if (winner.vv_changed) {
-    out->new_value.clear();  // iterators hand in their previous result
     EncodeVersionWithValue(winner.meta, winner.value, &out->new_value);
   } else {
-    out->existing_operand = rocksdb::Slice(winner.bytes.data(), winner.bytes.size());
+    // Copied, not handed back as existing_operand: through an iterator that slice outlived the
+    // input it pointed into (anti-entropy digest scans after 1 MiB pushes read freed memory:
+    // CliRepair.KeysBeyondTheHintBudgetAreRepaired).
+    out->new_value.assign(winner.bytes.data(), winner.bytes.size());
   }
   return true;
 }
