@@ -193,7 +193,7 @@ TEST(AntiEntropy, ReplicaDropsReplayedHintsBelowItsWatermark) {
   ClientWrite w;
   w.key = "other";
   w.value = "x";
-  ASSERT_TRUE(h.Write(0, w).status.ok());  // the clock has stamped: the grace floor exists
+  ASSERT_TRUE(h.Write(0, w).status.ok());       // the clock has stamped: the grace floor exists
   h.Run(kTombstoneWatermarkIntervalMs + 5000);  // exchanges with both peers completed
   Version v = At(0, h.core(1).id(), "ancient");
   v.timestamp = HlcMake(HlcPhysicalMs(h.node(0).hlc->Last()) - 2 * kTombstoneGraceMsDefault, 0);
