@@ -112,7 +112,7 @@ void AntiEntropy::Tick(TimeMs now, Hlc now_hlc, uint64_t wall_ms,
     }
   }
   std::optional<Pair> next = NextPair(now, alive);
-  if (next) Begin(*next, now, now_hlc, wall_ms, out);
+  if (next) Begin(std::move(*next), now, now_hlc, wall_ms, out);
 }
 
 std::optional<AntiEntropy::Pair> AntiEntropy::NextPair(TimeMs now,
@@ -137,16 +137,33 @@ std::optional<AntiEntropy::Pair> AntiEntropy::NextPair(TimeMs now,
 }
 
 void AntiEntropy::Begin(Pair pair, TimeMs now, Hlc now_hlc, uint64_t wall_ms, Actions* out) {
-  ex_.emplace();
-  ex_->serial = next_serial_++;
-  ex_->pair = pair;
-  ex_->ranges_epoch = ranges_epoch_;
-  ex_->recent_from = wall_ms > kAaeRecentMs ? HlcMake(wall_ms - kAaeRecentMs, 0) : 0;
+  Exchange ex;
+  ex.serial = next_serial_++;
+  ex.to_hash.assign(pair.spans.begin(), pair.spans.end());
+  ex.pair = std::move(pair);
+  ex.ranges_epoch = ranges_epoch_;
+  ex.recent_from = wall_ms > kAaeRecentMs ? HlcMake(wall_ms - kAaeRecentMs, 0) : 0;
   // Below the watermark every key was compared: the ones left alone as recent are above it.
-  ex_->started_hlc = std::min(now_hlc, ex_->recent_from);
-  ex_->started_ms = now;
-  for (const TokenSpan& s : ex_->pair.spans) ex_->to_hash.push_back(s);
+  ex.started_hlc = std::min(now_hlc, ex.recent_from);
+  ex.started_ms = now;
+  ex_ = std::move(ex);
   Advance(now, out);
+}
+
+// Puts step `step` in flight: our half (`local`, of kind kAaeHashes or kAaeDigests) goes to the
+// engine now; returns the id for the peer's half, which the caller sends.
+RequestId AntiEntropy::StartStep(Exchange::Step step, StorageAction local, TimeMs now,
+                                 Actions* out) {
+  Exchange& ex = *ex_;
+  const bool hashes = step == Exchange::Step::kHashes;
+  ex.step = step;
+  ex.step_deadline = now + kAaeStepTimeoutMs;
+  local.op_id = NextId();
+  ops_[local.op_id] = Op{hashes ? OpKind::kMyHashes : OpKind::kMyDigests, ex.serial, 0, 0, ""};
+  out->push_back(std::move(local));
+  const RequestId id = NextId();
+  sent_[id] = Sent{hashes ? SentKind::kHashes : SentKind::kDigests, ex.serial, ""};
+  return id;
 }
 
 // Starts the next hash or digest step when none is in flight; finishes when nothing is left.
@@ -160,20 +177,13 @@ void AntiEntropy::Advance(TimeMs now, Actions* out) {
       ex.batch.push_back(ex.to_hash.front());
       ex.to_hash.pop_front();
     }
-    ex.step = Exchange::Step::kHashes;
     ex.mine.reset();
     ex.theirs.reset();
-    ex.step_deadline = now + kAaeStepTimeoutMs;
-    const uint64_t op = NextId();
-    ops_[op] = Op{OpKind::kMyHashes, ex.serial, 0, 0, "", 0};
     StorageAction a;
-    a.op_id = op;
     a.kind = StorageAction::Kind::kAaeHashes;
     a.spans = ex.batch;
-    out->push_back(std::move(a));
-    const RequestId id = NextId();
-    sent_[id] = Sent{SentKind::kHashes, ex.serial, ""};
     counters_.protocol_bytes += 16 * ex.batch.size();
+    const RequestId id = StartStep(Exchange::Step::kHashes, std::move(a), now, out);
     Send(peer, AaeHashRequest{id, ex.batch}, out);
     return;
   }
@@ -189,26 +199,17 @@ void AntiEntropy::Advance(TimeMs now, Actions* out) {
                 [](const TokenSpan& a, const TokenSpan& b) { return a.first < b.first; });
       ex.cursor.clear();
     }
-    ex.step = Exchange::Step::kDigests;
     ex.my_keys.reset();
     ex.their_keys.reset();
-    ex.step_deadline = now + kAaeStepTimeoutMs;
-    const uint64_t op = NextId();
-    ops_[op] = Op{OpKind::kMyDigests, ex.serial, 0, 0, "", 0};
     StorageAction a;
-    a.op_id = op;
     a.kind = StorageAction::Kind::kAaeDigests;
     a.spans = ex.listing;
     a.key = ex.cursor;
-    a.limit = static_cast<uint32_t>(kAaeDigestsPerResponseMax);
-    out->push_back(std::move(a));
-    const RequestId id = NextId();
-    sent_[id] = Sent{SentKind::kDigests, ex.serial, ""};
+    constexpr auto kLimit = static_cast<uint32_t>(kAaeDigestsPerResponseMax);
+    a.limit = kLimit;
     counters_.protocol_bytes += 16 * ex.listing.size() + ex.cursor.size();
-    Send(peer,
-         AaeDigestRequest{id, ex.listing, ex.cursor,
-                          static_cast<uint32_t>(kAaeDigestsPerResponseMax)},
-         out);
+    const RequestId id = StartStep(Exchange::Step::kDigests, std::move(a), now, out);
+    Send(peer, AaeDigestRequest{id, ex.listing, ex.cursor, kLimit}, out);
     return;
   }
   if (ex.to_list.empty() && ex.listing.empty() && ex.fixes.empty() && ex.fixes_in_flight == 0) {
@@ -216,7 +217,7 @@ void AntiEntropy::Advance(TimeMs now, Actions* out) {
   }
 }
 
-void AntiEntropy::AfterHashes(Actions* out) {
+void AntiEntropy::AfterHashes() {
   Exchange& ex = *ex_;
   const std::vector<uint64_t>& mine = *ex.mine;
   const std::vector<uint64_t>& theirs = *ex.theirs;
@@ -233,7 +234,6 @@ void AntiEntropy::AfterHashes(Actions* out) {
     }
   }
   ex.step = Exchange::Step::kNone;
-  (void)out;
 }
 
 // Merges the two digest lists up to the last key both have listed, queues fixes for the keys
@@ -305,7 +305,7 @@ void AntiEntropy::StartFixes(TimeMs now, Actions* out) {
     if (fix.push) {
       ex.fixes_in_flight++;
       const uint64_t op = NextId();
-      ops_[op] = Op{OpKind::kFixRead, ex.serial, 0, 0, fix.key, 0};
+      ops_[op] = Op{OpKind::kFixRead, ex.serial, 0, 0, fix.key};
       StorageAction a;
       a.op_id = op;
       a.kind = StorageAction::Kind::kRead;
@@ -421,7 +421,7 @@ void AntiEntropy::OnStorageDone(uint64_t op_id, StorageResult result, TimeMs now
   if (op.kind == OpKind::kMyHashes) {
     ex.mine = std::move(result.hashes);
     if (ex.mine->size() != ex.batch.size()) return Abandon("our engine's hashes do not match", now);
-    if (ex.theirs) AfterHashes(out);
+    if (ex.theirs) AfterHashes();
   } else {
     ex.my_keys = std::move(result.digests);
     ex.my_more = result.more;
@@ -444,7 +444,7 @@ void AntiEntropy::OnHashResponse(NodeId from, AaeHashResponse r, TimeMs now, Act
                    now);
   }
   ex_->theirs = std::move(r.hashes);
-  if (ex_->mine) AfterHashes(out);
+  if (ex_->mine) AfterHashes();
   StartFixes(now, out);
   Advance(now, out);
 }
@@ -490,7 +490,7 @@ void AntiEntropy::OnReplicateResponse(NodeId from, const ReplicateResponse& r, T
   Advance(now, out);
 }
 
-void AntiEntropy::OnReadResponse(NodeId from, ReadResponse r, TimeMs now, Actions* out) {
+void AntiEntropy::OnReadResponse(NodeId /*from*/, ReadResponse r, TimeMs now, Actions* out) {
   auto it = sent_.find(r.id);
   if (it == sent_.end()) return;
   Sent sent = std::move(it->second);
@@ -507,15 +507,13 @@ void AntiEntropy::OnReadResponse(NodeId from, ReadResponse r, TimeMs now, Action
   ex_->bytes += bytes;
   counters_.bytes += bytes;
   const uint64_t op = NextId();
-  ops_[op] = Op{OpKind::kFixApply, sent.serial, 0, 0, sent.key, bytes};
+  ops_[op] = Op{OpKind::kFixApply, sent.serial, 0, 0, sent.key};
   StorageAction a;
   a.op_id = op;
   a.kind = StorageAction::Kind::kApply;
   a.key = std::move(sent.key);
   a.version = std::move(*r.version);
   out->push_back(std::move(a));
-  (void)from;
-  (void)now;
 }
 
 void AntiEntropy::OnSendFailed(NodeId to, RequestId id, TimeMs now, Actions* out) {

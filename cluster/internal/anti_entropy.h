@@ -163,8 +163,9 @@ class AntiEntropy {
   void Send(NodeId to, PeerMessage m, Actions* out) const;
   std::optional<Pair> NextPair(TimeMs now, const std::function<bool(NodeId)>& alive);
   void Begin(Pair pair, TimeMs now, Hlc now_hlc, uint64_t wall_ms, Actions* out);
+  RequestId StartStep(Exchange::Step step, StorageAction local, TimeMs now, Actions* out);
   void Advance(TimeMs now, Actions* out);
-  void AfterHashes(Actions* out);
+  void AfterHashes();
   void AfterDigests();
   void StartFixes(TimeMs now, Actions* out);
   void FixDone(uint64_t serial, bool ok, bool wrote, TimeMs now);

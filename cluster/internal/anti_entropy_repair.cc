@@ -20,7 +20,7 @@ void AntiEntropy::OnHashRequest(NodeId from, const AaeHashRequest& r, Actions* o
   if (!s.ok()) return Send(from, AaeHashResponse{r.id, std::move(s), {}}, out);
   serving_++;
   const uint64_t op = NextId();
-  ops_[op] = Op{OpKind::kServeHashes, 0, from, r.id, "", 0};
+  ops_[op] = Op{OpKind::kServeHashes, 0, from, r.id, ""};
   StorageAction a;
   a.op_id = op;
   a.kind = StorageAction::Kind::kAaeHashes;
@@ -44,7 +44,7 @@ void AntiEntropy::OnDigestRequest(NodeId from, const AaeDigestRequest& r, Action
   if (!s.ok()) return Send(from, AaeDigestResponse{r.id, std::move(s), {}, false}, out);
   serving_++;
   const uint64_t op = NextId();
-  ops_[op] = Op{OpKind::kServeDigests, 0, from, r.id, "", 0};
+  ops_[op] = Op{OpKind::kServeDigests, 0, from, r.id, ""};
   StorageAction a;
   a.op_id = op;
   a.kind = StorageAction::Kind::kAaeDigests;
