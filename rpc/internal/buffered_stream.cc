@@ -73,7 +73,7 @@ kj::Promise<void> BufferedStream::Write(kj::ArrayPtr<const kj::ArrayPtr<const kj
     // Large: after what is queued, straight from the caller's memory.
     if (!queue_.empty()) return SendQueue().then(kj::mv(retry));
     ++inner_writes_;
-    return direct();
+    return kj::evalNow(kj::mv(direct));
   }
   for (auto p : pieces) queue_.addAll(p);
   if (queue_.size() >= kRpcWriteBufferBytes) return SendQueue();
@@ -95,7 +95,10 @@ kj::Promise<void> BufferedStream::SendQueue() {
   std::swap(queue_, sending_);  // queue_ is now the empty last-sent buffer, capacity kept
   sending_now_ = true;
   ++inner_writes_;
-  auto done = inner_->write(sending_.begin(), sending_.size())
+  // evalNow: the inner stream may throw at once (a write to a reset socket) instead of rejecting;
+  // thrown from here it would leave sending_now_ set with sent_ resolved, and every later write
+  // would wait on it and retry in a loop that never yields.
+  auto done = kj::evalNow([this]() { return inner_->write(sending_.begin(), sending_.size()); })
                   .then(
                       [this]() {
                         sending_now_ = false;

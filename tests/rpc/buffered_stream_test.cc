@@ -137,6 +137,53 @@ TEST(BufferedStream, SmallWritesShareOneInnerWriteAndKeepOrder) {
   EXPECT_LE(out.inner_writes(), 10u);
 }
 
+// An inner stream whose first `ok` writes succeed and whose later writes throw at once instead of
+// rejecting, as kj's socket stream does when the peer has reset the connection.
+class ThrowingWrites final : public kj::AsyncIoStream {
+ public:
+  explicit ThrowingWrites(int ok) : ok_(ok) {}
+  kj::Promise<size_t> tryRead(void*, size_t, size_t) override { return size_t(0); }
+  kj::Promise<void> write(const void*, size_t) override { return Write(); }
+  kj::Promise<void> write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>>) override {
+    return Write();
+  }
+  kj::Promise<void> whenWriteDisconnected() override { return kj::NEVER_DONE; }
+  void shutdownWrite() override {}
+  int writes = 0;
+
+ private:
+  kj::Promise<void> Write() {
+    if (++writes <= ok_) return kj::READY_NOW;
+    KJ_FAIL_SYSCALL("write", ECONNRESET);
+  }
+  int ok_;
+};
+
+TEST(BufferedStream, InnerWriteThrowingAtOnceFailsLaterWrites) {
+  // Goal: an inner write that throws synchronously (a reset socket) fails the queued write and
+  // every later one; no later write waits on the failed send and retries forever (a node's loop
+  // spun so after clients dropped mid-call).
+  auto io = kj::setupAsyncIo();
+  auto inner = kj::heap<ThrowingWrites>(1);
+  ThrowingWrites& raw = *inner;
+  BufferedStream out(kj::mv(inner));
+  auto small = Frame("small");
+  auto large = Frame(std::string(100000, 'L'));
+  for (int i = 0; i < 2; ++i) {  // the first queue is sent; the second's send throws
+    EXPECT_NO_THROW(out.write(small.asBytes().begin(), small.asBytes().size()).wait(io.waitScope));
+    io.waitScope.poll();
+  }
+  EXPECT_EQ(raw.writes, 2);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_ANY_THROW(out.write(small.asBytes().begin(), small.asBytes().size()).wait(io.waitScope));
+    EXPECT_ANY_THROW(out.write(large.asBytes().begin(), large.asBytes().size()).wait(io.waitScope));
+  }
+  EXPECT_EQ(raw.writes, 2);  // failed once; later writes fail without touching it
+  BufferedStream direct(kj::heap<ThrowingWrites>(0));
+  EXPECT_ANY_THROW(
+      direct.write(large.asBytes().begin(), large.asBytes().size()).wait(io.waitScope));
+}
+
 class PingOnly final : public wire::ClientApi::Server {
  public:
   kj::Promise<void> ping(PingContext) override {
