@@ -276,4 +276,23 @@ inline constexpr uint64_t kAaeStepTimeoutMs = 10000;
 inline constexpr size_t kAaeServeInFlightMax = 8;
 inline constexpr size_t kAaeRepairsKept = 64;
 
+// ---- Membership changes and streaming (cluster/internal/streamer.h) ---------------------------
+// A page of a stream holds about kStreamPageBytesDefault of values (a requester may ask for up to
+// kStreamPageBytesMax; a page always holds at least one key, so at most one value over). At most
+// kStreamPagesInFlight pages are requested at once per streaming node, paced to
+// kStreamBytesPerSDefault; a page unanswered for kStreamStepTimeoutMs is asked again (of another
+// source if one is alive). A node serves at most kStreamServeInFlightMax pages at once.
+inline constexpr uint64_t kStreamPageBytesDefault = 1 << 20;
+inline constexpr uint64_t kStreamPageBytesMax = 4 << 20;
+inline constexpr size_t kStreamPagesInFlight = 2;
+inline constexpr uint64_t kStreamBytesPerSDefault = 128 << 20;
+inline constexpr uint64_t kStreamStepTimeoutMs = 10000;
+inline constexpr size_t kStreamServeInFlightMax = 4;
+// A joiner announces its tokens, then waits kRingSettleMsDefault before streaming, so that the
+// coordinators send it the writes of its pending ranges before its stream scans them.
+inline constexpr uint64_t kRingSettleMsDefault = 3000;
+// A leaver waits for a gainer that is down at most this long before it leaves without it (the
+// gainer's copies then come from the other replicas by anti-entropy).
+inline constexpr uint64_t kLeaveWaitForDownGainerMs = 60000;
+
 }  // namespace causeway

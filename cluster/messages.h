@@ -71,7 +71,15 @@ struct ExplainResult {
 };
 
 // ---- membership -------------------------------------------------------------------------------
-enum class MemberStatus { kUp, kLeaving, kLeft };
+// A member's place in the ring's life (docs/design.md, "Membership changes"):
+//  * kJoining: has tokens, takes writes for the ranges it will own (a pending replica) and
+//    streams their data; not yet read from, not yet in the ring that places reads;
+//  * kUp: normal;
+//  * kLeaving: decommissioning; still a replica until the nodes gaining its ranges have streamed
+//    them, then kLeft;
+//  * kLeft: gone for good (only ever after a decommission); off every ring.
+// Appended in wire order (schema MemberStatus, persisted views): never renumbered.
+enum class MemberStatus { kUp, kLeaving, kLeft, kJoining };
 struct MemberState {
   NodeId id = 0;
   std::string name;     // operator's name ("n1")
@@ -83,6 +91,9 @@ struct MemberState {
   // Back from being away and not yet caught up (docs/design.md, "Catching up"): coordinators
   // read its replicas' other copies first. Gossiped, never persisted.
   bool catching_up = false;
+  // Receiving its ranges by streaming (joining, or rebuilding after its data was lost: "Replace");
+  // hint holders wait until it is done. Gossiped, never persisted.
+  bool bootstrapping = false;
 };
 
 // What a node reports about a member, for `causeway status`.
@@ -183,9 +194,31 @@ struct AaeDigestResponse {
   std::vector<KeyDigest> digests;
   bool more = false;  // keys are left after the last one
 };
-using PeerMessage =
-    std::variant<ReplicateRequest, ReplicateResponse, ReadRequest, ReadResponse, GossipMessage,
-                 AaeHashRequest, AaeHashResponse, AaeDigestRequest, AaeDigestResponse>;
+// A key and the winner a replica holds for it.
+struct KeyVersion {
+  std::string key;
+  Version version;
+};
+// Streaming (cluster/internal/streamer.h): a node taking over token ranges (joining, rebuilding,
+// or gaining them from a leaver) pulls their data from a current replica, page by page: the
+// winners of the keys of `spans` (in token order, disjoint, at most kAaeSpansPerRequestMax) in
+// (token, key) order after `after_key` ("": from the first), up to about `limit_bytes` of values
+// (<= kStreamPageBytesMax; at least one key).
+struct StreamRequest {
+  RequestId id = 0;
+  std::vector<TokenSpan> spans;
+  std::string after_key;
+  uint64_t limit_bytes = 0;
+};
+struct StreamResponse {
+  RequestId id = 0;
+  Status status;
+  std::vector<KeyVersion> versions;
+  bool more = false;  // keys are left after the last one
+};
+using PeerMessage = std::variant<ReplicateRequest, ReplicateResponse, ReadRequest, ReadResponse,
+                                 GossipMessage, AaeHashRequest, AaeHashResponse, AaeDigestRequest,
+                                 AaeDigestResponse, StreamRequest, StreamResponse>;
 
 // ---- actions (what the core asks its driver to do) -------------------------------------------
 // Deliver `message` to node `to` at `address`. Delivery may fail or be late; the core copes.
@@ -218,6 +251,10 @@ struct ExplainReplyAction {
 //  * kAaeHashes: the exact hash of each of `spans`, into `hashes`;
 //  * kAaeDigests: up to `limit` digests of the keys of `spans` (in token order, disjoint) after
 //    `key` ("": from the first), into `digests`; `more` when some are left.
+// Streaming (cluster/internal/streamer.h):
+//  * kStreamScan: the winners of the keys of `spans` after `key`, up to about `limit_bytes` of
+//    values (at least one key), into `hints`; `more` when some are left;
+//  * kApplyBatch: merge every entry of `batch` (as kApply, in one engine write).
 struct StorageAction {
   enum class Kind {
     kApply,
@@ -227,26 +264,25 @@ struct StorageAction {
     kDeleteHint,
     kHintTargets,
     kAaeHashes,
-    kAaeDigests
+    kAaeDigests,
+    kStreamScan,
+    kApplyBatch
   };
   uint64_t op_id = 0;
   Kind kind = Kind::kRead;
   std::string key;
-  Version version;               // for kApply, kPutHint, kDeleteHint
-  NodeId target = 0;             // for the hint kinds
-  uint64_t limit_bytes = 0;      // for kScanHints
-  std::vector<TokenSpan> spans;  // for kAaeHashes, kAaeDigests
-  uint32_t limit = 0;            // for kAaeDigests
-};
-struct HintEntry {
-  std::string key;
-  Version version;
+  Version version;                // for kApply, kPutHint, kDeleteHint
+  NodeId target = 0;              // for the hint kinds
+  uint64_t limit_bytes = 0;       // for kScanHints, kStreamScan
+  std::vector<TokenSpan> spans;   // for kAaeHashes, kAaeDigests, kStreamScan
+  uint32_t limit = 0;             // for kAaeDigests
+  std::vector<KeyVersion> batch;  // for kApplyBatch
 };
 struct StorageResult {
   Status status;
   std::optional<Version> version;  // for kRead
   bool over_budget = false;        // kPutHint: refused, the target's hints are at their budget
-  std::vector<HintEntry> hints;    // kScanHints
+  std::vector<KeyVersion> hints;   // kScanHints, kStreamScan
   bool more = false;               // kScanHints: hints are left after the last one returned
   std::vector<NodeId> targets;     // kHintTargets
   std::vector<uint64_t> hashes;    // kAaeHashes

@@ -154,6 +154,40 @@ Actions NodeCore::Tick(TimeMs now) {
   return out;
 }
 
+Actions NodeCore::PrepareStop(TimeMs now) {
+  Actions out;
+  impl_->MaybePersist(now, true, &out);
+  return out;
+}
+
+Status NodeCore::StartDecommission(TimeMs) {
+  return Status::Unavailable("decommission is not built yet");  // replaced by the streaming change
+}
+
+NodeCore::StreamStatus NodeCore::stream_status(TimeMs) const {
+  StreamStatus s;
+  s.member_status = impl_->membership.self().status;
+  return s;
+}
+
+std::vector<TokenSpan> NodeCore::OwnedSpans() const {
+  std::vector<TokenSpan> spans;
+  for (const auto& range : impl_->OurRanges()) {
+    spans.insert(spans.end(), range.spans.begin(), range.spans.end());
+  }
+  std::sort(spans.begin(), spans.end(),
+            [](const TokenSpan& a, const TokenSpan& b) { return a.first < b.first; });
+  std::vector<TokenSpan> merged;
+  for (const TokenSpan& t : spans) {
+    if (!merged.empty() && merged.back().last != UINT64_MAX && merged.back().last + 1 == t.first) {
+      merged.back().last = t.last;
+    } else {
+      merged.push_back(t);
+    }
+  }
+  return merged;
+}
+
 // Without data streaming (a later issue) there is nothing to hand over while kLeaving, so the
 // node announces kLeft at once: peers take it off their rings and route around it.
 Actions NodeCore::Leave(TimeMs now) {

@@ -23,7 +23,18 @@ struct NodeConfig {
   std::string address;             // where peers and clients reach this node
   std::vector<std::string> seeds;  // addresses of seed nodes (may include our own)
   std::vector<Token> tokens;       // empty: choose on first start (then persist them)
-  uint64_t generation = 1;         // incarnation, bumped and persisted by the driver per start
+  int tokens_per_node =
+      kTokensPerNodeDefault;  // how many a new node chooses (<= kTokensPerNodeMax)
+  // `serve --replace`: this node's data was lost; it takes back the tokens its peers remember for
+  // its name and rebuilds its ranges by streaming before it serves reads (docs/design.md,
+  // "Replace"). A node that finds its tokens remembered by peers rebuilds so even without it.
+  bool replace = false;
+  // Streaming (cluster/internal/streamer.h): pages pulled at most at this rate.
+  uint64_t stream_bytes_per_s = kStreamBytesPerSDefault;
+  // A joiner waits this long after announcing its tokens before it streams, so that every
+  // coordinator sends it the writes of its pending ranges first (Cassandra's ring delay).
+  uint64_t ring_settle_ms = kRingSettleMsDefault;
+  uint64_t generation = 1;  // incarnation, bumped and persisted by the driver per start
   int rf = 3;
   int default_w = 2;
   int default_r = 1;
@@ -50,6 +61,9 @@ struct NodeConfig {
   // heard, so a write never lands on a node that is not its replica. Our own entry is ignored
   // (except its tokens when `tokens` is empty). Empty: a new node, or one that never persisted.
   std::vector<MemberState> known_members;
+  // The bootstrap a previous incarnation persisted (kMetaBootstrap, cluster/persist.h): a joiner
+  // that crashed mid-stream resumes it. Empty: none in progress.
+  std::string bootstrap_state;
 };
 
 class NodeCore {
@@ -77,6 +91,9 @@ class NodeCore {
   Actions OnStorageDone(uint64_t op_id, StorageResult result, TimeMs now);
   // Timeouts, gossip rounds, failure detection. Call at least every 50 ms.
   Actions Tick(TimeMs now);
+  // Before a stop that is not a leave (SIGTERM, a restart): stores the member view (so the next
+  // start knows the ring at once). The node stays a member; peers see it down and hint for it.
+  Actions PrepareStop(TimeMs now);
   // Graceful leave: announce kLeaving to peers; the driver stops after a short drain.
   Actions Leave(TimeMs now);
 
@@ -130,6 +147,27 @@ class NodeCore {
   };
   RepairStatus repair_status(uint64_t repair_id, TimeMs now) const;
 
+  // ---- membership changes (docs/design.md, "Membership changes")
+  // Starts a decommission: from the next tick the node is kLeaving, the nodes that gain its
+  // ranges stream them from it, and once they have it announces kLeft (the host then stops).
+  // Refused unless it is a normal member and at least rf normal members would remain.
+  Status StartDecommission(TimeMs now);
+  // The node's own streaming: a bootstrap (joining), a rebuild (replace), ranges gained from a
+  // leaver, or, on a leaver, its hand-over.
+  struct StreamStatus {
+    std::string phase;  // "" (none since start), "bootstrap", "rebuild", "gain", "decommission"
+    bool done = false;  // finished (status says how)
+    Status status;
+    MemberStatus member_status = MemberStatus::kUp;  // our own, as gossiped
+    uint64_t keys = 0, bytes = 0;                    // received (or, decommissioning, served)
+    double fraction = 0;                             // of the work, 0..1, by token width
+    TimeMs elapsed_ms = 0;
+  };
+  StreamStatus stream_status(TimeMs now) const;
+  // The spans of every range this node replicates in the current ring (kUp and kLeaving
+  // members), in token order, disjoint: what a cleanup keeps.
+  std::vector<TokenSpan> OwnedSpans() const;
+
   // Monotonic since start (docs/design.md, "Counters").
   struct Counters {
     uint64_t writes = 0, reads = 0, read_repairs = 0, session_escalations = 0;
@@ -148,6 +186,10 @@ class NodeCore {
     // replicas differed, winners written to the peer and to ourselves, and their bytes.
     uint64_t aae_exchanges = 0, aae_exchange_failures = 0, aae_keys_differed = 0;
     uint64_t aae_keys_pushed = 0, aae_keys_pulled = 0, aae_bytes = 0, aae_protocol_bytes = 0;
+    // Streaming: pages and keys received and applied, their bytes, pages served to others, and
+    // writes sent to pending replicas (joining nodes, gainers of a leaver's ranges).
+    uint64_t stream_pages = 0, stream_keys = 0, stream_bytes = 0, stream_pages_served = 0;
+    uint64_t pending_writes = 0;
   };
   Counters counters() const;
 

@@ -30,7 +30,7 @@ bool GetMember(internal::ByteReader* in, MemberState* m) {
       !in->GetU64(&m->heartbeat) || !in->GetU8(&status) || !in->GetU32(&tokens)) {
     return false;
   }
-  if (m->id == 0 || status > static_cast<uint8_t>(MemberStatus::kLeft) ||
+  if (m->id == 0 || status > static_cast<uint8_t>(MemberStatus::kJoining) ||
       tokens > static_cast<uint32_t>(kTokensPerNodeMax)) {
     return false;
   }

@@ -24,6 +24,9 @@ namespace causeway::cluster {
 
 inline constexpr std::string_view kMetaTokens = "tokens";
 inline constexpr std::string_view kMetaMembers = "members";
+// "bootstrap": a joiner's or rebuilder's stream in progress (cluster/internal/streamer.h,
+// Streamer::Encode); "done" once it has finished.
+inline constexpr std::string_view kMetaBootstrap = "bootstrap";
 inline constexpr uint8_t kMembersFormat = 1;
 
 std::string EncodeTokens(const std::vector<Token>& tokens);

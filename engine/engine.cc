@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/strings.h"
 #include "engine/internal/aae_tree.h"
 #include "engine/internal/coding.h"
 #include "engine/internal/disk_watch.h"
@@ -396,6 +397,25 @@ Status Engine::ScanTokenRange(Token begin, Token end, const ScanFn& fn) {
   if (Status s = impl_->ScanInterval(lower, nullptr, fn, &stopped); !s.ok() || stopped) return s;
   if (end == 0) return Status::Ok();
   return impl_->ScanInterval(internal::TokenPrefix(0), &upper, fn, &stopped);
+}
+
+Status Engine::ScanSpan(TokenSpan span, std::string_view after_key, const ScanFn& fn) {
+  if (span.first > span.last) {
+    return Status::InvalidArgument(
+        StrCat("token span [", span.first, ", ", span.last, "] is empty"));
+  }
+  if (!after_key.empty() && !span.Contains(TokenOf(after_key))) {
+    return Status::InvalidArgument("stream cursor outside its span");
+  }
+  const std::string lower =
+      after_key.empty() ? internal::TokenPrefix(span.first) : internal::DataKey(after_key);
+  const std::string upper =
+      span.last == UINT64_MAX ? std::string() : internal::TokenPrefix(span.last + 1);
+  bool stopped = false;
+  auto after = [&](std::string_view key, const Version& v) {
+    return (!after_key.empty() && key == after_key) || fn(key, v);  // the cursor itself: skipped
+  };
+  return impl_->ScanInterval(lower, upper.empty() ? nullptr : &upper, after, &stopped);
 }
 
 void Engine::SetTombstoneWatermark(Hlc watermark) { impl_->filter.SetWatermark(watermark); }

@@ -188,6 +188,9 @@ class Engine : public ClockStore {
   // begin > end wraps around the ring.
   using ScanFn = std::function<bool(std::string_view key, const Version& version)>;
   [[nodiscard]] Status ScanTokenRange(Token begin, Token end, const ScanFn& fn);
+  // Calls fn for each key of `span` in (token, key) order after `after_key` ("": from the first;
+  // otherwise a key inside the span), until fn returns false (streaming's page scan).
+  [[nodiscard]] Status ScanSpan(TokenSpan span, std::string_view after_key, const ScanFn& fn);
   // Tombstones with timestamp below `watermark` may be purged by compaction from now on.
   void SetTombstoneWatermark(Hlc watermark);
   // Per token span, replacing any earlier watermark; keys in no span keep their tombstones.

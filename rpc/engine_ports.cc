@@ -78,6 +78,47 @@ cluster::StorageResult RunOnEngine(Engine& engine, const cluster::StorageAction&
       }
       break;
     }
+    case Kind::kStreamScan: {
+      // As kAaeDigests: the spans in order, the cursor's span resumed after it.
+      const Token from = action.key.empty() ? 0 : TokenOf(action.key);
+      uint64_t bytes = 0;
+      bool full = false;
+      for (const TokenSpan& span : action.spans) {
+        if (!action.key.empty() && span.last < from) continue;
+        if (full) {
+          result.more = true;
+          break;
+        }
+        const std::string_view after = action.key.empty() || !span.Contains(from)
+                                           ? std::string_view()
+                                           : std::string_view(action.key);
+        Status s = engine.ScanSpan(span, after, [&](std::string_view key, const Version& v) {
+          if (full) {
+            result.more = true;
+            return false;
+          }
+          bytes += key.size() + v.value.size();
+          result.hints.push_back({std::string(key), v});
+          full = bytes >= action.limit_bytes;
+          return true;
+        });
+        if (!s.ok()) {
+          result.status = s;
+          break;
+        }
+        if (result.more) break;
+      }
+      break;
+    }
+    case Kind::kApplyBatch:
+      for (const cluster::KeyVersion& kv : action.batch) {
+        Result<ApplyResult> r = engine.Apply(kv.key, kv.version);
+        if (!r.ok()) {
+          result.status = r.status();
+          break;
+        }
+      }
+      break;
   }
   return result;
 }

@@ -122,12 +122,15 @@ struct Member {
   alive @7 :Bool;
   ringShare @8 :Float64;
   catchingUp @9 :Bool;  # gossiped: back from being away, not yet caught up
+  bootstrapping @10 :Bool;  # gossiped: streaming its ranges in (joining or rebuilding)
 }
 
+# cluster::MemberStatus (docs/design.md, "Membership changes").
 enum MemberStatus {
   up @0;
   leaving @1;
   left @2;
+  joining @3;
 }
 
 struct NodeStatus {

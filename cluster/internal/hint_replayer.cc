@@ -47,7 +47,7 @@ void HintReplayer::Tick(TimeMs now, const std::function<bool(NodeId)>& alive, Ac
   }
 }
 
-void HintReplayer::Delete(NodeId target, const HintEntry& hint, Actions* out) {
+void HintReplayer::Delete(NodeId target, const KeyVersion& hint, Actions* out) {
   StorageAction a = NewOp(StorageAction::Kind::kDeleteHint, target);
   a.key = hint.key;
   a.version = hint.version;
@@ -78,7 +78,7 @@ void HintReplayer::OnStorageDone(uint64_t op_id, StorageResult result, Actions* 
     return;
   }
   const std::string address = address_of_(op.target);
-  for (HintEntry& hint : result.hints) {
+  for (KeyVersion& hint : result.hints) {
     t->second.cursor = hint.key;
     if (t->second.in_flight >= kHintReplayInFlightMax) break;  // the rest next round
     const RequestId id = NextId();

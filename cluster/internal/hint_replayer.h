@@ -61,7 +61,7 @@ class HintReplayer {
   };
   struct Replay {
     NodeId target = 0;
-    HintEntry hint;
+    KeyVersion hint;
   };
   struct Op {
     StorageAction::Kind kind = StorageAction::Kind::kScanHints;
@@ -70,7 +70,7 @@ class HintReplayer {
   uint64_t NextId() { return kHintIdBit | next_id_++; }
   // A storage operation of `kind` for `target`, with a fresh id, registered in ops_.
   StorageAction NewOp(StorageAction::Kind kind, NodeId target);
-  void Delete(NodeId target, const HintEntry& hint, Actions* out);
+  void Delete(NodeId target, const KeyVersion& hint, Actions* out);
 
   const uint64_t bytes_per_round_;
   std::function<std::string(NodeId)> address_of_;

@@ -21,6 +21,7 @@ uint64_t MemberStateHash(const MemberState& m) {
   put(m.tokens.size());
   for (Token t : m.tokens) put(t);
   if (m.catching_up) put(1);  // absent when false: the hash of older nodes' states is unchanged
+  if (m.bootstrapping) put(2);
   return TokenOf(bytes);
 }
 
@@ -64,7 +65,7 @@ bool Membership::Valid(const MemberState& m) {
   return m.id != 0 && m.name.size() <= kNodeNameBytesMax &&
          m.address.size() <= kNodeAddressBytesMax &&
          m.tokens.size() <= static_cast<size_t>(kTokensPerNodeMax) &&
-         static_cast<int>(m.status) >= 0 && m.status <= MemberStatus::kLeft;
+         static_cast<int>(m.status) >= 0 && m.status <= MemberStatus::kJoining;
 }
 
 bool Membership::Tick(TimeMs now, Actions* out) {

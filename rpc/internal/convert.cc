@@ -190,6 +190,7 @@ void MemberToWire(const cluster::MemberState& state, wire::Member::Builder out) 
   out.setGeneration(state.generation);
   out.setHeartbeat(state.heartbeat);
   out.setCatchingUp(state.catching_up);
+  out.setBootstrapping(state.bootstrapping);
   switch (state.status) {
     case cluster::MemberStatus::kUp:
       out.setStatus(wire::MemberStatus::UP);
@@ -199,6 +200,9 @@ void MemberToWire(const cluster::MemberState& state, wire::Member::Builder out) 
       break;
     case cluster::MemberStatus::kLeft:
       out.setStatus(wire::MemberStatus::LEFT);
+      break;
+    case cluster::MemberStatus::kJoining:
+      out.setStatus(wire::MemberStatus::JOINING);
       break;
   }
 }
@@ -227,6 +231,7 @@ Result<cluster::MemberState> MemberFromWire(wire::Member::Reader in) {
   s.generation = in.getGeneration();
   s.heartbeat = in.getHeartbeat();
   s.catching_up = in.getCatchingUp();
+  s.bootstrapping = in.getBootstrapping();
   switch (in.getStatus()) {
     case wire::MemberStatus::UP:
       s.status = cluster::MemberStatus::kUp;
@@ -236,6 +241,9 @@ Result<cluster::MemberState> MemberFromWire(wire::Member::Reader in) {
       break;
     case wire::MemberStatus::LEFT:
       s.status = cluster::MemberStatus::kLeft;
+      break;
+    case wire::MemberStatus::JOINING:
+      s.status = cluster::MemberStatus::kJoining;
       break;
     default:
       return Status::InvalidArgument("unknown member status (newer node?)");

@@ -108,6 +108,11 @@ std::string DescribeMessage(const cluster::PeerMessage& m) {
         } else if constexpr (std::is_same_v<T, cluster::AaeDigestResponse>) {
           out << "aae-digest-ack#" << x.id << " " << ErrorCodeName(x.status.code())
               << " n=" << x.digests.size() << (x.more ? "+" : "");
+        } else if constexpr (std::is_same_v<T, cluster::StreamRequest>) {
+          out << "stream#" << x.id << " spans=" << x.spans.size() << " after=" << x.after_key;
+        } else if constexpr (std::is_same_v<T, cluster::StreamResponse>) {
+          out << "stream-ack#" << x.id << " " << ErrorCodeName(x.status.code())
+              << " n=" << x.versions.size() << (x.more ? "+" : "");
         } else {
           uint64_t beats = 0;
           for (const auto& mem : x.members) beats += mem.heartbeat + mem.generation;
@@ -434,6 +439,11 @@ std::string StorageLine(const cluster::StorageAction& a, const cluster::StorageR
     case Kind::kAaeDigests:
       return StrCat("aae digests after '", a.key, "' -> ", r.digests.size(),
                     r.more ? " and more" : "", " ", status);
+    case Kind::kStreamScan:
+      return StrCat("stream scan after '", a.key, "' -> ", r.hints.size(),
+                    r.more ? " and more" : "", " ", status);
+    case Kind::kApplyBatch:
+      return StrCat("apply batch of ", a.batch.size(), " -> ", status);
   }
   return "?";
 }
@@ -451,6 +461,9 @@ void Simulator::RunStorage(Node& n, const cluster::StorageAction& a) {
     line += StorageLine(a, result);
     if (a.kind == cluster::StorageAction::Kind::kApply && result.status.ok()) {
       NoteTombstoneApplied(n, a.key, a.version);
+    }
+    if (a.kind == cluster::StorageAction::Kind::kApplyBatch && result.status.ok()) {
+      for (const cluster::KeyVersion& kv : a.batch) NoteTombstoneApplied(n, kv.key, kv.version);
     }
     if (a.kind == cluster::StorageAction::Kind::kPutHint && result.over_budget) {
       ++stats_.hints_over_budget;
