@@ -88,7 +88,7 @@ struct NodeCore::Impl final : internal::ClusterView {
     start_wall_ms = clock->PhysicalNowMs();
     if (!joining && tokens != config.tokens) FinishJoin(tokens);  // restored from the view
     if (joining && !HasOtherSeed(config))
-      FinishJoin(Ring::HashTokens(config.name, kTokensPerNodeDefault));
+      FinishJoin(Ring::HashTokens(config.name, config.tokens_per_node));
     SyncRing();
     UpdateReady(0);
     JudgeClock(0);
@@ -302,11 +302,11 @@ struct NodeCore::Impl final : internal::ClusterView {
     Ring view;
     view.Assign(std::move(placed));
     for (const MemberState* j : joiners) {
-      std::vector<Token> t = view.AllocateTokens(j->name, kTokensPerNodeDefault);
+      std::vector<Token> t = view.AllocateTokens(j->name, config.tokens_per_node);
       if (j->id == id) return t;
       view.SetNode(j->id, std::move(t));
     }
-    return Ring::HashTokens(config.name, kTokensPerNodeDefault);  // unreachable: we are a joiner
+    return Ring::HashTokens(config.name, config.tokens_per_node);  // unreachable: we are a joiner
   }
 
   // A joiner allocates once its view has stopped growing for kJoinSettleIntervals rounds (so
@@ -329,7 +329,7 @@ struct NodeCore::Impl final : internal::ClusterView {
         FinishJoin(TokensFromView());
       }
     } else if (now >= join_started_ms + kJoinWaitMsMax) {
-      FinishJoin(Ring::HashTokens(config.name, kTokensPerNodeDefault));
+      FinishJoin(Ring::HashTokens(config.name, config.tokens_per_node));
     }
   }
 
