@@ -284,9 +284,11 @@ inline constexpr size_t kAaeRepairsKept = 64;
 // source if one is alive). A node serves at most kStreamServeInFlightMax pages at once.
 inline constexpr uint64_t kStreamPageBytesDefault = 1 << 20;
 inline constexpr uint64_t kStreamPageBytesMax = 4 << 20;
+inline constexpr size_t kStreamPageKeysMax = 1 << 16;  // and at most this many keys
 inline constexpr size_t kStreamPagesInFlight = 2;
 inline constexpr uint64_t kStreamBytesPerSDefault = 128 << 20;
 inline constexpr uint64_t kStreamStepTimeoutMs = 10000;
+inline constexpr uint64_t kStreamRetryMs = 500;  // after a failed page, before asking again
 inline constexpr size_t kStreamServeInFlightMax = 4;
 // A joiner announces its tokens, then waits kRingSettleMsDefault before streaming, so that the
 // coordinators send it the writes of its pending ranges before its stream scans them.

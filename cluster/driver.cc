@@ -12,6 +12,7 @@ std::optional<RequestId> ResponseId(const PeerMessage& message) {
   if (const auto* r = std::get_if<ReadResponse>(&message)) return r->id;
   if (const auto* r = std::get_if<AaeHashResponse>(&message)) return r->id;
   if (const auto* r = std::get_if<AaeDigestResponse>(&message)) return r->id;
+  if (const auto* r = std::get_if<StreamResponse>(&message)) return r->id;
   return std::nullopt;
 }
 

@@ -67,6 +67,10 @@ Actions NodeCore::OnPeerMessage(NodeId from, PeerMessage message, TimeMs now) {
     n.aae.OnHashResponse(from, std::move(*m), now, &out);
   } else if (auto* m = std::get_if<AaeDigestResponse>(&message)) {
     n.aae.OnDigestResponse(from, std::move(*m), now, &out);
+  } else if (auto* m = std::get_if<StreamRequest>(&message)) {
+    n.streamer.OnRequest(from, *m, &out);
+  } else if (auto* m = std::get_if<StreamResponse>(&message)) {
+    n.streamer.OnResponse(from, std::move(*m), now, &out);
   }
   return out;
 }
@@ -84,6 +88,10 @@ Actions NodeCore::OnSendFailed(NodeId to, const PeerMessage& message, TimeMs now
       message);
   if ((id & internal::kAaeIdBit) != 0 && ResponseId(message) == std::nullopt) {
     impl_->aae.OnSendFailed(to, id, now, &out);
+    return out;
+  }
+  if ((id & internal::kStreamIdBit) != 0 && ResponseId(message) == std::nullopt) {
+    impl_->streamer.OnSendFailed(to, id, now);
     return out;
   }
   if (auto* m = std::get_if<ReplicateRequest>(&message)) {
@@ -106,6 +114,10 @@ Actions NodeCore::OnStorageDone(uint64_t op_id, StorageResult result, TimeMs now
   }
   if ((op_id & internal::kAaeIdBit) != 0) {
     impl_->aae.OnStorageDone(op_id, std::move(result), now, &out);
+    return out;
+  }
+  if ((op_id & internal::kStreamIdBit) != 0) {
+    impl_->streamer.OnStorageDone(op_id, std::move(result), now, &out);
     return out;
   }
   auto it = impl_->storage_ops.find(op_id);
@@ -138,18 +150,27 @@ Actions NodeCore::OnStorageDone(uint64_t op_id, StorageResult result, TimeMs now
 Actions NodeCore::Tick(TimeMs now) {
   Actions out;
   impl_->ObserveClock(now);
-  impl_->MaybeJoin(now);
+  impl_->MaybeJoin(now, &out);
   impl_->MaybeCaughtUp(now);
   if (impl_->membership.Tick(now, &out)) impl_->ProbeClocks(now, &out);
   impl_->StampGossip(&out, 0, now);
   impl_->SyncRing();
+  impl_->MaybeStream(now, &out);
   impl_->UpdateReady(now);
   impl_->JudgeClock(now);
   impl_->coordinator.Tick(now, &out);
   impl_->MaybePersist(now, false, &out);
   impl_->MaybeMoveWatermark(now, &out);
   auto alive = [&](NodeId n) { return impl_->membership.IsAlive(n, now); };
-  impl_->hints.Tick(now, alive, &out);
+  // Hints wait while their target streams its ranges in: they follow the rebuild.
+  impl_->hints.Tick(
+      now,
+      [&](NodeId n) {
+        const internal::Membership::Member* m = impl_->membership.Find(n);
+        return alive(n) && (m == nullptr || !m->state.bootstrapping);
+      },
+      &out);
+  impl_->streamer.Tick(now, alive, &out);
   impl_->aae.Tick(now, impl_->clock->Last(), impl_->clock->PhysicalNowMs(), alive, &out);
   return out;
 }
@@ -158,16 +179,6 @@ Actions NodeCore::PrepareStop(TimeMs now) {
   Actions out;
   impl_->MaybePersist(now, true, &out);
   return out;
-}
-
-Status NodeCore::StartDecommission(TimeMs) {
-  return Status::Unavailable("decommission is not built yet");  // replaced by the streaming change
-}
-
-NodeCore::StreamStatus NodeCore::stream_status(TimeMs) const {
-  StreamStatus s;
-  s.member_status = impl_->membership.self().status;
-  return s;
 }
 
 std::vector<TokenSpan> NodeCore::OwnedSpans() const {
@@ -240,6 +251,11 @@ NodeCore::Counters NodeCore::counters() const {
   const auto& h = impl_->hints.counters();
   c.hints_replayed = h.replayed;
   c.hint_replay_failures = h.replay_failures;
+  const auto& st = impl_->streamer.counters();
+  c.stream_pages = st.pages;
+  c.stream_keys = st.keys;
+  c.stream_bytes = st.bytes;
+  c.stream_pages_served = st.pages_served;
   return c;
 }
 

@@ -99,7 +99,7 @@ cluster::StorageResult RunOnEngine(Engine& engine, const cluster::StorageAction&
           }
           bytes += key.size() + v.value.size();
           result.hints.push_back({std::string(key), v});
-          full = bytes >= action.limit_bytes;
+          full = bytes >= action.limit_bytes || result.hints.size() >= kStreamPageKeysMax;
           return true;
         });
         if (!s.ok()) {

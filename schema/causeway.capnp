@@ -279,6 +279,17 @@ interface Peer {
   aaeHashes @4 (spans :List(TokenSpan)) -> (hashes :List(UInt64));
   aaeDigests @5 (spans :List(TokenSpan), afterKey :Data, limit :UInt32)
       -> (digests :List(KeyDigest), more :Bool);
+  # Streaming (cluster/internal/streamer.h): the winners of the keys of `spans` (in token order,
+  # disjoint, at most kAaeSpansPerRequestMax) after afterKey (empty: from the first), up to about
+  # limitBytes of keys and values (at most kStreamPageBytesMax; at least one key).
+  stream @6 (spans :List(TokenSpan), afterKey :Data, limitBytes :UInt64)
+      -> (versions :List(KeyedVersion), more :Bool);
+}
+
+# A key and the winner a replica holds for it.
+struct KeyedVersion {
+  key @0 :Data;
+  version @1 :Version;
 }
 
 # Tokens first..last, both included; first <= last.

@@ -169,6 +169,15 @@ void Coordinator::StartWrite(RequestId id, ClientWrite request, TimeMs now, Acti
     RequestId peer_id = Call(id, node, false, &op.calls);
     Send(node, ReplicateRequest{peer_id, op.key, op.version, 0}, out);
   }
+  // A pending replica's stream may have passed this key already: it gets the write itself. Not
+  // counted; if it fails, a hint kept here follows it (a down one is left to anti-entropy).
+  for (NodeId node : view_->PendingReplicas(op.key)) {
+    if (!view_->IsAlive(node, now)) continue;
+    counters_->pending_writes++;
+    RequestId peer_id = Call(id, node, false, &op.calls);
+    calls_[peer_id].counts = false;
+    Send(node, ReplicateRequest{peer_id, op.key, op.version, 0}, out);
+  }
   // A replica down without a stand-in (a cluster of rf nodes) gets its hint kept here, as
   // Cassandra's coordinators do; that one never counts toward W (we may be a replica already).
   const NodeId self = view_->self_id();

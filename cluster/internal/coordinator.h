@@ -2,7 +2,7 @@
 // "Coordinator"). Every request gets exactly one reply, by its deadline.
 //
 // Write: stamp a new version (HLC advanced past the session), send it to every live replica of
-// the preference list, answer after W acknowledgements.
+// the preference list (and to its pending replicas, uncounted), answer after W acknowledgements.
 // Read: ask R live replicas (ourselves first), answer the LWW winner unless it is below the
 // session's floor for the key; then ask every replica, retry every kSessionReadRetryMs, and at the
 // deadline fail kUnavailable rather than answer stale. Stale replicas that answered are repaired.
@@ -29,6 +29,10 @@ class ClusterView {
   virtual ~ClusterView() = default;
   virtual NodeId self_id() const = 0;
   virtual std::vector<NodeId> Replicas(std::string_view key) const = 0;
+  // Nodes that will be replicas of `key` once a membership change completes and are not yet
+  // (joining nodes, gainers of a leaver's ranges: Cassandra's pending ranges). Writes go to them
+  // too, not counted toward W; reads never.
+  virtual std::vector<NodeId> PendingReplicas(std::string_view key) const = 0;
   // The preference list to coordinate with: kUnavailable while the node may not coordinate
   // (joining), kInternal if the list is shorter than the view allows (a bug, asserted).
   virtual Result<std::vector<NodeId>> CoordinatorReplicas(std::string_view key) const = 0;

@@ -373,5 +373,14 @@ void Membership::SetSelfCatchingUp(bool catching_up) {
   SetState(&me, std::move(next));
 }
 
+void Membership::SetSelfBootstrapping(bool bootstrapping) {
+  Member& me = members_.at(self_id_);
+  if (me.state.bootstrapping == bootstrapping) return;
+  MemberState next = me.state;
+  next.bootstrapping = bootstrapping;
+  next.heartbeat++;
+  SetState(&me, std::move(next));
+}
+
 }  // namespace internal
 }  // namespace causeway::cluster

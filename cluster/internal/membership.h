@@ -59,6 +59,9 @@ class Membership {
   void SetSelfTokens(std::vector<Token> tokens);
   // Sets whether we are catching up (NodeCore, "Catching up"); spreads with the next round.
   void SetSelfCatchingUp(bool catching_up);
+  // Sets whether we are streaming our ranges in (bootstrap or rebuild); spreads with the next
+  // round.
+  void SetSelfBootstrapping(bool bootstrapping);
 
   bool IsAlive(NodeId id, TimeMs now) const;
   double Phi(const Member& m, TimeMs now) const;

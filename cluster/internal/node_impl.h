@@ -16,6 +16,7 @@
 #include "cluster/internal/coordinator.h"
 #include "cluster/internal/hint_replayer.h"
 #include "cluster/internal/membership.h"
+#include "cluster/internal/streamer.h"
 #include "cluster/node.h"
 #include "cluster/persist.h"
 #include "cluster/ring.h"
@@ -77,7 +78,10 @@ struct NodeCore::Impl final : internal::ClusterView {
         hints(config.hint_replay_bytes_per_s, [this](NodeId n) { return AddressOf(n); }),
         aae(config.aae_interval_ms, config.aae_bytes_per_s,
             internal::AntiEntropy::Hooks{[this](NodeId n) { return AddressOf(n); },
-                                         [this](const Version& v) { return AcceptPulled(v); }}) {
+                                         [this](const Version& v) { return AcceptPulled(v); }}),
+        streamer(config.stream_bytes_per_s,
+                 internal::Streamer::Hooks{[this](NodeId n) { return AddressOf(n); },
+                                           [this](const Version& v) { return AcceptPulled(v); }}) {
     membership.Restore(config.known_members);
     tokens = InitialTokens(config, id);
     joining = tokens.empty();
@@ -89,6 +93,7 @@ struct NodeCore::Impl final : internal::ClusterView {
     if (!joining && tokens != config.tokens) FinishJoin(tokens);  // restored from the view
     if (joining && !HasOtherSeed(config))
       FinishJoin(Ring::HashTokens(config.name, config.tokens_per_node));
+    if (!joining) ResumeStream();
     SyncRing();
     UpdateReady(0);
     JudgeClock(0);
@@ -98,6 +103,15 @@ struct NodeCore::Impl final : internal::ClusterView {
   NodeId self_id() const override { return id; }
   std::vector<NodeId> Replicas(std::string_view key) const override {
     return ring.PreferenceList(TokenOf(key), config.rf);
+  }
+  std::vector<NodeId> PendingReplicas(std::string_view key) const override {
+    if (!changes_pending) return {};
+    const Token t = TokenOf(key);
+    std::vector<NodeId> now_list = ring.PreferenceList(t, config.rf), pending;
+    for (NodeId n : future.PreferenceList(t, config.rf)) {
+      if (std::find(now_list.begin(), now_list.end(), n) == now_list.end()) pending.push_back(n);
+    }
+    return pending;
   }
   bool IsAlive(NodeId node, TimeMs now) const override { return membership.IsAlive(node, now); }
   Result<std::vector<NodeId>> CoordinatorReplicas(std::string_view key) const override {
@@ -135,7 +149,9 @@ struct NodeCore::Impl final : internal::ClusterView {
     if (catching_up && HlcPhysicalMs(v.timestamp) < start_wall_ms) last_catch_up_ms = now;
   }
   void MaybeCaughtUp(TimeMs now) {
-    if (!catching_up) return;
+    if (!catching_up || streamer.active() || membership.self().status == MemberStatus::kJoining) {
+      return;  // a stream in (bootstrap, rebuild) comes first; catching up starts after it
+    }
     if (!catch_up_clock) catch_up_clock = true, catch_up_started_ms = now, last_catch_up_ms = now;
     const bool quiet = membership.contacted() && now >= last_catch_up_ms + kCatchUpQuietMs &&
                        now >= membership.first_contact_ms() + kCatchUpQuietMs &&
@@ -214,12 +230,24 @@ struct NodeCore::Impl final : internal::ClusterView {
     membership.SetSelfTokens(tokens);
   }
 
-  // The invariant behind every preference list: min(rf, known non-left members that own tokens)
+  // Members on the ring that places reads (and writes, with the pending replicas): kUp and
+  // kLeaving ones with tokens. The future ring (after the changes in progress) holds kUp and
+  // kJoining ones.
+  static bool InNormalRing(const MemberState& m) {
+    return !m.tokens.empty() &&
+           (m.status == MemberStatus::kUp || m.status == MemberStatus::kLeaving);
+  }
+  static bool InFutureRing(const MemberState& m) {
+    return !m.tokens.empty() &&
+           (m.status == MemberStatus::kUp || m.status == MemberStatus::kJoining);
+  }
+
+  // The invariant behind every preference list: min(rf, known members on the normal ring)
   // distinct nodes. Counted from the membership view itself, not from the ring built from it.
   size_t ExpectedReplicas() const {
     size_t placed = 0;
     for (const auto& [mid, m] : membership.members()) {
-      if (m.state.status != MemberStatus::kLeft && !m.state.tokens.empty()) placed++;
+      if (InNormalRing(m.state)) placed++;
     }
     return std::min(placed, static_cast<size_t>(std::max(config.rf, 0)));
   }
@@ -312,7 +340,7 @@ struct NodeCore::Impl final : internal::ClusterView {
   // A joiner allocates once its view has stopped growing for kJoinSettleIntervals rounds (so
   // that joiners started together allocate from the same cohort), but at most kJoinWaitMsMax
   // after the first answer; with no answer by kJoinWaitMsMax it falls back to hashed tokens.
-  void MaybeJoin(TimeMs now) {
+  void MaybeJoin(TimeMs now, Actions* out) {
     if (!join_clock_started) join_clock_started = true, join_started_ms = now;
     if (!joining) return;
     for (const auto& [mid, m] : membership.members()) {
@@ -326,9 +354,9 @@ struct NodeCore::Impl final : internal::ClusterView {
     if (membership.contacted()) {
       const TimeMs first = membership.first_contact_ms();
       if (now >= std::max(first, join_view_grew_ms) + settle || now >= first + kJoinWaitMsMax) {
-        FinishJoin(TokensFromView());
+        JoinWith(now, out);
       }
-    } else if (now >= join_started_ms + kJoinWaitMsMax) {
+    } else if (now >= join_started_ms + kJoinWaitMsMax && !config.replace) {
       FinishJoin(Ring::HashTokens(config.name, config.tokens_per_node));
     }
   }
@@ -336,11 +364,16 @@ struct NodeCore::Impl final : internal::ClusterView {
   void SyncRing() {
     if (membership.ring_epoch() == ring_epoch_seen) return;
     ring_epoch_seen = membership.ring_epoch();
-    std::map<NodeId, std::vector<Token>> nodes;
+    std::map<NodeId, std::vector<Token>> now_nodes, future_nodes;
+    changes_pending = false;
     for (const auto& [mid, m] : membership.members()) {
-      if (m.state.status != MemberStatus::kLeft) nodes[mid] = m.state.tokens;
+      if (InNormalRing(m.state)) now_nodes[mid] = m.state.tokens;
+      if (InFutureRing(m.state)) future_nodes[mid] = m.state.tokens;
+      changes_pending |= InNormalRing(m.state) != InFutureRing(m.state);
     }
-    ring.Assign(std::move(nodes));
+    ring.Assign(std::move(now_nodes));
+    future.Assign(changes_pending ? std::move(future_nodes)
+                                  : std::map<NodeId, std::vector<Token>>());
     aae.SetRanges(OurRanges());
   }
 
@@ -366,6 +399,29 @@ struct NodeCore::Impl final : internal::ClusterView {
     for (auto& [peers, spans] : by_peers) out.push_back({std::move(spans), peers});
     return out;
   }
+
+  // ---- membership changes (cluster/node_changes.cc; docs/design.md, "Membership changes")
+  // A span of the ring whose preference list differs between the normal and the future ring.
+  struct ArcChange {
+    TokenSpan span;
+    std::vector<NodeId> before, after;
+  };
+  std::vector<ArcChange> ArcChanges() const;
+  // Tokens chosen while joining a running cluster: a rebuild if they are our own remembered ones,
+  // a bootstrap if the cluster has members with data, else at once kUp (a new cluster).
+  void JoinWith(TimeMs now, Actions* out);
+  // From a persisted kMetaBootstrap: a bootstrap or rebuild that a crash interrupted goes on.
+  void ResumeStream();
+  // Each tick: starts, follows and ends the streams, the join and the decommission.
+  void MaybeStream(TimeMs now, Actions* out);
+  void BeginCatchUp();
+  std::vector<internal::StreamTask> BootstrapTasks() const;
+  std::vector<internal::StreamTask> RebuildTasks() const;
+  std::vector<internal::StreamTask> GainTasks() const;
+  // A leaver's hand-over: per gainer, the spans it gains from us.
+  std::map<NodeId, std::vector<TokenSpan>> Handover() const;
+  void MaybeLeave(TimeMs now, Actions* out);
+  NodeCore::StreamStatus StreamStatusAt(TimeMs now) const;
 
   void Reply(NodeId to, PeerMessage message, Actions* out) const {
     out->push_back(SendAction{to, AddressOf(to), std::move(message)});
@@ -459,6 +515,18 @@ struct NodeCore::Impl final : internal::ClusterView {
   internal::ClockMonitor clock_monitor;
   internal::HintReplayer hints;
   internal::AntiEntropy aae;
+  internal::Streamer streamer;
+  Ring future;                   // the ring once the changes in progress complete
+  bool changes_pending = false;  // some member is joining or leaving: `future` differs
+  TimeMs join_announced_ms = 0;  // when we announced kJoining (this incarnation)
+  bool join_announced = false;
+  uint64_t gain_epoch = 0;  // the ring epoch our gain tasks were planned for
+  bool decommission_requested = false, decommissioned = false;
+  TimeMs leave_started_ms = 0, last_served_ms = 0;
+  uint64_t served_pages_seen = 0;
+  std::map<NodeId, TimeMs> gainer_down_since;
+  double handover_fraction = 0;
+  Status stream_error;       // why a membership change cannot go on (shown by stream_status)
   bool catching_up = false;  // see NoteReplicated
   bool catch_up_clock = false, caught_up_by_bound = false;
   TimeMs catch_up_started_ms = 0, last_catch_up_ms = 0, caught_up_after_ms = 0;

@@ -357,6 +357,32 @@ Result<std::vector<cluster::KeyDigest>> DigestsFromWire(capnp::List<wire::KeyDig
   return digests;
 }
 
+void KeyedVersionsToWire(const std::vector<cluster::KeyVersion>& versions,
+                         capnp::List<wire::KeyedVersion>::Builder out) {
+  for (size_t i = 0; i < versions.size(); ++i) {
+    out[i].setKey(BytesToWire(versions[i].key));
+    VersionToWire(versions[i].version, out[i].initVersion());
+  }
+}
+
+Result<std::vector<cluster::KeyVersion>> KeyedVersionsFromWire(
+    capnp::List<wire::KeyedVersion>::Reader in) {
+  if (in.size() > kStreamPageKeysMax) {
+    return Status::InvalidArgument(
+        StrCat("stream page with ", in.size(), " keys; at most ", kStreamPageKeysMax));
+  }
+  std::vector<cluster::KeyVersion> out;
+  out.reserve(in.size());
+  for (auto kv : in) {
+    auto key = KeyFromWire(kv.getKey());
+    if (!key.ok()) return key.status();
+    auto version = VersionFromWire(kv.getVersion());
+    if (!version.ok()) return version.status();
+    out.push_back({std::move(key).value(), std::move(version).value()});
+  }
+  return out;
+}
+
 void GetResultToWire(const std::optional<Version>& version, const std::string& session,
                      wire::GetResult::Builder out) {
   if (!version) {

@@ -59,6 +59,11 @@ Result<TokenSpan> SpanFromWire(wire::TokenSpan::Reader in);
 void DigestsToWire(const std::vector<cluster::KeyDigest>& digests,
                    capnp::List<wire::KeyDigest>::Builder out);
 Result<std::vector<cluster::KeyDigest>> DigestsFromWire(capnp::List<wire::KeyDigest>::Reader in);
+// A stream page (Peer.stream): at most kStreamPageKeysMax entries, keys and versions validated.
+void KeyedVersionsToWire(const std::vector<cluster::KeyVersion>& versions,
+                         capnp::List<wire::KeyedVersion>::Builder out);
+Result<std::vector<cluster::KeyVersion>> KeyedVersionsFromWire(
+    capnp::List<wire::KeyedVersion>::Reader in);
 
 // ---- read results
 // found/notFound/absent from the core's optional winning version.

@@ -97,6 +97,33 @@ class PeerApi final : public wire::Peer::Server {
         });
   }
 
+  kj::Promise<void> stream(StreamContext context) override {
+    NodeId from = From();
+    auto params = context.getParams();
+    auto spans = SpansFromWire(params.getSpans());
+    if (!spans.ok()) return ToException(spans.status());
+    std::string after;
+    if (params.getAfterKey().size() != 0) {
+      auto key = KeyFromWire(params.getAfterKey());
+      if (!key.ok()) return ToException(key.status());
+      after = std::move(key).value();
+    }
+    if (params.getLimitBytes() > kStreamPageBytesMax) {
+      return ToException(Status::InvalidArgument(
+          StrCat("stream page limit ", params.getLimitBytes(), " over ", kStreamPageBytesMax)));
+    }
+    cluster::StreamRequest req{0, std::move(spans).value(), std::move(after),
+                               params.getLimitBytes()};
+    return host_.Inbound(from, std::move(req), conn_)
+        .then([context](cluster::PeerMessage m) mutable {
+          auto* r = std::get_if<cluster::StreamResponse>(&m);
+          if (r == nullptr) ThrowStatus(Status::Internal("wrong response type for stream"));
+          ThrowIfError(r->status);
+          KeyedVersionsToWire(r->versions, context.getResults().initVersions(r->versions.size()));
+          context.getResults().setMore(r->more);
+        });
+  }
+
   kj::Promise<void> gossip(GossipContext context) override {
     NodeId from = From();
     auto message = GossipFromWire(context.getParams().getState());

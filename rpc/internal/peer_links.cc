@@ -27,6 +27,7 @@ cluster::RequestId RequestIdOf(const cluster::PeerMessage& m) {
   if (auto* r = std::get_if<cluster::ReadRequest>(&m)) return r->id;
   if (auto* r = std::get_if<cluster::AaeHashRequest>(&m)) return r->id;
   if (auto* r = std::get_if<cluster::AaeDigestRequest>(&m)) return r->id;
+  if (auto* r = std::get_if<cluster::StreamRequest>(&m)) return r->id;
   return 0;
 }
 
@@ -43,6 +44,9 @@ Reply ErrorReply(const cluster::PeerMessage& m, Status status) {
   }
   if (auto* r = std::get_if<cluster::AaeDigestRequest>(&m)) {
     return cluster::PeerMessage(cluster::AaeDigestResponse{r->id, std::move(status), {}, false});
+  }
+  if (auto* r = std::get_if<cluster::StreamRequest>(&m)) {
+    return cluster::PeerMessage(cluster::StreamResponse{r->id, std::move(status), {}, false});
   }
   return nullptr;
 }
@@ -233,6 +237,22 @@ kj::Promise<Reply> SendOne(wire::Peer::Client& peer, const cluster::PeerMessage&
         out.digests = std::move(digests).value();
       } else {
         out.status = digests.status();
+      }
+      return cluster::PeerMessage(std::move(out));
+    });
+  }
+  if (auto* r = std::get_if<cluster::StreamRequest>(&message)) {
+    auto req = peer.streamRequest();
+    SpansToWire(r->spans, req.initSpans(r->spans.size()));
+    req.setAfterKey(BytesToWire(r->after_key));
+    req.setLimitBytes(r->limit_bytes);
+    return req.send().then([id = r->id](auto response) -> Reply {
+      cluster::StreamResponse out{id, Status::Ok(), {}, response.getMore()};
+      auto versions = KeyedVersionsFromWire(response.getVersions());
+      if (versions.ok()) {
+        out.versions = std::move(versions).value();
+      } else {
+        out.status = versions.status();
       }
       return cluster::PeerMessage(std::move(out));
     });

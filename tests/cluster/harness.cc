@@ -201,6 +201,32 @@ void AntiEntropyScan(const std::map<std::string, Version>& store, const StorageA
   }
 }
 
+// A stream page over the harness's map, in (token, key) order after the cursor, up to about
+// limit_bytes of keys and values (at least one key).
+void StreamScan(const std::map<std::string, Version>& store, const StorageAction& a,
+                StorageResult* out) {
+  using Entry = std::pair<Token, std::string_view>;
+  const Entry after{a.key.empty() ? 0 : TokenOf(a.key), a.key};
+  std::vector<std::pair<Entry, const Version*>> listed;
+  for (const auto& [key, v] : store) {
+    const Entry e{TokenOf(key), key};
+    bool in = false;
+    for (const TokenSpan& span : a.spans) in = in || span.Contains(e.first);
+    if (in && (a.key.empty() || after < e)) listed.push_back({e, &v});
+  }
+  std::sort(listed.begin(), listed.end(),
+            [](const auto& x, const auto& y) { return x.first < y.first; });
+  uint64_t bytes = 0;
+  for (const auto& [entry, v] : listed) {
+    if (bytes >= a.limit_bytes) {
+      out->more = true;
+      break;
+    }
+    bytes += entry.second.size() + v->value.size();
+    out->hints.push_back({std::string(entry.second), *v});
+  }
+}
+
 }  // namespace
 
 // The harness's engine: a map with the engine's LWW rule and vector absorption
@@ -252,17 +278,24 @@ void Harness::Storage(size_t i, const StorageAction& a) {
     queue_.push_back(std::move(e));
     return;
   }
-  if (a.kind == Kind::kApply) {
-    auto it = store.find(a.key);
+  auto apply = [&store](const std::string& key, const Version& version) {
+    auto it = store.find(key);
     if (it == store.end()) {
-      store[a.key] = a.version;
-    } else if (!it->second.SameDot(a.version)) {  // the survivor absorbs the loser's vector
-      Version survivor = LastWriteWins(a.version, it->second) ? a.version : it->second;
-      survivor.vv.MergeFrom(a.version.vv);
+      store[key] = version;
+    } else if (!it->second.SameDot(version)) {  // the survivor absorbs the loser's vector
+      Version survivor = LastWriteWins(version, it->second) ? version : it->second;
+      survivor.vv.MergeFrom(version.vv);
       survivor.vv.MergeFrom(it->second.vv);
       survivor.vv.Truncate(kVersionVectorEntriesMax, survivor.writer);
       it->second = std::move(survivor);
     }
+  };
+  if (a.kind == Kind::kStreamScan) {
+    StreamScan(store, a, &e.storage);
+  } else if (a.kind == Kind::kApplyBatch) {
+    for (const KeyVersion& kv : a.batch) apply(kv.key, kv.version);
+  } else if (a.kind == Kind::kApply) {
+    apply(a.key, a.version);
   } else {
     auto it = store.find(a.key);
     if (it != store.end()) e.storage.version = it->second;

@@ -10,14 +10,18 @@
 namespace causeway::cluster::testing {
 namespace {
 
-// Every node's view: all n members known, all alive, all holding tokens.
+// Every node's view: all n members known, all alive, all normal members holding tokens (joiners
+// have streamed and turned kUp).
 bool Converged(Harness& h, size_t n) {
   for (size_t i = 0; i < h.size(); ++i) {
     if (h.node(i).crashed || h.node(i).paused) continue;
     auto members = h.core(i).Members(h.now());
     if (members.size() != n) return false;
     for (const auto& m : members) {
-      if (!m.alive || m.state.tokens.empty()) return false;
+      if (!m.alive || m.state.tokens.empty() || m.state.status != MemberStatus::kUp ||
+          m.state.bootstrapping) {
+        return false;
+      }
     }
   }
   return true;

@@ -29,13 +29,15 @@ std::string KeyNotOn(Harness& h, size_t outsider) {
   return {};
 }
 
-// Every node's preference lists hold min(rf, non-left members with tokens) distinct nodes.
+// Every node's preference lists hold min(rf, normal members: kUp or kLeaving with tokens)
+// distinct nodes.
 void ExpectCompleteLists(Harness& h, int rf) {
   for (size_t i = 0; i < h.size(); ++i) {
     if (h.node(i).crashed) continue;
     size_t placed = 0;
     for (const auto& m : h.core(i).Members(h.now())) {
-      placed += m.state.status != MemberStatus::kLeft && !m.state.tokens.empty();
+      placed += (m.state.status == MemberStatus::kUp || m.state.status == MemberStatus::kLeaving) &&
+                !m.state.tokens.empty();
     }
     const size_t want = std::min(placed, static_cast<size_t>(rf));
     for (int k = 0; k < 200; ++k) {
@@ -178,7 +180,7 @@ TEST(Restart, PreferenceListsAlwaysComplete) {
 // knows only itself, and again at once on a graceful leave.
 TEST(Restart, PersistsViewWhenItChanges) {
   Harness h(3, /*fixed_tokens=*/false);
-  h.Run(3000);
+  h.Run(3000 + kRingSettleMsDefault + 2000);  // joined and bootstrapped
   for (size_t i = 0; i < h.size(); ++i) {
     ASSERT_EQ(h.node(i).meta.count(std::string(kMetaMembers)), 1u);
     auto view = DecodeMembers(h.node(i).meta.at(std::string(kMetaMembers)));

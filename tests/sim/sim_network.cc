@@ -19,6 +19,7 @@ std::optional<cluster::RequestId> CallId(const cluster::PeerMessage& m) {
   if (const auto* r = std::get_if<cluster::ReadRequest>(&m)) return r->id;
   if (const auto* r = std::get_if<cluster::AaeHashRequest>(&m)) return r->id;
   if (const auto* r = std::get_if<cluster::AaeDigestRequest>(&m)) return r->id;
+  if (const auto* r = std::get_if<cluster::StreamRequest>(&m)) return r->id;
   return std::nullopt;
 }
 
