@@ -290,9 +290,10 @@ inline constexpr uint64_t kStreamBytesPerSDefault = 128 << 20;
 inline constexpr uint64_t kStreamStepTimeoutMs = 10000;
 inline constexpr uint64_t kStreamRetryMs = 500;  // after a failed page, before asking again
 inline constexpr size_t kStreamServeInFlightMax = 4;
-// A joiner announces its tokens, then waits kRingSettleMsDefault before streaming, so that the
-// coordinators send it the writes of its pending ranges before its stream scans them.
-inline constexpr uint64_t kRingSettleMsDefault = 3000;
+// A joiner announces its tokens (to every live member at once, then by gossip), then waits
+// kRingSettleMsDefault before streaming, so that the coordinators send it the writes of its
+// pending ranges before its stream scans them.
+inline constexpr uint64_t kRingSettleMsDefault = 1000;
 // A leaver waits for a gainer that is down at most this long before it leaves without it (the
 // gainer's copies then come from the other replicas by anti-entropy).
 inline constexpr uint64_t kLeaveWaitForDownGainerMs = 60000;

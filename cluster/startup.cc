@@ -45,6 +45,13 @@ Status RestoreMembers(MetaStore& meta, NodeConfig* config, StartupNotes* notes) 
   return Status::Ok();
 }
 
+Status RestoreBootstrap(MetaStore& meta, NodeConfig* config) {
+  auto stored = meta.Load(kMetaBootstrap);
+  if (!stored.ok()) return stored.status();
+  config->bootstrap_state = stored->has_value() ? **stored : std::string();
+  return Status::Ok();
+}
+
 Status BumpGeneration(MetaStore& meta, NodeConfig* config) {
   auto stored = meta.Load(kMetaGeneration);
   if (!stored.ok()) return stored.status();
@@ -66,6 +73,7 @@ Result<NodeConfig> RestoreIdentity(MetaStore& meta, NodeConfig config, StartupNo
   if (Status s = ClaimName(meta, config.name); !s.ok()) return s;
   if (Status s = RestoreTokens(meta, &config, notes); !s.ok()) return s;
   if (Status s = RestoreMembers(meta, &config, notes); !s.ok()) return s;
+  if (Status s = RestoreBootstrap(meta, &config); !s.ok()) return s;
   if (Status s = BumpGeneration(meta, &config); !s.ok()) return s;
   return config;
 }

@@ -28,6 +28,8 @@ std::string StateName(const cluster::MemberView& m) {
       return "leaving";
     case cluster::MemberStatus::kLeft:
       return "left";
+    case cluster::MemberStatus::kJoining:
+      return m.alive ? "joining" : "down";
     default:
       return m.alive ? "up" : "down";
   }

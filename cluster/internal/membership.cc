@@ -263,6 +263,20 @@ void Membership::MergeOne(const MemberState& incoming, TimeMs now) {
   }
   Member& m = it->second;
   if (!Newer(incoming, m.state)) return;
+  if (incoming.tokens.empty() && !m.state.tokens.empty() &&
+      incoming.status != MemberStatus::kLeft) {
+    // A member's tokens never vanish but by leaving: this is a new incarnation that lost its data
+    // and has not taken its tokens back yet (it does: Membership::remembered_tokens). Dropping
+    // them would move its ranges to nodes that hold none of their data.
+    MemberState kept = incoming;
+    kept.tokens = m.state.tokens;
+    if (PersistedPartDiffers(m.state, kept)) view_epoch_++;
+    if (m.state.status != kept.status) ring_epoch_++;
+    SetState(&m, std::move(kept));
+    if (m.heard) RecordArrival(&m, now);
+    m.heard = true;
+    return;
+  }
   if (m.state.tokens != incoming.tokens || m.state.status != incoming.status) ring_epoch_++;
   if (PersistedPartDiffers(m.state, incoming)) view_epoch_++;
   SetState(&m, incoming);

@@ -86,7 +86,9 @@ struct NodeCore::Impl final : internal::ClusterView {
     tokens = InitialTokens(config, id);
     joining = tokens.empty();
     persisted_view = HasPersistedView(config, id);
-    catching_up = persisted_view;
+    // A tokenless node with peers to ask may be a replacement whose peers still hold its tokens
+    // (Membership::MergeOne keeps them): until it has rebuilt, it must not be read from.
+    catching_up = persisted_view || (joining && HasOtherSeed(config));
     membership.SetSelfCatchingUp(catching_up);
     aae.SetUrgent(catching_up);
     start_wall_ms = clock->PhysicalNowMs();
@@ -149,7 +151,8 @@ struct NodeCore::Impl final : internal::ClusterView {
     if (catching_up && HlcPhysicalMs(v.timestamp) < start_wall_ms) last_catch_up_ms = now;
   }
   void MaybeCaughtUp(TimeMs now) {
-    if (!catching_up || streamer.active() || membership.self().status == MemberStatus::kJoining) {
+    if (!catching_up || joining || streamer.active() ||
+        membership.self().status == MemberStatus::kJoining) {
       return;  // a stream in (bootstrap, rebuild) comes first; catching up starts after it
     }
     if (!catch_up_clock) catch_up_clock = true, catch_up_started_ms = now, last_catch_up_ms = now;

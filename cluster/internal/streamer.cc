@@ -220,6 +220,9 @@ void Streamer::OnResponse(NodeId from, StreamResponse resp, TimeMs now, Actions*
   if (resp.versions.empty() && resp.more) {
     return Fail(i, Status::InvalidArgument(StrCat("node ", from, " streamed an empty page")), now);
   }
+  r.page_last = resp.versions.empty() ? std::string() : resp.versions.back().key;
+  r.page_more = resp.more;
+  const uint64_t keys = resp.versions.size();
   uint64_t bytes = 0;
   StorageAction apply;
   apply.kind = StorageAction::Kind::kApplyBatch;
@@ -234,11 +237,9 @@ void Streamer::OnResponse(NodeId from, StreamResponse resp, TimeMs now, Actions*
   budget_bytes_ -= static_cast<int64_t>(bytes);
   counters_.pages++;
   counters_.bytes += bytes;
-  counters_.keys += resp.versions.size();
+  counters_.keys += keys;
   job_bytes_ += bytes;
-  job_keys_ += resp.versions.size();
-  r.page_last = resp.versions.empty() ? std::string() : std::string(resp.versions.back().key);
-  r.page_more = resp.more;
+  job_keys_ += keys;
   last_error_ = Status::Ok();
   apply.op_id = NextId();
   r.apply_op = apply.op_id;

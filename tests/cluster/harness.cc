@@ -84,6 +84,20 @@ void Harness::Restart(size_t i, bool restore_view) {
   n.paused = false;
 }
 
+void Harness::Replace(size_t i) {
+  Node& n = nodes_[i];
+  n.driver.reset();
+  n.ports.reset();
+  n.store.clear();
+  n.hints.clear();
+  n.meta.clear();
+  n.base_config.tokens.clear();
+  n.base_config.replace = true;
+  StartNode(i, true);
+  n.crashed = false;
+  n.paused = false;
+}
+
 // ---- ports ------------------------------------------------------------------------------------
 
 void Harness::Ports::StoreMeta(std::string name, std::string value) {

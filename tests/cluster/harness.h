@@ -88,6 +88,9 @@ class Harness {
   // way serve does: tokens from kMetaTokens (else its previous tokens), and the member view from
   // kMetaMembers only if `restore_view` (false: a data dir written before views were persisted).
   void Restart(size_t i, bool restore_view);
+  // Node i's data dir is lost: its store, hints and meta records are gone, and it starts again
+  // under its name with `serve --replace` (NodeConfig::replace).
+  void Replace(size_t i);
   // The core, for table tests that feed it directly and inspect its actions.
   NodeCore& core(size_t i) { return nodes_[i].driver->mutable_core(); }
   NodeDriver& driver(size_t i) { return *nodes_[i].driver; }

@@ -18,6 +18,9 @@ inline constexpr int kCiBatches = 10;
 inline constexpr uint64_t kCiSeedsPerBatch = 20;
 inline constexpr uint64_t kCiRepairFirstSeed = 300001;
 inline constexpr int kCiRepairBatches = 2;
+// Seeds of the membership kind (SeedKind::kMembership): nodes join mid-run and bootstrap.
+inline constexpr uint64_t kCiMembershipFirstSeed = 400001;
+inline constexpr int kCiMembershipBatches = 1;
 inline constexpr uint64_t kCiLargeFirstSeed = 100001;
 inline constexpr int kCiLargeSeeds = 4;
 inline constexpr uint64_t kJoinSeed = 424242;

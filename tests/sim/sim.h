@@ -31,8 +31,9 @@ namespace causeway::sim {
 // What a seed stands for (SimOptions::FromSeed): kMixed draws every fault, durability and
 // workload knob from the seed; kRepair forces what replicas must repair without client reads:
 // long partitions and outages, power-loss crashes of `periodic` nodes, many deletes and a hint
-// budget small enough to overflow.
-enum class SeedKind { kMixed, kRepair };
+// budget small enough to overflow; kMembership adds nodes that join (and bootstrap by
+// streaming) while partitions, crashes and clock faults go on.
+enum class SeedKind { kMixed, kRepair, kMembership };
 
 struct SimOptions {
   uint64_t seed = 1;
@@ -51,6 +52,7 @@ struct SimOptions {
   bool partitions = false;
   bool asymmetric_partitions = false;  // some partitions block one direction only
   bool crashes = false;                // power-loss crash-restarts
+  int joins = 0;                       // nodes that join during the client phase (at most)
   // How long a partition lasts and a crashed node stays down (uniform from the minimum).
   uint64_t partition_ms_max = 5000;
   uint64_t downtime_ms_max = 4000;
@@ -112,7 +114,7 @@ struct SimReport {
   uint64_t trace_hash = 0;
   std::vector<std::string> violations;
   uint64_t events = 0, messages = 0, dropped = 0, ops_ok = 0, ops_failed = 0, ops_unknown = 0;
-  uint64_t crashes = 0, partitions = 0, sim_ms = 0, clock_faults = 0;
+  uint64_t crashes = 0, partitions = 0, sim_ms = 0, clock_faults = 0, joins = 0;
   // Repair without client reads: simulated ms from healing until every replica agreed (0: never
   // did), hint stores refused over budget, anti-entropy messages sent, compactions run and the
   // tombstones they purged.

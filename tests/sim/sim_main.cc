@@ -39,12 +39,13 @@ bool ParseRunnerArgs(int argc, char** argv, RunnerArgs* args) {
       if (has_value && argv[i + 1][0] != '-') args->first_seed = std::stoull(argv[++i]);
     } else if (a == "--kind" && has_value) {
       const std::string kind = argv[++i];
-      if (kind != "repair" && kind != "mixed") {
-        std::fprintf(stderr, "--kind is mixed or repair, not %s\n", kind.c_str());
+      if (kind != "repair" && kind != "mixed" && kind != "membership") {
+        std::fprintf(stderr, "--kind is mixed, repair or membership, not %s\n", kind.c_str());
         std::exit(2);
       }
-      args->kind =
-          kind == "repair" ? causeway::sim::SeedKind::kRepair : causeway::sim::SeedKind::kMixed;
+      args->kind = kind == "repair"       ? causeway::sim::SeedKind::kRepair
+                   : kind == "membership" ? causeway::sim::SeedKind::kMembership
+                                          : causeway::sim::SeedKind::kMixed;
     } else if (a == "--quiet") {
       args->quiet = true;
     } else {

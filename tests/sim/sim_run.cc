@@ -30,6 +30,7 @@ constexpr uint64_t kCompactionMsMin = 6000;
 constexpr uint64_t kTombstoneGraceMs = 5000;
 // Half of the seeds exchange this often instead of every kAaeIntervalMsDefault.
 constexpr uint64_t kFastAaeIntervalMs = 250;
+constexpr int kSimJoinsMax = 3;  // joiners per membership seed, at most
 static_assert(kFastAaeIntervalMs < kAaeIntervalMsDefault);
 static_assert(kTombstoneGraceMs > kRequestTimeoutMsDefault + kPeerCallTimeoutMsDefault + 1000);
 
@@ -63,6 +64,7 @@ SimOptions SimOptions::FromSeed(uint64_t seed, int nodes_override, SeedKind kind
   o.final_restart_all = r() % 2 == 0;
   const bool fast_aae = r() % 2 == 0;
   o.kind = kind;
+  if (kind == SeedKind::kMembership) o.joins = 1 + static_cast<int>(r() % kSimJoinsMax);
   if (kind == SeedKind::kRepair) {
     o.partitions = true;
     o.crashes = true;
@@ -91,6 +93,7 @@ SimOptions SimOptions::FromSeed(uint64_t seed, int nodes_override, SeedKind kind
   o.replay = "tests/sim/run --seed " + std::to_string(seed);
   if (nodes_override > 0) o.replay += " --nodes " + std::to_string(nodes_override);
   if (kind == SeedKind::kRepair) o.replay += " --kind repair";
+  if (kind == SeedKind::kMembership) o.replay += " --kind membership";
   return o;
 }
 
@@ -108,8 +111,9 @@ std::string SimOptions::Describe() const {
       << " compactions=" << (compaction_ms_min > 0 ? "yes" : "no")
       << " grace_ms=" << (tombstone_grace_ms > 0 ? tombstone_grace_ms : kTombstoneGraceMsDefault)
       << " aae_ms=" << (aae_interval_ms > 0 ? aae_interval_ms : kAaeIntervalMsDefault)
-      << " restart_all=" << (final_restart_all ? "yes" : "no")
-      << (kind == SeedKind::kRepair ? " kind=repair" : "");
+      << " restart_all=" << (final_restart_all ? "yes" : "no") << " joins=" << joins
+      << (kind == SeedKind::kRepair ? " kind=repair" : "")
+      << (kind == SeedKind::kMembership ? " kind=membership" : "");
   return out.str();
 }
 
@@ -118,10 +122,10 @@ std::string SimReport::Summary() const {
   out << "events=" << events << " messages=" << messages << " dropped=" << dropped
       << " ops ok/failed/unknown=" << ops_ok << "/" << ops_failed << "/" << ops_unknown
       << " crashes=" << crashes << " partitions=" << partitions << " clock_faults=" << clock_faults
-      << " hints_over_budget=" << hints_over_budget << " aae_messages=" << aae_messages
-      << " compactions=" << compactions << " purged=" << tombstones_purged
-      << " converge_ms=" << converge_ms << " sim_ms=" << sim_ms << " trace=" << std::hex
-      << trace_hash;
+      << " joins=" << joins << " hints_over_budget=" << hints_over_budget
+      << " aae_messages=" << aae_messages << " compactions=" << compactions
+      << " purged=" << tombstones_purged << " converge_ms=" << converge_ms << " sim_ms=" << sim_ms
+      << " trace=" << std::hex << trace_hash;
   return out.str();
 }
 
@@ -324,6 +328,11 @@ void Simulator::Chaos() {
   if (!chaos_running_) return;
   if (options_.clock_faults && Chance(0.4)) ClockChaos();
   if (options_.partitions && !partitioned_ && Chance(0.4)) StartPartition();
+  if (stats_.joins < static_cast<uint64_t>(options_.joins) && Chance(0.2)) {
+    ++stats_.joins;
+    Trace("join n" + std::to_string(nodes_.size()));
+    AddNode();
+  }
   if (options_.crashes && MayCrashNow() && Chance(0.5)) {
     const int victim = RandomUpNode();
     if (victim >= 0) {

@@ -251,6 +251,22 @@ TEST_P(SimRepairSeeds, Batch) {
 }
 INSTANTIATE_TEST_SUITE_P(Ci, SimRepairSeeds, ::testing::Range(0, kCiRepairBatches));
 
+class SimMembershipSeeds : public ::testing::TestWithParam<int> {};
+
+TEST_P(SimMembershipSeeds, Batch) {
+  // Goal: nodes joining mid-run (kJoining, pending writes, bootstrap streaming, catching up)
+  // under partitions, crashes and clock faults lose no acknowledged write, keep every session's
+  // guarantees, and converge with the others without client reads.
+  const uint64_t first =
+      kCiMembershipFirstSeed + static_cast<uint64_t>(GetParam()) * kCiSeedsPerBatch;
+  for (uint64_t seed = first; seed < first + kCiSeedsPerBatch; ++seed) {
+    SeedOutcome r =
+        RunSeed(SimOptions::FromSeed(seed, 0, SeedKind::kMembership), /*verbose=*/false);
+    EXPECT_TRUE(r.ok) << r.failure_text;
+  }
+}
+INSTANTIATE_TEST_SUITE_P(Ci, SimMembershipSeeds, ::testing::Range(0, kCiMembershipBatches));
+
 class SimLargeSeeds : public ::testing::TestWithParam<int> {};
 
 TEST_P(SimLargeSeeds, HundredNodes) {
