@@ -175,6 +175,7 @@ double WaitAllSeeAll(const std::vector<Node>& nodes, size_t n, double bound_s,
   std::mutex mu;
   const double deadline = BootSeconds() + bound_s;
   std::vector<std::thread> threads;
+  threads.reserve(kPollThreads);
   for (int t = 0; t < kPollThreads; ++t) {
     threads.emplace_back([&, t] {
       while (BootSeconds() < deadline) {
@@ -263,6 +264,7 @@ json OneRun(const std::string& bin, int run, size_t n, const std::string& host) 
   out["join_s"] = converged == 0 ? json(nullptr) : json(converged - last_start);
   if (converged != 0) out["ring"] = RingFigures(reply);
   std::vector<double> disk;
+  disk.reserve(nodes.size());
   for (const auto& node : nodes) disk.push_back(DuMiB(node.data_dir));
   out["disk_mib"] = {{"median", Median(disk)}, {"max", Max(disk)}};
 
@@ -270,6 +272,7 @@ json OneRun(const std::string& bin, int run, size_t n, const std::string& host) 
   nodes = LoadNodes(dir);  // final pids
   const double idle_s = static_cast<double>(EnvOr("BENCH_IDLE_S", 30));
   std::vector<double> cpu0;
+  cpu0.reserve(nodes.size());
   for (const auto& node : nodes) cpu0.push_back(CpuSeconds(node.pid));
   auto machine0 = MachineJiffies();
   std::this_thread::sleep_for(std::chrono::duration<double>(idle_s));
@@ -331,6 +334,7 @@ int Main() {
                at(r, "ring", "primary_min_over_mean").value_or(0) >= 0.5;
   }
   std::vector<double> pmin_neg;
+  pmin_neg.reserve(pmin.size());
   for (double x : pmin) pmin_neg.push_back(-x);
   json summary = {{"summary",
                    {{"runs", runs},
@@ -350,4 +354,11 @@ int Main() {
 }  // namespace
 }  // namespace causeway
 
-int main() { return causeway::Main(); }
+int main() {
+  try {
+    return causeway::Main();
+  } catch (const std::exception& e) {
+    std::cerr << "hundred_nodes_bench: " << e.what() << "\n";
+    return 1;
+  }
+}
