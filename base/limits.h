@@ -194,6 +194,19 @@ static_assert(kSessionKeysMax * 24 + kSessionSketchBuckets * 8 + 64 < kSessionTo
 // after SIGTERM before it gets SIGKILL.
 inline constexpr uint64_t kLocalStartWaitMsMax = 30000;
 inline constexpr uint64_t kLocalStopGraceMsDefault = 10000;
+// `causeway serve`: the RocksDB block cache (--block-cache-mb), by storage profile when not set.
+inline constexpr uint64_t kBlockCacheMbDefault = 256;
+inline constexpr uint64_t kBlockCacheMbSmall = 8;  // storage_profile = small
+inline constexpr uint64_t kBlockCacheMbMax = 1 << 20;
+static_assert(kBlockCacheMbSmall < kBlockCacheMbDefault && kBlockCacheMbDefault < kBlockCacheMbMax);
+// `causeway serve --tick-interval-ms`: how often the node loop ticks the core (timeouts, gossip,
+// pacing all advance on ticks). Each tick of an idle node costs ~75 us of CPU, so `local up`
+// (many nodes per machine) ticks every kTickIntervalMsLocal.
+inline constexpr uint64_t kTickIntervalMsDefault = 25;
+inline constexpr uint64_t kTickIntervalMsLocal = 100;
+inline constexpr uint64_t kTickIntervalMsMin = 5;
+inline constexpr uint64_t kTickIntervalMsMax = 1000;
+static_assert(kTickIntervalMsLocal <= kGossipIntervalMs / 2);  // at least two ticks per round
 // `causeway serve`: a data dir whose LOCK another process holds (the previous incarnation,
 // still stopping) is waited for this long, polled this often, before the open fails.
 inline constexpr uint64_t kDataDirLockWaitMsMax = 10000;

@@ -14,6 +14,29 @@ long double RangeSize(Token prev, Token t, size_t entries) {
   return static_cast<long double>(t - prev);  // unsigned subtraction wraps around the ring
 }
 
+// Joiner-dependent jitter (AllocateTokens): how far a candidate's score or a slice may be
+// scaled. Tuning, not limits: tests/cluster/ring_test.cc measures balance with them.
+constexpr long double kDonorJitter = 1.0L;
+constexpr long double kRangeJitter = 8.0L;
+constexpr long double kSliceJitter = 0.5L;
+constexpr uint64_t kSliceSalt = 0x5ca1ab1e;
+// A slice is clamped to [min, max] of the range it splits, then jittered towards the floor, so
+// it always lies strictly inside (floor, max] and two joiners' slices differ even when clamped.
+constexpr long double kSliceFractionFloor = 1.0L / 64;
+constexpr long double kSliceFractionMin = 1.0L / 32;
+constexpr long double kSliceFractionMax = 31.0L / 32;
+
+// splitmix64's finaliser: a well-mixed 64-bit function of x.
+uint64_t Mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// A number in [0, 1) from the bits of x.
+long double Unit(uint64_t x) { return static_cast<long double>(Mix(x) >> 11) * 0x1.0p-53L; }
+
 }  // namespace
 
 void Ring::SetNode(NodeId node, std::vector<Token> tokens) {
@@ -146,45 +169,67 @@ std::vector<Token> Ring::HashTokens(std::string_view name, int count) {
   return out;
 }
 
-// Greedy balancing: the joiner's fair share is 1/(n+1) of the space. Each of its `count` tokens
-// takes a slice from the node furthest above that share, at the low end of that node's largest
-// range, never more than the donor's excess, so no donor drops below the fair share.
+// Greedy balancing with joiner-dependent choices (the contract is in ring.h). The joiner's fair
+// share is 1/(n+1) of the space. Each of its `count` tokens takes a slice at the low end of one
+// range of a donor: the donor is the node furthest above the fair share, and the range its
+// largest, each score scaled by a jitter drawn from (name, k, candidate), so joiners that
+// allocate from the same view mostly pick different ranges. The slice is the joiner's remaining
+// quota, at most the donor's excess, scaled by a jitter of its own and kept inside the middle of
+// the range, so even two joiners that split one range cut it at different points, both away
+// from its ends.
 std::vector<Token> Ring::AllocateTokens(std::string_view name, int count) const {
   if (entries_.empty()) return HashTokens(name, count);
   const NodeId self = NodeIdFromName(name);
+  const uint64_t name_hash = TokenOf(name);
   std::vector<std::pair<Token, NodeId>> work = entries_;
   std::map<NodeId, long double> share;
   for (size_t i = 0; i < work.size(); ++i) {
     Token prev = work[(i + work.size() - 1) % work.size()].first;
     share[work[i].second] += RangeSize(prev, work[i].first, work.size());
   }
+  share.erase(self);  // a ring that already places the joiner: its old tokens donate like others
   const long double target = kTokenSpace / static_cast<long double>(share.size() + 1);
   long double mine = 0;
   std::vector<Token> out;
   for (int k = 0; k < count; ++k) {
-    // The donor: the node with the largest excess (map order breaks ties by id).
+    const uint64_t round = Mix(name_hash ^ Mix(static_cast<uint64_t>(k) + 1));
+    // The donor: the largest excess, jittered.
     NodeId donor = 0;
-    long double excess = -1;
+    long double excess = 0, best_score = 0;
+    bool found = false;
     for (const auto& [node, s] : share) {
-      if (node != self && s - target > excess) donor = node, excess = s - target;
+      const long double e = s - target;
+      const long double score = e > 0 ? e * (1 + kDonorJitter * Unit(round ^ node)) : e;
+      if (!found || score > best_score) donor = node, excess = e, best_score = score, found = true;
     }
-    // Its largest range.
+    // Its largest range, jittered (a donor whose ranges are all of one token is skipped below).
     size_t best = 0;
-    long double best_size = -1;
+    long double best_size = 0, best_range_score = -1;
     for (size_t i = 0; i < work.size(); ++i) {
       if (work[i].second != donor) continue;
-      long double size =
+      const long double size =
           RangeSize(work[(i + work.size() - 1) % work.size()].first, work[i].first, work.size());
-      if (size > best_size) best = i, best_size = size;
+      const long double score = size * (1 + kRangeJitter * Unit(round ^ Mix(work[i].first)));
+      if (score > best_range_score) best = i, best_size = size, best_range_score = score;
     }
-    long double quota = std::max<long double>((target - mine) / (count - k), 1);
-    long double take = std::min({quota, std::max<long double>(excess, 1), best_size - 1});
-    if (take < 1) take = best_size / 2;
-    Token prev = work[(best + work.size() - 1) % work.size()].first;
-    Token t = prev + static_cast<Token>(take);
+    const long double quota = std::max<long double>((target - mine) / (count - k), 1);
+    long double take = std::min(quota, std::max<long double>(excess, 1));
+    // The slice as a fraction of the range, kept in the middle, then jittered towards the
+    // middle's low end (after the clamp, so that clamped slices of two joiners differ too).
+    long double fraction = std::clamp(take / std::max<long double>(best_size, 1), kSliceFractionMin,
+                                      kSliceFractionMax);
+    fraction -= (fraction - kSliceFractionFloor) * kSliceJitter * Unit(Mix(round ^ kSliceSalt));
+    const Token prev = work[(best + work.size() - 1) % work.size()].first;
+    Token t = prev + static_cast<Token>(std::max<long double>(fraction * best_size, 1));
+    // Never a token already on the ring (ours or another's): ties would leave one owner empty.
+    auto taken = [&](Token x) {
+      auto it = std::lower_bound(work.begin(), work.end(), std::make_pair(x, NodeId{0}));
+      return it != work.end() && it->first == x;
+    };
+    while (taken(t)) ++t;
     out.push_back(t);
-    share[donor] -= take;
-    mine += take;
+    share[donor] -= static_cast<long double>(t - prev);
+    mine += static_cast<long double>(t - prev);
     auto entry = std::make_pair(t, self);
     work.insert(std::upper_bound(work.begin(), work.end(), entry), entry);
   }

@@ -50,6 +50,18 @@ Result<SyncMode> ParseSyncMode(std::string_view name) {
                                  "' (always, periodic, none)");
 }
 
+std::string_view StorageProfileName(StorageProfile profile) {
+  return profile == StorageProfile::kSmall ? "small" : "default";
+}
+
+Result<StorageProfile> ParseStorageProfile(std::string_view name) {
+  for (StorageProfile p : {StorageProfile::kDefault, StorageProfile::kSmall}) {
+    if (name == StorageProfileName(p)) return p;
+  }
+  return Status::InvalidArgument("unknown storage profile '" + std::string(name) +
+                                 "' (default, small)");
+}
+
 Status Engine::Impl::OpenDb() {
   internal::DbLayout layout = internal::MakeDbLayout(options);
   layout.column_families[internal::kDataCfIndex].options.compaction_filter = &filter;

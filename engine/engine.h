@@ -70,6 +70,16 @@ enum class SyncMode {
 std::string_view SyncModeName(SyncMode mode);
 Result<SyncMode> ParseSyncMode(std::string_view name);
 
+// How RocksDB is sized (engine/internal/options.cc; docs/operations.md, "Many nodes on one
+// machine"). Only memory, disk preallocation and background work differ; the format does not, so
+// a data dir opens under either profile.
+enum class StorageProfile {
+  kDefault,  // one node per machine: 64 MiB memtables, preallocated WAL and MANIFEST
+  kSmall,    // many nodes per machine: small memtables, no preallocation, one background job
+};
+std::string_view StorageProfileName(StorageProfile profile);
+Result<StorageProfile> ParseStorageProfile(std::string_view name);
+
 // Free space of a file system, as statvfs reports it.
 struct DiskSpace {
   uint64_t free_bytes = 0;  // available to unprivileged writers (f_bavail)
@@ -88,6 +98,7 @@ struct EngineOptions {
   // depends on real time (the deterministic simulator).
   uint64_t periodic_sync_ms = kPeriodicSyncMsDefault;
   size_t block_cache_bytes = 256 << 20;
+  StorageProfile storage_profile = StorageProfile::kDefault;
   // Not owned. Null: rocksdb::Env::Default(). Tests pass a fault-injecting Env.
   rocksdb::Env* env = nullptr;
   // Data writes are refused (kNoSpace) below this much free space. 0: never (RocksDB's ENOSPC

@@ -1,10 +1,12 @@
-// `causeway local up | down | status | restart | kill`: a development cluster of real
+// `causeway local up | add | down | status | restart | kill`: a development cluster of real
 // `causeway serve` processes on one host, like Cassandra's ccm.
 //
-// DIR/cluster.json records, per node, its name, address, folder, log, pid and the exact serve
-// arguments, so that `restart` starts a node again with the same flags. Nodes run detached
-// (setsid), so they outlive the `local up` command; only pids whose command line still names
-// their data dir are ever signalled.
+// DIR/cluster.json records the cluster's settings (rf, sync, storage profile, how addresses are
+// chosen) and, per node, its name, address, folder, log, pid and the exact serve arguments, so
+// that `restart` starts a node again with the same flags and `add` plans the next one like the
+// others. Nodes use storage_profile = small unless told otherwise (docs/operations.md). Nodes run
+// detached (setsid), so they outlive the `local up` command; only pids whose command line still
+// names their data dir are ever signalled.
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -28,6 +30,7 @@ using nlohmann::json;
 
 constexpr uint64_t kProbeTimeoutMs = 1000;
 constexpr uint64_t kMembershipWaitMs = 15000;
+constexpr size_t kLocalAddSeeds = 3;  // an added node is seeded by this many existing ones
 
 struct LocalFlags {
   std::string dir;
@@ -36,7 +39,9 @@ struct LocalFlags {
   int base_port = 0;  // 0: free ports chosen by the kernel
   std::string host = "127.0.0.1";
   std::string sync = "periodic";
-  std::string node;  // restart / kill
+  std::string storage_profile = "small";  // many nodes share the machine
+  bool host_per_node = false;             // node i on --host + (i - 1) in the last octet
+  std::string node;                       // restart / kill
   std::string signal = "KILL";
   uint64_t stop_grace_ms = kLocalStopGraceMsDefault;
   bool json = false;
@@ -145,43 +150,81 @@ void StopNodes(const std::vector<json*>& nodes, uint64_t grace_ms, bool quiet) {
   }
 }
 
+// The IPv4 address `host` with `offset` added to its last octet; an error past .254.
+Result<std::string> HostPlus(const std::string& host, int offset) {
+  const size_t dot = host.rfind('.');
+  int last = -1;
+  if (dot != std::string::npos) last = std::atoi(host.c_str() + dot + 1);
+  if (last < 0 || last + offset > 254) {
+    return Status::InvalidArgument("--host-per-node: " + host + " + " + std::to_string(offset) +
+                                   " is not an IPv4 address below .255");
+  }
+  return host.substr(0, dot + 1) + std::to_string(last + offset);
+}
+
+// Node number `i` (1-based; named n<i>) of the cluster described by `settings` (the top-level
+// fields of cluster.json), seeded by `seeds`.
+Result<json> PlanNode(const json& settings, int i, const std::string& dir,
+                      const std::string& seeds) {
+  const int base_port = settings.value("base_port", 0);
+  auto host = settings.value("host_per_node", false)
+                  ? HostPlus(settings.value("host", "127.0.0.1"), i - 1)
+                  : Result<std::string>(settings.value("host", "127.0.0.1"));
+  if (!host.ok()) return host.status();
+  int port = base_port + i - 1;
+  if (base_port == 0) {
+    auto free = FreePort(*host);
+    if (!free.ok()) return free.status();
+    port = *free;
+  }
+  std::string name = "n" + std::to_string(i);
+  std::string folder = dir + "/" + name;
+  std::string address = *host + ":" + std::to_string(port);
+  std::filesystem::create_directories(folder);
+  json args = {"serve",
+               "--node-id",
+               name,
+               "--listen",
+               address,
+               "--data-dir",
+               folder + "/data",
+               "--seeds",
+               seeds.empty() ? address : seeds,
+               "--rf",
+               std::to_string(settings.value("rf", 3)),
+               "--sync",
+               settings.value("sync", "periodic"),
+               "--storage-profile",
+               settings.value("storage_profile", "default"),
+               "--tick-interval-ms",
+               std::to_string(settings.value("tick_interval_ms", kTickIntervalMsDefault))};
+  return json{{"name", name},
+              {"address", address},
+              {"dir", folder},
+              {"data_dir", folder + "/data"},
+              {"log", folder + "/log"},
+              {"pid", 0},
+              {"args", args}};
+}
+
 Result<json> PlanCluster(const LocalFlags& f) {
-  json nodes = json::array();
+  json cluster = {{"version", 1},
+                  {"rf", f.rf},
+                  {"sync", f.sync},
+                  {"storage_profile", f.storage_profile},
+                  {"host", f.host},
+                  {"host_per_node", f.host_per_node},
+                  {"base_port", f.base_port},
+                  {"tick_interval_ms", kTickIntervalMsLocal},
+                  {"nodes", json::array()}};
   std::string seed;
   for (int i = 1; i <= f.nodes; ++i) {
-    int port = f.base_port + i - 1;
-    if (f.base_port == 0) {
-      auto free = FreePort(f.host);
-      if (!free.ok()) return free.status();
-      port = *free;
-    }
-    std::string name = "n" + std::to_string(i);
-    std::string folder = f.dir + "/" + name;
-    std::string address = f.host + ":" + std::to_string(port);
-    if (seed.empty()) seed = address;
-    std::filesystem::create_directories(folder);
-    json args = {"serve",
-                 "--node-id",
-                 name,
-                 "--listen",
-                 address,
-                 "--data-dir",
-                 folder + "/data",
-                 "--seeds",
-                 seed,
-                 "--rf",
-                 std::to_string(f.rf),
-                 "--sync",
-                 f.sync};
-    nodes.push_back({{"name", name},
-                     {"address", address},
-                     {"dir", folder},
-                     {"data_dir", folder + "/data"},
-                     {"log", folder + "/log"},
-                     {"pid", 0},
-                     {"args", args}});
+    auto node = PlanNode(cluster, i, f.dir, seed);
+    if (!node.ok()) return node.status();
+    if (seed.empty()) seed = (*node)["address"].get<std::string>();
+    cluster["nodes"].push_back(std::move(*node));
   }
-  return json{{"version", 1}, {"rf", f.rf}, {"sync", f.sync}, {"nodes", nodes}};
+  return cluster;
 }
 
 // Waits (bounded) until every node sees all others up, so that W=all works right away.
@@ -216,6 +259,12 @@ Status CheckSettings(const LocalFlags& f) {
   }
   if (!ParseSyncMode(f.sync).ok()) {
     return Status::InvalidArgument("--sync must be always, periodic or none");
+  }
+  if (!ParseStorageProfile(f.storage_profile).ok()) {
+    return Status::InvalidArgument("--storage-profile must be default or small");
+  }
+  if (f.host_per_node) {
+    if (auto last = HostPlus(f.host, f.nodes - 1); !last.ok()) return last.status();
   }
   if (auto existing = LoadCluster(f.dir); existing.ok()) {
     for (const auto& node : (*existing)["nodes"]) {
@@ -255,6 +304,43 @@ int RunUp(LocalFlags f) {
     endpoints += (endpoints.empty() ? "" : ",") + node["address"].get<std::string>();
   }
   std::cout << "endpoints: " << endpoints << "\n";
+  return kExitOk;
+}
+
+// Seeds for a node added to `cluster`: up to kLocalAddSeeds of its nodes, first ones first.
+std::string AddSeeds(const json& cluster) {
+  std::string seeds;
+  size_t used = 0;
+  for (const auto& node : cluster["nodes"]) {
+    if (used++ == kLocalAddSeeds) break;
+    seeds += (seeds.empty() ? "" : ",") + node["address"].get<std::string>();
+  }
+  return seeds;
+}
+
+int RunAdd(const LocalFlags& f) {
+  auto cluster = LoadCluster(f.dir);
+  if (!cluster.ok()) return FailStatus("local add", cluster.status());
+  int next = 0;
+  for (const auto& node : (*cluster)["nodes"]) {
+    next = std::max(next, std::atoi(node["name"].get<std::string>().c_str() + 1));
+  }
+  ++next;
+  if (next > static_cast<int>(kClusterNodesMax)) {
+    return Fail(kExitUsage, "the cluster has " + std::to_string(next - 1) + " nodes; at most " +
+                                std::to_string(kClusterNodesMax));
+  }
+  auto node = PlanNode(*cluster, next, f.dir, AddSeeds(*cluster));
+  if (!node.ok()) return FailStatus("cannot plan the new node", node.status());
+  (*cluster)["nodes"].push_back(std::move(*node));
+  json& added = (*cluster)["nodes"].back();
+  if (Status s = StartNode(added); !s.ok()) return FailStatus("cannot start a node", s);
+  if (Status s = SaveCluster(f.dir, *cluster); !s.ok()) return FailStatus("local add", s);
+  if (Status s = WaitAnswers(added); !s.ok()) return FailStatus("local add", s);
+  WaitMembership(*cluster);
+  std::cout << "added " << added["name"].get<std::string>() << " at "
+            << added["address"].get<std::string>() << " (pid " << added["pid"] << ", log "
+            << added["log"].get<std::string>() << ")\n";
   return kExitOk;
 }
 
@@ -369,6 +455,12 @@ void AddLocalCommands(CLI::App& app, CommandSlot* slot) {
   up->add_option("--base-port", f->base_port, "ports P..P+N-1 (default: free ports)");
   up->add_option("--host", f->host, "IPv4 address to bind")->capture_default_str();
   up->add_option("--sync", f->sync, "always|periodic|none")->capture_default_str();
+  up->add_option("--storage-profile", f->storage_profile,
+                 "RocksDB sizing of every node: small (many nodes per machine) or default")
+      ->capture_default_str();
+  up->add_flag("--host-per-node", f->host_per_node,
+               "node i binds --host plus i-1 in the last octet (127.0.1.1, 127.0.1.2, ...)");
+  add("add", "Start one more node like the others (next name and address), seeded by them", RunAdd);
   add("down", "Stop every node (SIGTERM, then SIGKILL)", RunDown);
   add("status", "Show each node's process and what it reports", RunLocalStatus)
       ->add_flag("--json", f->json, "print JSON");

@@ -95,6 +95,7 @@ cluster::NodeConfig MakeNodeConfig(const ServeConfig& c) {
   node.name = c.node_id;
   node.address = c.advertise;
   node.seeds = c.seeds;
+  node.tokens_per_node = c.tokens;  // a new node's count; stored tokens win on a restart
   node.rf = c.rf;
   node.default_w = c.w_default;
   node.default_r = c.r_default;
@@ -171,6 +172,7 @@ Result<std::unique_ptr<Engine>> OpenEngine(const ServeConfig& config) {
   options.sync = config.sync;
   options.periodic_sync_ms = config.periodic_sync_ms;
   options.block_cache_bytes = static_cast<size_t>(config.block_cache_mb) << 20;
+  options.storage_profile = config.storage_profile;
   options.disk_reserve_bytes = config.disk_reserve_bytes;
   return Engine::Open(options);
 }
@@ -242,8 +244,9 @@ int RunNode(const ServeConfig& config) {
   ::signal(SIGPIPE, SIG_IGN);
   std::string seeds;
   for (const auto& seed : config.seeds) seeds += (seeds.empty() ? "" : ",") + seed;
-  log->info("starting: listen {} data_dir {} rf {} sync {} seeds {}", config.listen,
-            config.data_dir, config.rf, SyncModeName(config.sync), seeds);
+  log->info("starting: listen {} data_dir {} rf {} sync {} storage_profile {} seeds {}",
+            config.listen, config.data_dir, config.rf, SyncModeName(config.sync),
+            StorageProfileName(config.storage_profile), seeds);
   WaitForDataDirLock(config.data_dir, *log);
   auto engine = OpenEngine(config);
   if (!engine.ok()) {
@@ -256,6 +259,7 @@ int RunNode(const ServeConfig& config) {
   log->info("disk reserve {} MiB, {} MiB free of {} MiB on {}", disk.reserve_bytes >> 20,
             disk.free_bytes >> 20, disk.total_bytes >> 20, config.data_dir);
   ServerOptions options{MakeNodeConfig(config), config.listen};
+  options.tick_interval_ms = config.tick_interval_ms;
   if (Status s = RestoreIdentity(**engine, config, &options.node, *log); !s.ok()) {
     log->error("{}", s.ToString());
     return FailStatus("cannot start node " + config.node_id, s);

@@ -17,6 +17,42 @@ constexpr size_t kInfoLogFilesKept = 4;
 constexpr double kMemtableBloomRatio = 0.02;  // of write_buffer_size, for the memtable bloom
 constexpr size_t kSmallCfWriteBufferBytes = 4 << 20;
 
+// StorageProfile::kSmall: many nodes on one machine (docs/operations.md). A fresh data dir stays
+// a few hundred KiB on disk (no WAL or MANIFEST preallocation: RocksDB would otherwise fallocate
+// ~1.1x the write buffer for each WAL and 4 MiB for the MANIFEST), and memtables stay small.
+constexpr size_t kSmallDataWriteBufferBytes = 4 << 20;
+constexpr size_t kSmallMetaWriteBufferBytes = 1 << 20;  // default, hints and clock families
+constexpr int kSmallWriteBuffersMax = 2;
+constexpr size_t kSmallDbWriteBufferBytes = 16 << 20;  // all memtables of the DB together
+constexpr uint64_t kSmallWalBytesMax = 16 << 20;       // older WALs force a flush beyond this
+constexpr uint64_t kSmallManifestBytesMax = 1 << 20;   // then a new MANIFEST is started
+constexpr size_t kSmallManifestPreallocBytes = 64 << 10;
+constexpr int kSmallBackgroundJobs = 1;
+constexpr int kSmallOpenFilesMax = 256;
+
+// Applies the small profile over the defaults.
+void ApplySmallProfile(DbLayout* layout) {
+  rocksdb::DBOptions& db = layout->db;
+  db.allow_fallocate = false;
+  db.manifest_preallocation_size = kSmallManifestPreallocBytes;
+  db.max_manifest_file_size = kSmallManifestBytesMax;
+  db.recycle_log_file_num = 0;
+  db.db_write_buffer_size = kSmallDbWriteBufferBytes;
+  db.max_total_wal_size = kSmallWalBytesMax;
+  db.max_background_jobs = kSmallBackgroundJobs;
+  db.max_open_files = kSmallOpenFilesMax;
+  // No periodic work while idle: RocksDB's stats dump (every 600 s by default) and stats
+  // persistence wake a timer thread.
+  db.stats_dump_period_sec = 0;
+  db.stats_persist_period_sec = 0;
+  for (size_t i = 0; i < layout->column_families.size(); ++i) {
+    rocksdb::ColumnFamilyOptions& cf = layout->column_families[i].options;
+    cf.write_buffer_size =
+        i == kDataCfIndex ? kSmallDataWriteBufferBytes : kSmallMetaWriteBufferBytes;
+    cf.max_write_buffer_number = kSmallWriteBuffersMax;
+  }
+}
+
 rocksdb::ColumnFamilyOptions DataCfOptions(const std::shared_ptr<rocksdb::Cache>& cache) {
   rocksdb::ColumnFamilyOptions cf;
   rocksdb::BlockBasedTableOptions table;
@@ -71,6 +107,7 @@ DbLayout MakeDbLayout(const EngineOptions& options) {
       {kHintsCf, SmallCfOptions(cache)},
       {kClockCf, SmallCfOptions(cache)},
   };
+  if (options.storage_profile == StorageProfile::kSmall) ApplySmallProfile(&layout);
   return layout;
 }
 

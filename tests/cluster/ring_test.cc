@@ -93,7 +93,9 @@ TEST(Ring, HundredNodesJoinedOneByOneStayBalanced) {
       kTokensPerNodeDefault, b.primary_max_over_mean, b.primary_min_over_mean,
       b.replica_max_over_mean);
   EXPECT_LE(b.primary_max_over_mean, 1.25);
-  EXPECT_GE(b.primary_min_over_mean, 0.75);
+  // 0.82 before the joiner-dependent jitter (ring.h), which trades some sequential balance for
+  // disjoint choices under concurrent joins.
+  EXPECT_GE(b.primary_min_over_mean, 0.65);
   EXPECT_LE(b.replica_max_over_mean, 1.5);
 
   Ring hashed;  // the reference: purely random tokens
@@ -108,6 +110,120 @@ TEST(Ring, HundredNodesJoinedOneByOneStayBalanced) {
       kTokensPerNodeDefault, h.primary_max_over_mean, h.replica_max_over_mean);
 }
 
+// How joiners see the ring when they allocate (docs/design.md, "Ring").
+enum class Views {
+  kSequential,  // each joiner sees every earlier one
+  kWaves,       // joiners arrive in waves of 1..param that allocate from one identical view
+  kStale,       // each joiner's view misses the last 0..param joiners before it
+};
+
+struct JoinOutcome {
+  std::map<NodeId, std::vector<Token>> nodes;
+  Balance balance;
+  bool duplicate_token = false;  // two nodes (or one twice) hold one token
+  double min_share = 1;          // the smallest primary share of any node
+};
+
+// `n` nodes of `tokens` tokens join with views of kind `views`; the first node's tokens are
+// hashed (an empty view). Names depend on the seed, so every seed is another cluster.
+JoinOutcome JoinMany(Views views, int param, uint64_t seed, int n, int tokens) {
+  uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+  auto next = [&] { return x = x * 6364136223846793005ull + 1442695040888963407ull; };
+  auto name = [&](int i) { return StrCat("s", seed, "-n", i); };
+  std::vector<std::map<NodeId, std::vector<Token>>> history(1);  // the ring after each join
+  std::map<NodeId, std::vector<Token>> placed;
+  int i = 1;
+  while (i <= n) {
+    const int lag = views == Views::kStale ? static_cast<int>((next() >> 33) % (param + 1)) : 0;
+    const int wave = views == Views::kWaves ? 1 + static_cast<int>((next() >> 33) % param) : 1;
+    Ring view;
+    view.Assign(history[history.size() - 1 - std::min<size_t>(lag, history.size() - 1)]);
+    std::vector<std::pair<NodeId, std::vector<Token>>> joined;
+    for (int j = 0; j < wave && i <= n; ++j, ++i) {
+      joined.emplace_back(NodeIdFromName(name(i)), view.AllocateTokens(name(i), tokens));
+    }
+    for (auto& [id, t] : joined) {
+      placed[id] = std::move(t);
+      history.push_back(placed);
+    }
+  }
+  JoinOutcome out;
+  std::set<Token> seen;
+  for (const auto& [id, t] : placed) {
+    EXPECT_EQ(t.size(), static_cast<size_t>(tokens));
+    for (Token token : t) out.duplicate_token |= !seen.insert(token).second;
+  }
+  Ring ring;
+  ring.Assign(placed);
+  for (const auto& [id, share] : ring.PrimaryShares())
+    out.min_share = std::min(out.min_share, share);
+  out.balance = Measure(ring, 3);
+  out.nodes = std::move(placed);
+  return out;
+}
+
+// Goal: 100 nodes x 16 tokens, over 20 seeds each, joining one by one, in waves of up to 4 that
+// allocate from one identical view, and with views missing up to the last 4 joiners: never a
+// token held twice, and every cluster within primary max/mean 1.25 and min/mean 0.5 (the
+// targets of issue 10). Prints the worst figures (docs/design.md quotes them). Before
+// joiner-dependent allocation, waves from one view gave identical tokens.
+TEST(Ring, ConcurrentJoinersFromStaleOrIdenticalViewsStayDisjointAndBalanced) {
+  struct Case {
+    Views views;
+    int param;
+    const char* what;
+  } cases[] = {{Views::kSequential, 0, "sequential"},
+               {Views::kWaves, 4, "waves of <= 4 from one view"},
+               {Views::kStale, 4, "views missing <= 4 joiners"}};
+  for (const Case& c : cases) {
+    double worst_max = 0, worst_min = 1;
+    for (uint64_t seed = 1; seed <= 20; ++seed) {
+      JoinOutcome o = JoinMany(c.views, c.param, seed, 100, kTokensPerNodeDefault);
+      ASSERT_FALSE(o.duplicate_token) << c.what << ", seed " << seed;
+      EXPECT_LT(o.balance.primary_max_over_mean, 1.25) << c.what << ", seed " << seed;
+      EXPECT_GE(o.balance.primary_min_over_mean, 0.5) << c.what << ", seed " << seed;
+      worst_max = std::max(worst_max, o.balance.primary_max_over_mean);
+      worst_min = std::min(worst_min, o.balance.primary_min_over_mean);
+    }
+    std::printf("%s, 100 nodes x %d tokens, 20 seeds: worst primary max/mean %.3f, min/mean %.3f\n",
+                c.what, kTokensPerNodeDefault, worst_max, worst_min);
+  }
+}
+
+// Goal: however many join at once from one view (here all 99 joiners see only the first node,
+// or waves of up to 32), no two nodes share a token and every node is primary for part of the
+// ring: balance is lost (nobody can balance against joiners it cannot see) but ownership is not.
+TEST(Ring, ManyJoinersFromOneViewNeverShareATokenNorOwnNothing) {
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    for (int wave : {32, 99}) {
+      JoinOutcome o = JoinMany(Views::kWaves, wave, seed, 100, kTokensPerNodeDefault);
+      ASSERT_FALSE(o.duplicate_token) << "wave " << wave << ", seed " << seed;
+      EXPECT_GT(o.min_share, 0) << "wave " << wave << ", seed " << seed;
+    }
+  }
+  // The same names allocating from the same view agree (deterministic in ring, name, count).
+  JoinOutcome a = JoinMany(Views::kWaves, 8, 7, 40, 8), b = JoinMany(Views::kWaves, 8, 7, 40, 8);
+  EXPECT_EQ(a.nodes, b.nodes);
+}
+
+// Goal: an allocated token is never one already on the ring, even when the ring is crowded with
+// neighbouring tokens, and a joiner asking for kTokensPerNodeMax tokens gets that many.
+TEST(Ring, AllocationNeverReusesARingToken) {
+  Ring ring;
+  std::vector<Token> dense;
+  for (Token t = 1000; t < 1000 + 4096; ++t) dense.push_back(t);
+  ring.SetNode(NodeIdFromName("dense"), dense);
+  ring.SetNode(NodeIdFromName("n1"), Ring::HashTokens("n1", 16));
+  std::set<Token> on_ring(dense.begin(), dense.end());
+  for (Token t : Ring::HashTokens("n1", 16)) on_ring.insert(t);
+  for (int j = 0; j < 20; ++j) {
+    std::vector<Token> t = ring.AllocateTokens(StrCat("j", j), kTokensPerNodeMax);
+    ASSERT_EQ(t.size(), static_cast<size_t>(kTokensPerNodeMax));
+    ASSERT_EQ(std::set<Token>(t.begin(), t.end()).size(), t.size());
+    for (Token token : t) EXPECT_EQ(on_ring.count(token), 0u) << "joiner j" << j;
+  }
+}
+
 // Goal: allocation is deterministic given the view and the joiner.
 TEST(Ring, AllocationDeterministic) {
   Ring ring;
@@ -115,7 +231,7 @@ TEST(Ring, AllocationDeterministic) {
   ring.SetNode(NodeIdFromName("n2"), ring.AllocateTokens("n2", 16));
   EXPECT_EQ(ring.AllocateTokens("n3", 16), ring.AllocateTokens("n3", 16));
   auto shares = ring.PrimaryShares();
-  EXPECT_NEAR(shares[NodeIdFromName("n1")], 0.5, 1e-6);
+  EXPECT_NEAR(shares[NodeIdFromName("n1")], 0.5, 0.02);  // half, give or take the slice jitter
 }
 
 // Goal: incremental updates (Assign with a few changed nodes, SetNode, RemoveNode) give exactly

@@ -272,7 +272,24 @@ TEST(CliServe, ConfigPrecedence) {
   RunResult status = RunCli({"status", "--endpoints", env_address, "--json"});
   ASSERT_EQ(status.exit_code, 0) << status.err;
   EXPECT_NE(status.out.find("\"from-flag\""), std::string::npos) << status.out;
+  auto tokens_in_status = [&] {
+    json reply = json::parse(RunCli({"status", "--endpoints", env_address, "--json"}).out);
+    return reply["nodes"][0].value("tokens", 0);
+  };
+  EXPECT_EQ(tokens_in_status(), 8) << "tokens = 8 from the file is honoured";
   EXPECT_EQ(node.Signal(SIGTERM), 0);
+  // A restart keeps the stored tokens whatever --tokens says (and warns).
+  node.Start({"--config", config, "--node-id", "from-flag", "--tokens", "32"}, dir.path() + "/log",
+             env);
+  ASSERT_TRUE(WaitServing(env_address)) << ReadFile(dir.path() + "/log");
+  EXPECT_EQ(tokens_in_status(), 8) << ReadFile(dir.path() + "/log");
+  EXPECT_NE(ReadFile(dir.path() + "/log").find("keeping the 8 ring tokens"), std::string::npos);
+  EXPECT_EQ(node.Signal(SIGTERM), 0);
+  RunResult too_many = RunCli({"serve", "--config", config, "--tokens", "1000", "--print-config"});
+  EXPECT_EQ(too_many.exit_code, 2);
+  EXPECT_NE(too_many.err.find("tokens = '1000' (from flag --tokens) must be an integer 1..256"),
+            std::string::npos)
+      << too_many.err;
 
   WriteFile(config, "node_id = \"n\"\nrff = 1\n");
   RunResult typo = RunCli({"serve", "--config", config});

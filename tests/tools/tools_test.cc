@@ -92,6 +92,8 @@ TEST(ServeConfig, ErrorsNameTheSource) {
       {"w_default", "4", "w_default"},
       {"log_format", "xml", "log_format"},
       {"phi_convict", "0", "phi_convict"},
+      {"tokens", "0", "tokens = '0' (from env CAUSEWAY_TOKENS) must be an integer 1..256"},
+      {"tokens", "257", "tokens = '257'"},
   };
   for (const auto& c : cases) {
     ConfigLayer env;

@@ -18,6 +18,7 @@ const std::string kDefaultTokens = std::to_string(kTokensPerNodeDefault);
 const std::string kDefaultRequestTimeoutMs = std::to_string(kRequestTimeoutMsDefault);
 const std::string kDefaultPeerTimeoutMs = std::to_string(kPeerCallTimeoutMsDefault);
 const std::string kDefaultGossipIntervalMs = std::to_string(kGossipIntervalMs);
+const std::string kDefaultTickIntervalMs = std::to_string(kTickIntervalMsDefault);
 const std::string kDefaultMaxClockOffsetMs = std::to_string(kMaxClockOffsetMsDefault);
 
 // Every key is present in the merged layer (the defaults seed it).
@@ -155,14 +156,18 @@ Status ResolveTuning(const ConfigLayer& merged, ServeConfig* config) {
       {"request_timeout_ms", 1, kRequestTimeoutMsMax, &config->request_timeout_ms},
       {"peer_timeout_ms", 1, kRequestTimeoutMsMax, &config->peer_timeout_ms},
       {"gossip_interval_ms", 10, 10000, &config->gossip_interval_ms},
+      {"tick_interval_ms", kTickIntervalMsMin, kTickIntervalMsMax, &config->tick_interval_ms},
       {"max_clock_offset_ms", 1, 3600000, &config->max_clock_offset_ms},
-      {"block_cache_mb", 1, 1 << 20, &config->block_cache_mb},
       {"aae_interval_ms", 10, 3600000, &config->aae_interval_ms},
       {"aae_mb_per_s", 1, 10240, &config->aae_mb_per_s},
       {"hint_replay_mb_per_s", 1, 10240, &config->hint_replay_mb_per_s},
   };
   for (const auto& b : bounded) {
     if (Status s = ParseBounded(merged, b.key, b.lo, b.hi, b.out); !s.ok()) return s;
+  }
+  if (config->tick_interval_ms > config->gossip_interval_ms) {
+    return Invalid("tick_interval_ms", At(merged, "tick_interval_ms"),
+                   StrCat("must be at most gossip_interval_ms (", config->gossip_interval_ms, ")"));
   }
   struct Real {
     std::string_view key;
@@ -184,6 +189,19 @@ Status ResolveTuning(const ConfigLayer& merged, ServeConfig* config) {
                      StrCat("must be a number ", r.open_lo ? "above " : "", static_cast<int>(r.lo),
                             r.open_lo ? " up to " : "..", static_cast<int>(r.hi)));
     }
+  }
+  auto profile = ParseStorageProfile(At(merged, "storage_profile").text);
+  if (!profile.ok()) {
+    return Invalid("storage_profile", At(merged, "storage_profile"), "must be default or small");
+  }
+  config->storage_profile = *profile;
+  if (At(merged, "block_cache_mb").text.empty()) {
+    config->block_cache_mb =
+        *profile == StorageProfile::kSmall ? kBlockCacheMbSmall : kBlockCacheMbDefault;
+  } else if (Status s = ParseBounded(merged, "block_cache_mb", 1, kBlockCacheMbMax,
+                                     &config->block_cache_mb);
+             !s.ok()) {
+    return s;
   }
   // "auto" (min(256 MiB, 5% of the file system)) or 0..kDiskReserveMbMax MiB (0: no reserve).
   const RawValue& reserve = At(merged, "disk_reserve_mb");
@@ -226,12 +244,19 @@ const std::vector<ConfigKey>& ServeConfigKeys() {
       {"request_timeout_ms", kDefaultRequestTimeoutMs, "deadline of a client request"},
       {"peer_timeout_ms", kDefaultPeerTimeoutMs, "deadline of a call to another node"},
       {"gossip_interval_ms", kDefaultGossipIntervalMs, "gossip round interval"},
+      {"tick_interval_ms", kDefaultTickIntervalMs,
+       "how often the node loop advances timeouts, gossip and pacing (at most gossip_interval_ms; "
+       "`local up` uses 100: an idle tick costs CPU)"},
       {"phi_convict", "8", "phi-accrual threshold to consider a peer down"},
       {"max_clock_offset_ms", kDefaultMaxClockOffsetMs, "reject timestamps this far ahead"},
       {"clock_fence_fraction", "0.8",
        "stamp no writes while this node's clock is more than this fraction of "
        "max_clock_offset_ms off the majority of its peers"},
-      {"block_cache_mb", "256", "RocksDB block cache size"},
+      {"storage_profile", "default",
+       "RocksDB sizing: default (one node per machine) or small (many nodes per machine: 4 MiB "
+       "memtables, no WAL/MANIFEST preallocation, one background job; `local up` uses it)"},
+      {"block_cache_mb", "",
+       "RocksDB block cache size in MiB (default: 256, or 8 with storage_profile = small)"},
       {"aae_interval_ms", "10000",
        "anti-entropy: start one exchange of a range with one of its replicas this often"},
       {"aae_mb_per_s", "8", "anti-entropy: MiB/s of versions an exchange may send or fetch"},
@@ -342,9 +367,11 @@ std::string ServeConfigToToml(const ServeConfig& c) {
       {"request_timeout_ms", u(c.request_timeout_ms)},
       {"peer_timeout_ms", u(c.peer_timeout_ms)},
       {"gossip_interval_ms", u(c.gossip_interval_ms)},
+      {"tick_interval_ms", u(c.tick_interval_ms)},
       {"phi_convict", c.phi_convict},
       {"max_clock_offset_ms", u(c.max_clock_offset_ms)},
       {"clock_fence_fraction", c.clock_fence_fraction},
+      {"storage_profile", std::string(StorageProfileName(c.storage_profile))},
       {"block_cache_mb", u(c.block_cache_mb)},
       {"aae_interval_ms", u(c.aae_interval_ms)},
       {"aae_mb_per_s", u(c.aae_mb_per_s)},

@@ -62,10 +62,12 @@ struct ServeConfig {
   uint64_t request_timeout_ms = 0;
   uint64_t peer_timeout_ms = 0;
   uint64_t gossip_interval_ms = 0;
+  uint64_t tick_interval_ms = kTickIntervalMsDefault;
   double phi_convict = 8.0;
   uint64_t max_clock_offset_ms = 0;
   double clock_fence_fraction = kClockFenceFractionDefault;
-  uint64_t block_cache_mb = 0;
+  StorageProfile storage_profile = StorageProfile::kDefault;
+  uint64_t block_cache_mb = 0;  // default: by profile (kBlockCacheMbDefault, kBlockCacheMbSmall)
   uint64_t aae_interval_ms = kAaeIntervalMsDefault;  // anti-entropy: one exchange per interval
   uint64_t aae_mb_per_s = kAaeBytesPerSDefault >> 20;
   uint64_t hint_replay_mb_per_s = kHintReplayBytesPerSDefault >> 20;
