@@ -107,6 +107,8 @@ cluster::NodeConfig MakeNodeConfig(const ServeConfig& c) {
   node.aae_interval_ms = c.aae_interval_ms;
   node.aae_bytes_per_s = c.aae_mb_per_s << 20;
   node.hint_replay_bytes_per_s = c.hint_replay_mb_per_s << 20;
+  node.stream_bytes_per_s = c.stream_mb_per_s << 20;
+  node.replace = !c.replace.empty();
   return node;
 }
 

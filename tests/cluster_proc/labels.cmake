@@ -6,7 +6,7 @@
 # 60 s: they get 240 s instead of 120, with room for a loaded machine.
 foreach(test_name IN LISTS cluster_proc_test_TESTS)
   set_tests_properties("${test_name}" PROPERTIES LABELS "cluster;proc")
-  if(test_name MATCHES "^Converge\\.")
+  if(test_name MATCHES "^Converge\\." OR test_name MATCHES "^Membership\\.")
     set_tests_properties("${test_name}" PROPERTIES TIMEOUT 240)
   endif()
 endforeach()

@@ -94,6 +94,12 @@ Status ResolveIdentity(const ConfigLayer& merged, ServeConfig* config) {
                                              "must be 1.." + std::to_string(kNodeNameBytesMax) +
                                                  " characters of A-Z a-z 0-9 . _ -");
   }
+  config->replace = text("replace");
+  if (!config->replace.empty() && config->replace != config->node_id) {
+    return Invalid("replace", At(merged, "replace"),
+                   StrCat("names the node being replaced, which must be this node_id (",
+                          config->node_id, "): a replacement takes the dead node's name"));
+  }
   config->data_dir = text("data_dir");
   if (config->data_dir.empty()) {
     return Status::InvalidArgument("data_dir is required: pass --data-dir DIR");
@@ -161,6 +167,7 @@ Status ResolveTuning(const ConfigLayer& merged, ServeConfig* config) {
       {"aae_interval_ms", 10, 3600000, &config->aae_interval_ms},
       {"aae_mb_per_s", 1, 10240, &config->aae_mb_per_s},
       {"hint_replay_mb_per_s", 1, 10240, &config->hint_replay_mb_per_s},
+      {"stream_mb_per_s", 1, 10240, &config->stream_mb_per_s},
   };
   for (const auto& b : bounded) {
     if (Status s = ParseBounded(merged, b.key, b.lo, b.hi, b.out); !s.ok()) return s;
@@ -261,6 +268,11 @@ const std::vector<ConfigKey>& ServeConfigKeys() {
        "anti-entropy: start one exchange of a range with one of its replicas this often"},
       {"aae_mb_per_s", "8", "anti-entropy: MiB/s of versions an exchange may send or fetch"},
       {"hint_replay_mb_per_s", "8", "hinted handoff: MiB/s of hints replayed to each target"},
+      {"stream_mb_per_s", "128",
+       "streaming (bootstrap, rebuild, a leaver's ranges): MiB/s of pages this node pulls"},
+      {"replace", "",
+       "this node's data dir was lost: take back the tokens peers remember for NAME (this "
+       "node_id) and rebuild its ranges before serving reads"},
       {"disk_reserve_mb", "auto",
        "refuse data writes (NoSpace) below this much free space on the data dir, keeping room for "
        "the node's meta writes: MiB, 0 (off) or auto (min(256 MiB, 5% of the file system))"},
@@ -376,6 +388,8 @@ std::string ServeConfigToToml(const ServeConfig& c) {
       {"aae_interval_ms", u(c.aae_interval_ms)},
       {"aae_mb_per_s", u(c.aae_mb_per_s)},
       {"hint_replay_mb_per_s", u(c.hint_replay_mb_per_s)},
+      {"stream_mb_per_s", u(c.stream_mb_per_s)},
+      {"replace", c.replace},
       {"log_format", std::string(c.log_format == LogFormat::kJson ? "json" : "text")},
       {"log_level", c.log_level},
   };

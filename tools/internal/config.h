@@ -71,6 +71,9 @@ struct ServeConfig {
   uint64_t aae_interval_ms = kAaeIntervalMsDefault;  // anti-entropy: one exchange per interval
   uint64_t aae_mb_per_s = kAaeBytesPerSDefault >> 20;
   uint64_t hint_replay_mb_per_s = kHintReplayBytesPerSDefault >> 20;
+  uint64_t stream_mb_per_s = kStreamBytesPerSDefault >> 20;  // streaming's pace (join, rebuild)
+  // `--replace NAME`: the data dir was lost; rebuild as NAME (== node_id) before serving reads.
+  std::string replace;
   uint64_t disk_reserve_bytes = kDiskReserveAuto;  // EngineOptions::disk_reserve_bytes
   LogFormat log_format = LogFormat::kText;
   std::string log_level;
