@@ -234,7 +234,9 @@ bool WaitMembersUp(const std::string& endpoint, size_t count, uint64_t timeout_m
         nlohmann::json status = nlohmann::json::parse(r.out);
         size_t up = 0;
         for (const auto& n : status["nodes"]) {
-          up += n["state"] == "up" && n.value("tokens", 0) > 0 ? 1 : 0;
+          // Up, or up and catching up (a restarted node reads its peers first for a while).
+          const bool up_state = n["state"] == "up" || n["state"] == "catching up";
+          up += up_state && n.value("tokens", 0) > 0 ? 1 : 0;
         }
         return up >= count;
       },
