@@ -176,6 +176,13 @@ int ServeProcess::Signal(int sig, uint64_t timeout_ms) {
   return code;
 }
 
+int ServeProcess::AwaitExit(uint64_t timeout_ms) {
+  if (pid_ <= 0) return -1;
+  int code = WaitExit(pid_, timeout_ms);
+  pid_ = -1;
+  return code;
+}
+
 ServeCluster::ServeCluster(const std::vector<int>& hosts, std::vector<std::string> flags)
     : flags_(std::move(flags)) {
   for (int host : hosts) addresses_.push_back(FreeAddress(host));
