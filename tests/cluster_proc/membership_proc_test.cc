@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cctype>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -119,6 +120,22 @@ TEST(NodeDecommission, RefusedWhenTooFewMembersWouldRemain) {
     json row = RowSeenBy(cluster.address(i), "n3");
     EXPECT_EQ(row.value("state", ""), "up") << row.dump();
     EXPECT_EQ(row.value("member_status", ""), "up") << row.dump();
+  }
+  // A cluster with no membership change under way says none of the words a script waits on
+  // (../shared/acceptance/membership greps `status --json` for them).
+  RunResult status =
+      RunCli({"status", "--json", "--endpoints", cluster.endpoints()}, {}, "", kCliTimeoutMs);
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  std::string lower = status.out;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  for (const char* word : {"joining", "bootstrap", "streaming"}) {
+    EXPECT_EQ(lower.find(word), std::string::npos) << word << " in " << status.out;
+  }
+  json nodes = Parse(status.out)["nodes"];
+  ASSERT_EQ(nodes.size(), 3u);
+  for (const auto& n : nodes) {
+    EXPECT_FALSE(n["stream"].value("active", true)) << n.dump();  // answered by every node
   }
 }
 
