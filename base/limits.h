@@ -216,8 +216,8 @@ static_assert(kRepairUnreachableMsMax < kRepairTimeoutSDefault * 1000);
 // `causeway node decommission`: the node's stream status is polled every kDecommissionPollMs and,
 // when not on a terminal, printed every kDecommissionPlainProgressMs. A node silent for
 // kDecommissionUnreachableMsMax before it reported leaving is given up; one that stops answering
-// after it did (it stops by itself once it has left) is looked up in the other members' views for
-// up to kDecommissionConfirmMsMax. The run is bounded by --timeout-s (default
+// after it did (it stops by itself once it has left) is looked up in the other members' views on
+// each poll, for up to kDecommissionConfirmMsMax. The run is bounded by --timeout-s (default
 // kDecommissionTimeoutSDefault, at most kDecommissionTimeoutSMax); the node goes on without it.
 inline constexpr uint64_t kDecommissionPollMs = 250;
 inline constexpr uint64_t kDecommissionPlainProgressMs = 2000;

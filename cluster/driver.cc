@@ -47,9 +47,9 @@ void NodeDriver::StartRead(RequestId id, ClientRead request) {
 void NodeDriver::StartExplain(RequestId id, std::string key) {
   Submit(StartExplainInput{id, std::move(key)});
 }
-uint64_t NodeDriver::StartRepair(std::vector<TokenSpan> spans) {
+uint64_t NodeDriver::StartRepair(const std::vector<TokenSpan>& spans) {
   CW_ASSERT(!running_, "StartRepair while the driver carries out actions");
-  return core_.StartRepair(std::move(spans), ports_.clock->NowMs());
+  return core_.StartRepair(spans, ports_.clock->NowMs());
 }
 Status NodeDriver::StartDecommission() {
   CW_ASSERT(!running_, "StartDecommission while the driver carries out actions");

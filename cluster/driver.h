@@ -62,7 +62,7 @@ class NodeDriver {
   // An on-demand anti-entropy repair (NodeCore::StartRepair): returns its id at once; the core
   // starts its exchanges on the following ticks. It yields no actions, so it is not queued; it
   // must not be called while the driver carries out actions (a host calls it from its loop).
-  uint64_t StartRepair(std::vector<TokenSpan> spans);
+  uint64_t StartRepair(const std::vector<TokenSpan>& spans);
   // Starts a decommission (NodeCore::StartDecommission): Ok or why it is refused, at once; the
   // core acts on the following ticks. Like StartRepair, a direct call, never queued, made from
   // the host's loop while the driver is idle.

@@ -116,6 +116,7 @@ class DecommissionRun {
   // Polls until the node reports itself left (Ok), or why that is not known.
   Status Follow() {
     uint64_t answered_ms = MonotonicMs();
+    std::string seen = "no other member answered";
     while (true) {
       Result<StreamStatus> r = client_.StreamProgress();
       const uint64_t now = MonotonicMs();
@@ -132,7 +133,12 @@ class DecommissionRun {
           return Status(r->status.code(), "the hand-over failed: " + r->status.message());
         }
       } else if (leaving_seen_) {
-        return ConfirmLeft();  // it stops by itself once it has left
+        // It stops by itself once it has left: the other members' views say whether it did.
+        if (SeenLeftByOthers(&seen)) return Status::Ok();
+        if (now - answered_ms >= kDecommissionConfirmMsMax) {
+          return Status::Unavailable(
+              StrCat("it stopped answering before it reported itself left (", seen, ")"));
+        }
       } else if (now - answered_ms >= kDecommissionUnreachableMsMax) {
         return Status(r.status().code(),
                       StrCat("no answer for ", now - answered_ms, " ms: ", r.status().message()));
@@ -146,32 +152,24 @@ class DecommissionRun {
     }
   }
 
-  // The node stopped answering after it reported leaving: Ok once another member's view shows it
-  // left (bounded by kDecommissionConfirmMsMax).
-  Status ConfirmLeft() {
-    const uint64_t until_ms = MonotonicMs() + kDecommissionConfirmMsMax;
-    std::string seen = "no other member answered";
-    while (true) {
-      for (const cluster::MemberView& m : self_.members) {
-        if (m.state.id == self_.id || m.state.status == cluster::MemberStatus::kLeft) continue;
-        Result<NodeStatusReply> other = AskStatus(m.state.address, flags_.client.timeout_ms);
-        if (!other.ok()) continue;
-        for (const cluster::MemberView& v : other->members) {
-          if (v.state.id != self_.id) continue;
-          if (v.state.status == cluster::MemberStatus::kLeft) {
-            last_.member_status = cluster::MemberStatus::kLeft;
-            return Status::Ok();
-          }
-          seen = StrCat(other->name, " sees it ", MemberStatusWord(v.state.status),
-                        v.alive ? "" : " and down");
+  // True once a member other than the node (from its status before the decommission) sees it
+  // left; `seen` says what they see otherwise.
+  bool SeenLeftByOthers(std::string* seen) {
+    for (const cluster::MemberView& m : self_.members) {
+      if (m.state.id == self_.id || m.state.status == cluster::MemberStatus::kLeft) continue;
+      Result<NodeStatusReply> other = AskStatus(m.state.address, flags_.client.timeout_ms);
+      if (!other.ok()) continue;
+      for (const cluster::MemberView& v : other->members) {
+        if (v.state.id != self_.id) continue;
+        if (v.state.status == cluster::MemberStatus::kLeft) {
+          last_.member_status = cluster::MemberStatus::kLeft;
+          return true;
         }
+        *seen = StrCat(other->name, " sees it ", MemberStatusWord(v.state.status),
+                       v.alive ? "" : " and down");
       }
-      if (MonotonicMs() >= until_ms) {
-        return Status::Unavailable("it stopped answering before it reported itself left (" + seen +
-                                   ")");
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(kDecommissionPollMs));
     }
+    return false;
   }
 
   double Fraction() const {

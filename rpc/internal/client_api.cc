@@ -311,7 +311,7 @@ kj::Promise<void> AdminApi::explain(ExplainContext context) {
 kj::Promise<void> AdminApi::repair(RepairContext context) {
   auto spans = SpansFromWire(context.getParams().getSpans());
   if (!spans.ok()) return ToException(spans.status());
-  Result<uint64_t> id = host_.StartRepair(std::move(spans).value());
+  Result<uint64_t> id = host_.StartRepair(*spans);
   if (!id.ok()) return ToException(id.status());
   context.getResults().setId(*id);
   context.getResults().setNode(host_.core().id());

@@ -89,9 +89,9 @@ kj::Promise<cluster::ExplainResult> NodeHost::Explain(std::string key,
   return done;
 }
 
-Result<uint64_t> NodeHost::StartRepair(std::vector<TokenSpan> spans) {
+Result<uint64_t> NodeHost::StartRepair(const std::vector<TokenSpan>& spans) {
   if (stopping_) return Status::Unavailable("the node is stopping: repair on another node");
-  return driver_.StartRepair(std::move(spans));
+  return driver_.StartRepair(spans);
 }
 
 Status NodeHost::StartDecommission() {

@@ -53,7 +53,7 @@ class NodeHost final : public cluster::Transport,
   kj::Promise<cluster::ExplainResult> Explain(std::string key, std::shared_ptr<ConnStats> conn);
   // An on-demand repair of our ranges intersecting `spans` (empty: all): its id, at once;
   // kUnavailable once stopping. Its progress: repair_status (below).
-  Result<uint64_t> StartRepair(std::vector<TokenSpan> spans);
+  Result<uint64_t> StartRepair(const std::vector<TokenSpan>& spans);
   // Membership changes (docs/operations.md). A decommission: Ok once the core accepted it, else
   // its refusal; kUnavailable once stopping. Its progress: stream_status.
   Status StartDecommission();
