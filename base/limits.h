@@ -226,6 +226,25 @@ inline constexpr uint64_t kRepairTimeoutSMax = 7ull * 24 * 3600;
 static_assert(kRepairPollMs < kRepairPlainProgressMs);
 static_assert(kRepairUnreachableMsMax > 2 * kRequestTimeoutMsDefault);  // several polls fail first
 static_assert(kRepairUnreachableMsMax < kRepairTimeoutSDefault * 1000);
+// `causeway node decommission`: the node's stream status is polled every kDecommissionPollMs and,
+// when not on a terminal, printed every kDecommissionPlainProgressMs. A node silent for
+// kDecommissionUnreachableMsMax before it reported leaving is given up; one that stops answering
+// after it did (it stops by itself once it has left) is looked up in the other members' views on
+// each poll, for up to kDecommissionConfirmMsMax. The run is bounded by --timeout-s (default
+// kDecommissionTimeoutSDefault, at most kDecommissionTimeoutSMax); the node goes on without it.
+inline constexpr uint64_t kDecommissionPollMs = 250;
+inline constexpr uint64_t kDecommissionPlainProgressMs = 2000;
+inline constexpr uint64_t kDecommissionUnreachableMsMax = 10000;
+inline constexpr uint64_t kDecommissionConfirmMsMax = 10000;
+inline constexpr uint64_t kDecommissionTimeoutSDefault = 3600;
+inline constexpr uint64_t kDecommissionTimeoutSMax = 7ull * 24 * 3600;
+static_assert(kDecommissionPollMs < kDecommissionPlainProgressMs);
+static_assert(kDecommissionUnreachableMsMax > 2 * kRequestTimeoutMsDefault);
+static_assert(kDecommissionConfirmMsMax < kDecommissionTimeoutSDefault * 1000);
+// `causeway node cleanup` waits at most --timeout-s (default kCleanupTimeoutSDefault, at most
+// kCleanupTimeoutSMax) for each node's answer; a node goes on with a cleanup its caller left.
+inline constexpr uint64_t kCleanupTimeoutSDefault = 3600;
+inline constexpr uint64_t kCleanupTimeoutSMax = 7ull * 24 * 3600;
 
 // ---- Disk (engine/internal/disk_watch.h, engine/internal/info_log.h) ------------------------
 // Data writes (replica applies, hints) are refused with kNoSpace while the free space of the data

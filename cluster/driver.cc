@@ -48,9 +48,13 @@ void NodeDriver::StartRead(RequestId id, ClientRead request) {
 void NodeDriver::StartExplain(RequestId id, std::string key) {
   Submit(StartExplainInput{id, std::move(key)});
 }
-uint64_t NodeDriver::StartRepair(std::vector<TokenSpan> spans) {
+uint64_t NodeDriver::StartRepair(const std::vector<TokenSpan>& spans) {
   CW_ASSERT(!running_, "StartRepair while the driver carries out actions");
-  return core_.StartRepair(std::move(spans), ports_.clock->NowMs());
+  return core_.StartRepair(spans, ports_.clock->NowMs());
+}
+Status NodeDriver::StartDecommission() {
+  CW_ASSERT(!running_, "StartDecommission while the driver carries out actions");
+  return core_.StartDecommission(ports_.clock->NowMs());
 }
 void NodeDriver::OnPeerMessage(NodeId from, PeerMessage message) {
   Submit(PeerInput{from, std::move(message)});
@@ -64,7 +68,7 @@ void NodeDriver::OnStorageDone(uint64_t op_id, StorageResult result) {
   Submit(StorageInput{op_id, std::move(result)});
 }
 void NodeDriver::Tick() { Submit(TickInput{}); }
-void NodeDriver::Leave() { Submit(LeaveInput{}); }
+void NodeDriver::PrepareStop() { Submit(StopInput{}); }
 
 void NodeDriver::OnMetaStored(const std::string& name, const Status& status) {
   CW_ASSERT(meta_writing_, "a meta store completion nobody asked for");
@@ -138,8 +142,8 @@ Actions NodeDriver::Handle(Input& input, TimeMs now) {
         } else if constexpr (std::is_same_v<T, TickInput>) {
           return core_.Tick(now);
         } else {
-          static_assert(std::is_same_v<T, LeaveInput>);
-          return core_.Leave(now);
+          static_assert(std::is_same_v<T, StopInput>);
+          return core_.PrepareStop(now);
         }
       },
       input);

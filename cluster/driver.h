@@ -62,7 +62,11 @@ class NodeDriver {
   // An on-demand anti-entropy repair (NodeCore::StartRepair): returns its id at once; the core
   // starts its exchanges on the following ticks. It yields no actions, so it is not queued; it
   // must not be called while the driver carries out actions (a host calls it from its loop).
-  uint64_t StartRepair(std::vector<TokenSpan> spans);
+  uint64_t StartRepair(const std::vector<TokenSpan>& spans);
+  // Starts a decommission (NodeCore::StartDecommission): Ok or why it is refused, at once; the
+  // core acts on the following ticks. Like StartRepair, a direct call, never queued, made from
+  // the host's loop while the driver is idle.
+  Status StartDecommission();
 
   // ---- from the ports
   void OnPeerMessage(NodeId from, PeerMessage message);
@@ -73,8 +77,10 @@ class NodeDriver {
 
   // Timeouts, gossip, failure detection, persistence and GC policy. Call at least every 50 ms.
   void Tick();
-  // Graceful leave: the core announces it; the host drains and stops.
-  void Leave();
+  // Before a stop that is not a leave (SIGTERM, a restart): the core stores its member view
+  // (NodeCore::PrepareStop); the node stays a member. The host then drains until StorageIdle()
+  // (the view's PersistMetaAction is stored then) and exits.
+  void PrepareStop();
 
   // True when no storage work and no meta store is outstanding.
   bool StorageIdle() const {
@@ -121,9 +127,9 @@ class NodeDriver {
     StorageResult result;
   };
   struct TickInput {};
-  struct LeaveInput {};
+  struct StopInput {};
   using Input = std::variant<StartWriteInput, StartReadInput, StartExplainInput, PeerInput,
-                             SendFailedInput, StorageInput, TickInput, LeaveInput>;
+                             SendFailedInput, StorageInput, TickInput, StopInput>;
 
   // Handles `input` now, or queues it if the driver is already carrying out actions; then drains
   // the queue. The only caller of the core.

@@ -184,6 +184,16 @@ struct EngineStats {
   uint64_t log_lines_dropped = 0;  // RocksDB info LOG lines that could not be written
 };
 
+// What RemoveOutside removed. Counted by a scan of each gap just before its delete: a key written
+// into a gap between the two is removed but not counted.
+struct CleanupResult {
+  uint64_t keys = 0;   // data keys removed, tombstones included
+  uint64_t bytes = 0;  // their stored bytes (data key + version record)
+  // Ok, or why the compaction that reclaims the removed keys' disk space did not run (the keys
+  // are gone either way; a later compaction reclaims the space).
+  Status compaction;
+};
+
 class Engine : public ClockStore {
  public:
   static Result<std::unique_ptr<Engine>> Open(const EngineOptions& options);
@@ -208,6 +218,15 @@ class Engine : public ClockStore {
   void SetTombstoneWatermarks(std::vector<SpanWatermark> marks);
   // Forces a compaction of the data column family (tests, the offline tool).
   [[nodiscard]] Status CompactData();
+  // Cleanup (docs/operations.md, "Cleanup"): physically removes every data key whose token is in
+  // none of `keep` (the spans a node replicates; in token order, disjoint, each first <= last),
+  // then compacts the data family to reclaim the space. An empty `keep` is kInvalidArgument,
+  // never "remove everything". The gaps go as RocksDB range deletes, so keys written into a gap
+  // meanwhile go too; the anti-entropy segments the gaps touch are marked dirty after each delete
+  // is visible (as Apply does), so the tree stays exact. Not refused below the disk reserve (it
+  // frees space); refused once writes are fail-stopped. Runs for as long as the scan and the
+  // compaction take: call it off the event loop.
+  [[nodiscard]] Result<CleanupResult> RemoveOutside(const std::vector<TokenSpan>& keep);
 
   // ---- anti-entropy tree (docs/design.md, "Anti-entropy trees") -------------------------------
   // kAaeSegments segments over the token space (segment = top kAaeSegmentBits bits of the

@@ -461,6 +461,72 @@ Result<cluster::NodeCore::RepairStatus> Client::RepairProgress(uint64_t id) {
   return m.Block(m.StartCall("repair status", m.options.timeout_ms, 0, kj::mv(attempt)));
 }
 
+namespace {
+// A node's refusal travels as a value through the attempt (so that it never makes the call move
+// on to another endpoint: these calls are about the node that answers).
+struct Refusable {
+  causeway::Status refusal;
+};
+}  // namespace
+
+causeway::Status Client::Decommission() {
+  Impl& m = *impl_;
+  ClientCore::AttemptFn<Refusable> attempt = [](wire::ClientApi::Client api,
+                                                uint64_t) -> kj::Promise<Result<Refusable>> {
+    auto admin = api.adminRequest().send().getAdmin();
+    return admin.decommissionRequest()
+        .send()
+        .then([](capnp::Response<wire::Admin::DecommissionResults> r) -> Result<Refusable> {
+          if (!r.hasError()) return Refusable{};
+          return Refusable{rpc::ErrorFromWire(r.getError())};
+        })
+        .attach(kj::mv(admin));
+  };
+  Result<Refusable> r =
+      m.Block(m.StartCall("decommission", m.options.timeout_ms, 0, kj::mv(attempt)));
+  return r.ok() ? r->refusal : r.status();
+}
+
+Result<cluster::NodeCore::StreamStatus> Client::StreamProgress() {
+  Impl& m = *impl_;
+  using Reply = cluster::NodeCore::StreamStatus;
+  ClientCore::AttemptFn<Reply> attempt = [](wire::ClientApi::Client api,
+                                            uint64_t) -> kj::Promise<Result<Reply>> {
+    auto admin = api.adminRequest().send().getAdmin();
+    return admin.streamStatusRequest()
+        .send()
+        .then([](capnp::Response<wire::Admin::StreamStatusResults> r) -> Result<Reply> {
+          return rpc::StreamStatusFromWire(r.getStatus());
+        })
+        .attach(kj::mv(admin));
+  };
+  return m.Block(m.StartCall("stream status", m.options.timeout_ms, 0, kj::mv(attempt)));
+}
+
+Result<CleanupReply> Client::Cleanup() {
+  Impl& m = *impl_;
+  struct Answer {
+    CleanupReply reply;
+    causeway::Status refusal;
+  };
+  ClientCore::AttemptFn<Answer> attempt = [](wire::ClientApi::Client api,
+                                             uint64_t) -> kj::Promise<Result<Answer>> {
+    auto admin = api.adminRequest().send().getAdmin();
+    return admin.cleanupRequest()
+        .send()
+        .then([](capnp::Response<wire::Admin::CleanupResults> r) -> Result<Answer> {
+          Answer a{{r.getKeysRemoved(), r.getBytesRemoved()}, {}};
+          if (r.hasError()) a.refusal = rpc::ErrorFromWire(r.getError());
+          return a;
+        })
+        .attach(kj::mv(admin));
+  };
+  Result<Answer> r = m.Block(m.StartCall("cleanup", m.options.timeout_ms, 0, kj::mv(attempt)));
+  if (!r.ok()) return r.status();
+  if (!r->refusal.ok()) return r->refusal;
+  return r->reply;
+}
+
 const std::string& Client::session() const { return impl_->session; }
 void Client::set_session(std::string token) { impl_->session = std::move(token); }
 const std::string& Client::endpoint() const {

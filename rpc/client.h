@@ -114,6 +114,15 @@ struct NodeStatusReply {
     uint64_t exchanges = 0, exchange_failures = 0, keys_differed = 0, keys_pushed = 0;
     uint64_t keys_pulled = 0, bytes = 0, protocol_bytes = 0;
   } anti_entropy;
+  // The node's own streaming (docs/operations.md, "Membership changes"); absent from a node that
+  // predates it.
+  std::optional<cluster::NodeCore::StreamStatus> stream;
+};
+
+// What a cleanup removed (docs/operations.md, "Cleanup").
+struct CleanupReply {
+  uint64_t keys_removed = 0;
+  uint64_t bytes_removed = 0;
 };
 
 // An on-demand repair, as started: its id names it on `node` only.
@@ -145,6 +154,17 @@ class Client {
   // or, worse, about a repair of its own with the same id).
   Result<RepairStarted> Repair(const std::vector<TokenSpan>& spans);
   Result<cluster::NodeCore::RepairStatus> RepairProgress(uint64_t id);
+  // Membership changes (docs/operations.md). These act on the node that answers, so give the
+  // Client exactly that node's endpoint (with several, a failed attempt moves on to another node,
+  // which would then be the one decommissioned or cleaned up).
+  // Starts the node's decommission: Ok once accepted, else the node's refusal (its code and
+  // reason) or the call's failure.
+  causeway::Status Decommission();
+  Result<cluster::NodeCore::StreamStatus> StreamProgress();
+  // Removes the node's data outside the ranges it replicates and answers once done; bounded by
+  // the ClientOptions' timeout (give it minutes for a large node). The node's refusal or failure
+  // is an error Status.
+  Result<CleanupReply> Cleanup();
   // A null call the node answers without its store: liveness, and RPC's own cost (bench --ping).
   causeway::Status Ping();
 

@@ -67,6 +67,7 @@ struct Server::Impl {
   std::atomic<bool> stop_requested{false};
   std::mutex stop_mu;
   bool stop_async_open = true;  // GUARDED_BY(stop_mu)
+  std::string stop_reason;      // GUARDED_BY(stop_mu): the first Stop()'s
 
   // Run()-time roles, loop thread only. Declaration order is construction order; TearDown()
   // destroys them in reverse.
@@ -78,13 +79,15 @@ struct Server::Impl {
   std::unique_ptr<rpc::Listener> listener;
 
   bool stopping = false;
+  std::string stopped_for;  // loop thread: the reason of the stop under way
   bool torn_down = false;
   uint64_t stop_deadline_ms = 0;
   uint64_t last_idle_sweep_ms = 0;
 
   void SetUpLoop();
   void OnTick();
-  void BeginStop();
+  void BeginStop(const std::string& reason);
+  std::string RequestedReason();
   void TearDown();
 };
 
@@ -117,6 +120,7 @@ void Server::Impl::OnTick() {
     last_idle_sweep_ms = now;
     listener->SweepIdle(now);
   }
+  if (!stopping && !host->stop_wanted().empty()) BeginStop(host->stop_wanted());
   if (stopping && (host->Drained() || now >= stop_deadline_ms)) {
     if (!host->Drained()) {
       log->warn("event=stop_drain_timeout in_flight={}", host->client_calls());
@@ -125,12 +129,19 @@ void Server::Impl::OnTick() {
   }
 }
 
-void Server::Impl::BeginStop() {
+std::string Server::Impl::RequestedReason() {
+  std::lock_guard<std::mutex> lock(stop_mu);
+  return stop_reason;
+}
+
+// A drain, not a leave: the node stays a member (its member view is stored on the way out).
+void Server::Impl::BeginStop(const std::string& reason) {
   if (stopping || !host) return;
   stopping = true;
-  log->info("event=stopping in_flight={}", host->client_calls());
+  stopped_for = reason;
+  log->info("event=draining reason=\"{}\" in_flight={}", reason, host->client_calls());
   listener->StopAccepting();
-  host->Leave();
+  host->PrepareStop();
   stop_deadline_ms = rpc::MonotonicMs() + options.node.request_timeout_ms + kStopDrainExtraMs;
 }
 
@@ -145,7 +156,7 @@ void Server::Impl::TearDown() {
     stop_async_open = false;
     uv_close(reinterpret_cast<uv_handle_t*>(&stop_async), nullptr);
   }
-  // Work still on the pool comes back (and a leave's member view is stored) before the driver
+  // Work still on the pool comes back (and the stop's member view is stored) before the driver
   // and the loop go.
   if (storage) storage->WaitIdle();
   if (storage) storage->Detach();
@@ -182,8 +193,10 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, Engine* en
                   : std::make_shared<spdlog::logger>(
                         "causeway", std::make_shared<spdlog::sinks::null_sink_mt>());
   uv_loop_init(&impl->loop);
-  uv_async_init(&impl->loop, &impl->stop_async,
-                [](uv_async_t* a) { static_cast<Impl*>(a->data)->BeginStop(); });
+  uv_async_init(&impl->loop, &impl->stop_async, [](uv_async_t* a) {
+    Impl* impl = static_cast<Impl*>(a->data);
+    impl->BeginStop(impl->RequestedReason());
+  });
   impl->stop_async.data = impl.get();
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
@@ -210,18 +223,19 @@ Status Server::Run() {
   }
   impl.log->info("event=serving node={} address={} port={}", impl.options.node.name,
                  impl.options.node.address, impl.port);
-  if (impl.stop_requested) impl.BeginStop();
+  if (impl.stop_requested) impl.BeginStop(impl.RequestedReason());
   uv_run(&impl.loop, UV_RUN_DEFAULT);
   Status synced = impl.engine->SyncWal();
   if (!synced.ok()) impl.log->error("event=sync_failed error=\"{}\"", synced.ToString());
   impl.TearDown();
-  impl.log->info("event=stopped node={}", impl.options.node.name);
+  impl.log->info("event=stopped node={} reason=\"{}\"", impl.options.node.name, impl.stopped_for);
   return synced;
 }
 
-void Server::Stop() {
-  impl_->stop_requested = true;
+void Server::Stop(std::string reason) {
   std::lock_guard<std::mutex> lock(impl_->stop_mu);
+  if (impl_->stop_reason.empty()) impl_->stop_reason = std::move(reason);
+  impl_->stop_requested = true;
   if (impl_->stop_async_open) uv_async_send(&impl_->stop_async);
 }
 

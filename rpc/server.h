@@ -2,8 +2,12 @@
 // driving the sans-IO cluster core, running engine work on libuv's thread pool.
 //
 // Run() blocks on the calling thread until Stop(). Stop() may be called from any thread or from
-// a signal handler's deferred callback: the node stops accepting, announces that it leaves,
-// finishes in-flight calls (bounded by their deadlines), syncs the engine, and Run() returns.
+// a signal handler's deferred callback. It drains, and is not a leave (docs/operations.md,
+// "Restarting a node"): the node stops accepting, stores its member view, finishes in-flight
+// calls (bounded by their deadlines plus kStopDrainExtraMs), syncs the engine's WAL, and Run()
+// returns; the node stays a member, which its peers see down until it is back. A node whose
+// decommission has ended (it left) drains and stops the same way by itself. Each stop is logged
+// as "event=draining" and "event=stopped" with its reason.
 #pragma once
 
 #include <memory>
@@ -42,7 +46,8 @@ class Server {
   // The TCP port bound by Create() (useful with port 0).
   int port() const;
   Status Run();
-  void Stop();  // thread-safe
+  // Thread-safe. `reason` is logged ("SIGTERM", "SIGINT", ...); a second Stop changes nothing.
+  void Stop(std::string reason = "stop requested");
 
  private:
   struct Impl;

@@ -155,6 +155,21 @@ struct NodeStatus {
   catchingUp @17 :Bool;               # back from being away, reading other replicas first
   hints @18 :HintStatus;              # absent from a node that predates hinted handoff
   antiEntropy @19 :AntiEntropyStatus; # absent from a node that predates anti-entropy
+  stream @20 :StreamStatus;           # absent from a node that predates streaming
+}
+
+# The answering node's own streaming (cluster::NodeCore::StreamStatus): a bootstrap, a rebuild,
+# ranges gained from a leaver, or a decommission's hand-over.
+struct StreamStatus {
+  phase @0 :Text;                  # "" (none since start), "bootstrap", "rebuild", "gain",
+                                   # "decommission"
+  done @1 :Bool;
+  error @2 :Error;                 # once done: absent if it completed, else why not
+  memberStatus @3 :MemberStatus;   # the node's own, as it gossips it
+  keys @4 :UInt64;                 # received (or, decommissioning, served)
+  bytes @5 :UInt64;
+  fraction @6 :Float64;            # of the work, 0..1, by token width
+  elapsedMs @7 :UInt64;
 }
 
 # Hinted handoff's counters (cluster::NodeCore::Counters), monotonic since start.
@@ -240,6 +255,15 @@ interface Admin {
   # at once. `id` names it on `node` only: ask that node's repairStatus.
   repair @3 (spans :List(TokenSpan)) -> (id :UInt64, node :UInt64);
   repairStatus @4 (id :UInt64) -> (status :RepairStatus);
+  # Starts the answering node's decommission (docs/operations.md, "Decommissioning a node"): it
+  # streams its ranges to their new owners, then leaves and stops. `error` absent: accepted;
+  # present: refused, and why. Follow it with streamStatus.
+  decommission @5 () -> (error :Error);
+  streamStatus @6 () -> (status :StreamStatus);
+  # Removes the answering node's data outside the ranges it replicates (docs/operations.md,
+  # "Cleanup") and answers once it is done. `error` present: refused or failed (nothing, or only
+  # part, removed).
+  cleanup @7 () -> (keysRemoved :UInt64, bytesRemoved :UInt64, error :Error);
 }
 
 # ---- Between nodes ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   AddKvCommands(app, &run);
   AddStatusCommands(app, &run);
   AddRepairCommand(app, &run);
+  AddNodeCommands(app, &run);
   AddLocalCommands(app, &run);
   AddBenchCommand(app, &run);
   try {

@@ -11,13 +11,11 @@
 // --json the progress goes to stderr and stdout holds one JSON object. The run ends at 100%, or
 // with an "error:" line that names the node that failed and why (exit 3 unreachable or timed out,
 // 4 otherwise); the nodes after a failed one are still repaired.
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <iostream>
@@ -30,6 +28,7 @@
 #include "tools/internal/client_flags.h"
 #include "tools/internal/commands.h"
 #include "tools/internal/process.h"
+#include "tools/internal/progress.h"
 
 namespace causeway::tools {
 namespace {
@@ -70,104 +69,53 @@ struct Tally {
   }
 };
 
-std::string Bytes(uint64_t bytes) {
-  char buf[32];
-  if (bytes < 1024) {
-    std::snprintf(buf, sizeof(buf), "%llu B", static_cast<unsigned long long>(bytes));
-  } else if (bytes < (1 << 20)) {
-    std::snprintf(buf, sizeof(buf), "%.1f KiB", static_cast<double>(bytes) / 1024);
-  } else {
-    std::snprintf(buf, sizeof(buf), "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
-  }
-  return buf;
-}
-
-std::string Seconds(uint64_t ms) {
-  char buf[32];
-  if (ms < 60000) {
-    std::snprintf(buf, sizeof(buf), "%.1f s", static_cast<double>(ms) / 1000);
-  } else {
-    std::snprintf(buf, sizeof(buf), "%llum%02llus", static_cast<unsigned long long>(ms / 60000),
-                  static_cast<unsigned long long>(ms / 1000 % 60));
-  }
-  return buf;
-}
-
-// The progress line: redrawn in place on a terminal (cut to its width), else printed every
-// kRepairPlainProgressMs and at the end. Percent, rate and ETA are of the whole run; `node` is
-// the one at work now.
+// The progress line (tools/internal/progress.h): percent, rate and ETA are of the whole run;
+// `node` is the one at work now.
 class Progress {
  public:
   Progress(std::ostream& out, int fd, size_t nodes)
-      : out_(out), fd_(fd), terminal_(::isatty(fd) != 0), nodes_(nodes), start_ms_(MonotonicMs()) {}
+      : line_(out, fd, kRepairPlainProgressMs), nodes_(nodes) {}
 
   // `work` is in nodes: those finished count 1 (a failed one what it got through), the one at
   // work now its fraction; `index` is that node's, `tally` includes its figures.
   void Update(double work, size_t index, const std::string& node, const Tally& tally,
               bool final = false) {
-    const uint64_t now = MonotonicMs();
-    if (!terminal_ && !final && now < next_plain_ms_) return;
-    next_plain_ms_ = now + kRepairPlainProgressMs;
+    if (!line_.Due(final)) return;
     const double whole = std::clamp(work / static_cast<double>(nodes_), 0.0, 1.0);
-    const uint64_t elapsed_ms = now - start_ms_;
-    std::string eta = "-";  // not known yet, or never (a last line short of 100%)
-    if (whole >= 1) {
-      eta = "0 s";
-    } else if (whole > 0 && !final) {
-      eta = Seconds(static_cast<uint64_t>(static_cast<double>(elapsed_ms) * (1 - whole) / whole));
-    }
-    const uint64_t rate = tally.keys_compared * 1000 / std::max<uint64_t>(elapsed_ms, 1000);
+    const uint64_t elapsed_ms = line_.elapsed_ms();
+    // Not known yet, or never (a last line short of 100%).
+    const std::string eta = final && whole < 1 ? "-" : FormatEta(whole, elapsed_ms);
+    const uint64_t rate = PerSecond(tally.keys_compared, elapsed_ms);
     const unsigned long long done = tally.exchanges_done + tally.exchanges_failed;
     const unsigned long long keys = tally.keys_compared;
     char line[512];
-    if (terminal_) {
+    if (line_.terminal()) {
       std::snprintf(line, sizeof(line),
-                    "%s %5.1f%%  %s %zu/%zu  exch %llu/%llu  %llu keys  %s  %llu keys/s  ETA %s",
-                    Bar(whole).c_str(), std::floor(whole * 1000) / 10, node.c_str(), index + 1,
-                    nodes_, done, static_cast<unsigned long long>(tally.exchanges), keys,
-                    Bytes(tally.bytes).c_str(), static_cast<unsigned long long>(rate), eta.c_str());
-      out_ << "\r\x1b[K" << std::string(line).substr(0, Width() - 1) << (final ? "\n" : "")
-           << std::flush;
+                    "%5.1f%%  %s %zu/%zu  exch %llu/%llu  %llu keys  %s  %llu keys/s  ETA %s",
+                    PercentDown(whole), node.c_str(), index + 1, nodes_, done,
+                    static_cast<unsigned long long>(tally.exchanges), keys,
+                    FormatBytes(tally.bytes).c_str(), static_cast<unsigned long long>(rate),
+                    eta.c_str());
     } else {
       std::snprintf(line, sizeof(line),
                     "repair %5.1f%%  node %s (%zu of %zu)  exchanges %llu/%llu  keys compared %llu "
                     " repaired %s  %llu keys/s  elapsed %s  ETA %s",
-                    std::floor(whole * 1000) / 10, node.c_str(), index + 1, nodes_, done,
+                    PercentDown(whole), node.c_str(), index + 1, nodes_, done,
                     static_cast<unsigned long long>(tally.exchanges), keys,
-                    Bytes(tally.bytes).c_str(), static_cast<unsigned long long>(rate),
-                    Seconds(elapsed_ms).c_str(), eta.c_str());
+                    FormatBytes(tally.bytes).c_str(), static_cast<unsigned long long>(rate),
+                    FormatDuration(elapsed_ms).c_str(), eta.c_str());
       // The last poll's line said it already (but for a few ms of elapsed time).
       if (final && printed_whole_ == whole && printed_index_ == index) return;
       printed_whole_ = whole, printed_index_ = index;
-      out_ << line << "\n" << std::flush;
     }
+    line_.Draw(whole, line, final);
   }
-  // A line of its own (the heading, a node's error), after the progress line.
-  void Say(const std::string& text) {
-    if (terminal_) out_ << "\r\x1b[K";
-    out_ << text << "\n" << std::flush;
-  }
-  uint64_t elapsed_ms() const { return MonotonicMs() - start_ms_; }
+  void Say(const std::string& text) { line_.Say(text); }
+  uint64_t elapsed_ms() const { return line_.elapsed_ms(); }
 
  private:
-  static std::string Bar(double whole) {
-    constexpr int kWidth = 10;
-    const int filled = static_cast<int>(whole * kWidth);
-    return "[" + std::string(filled, '#') + std::string(kWidth - filled, '.') + "]";
-  }
-  // The terminal's columns (80 when it does not say): a longer line would wrap, and "\r" would
-  // then redraw only its last row.
-  size_t Width() const {
-    winsize ws{};
-    return ::ioctl(fd_, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 ? ws.ws_col : 80;
-  }
-
-  std::ostream& out_;
-  const int fd_;
-  const bool terminal_;
+  ProgressLine line_;
   const size_t nodes_;
-  const uint64_t start_ms_;
-  uint64_t next_plain_ms_ = 0;
   double printed_whole_ = -1;  // the last plain line's
   size_t printed_index_ = 0;
 };
@@ -295,7 +243,7 @@ class RepairRun {
   // The summary (or the JSON object) on stdout; the exit code.
   int Finish() {
     const uint64_t elapsed_ms = progress_.elapsed_ms();
-    const double percent = std::floor(work_ / static_cast<double>(targets_.size()) * 1000) / 10;
+    const double percent = PercentDown(work_ / static_cast<double>(targets_.size()));
     if (flags_.client.json) {
       json summary = tally_.ToJson();
       summary["ok"] = failed_ == 0;
@@ -308,13 +256,13 @@ class RepairRun {
       std::cout << (failed_ == 0 ? "repair done: " : "repair incomplete: ") << targets_.size()
                 << (targets_.size() == 1 ? " node" : " nodes")
                 << (failed_ == 0 ? "" : StrCat(", ", failed_, " failed")) << ", " << percent
-                << "%, " << Seconds(elapsed_ms) << "\n"
+                << "%, " << FormatDuration(elapsed_ms) << "\n"
                 << "  exchanges      " << tally_.exchanges << " (" << tally_.exchanges_failed
                 << " failed)\n"
                 << "  keys compared  " << tally_.keys_compared << "\n"
                 << "  keys differed  " << tally_.keys_differed << "\n"
                 << "  keys written   " << tally_.keys_written << "\n"
-                << "  bytes          " << Bytes(tally_.bytes) << "\n";
+                << "  bytes          " << FormatBytes(tally_.bytes) << "\n";
     }
     if (failed_ == 0) return kExitOk;
     return Fail(ExitCodeFor(first_failure_),

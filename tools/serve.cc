@@ -136,9 +136,12 @@ class SignalWatcher {
       int sig = 0;
       if (sigwait(&set, &sig) != 0 || done_.load()) return;
       if (++stops == 1) {
-        log_->info("received {}: leaving the cluster, finishing in-flight calls, then exiting",
-                   sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        server_->Stop();
+        const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+        log_->info(
+            "received {}: draining (finishing in-flight calls, storing the member view), then "
+            "exiting; the node stays a member (`causeway node decommission` removes one)",
+            name);
+        server_->Stop(name);
       } else {
         log_->warn("received a second signal: exiting now without a graceful stop");
         log_->flush();

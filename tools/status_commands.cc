@@ -11,6 +11,7 @@
 #include "base/token.h"
 #include "tools/internal/client_flags.h"
 #include "tools/internal/commands.h"
+#include "tools/internal/progress.h"
 
 namespace causeway::tools {
 namespace {
@@ -22,17 +23,74 @@ struct StatusFlags {
   std::string key;  // explain only
 };
 
-std::string StateName(const cluster::MemberView& m) {
-  switch (m.state.status) {
+// A member's state in words (docs/operations.md, "What `causeway status` shows"), most telling
+// first: left, down, joining, leaving, bootstrapping (a replacement rebuilding its ranges),
+// catching up (back from being away), up. "left" and "joining" are exact: scripts compare them.
+std::string StateName(const cluster::MemberState& m, bool alive) {
+  if (m.status == cluster::MemberStatus::kLeft) return "left";
+  if (!alive) return "down";
+  if (m.status == cluster::MemberStatus::kJoining) return "joining";
+  if (m.status == cluster::MemberStatus::kLeaving) return "leaving";
+  if (m.bootstrapping) return "bootstrapping";
+  if (m.catching_up) return "catching up";
+  return "up";
+}
+
+std::string MemberStatusName(cluster::MemberStatus s) {
+  switch (s) {
+    case cluster::MemberStatus::kUp:
+      return "up";
+    case cluster::MemberStatus::kJoining:
+      return "joining";
     case cluster::MemberStatus::kLeaving:
       return "leaving";
     case cluster::MemberStatus::kLeft:
       return "left";
-    case cluster::MemberStatus::kJoining:
-      return m.alive ? "joining" : "down";
-    default:
-      return m.alive ? "up" : "down";
   }
+  return "unknown";
+}
+
+// What a finished stream did, in words that name the operation rather than its phase (a script
+// waiting for joins to end looks for "bootstrap" and "joining" in `status --json`).
+std::string FinishedStream(const std::string& phase) {
+  if (phase == "bootstrap") return "join";
+  if (phase == "gain") return "range gain";
+  return phase;  // "rebuild", "decommission"
+}
+
+// The answering node's own streaming: "active" with its phase while it runs; once done, what it
+// was ("finished") and how it ended.
+json StreamJson(const cluster::NodeCore::StreamStatus& st) {
+  const bool active = !st.phase.empty() && !st.done;
+  json out = {{"active", active},
+              {"percent", PercentDown(st.fraction)},
+              {"keys", st.keys},
+              {"bytes", st.bytes},
+              {"elapsed_ms", st.elapsed_ms}};
+  if (active) {
+    out["phase"] = st.phase;
+  } else if (!st.phase.empty()) {
+    out["finished"] = FinishedStream(st.phase);
+    out["ok"] = st.status.ok();
+    if (!st.status.ok()) out["error"] = st.status.ToString();
+  }
+  return out;
+}
+
+// The STREAM cell of the table: "-" when the node never streamed since it started.
+std::string StreamCell(const json& row) {
+  if (!row.contains("stream")) return "-";
+  const json& st = row["stream"];
+  if (st.value("active", false)) {
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), "%s %.1f%% %llu keys %s", st.value("phase", "").c_str(),
+                  st["percent"].get<double>(),
+                  static_cast<unsigned long long>(st["keys"].get<uint64_t>()),
+                  FormatBytes(st["bytes"].get<uint64_t>()).c_str());
+    return buf;
+  }
+  if (!st.contains("finished")) return "-";
+  return st["finished"].get<std::string>() + (st.value("ok", false) ? " done" : " failed");
 }
 
 std::string Hex(uint64_t v) {
@@ -69,7 +127,9 @@ json CollectStatus(const std::vector<std::string>& endpoints, uint64_t timeout_m
       if (row.contains("state")) continue;  // the first reachable node's view wins
       row["name"] = m.state.name;
       row["address"] = m.state.address;
-      row["state"] = StateName(m);
+      row["state"] = StateName(m.state, m.alive);
+      row["member_status"] = MemberStatusName(m.state.status);
+      row["alive"] = m.alive;
       row["tokens"] = m.state.tokens.size();
       row["ring_share"] = m.ring_share;
       row["generation"] = m.state.generation;
@@ -77,7 +137,16 @@ json CollectStatus(const std::vector<std::string>& endpoints, uint64_t timeout_m
     json& self = row_for(reply->id);
     self["name"] = reply->name;
     self["address"] = reply->address;
-    self["state"] = "up";  // it just answered us
+    // It just answered us: alive, whatever a view says; its own word on catching up.
+    cluster::MemberState own;
+    for (const auto& m : reply->members) {
+      if (m.state.id == reply->id) own = m.state;
+    }
+    own.catching_up = reply->catching_up;
+    self["state"] = StateName(own, true);
+    self["member_status"] = MemberStatusName(own.status);
+    self["alive"] = true;
+    if (reply->stream) self["stream"] = StreamJson(*reply->stream);
     self["keys"] = reply->keys;
     self["bytes"] = reply->bytes;
     self["sync"] = reply->sync_mode;
@@ -216,11 +285,11 @@ int RunStatus(const StatusFlags& flags) {
       std::string disk = n.contains("disk") ? n["disk"]["state"].get<std::string>() : "-";
       rows.push_back({Cell(n, "name"), Cell(n, "address"), Cell(n, "state"), Cell(n, "tokens"),
                       Cell(n, "ring_share"), Cell(n, "keys"), Cell(n, "bytes"), clock, disk,
-                      Cell(n, "id")});
+                      StreamCell(n), Cell(n, "id")});
     }
-    PrintTable(
-        {"NAME", "ADDRESS", "STATE", "TOKENS", "SHARE", "KEYS", "BYTES", "CLOCK", "DISK", "ID"},
-        rows);
+    PrintTable({"NAME", "ADDRESS", "STATE", "TOKENS", "SHARE", "KEYS", "BYTES", "CLOCK", "DISK",
+                "STREAM", "ID"},
+               rows);
     PrintRepairCounters(status["nodes"]);
   }
   if (status["unreachable"].size() == endpoints->size()) {
@@ -323,7 +392,10 @@ int RunExplain(const StatusFlags& flags) {
 void AddStatusCommands(CLI::App& app, CommandSlot* slot) {
   auto status = std::make_shared<StatusFlags>();
   CLI::App* cmd = app.add_subcommand(
-      "status", "Show the cluster's nodes: name, address, state, tokens, ring share, keys, bytes");
+      "status",
+      "Show the cluster's nodes: name, address, state (up, down, joining, leaving, left, "
+      "bootstrapping, catching up), tokens, ring share, keys, bytes, and each answering node's "
+      "streaming");
   AddClientFlags(cmd, &status->client, /*session=*/false);
   cmd->callback([status, slot] { *slot = [status] { return RunStatus(*status); }; });
 

@@ -100,6 +100,9 @@ class AdminApi final : public wire::Admin::Server {
   kj::Promise<void> explain(ExplainContext context) override;
   kj::Promise<void> repair(RepairContext context) override;
   kj::Promise<void> repairStatus(RepairStatusContext context) override;
+  kj::Promise<void> decommission(DecommissionContext context) override;
+  kj::Promise<void> streamStatus(StreamStatusContext context) override;
+  kj::Promise<void> cleanup(CleanupContext context) override;
 
  private:
   NodeHost& host_;
@@ -266,6 +269,7 @@ kj::Promise<void> AdminApi::status(StatusContext context) {
   d.setResumes(stats.disk_resumes);
   d.setLogLinesDropped(stats.log_lines_dropped);
   CountersToWire(counters, out);
+  StreamStatusToWire(host_.stream_status(), out.initStream());
   auto members = host_.core().Members(host_.NowMs());
   auto list = out.initMembers(members.size());
   for (size_t i = 0; i < members.size(); ++i) MemberViewToWire(members[i], list[i]);
@@ -307,7 +311,7 @@ kj::Promise<void> AdminApi::explain(ExplainContext context) {
 kj::Promise<void> AdminApi::repair(RepairContext context) {
   auto spans = SpansFromWire(context.getParams().getSpans());
   if (!spans.ok()) return ToException(spans.status());
-  Result<uint64_t> id = host_.StartRepair(std::move(spans).value());
+  Result<uint64_t> id = host_.StartRepair(*spans);
   if (!id.ok()) return ToException(id.status());
   context.getResults().setId(*id);
   context.getResults().setNode(host_.core().id());
@@ -318,6 +322,30 @@ kj::Promise<void> AdminApi::repairStatus(RepairStatusContext context) {
   RepairStatusToWire(host_.repair_status(context.getParams().getId()),
                      context.getResults().initStatus());
   return kj::READY_NOW;
+}
+
+// A refusal is an expected outcome: a value in the results, not an exception.
+kj::Promise<void> AdminApi::decommission(DecommissionContext context) {
+  Status s = host_.StartDecommission();
+  if (!s.ok()) ErrorToWire(s, context.getResults().initError());
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> AdminApi::streamStatus(StreamStatusContext context) {
+  StreamStatusToWire(host_.stream_status(), context.getResults().initStatus());
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> AdminApi::cleanup(CleanupContext context) {
+  return host_.Cleanup().then([context](Result<CleanupResult> r) mutable {
+    auto out = context.getResults();
+    if (!r.ok()) {
+      ErrorToWire(r.status(), out.initError());
+      return;
+    }
+    out.setKeysRemoved(r->keys);
+    out.setBytesRemoved(r->bytes);
+  });
 }
 
 }  // namespace

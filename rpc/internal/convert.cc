@@ -31,6 +31,34 @@ Result<uint64_t> TimeoutFromWire(uint32_t timeout_ms) {
   return std::min<uint64_t>(timeout_ms, kRequestTimeoutMsMax);
 }
 
+wire::MemberStatus MemberStatusToWire(cluster::MemberStatus status) {
+  switch (status) {
+    case cluster::MemberStatus::kUp:
+      return wire::MemberStatus::UP;
+    case cluster::MemberStatus::kLeaving:
+      return wire::MemberStatus::LEAVING;
+    case cluster::MemberStatus::kLeft:
+      return wire::MemberStatus::LEFT;
+    case cluster::MemberStatus::kJoining:
+      return wire::MemberStatus::JOINING;
+  }
+  return wire::MemberStatus::UP;  // unreachable: the switch covers the enum
+}
+
+Result<cluster::MemberStatus> MemberStatusFromWire(wire::MemberStatus status) {
+  switch (status) {
+    case wire::MemberStatus::UP:
+      return cluster::MemberStatus::kUp;
+    case wire::MemberStatus::LEAVING:
+      return cluster::MemberStatus::kLeaving;
+    case wire::MemberStatus::LEFT:
+      return cluster::MemberStatus::kLeft;
+    case wire::MemberStatus::JOINING:
+      return cluster::MemberStatus::kJoining;
+  }
+  return Status::InvalidArgument("unknown member status (newer node?)");
+}
+
 }  // namespace
 
 Result<std::string> KeyFromWire(capnp::Data::Reader key) {
@@ -191,20 +219,7 @@ void MemberToWire(const cluster::MemberState& state, wire::Member::Builder out) 
   out.setHeartbeat(state.heartbeat);
   out.setCatchingUp(state.catching_up);
   out.setBootstrapping(state.bootstrapping);
-  switch (state.status) {
-    case cluster::MemberStatus::kUp:
-      out.setStatus(wire::MemberStatus::UP);
-      break;
-    case cluster::MemberStatus::kLeaving:
-      out.setStatus(wire::MemberStatus::LEAVING);
-      break;
-    case cluster::MemberStatus::kLeft:
-      out.setStatus(wire::MemberStatus::LEFT);
-      break;
-    case cluster::MemberStatus::kJoining:
-      out.setStatus(wire::MemberStatus::JOINING);
-      break;
-  }
+  out.setStatus(MemberStatusToWire(state.status));
 }
 
 void MemberViewToWire(const cluster::MemberView& view, wire::Member::Builder out) {
@@ -232,22 +247,9 @@ Result<cluster::MemberState> MemberFromWire(wire::Member::Reader in) {
   s.heartbeat = in.getHeartbeat();
   s.catching_up = in.getCatchingUp();
   s.bootstrapping = in.getBootstrapping();
-  switch (in.getStatus()) {
-    case wire::MemberStatus::UP:
-      s.status = cluster::MemberStatus::kUp;
-      break;
-    case wire::MemberStatus::LEAVING:
-      s.status = cluster::MemberStatus::kLeaving;
-      break;
-    case wire::MemberStatus::LEFT:
-      s.status = cluster::MemberStatus::kLeft;
-      break;
-    case wire::MemberStatus::JOINING:
-      s.status = cluster::MemberStatus::kJoining;
-      break;
-    default:
-      return Status::InvalidArgument("unknown member status (newer node?)");
-  }
+  auto status = MemberStatusFromWire(in.getStatus());
+  if (!status.ok()) return status.status();
+  s.status = *status;
   return s;
 }
 
@@ -474,6 +476,7 @@ NodeStatusReply NodeStatusFromWire(wire::NodeStatus::Reader s) {
                  h.getReplayFailures(),
                  h.getDropped()};
   }
+  if (s.hasStream()) out.stream = StreamStatusFromWire(s.getStream());
   if (s.hasAntiEntropy()) {
     auto a = s.getAntiEntropy();
     out.anti_entropy = {true,
@@ -538,6 +541,35 @@ cluster::NodeCore::RepairStatus RepairStatusFromWire(wire::RepairStatus::Reader 
   r.bytes = in.getBytes();
   r.elapsed_ms = in.getElapsedMs();
   return r;
+}
+
+void StreamStatusToWire(const cluster::NodeCore::StreamStatus& st,
+                        wire::StreamStatus::Builder out) {
+  out.setPhase(st.phase);
+  out.setDone(st.done);
+  if (!st.status.ok()) ErrorToWire(st.status, out.initError());
+  out.setMemberStatus(MemberStatusToWire(st.member_status));
+  out.setKeys(st.keys);
+  out.setBytes(st.bytes);
+  out.setFraction(st.fraction);
+  out.setElapsedMs(st.elapsed_ms);
+}
+
+// A node's answer, trusted in shape but not in range: the fraction is clamped to 0..1, the phase
+// cut to kMemberTextBytesMax, an unknown member status read as up.
+cluster::NodeCore::StreamStatus StreamStatusFromWire(wire::StreamStatus::Reader in) {
+  cluster::NodeCore::StreamStatus st;
+  st.phase = std::string(in.getPhase().cStr()).substr(0, kMemberTextBytesMax);
+  st.done = in.getDone();
+  if (in.hasError()) st.status = ErrorFromWire(in.getError());
+  auto member = MemberStatusFromWire(in.getMemberStatus());
+  st.member_status = member.ok() ? *member : cluster::MemberStatus::kUp;
+  st.keys = in.getKeys();
+  st.bytes = in.getBytes();
+  const double f = in.getFraction();
+  st.fraction = f >= 0 && f <= 1 ? f : (f > 1 ? 1.0 : 0.0);  // NaN reads as 0
+  st.elapsed_ms = in.getElapsedMs();
+  return st;
 }
 
 cluster::ExplainResult ExplainFromWire(capnp::Response<wire::Admin::ExplainResults>& r) {

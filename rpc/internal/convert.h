@@ -81,6 +81,9 @@ void CountersToWire(const cluster::NodeCore::Counters& counters, wire::NodeStatu
 void RepairStatusToWire(const cluster::NodeCore::RepairStatus& status,
                         wire::RepairStatus::Builder out);
 cluster::NodeCore::RepairStatus RepairStatusFromWire(wire::RepairStatus::Reader in);
+void StreamStatusToWire(const cluster::NodeCore::StreamStatus& status,
+                        wire::StreamStatus::Builder out);
+cluster::NodeCore::StreamStatus StreamStatusFromWire(wire::StreamStatus::Reader in);
 cluster::ExplainResult ExplainFromWire(capnp::Response<wire::Admin::ExplainResults>& r);
 
 }  // namespace causeway::rpc

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <memory>
+#include <optional>
 
 #include "base/limits.h"
 #include "rpc/internal/errors.h"
@@ -87,9 +89,77 @@ kj::Promise<cluster::ExplainResult> NodeHost::Explain(std::string key,
   return done;
 }
 
-Result<uint64_t> NodeHost::StartRepair(std::vector<TokenSpan> spans) {
+Result<uint64_t> NodeHost::StartRepair(const std::vector<TokenSpan>& spans) {
   if (stopping_) return Status::Unavailable("the node is stopping: repair on another node");
-  return driver_.StartRepair(std::move(spans));
+  return driver_.StartRepair(spans);
+}
+
+Status NodeHost::StartDecommission() {
+  if (stopping_) return Status::Unavailable("the node is stopping");
+  Status s = driver_.StartDecommission();
+  if (s.ok()) {
+    log_->info("event=decommission_started");
+  } else {
+    log_->warn("event=decommission_refused error=\"{}\"", s.ToString());
+  }
+  return s;
+}
+
+// Why a cleanup must not run now: while ranges move (a member joins or leaves, or this node
+// streams), what this node will replicate is not settled, and removing it would lose the copy a
+// stream or a read may still need.
+Status NodeHost::CleanupRefusal(const std::vector<TokenSpan>& spans) const {
+  if (stopping_) return Status::Unavailable("the node is stopping");
+  if (cleanup_running_) return Status::Unavailable("a cleanup is already running on this node");
+  for (const cluster::MemberView& m : driver_.core().Members(MonotonicMs())) {
+    const cluster::MemberStatus st = m.state.status;
+    if (st == cluster::MemberStatus::kJoining || st == cluster::MemberStatus::kLeaving) {
+      return Status::Unavailable("member " + m.state.name + " is " +
+                                 (st == cluster::MemberStatus::kJoining ? "joining" : "leaving") +
+                                 ": clean up once the membership change is done");
+    }
+  }
+  const cluster::NodeCore::StreamStatus stream = stream_status();
+  if (!stream.phase.empty() && !stream.done) {
+    return Status::Unavailable("this node is streaming (" + stream.phase +
+                               "): clean up once it is done");
+  }
+  if (spans.empty()) {
+    return Status::Unavailable("this node replicates no range in its ring view (yet)");
+  }
+  return Status::Ok();
+}
+
+kj::Promise<Result<CleanupResult>> NodeHost::Cleanup() {
+  std::vector<TokenSpan> spans = driver_.core().OwnedSpans();
+  if (Status s = CleanupRefusal(spans); !s.ok()) {
+    log_->warn("event=cleanup_refused error=\"{}\"", s.ToString());
+    return Result<CleanupResult>(s);
+  }
+  cleanup_running_ = true;
+  log_->info("event=cleanup_started spans={}", spans.size());
+  auto paf = kj::newPromiseAndFulfiller<Result<CleanupResult>>();
+  auto fulfiller =
+      std::make_shared<kj::Own<kj::PromiseFulfiller<Result<CleanupResult>>>>(kj::mv(paf.fulfiller));
+  auto outcome = std::make_shared<std::optional<Result<CleanupResult>>>();
+  storage_->RunTask(
+      [engine = engine_, spans = std::move(spans), outcome] {
+        outcome->emplace(engine->RemoveOutside(spans));
+      },
+      [this, outcome, fulfiller] {
+        cleanup_running_ = false;
+        Result<CleanupResult> r =
+            outcome->has_value() ? std::move(**outcome)
+                                 : Result<CleanupResult>(Status::Internal("cleanup cancelled"));
+        if (r.ok()) {
+          log_->info("event=cleanup_done keys_removed={} bytes_removed={} compaction=\"{}\"",
+                     r->keys, r->bytes, r->compaction.ToString());
+        } else {
+          log_->error("event=cleanup_failed error=\"{}\"", r.status().ToString());
+        }
+        if ((*fulfiller)->isWaiting()) (*fulfiller)->fulfill(std::move(r));
+      });
+  return kj::mv(paf.promise);
 }
 
 // The peer's own request id stays on its side; here the call is known by one of ours, which the
@@ -142,6 +212,21 @@ void NodeHost::Tick() {
   calls_.Sweep(NowMs());
   LogClockChange();
   LogCaughtUp();
+  WatchOwnStatus();
+}
+
+// A node that has left (its decommission handed every range over) stops by itself. One that
+// starts already left (restarted after it) is not stopped here: it never was a member this run.
+void NodeHost::WatchOwnStatus() {
+  if (!stop_wanted_.empty()) return;
+  const cluster::NodeCore::StreamStatus st = stream_status();
+  if (st.member_status != cluster::MemberStatus::kLeft) {
+    was_member_ = true;
+    return;
+  }
+  if (!was_member_) return;
+  stop_wanted_ = "decommissioned";
+  log_->info("event=left detail=\"decommission done: every range handed over\"");
 }
 
 // Says once that a node back from being away has caught up (docs/design.md, "Catching up").
@@ -179,14 +264,14 @@ void NodeHost::LogClockChange() {
   }
 }
 
-void NodeHost::Leave() {
+void NodeHost::PrepareStop() {
   stopping_ = true;
-  driver_.Leave();
+  driver_.PrepareStop();
 }
 
 bool NodeHost::Drained() const {
   return calls_.count(CallTable::Kind::kClient) == 0 &&
-         calls_.count(CallTable::Kind::kAdmin) == 0 && driver_.StorageIdle() &&
+         calls_.count(CallTable::Kind::kAdmin) == 0 && driver_.StorageIdle() && !cleanup_running_ &&
          (peers_ == nullptr || peers_->InFlight() == 0);
 }
 

@@ -6,6 +6,10 @@
 // Admission: client and admin calls beyond kNodeInFlightRequestsMax, and peer calls beyond the
 // same bound, are refused with kOverloaded; once stopping, client calls get kUnavailable.
 //
+// Stopping (docs/operations.md, "Restarting a node"): PrepareStop() is a restart's drain, not a
+// leave -- the core stores its member view and the node stays a member. Once the core reports
+// itself left (the end of a decommission), stop_wanted() asks the server to drain and stop.
+//
 // Loop-thread only. Close() before destroying the KJ event loop's objects.
 #pragma once
 
@@ -49,7 +53,18 @@ class NodeHost final : public cluster::Transport,
   kj::Promise<cluster::ExplainResult> Explain(std::string key, std::shared_ptr<ConnStats> conn);
   // An on-demand repair of our ranges intersecting `spans` (empty: all): its id, at once;
   // kUnavailable once stopping. Its progress: repair_status (below).
-  Result<uint64_t> StartRepair(std::vector<TokenSpan> spans);
+  Result<uint64_t> StartRepair(const std::vector<TokenSpan>& spans);
+  // Membership changes (docs/operations.md). A decommission: Ok once the core accepted it, else
+  // its refusal; kUnavailable once stopping. Its progress: stream_status.
+  Status StartDecommission();
+  cluster::NodeCore::StreamStatus stream_status() const {
+    return driver_.core().stream_status(MonotonicMs());
+  }
+  // A cleanup: removes the engine's data outside the core's OwnedSpans() on the storage pool and
+  // resolves once done (with what it removed, or why not). Refused (kUnavailable) while stopping,
+  // while another cleanup runs, while a member is joining or leaving or this node streams, and
+  // while the node owns no span. A caller that hangs up does not stop it.
+  kj::Promise<Result<CleanupResult>> Cleanup();
   // A peer's request (ReplicateRequest, ReadRequest): resolves with the core's response.
   kj::Promise<cluster::PeerMessage> Inbound(NodeId from, cluster::PeerMessage message,
                                             std::shared_ptr<ConnStats> conn);
@@ -60,8 +75,14 @@ class NodeHost final : public cluster::Transport,
 
   // ---- the server's loop
   void Tick();
-  void Leave();  // stop admitting client calls and announce the leave
+  // Stop admitting client and admin calls and store the member view (NodeDriver::PrepareStop);
+  // the node stays a member. Drained() is true once calls, peer calls and storage (the view's
+  // store included) are done.
+  void PrepareStop();
   bool Drained() const;
+  // Why the node should stop by itself ("": it should not): once the core reports its own member
+  // status kLeft, having seen it otherwise (a decommission ended).
+  const std::string& stop_wanted() const { return stop_wanted_; }
   void Close();  // teardown: peer links and waiting calls go
 
   // ---- views for admin status
@@ -89,6 +110,8 @@ class NodeHost final : public cluster::Transport,
   uint64_t EffectiveTimeout(uint64_t requested_ms) const;
   void LogClockChange();
   void LogCaughtUp();
+  void WatchOwnStatus();
+  Status CleanupRefusal(const std::vector<TokenSpan>& spans) const;
 
   Engine* engine_;
   HybridClock* hlc_;
@@ -101,6 +124,9 @@ class NodeHost final : public cluster::Transport,
   bool closed_ = false;
   std::string clock_state_logged_;  // the clock verdict last logged (LogClockChange)
   bool catch_up_logged_ = false;
+  bool was_member_ = false;  // our own status was seen other than kLeft (WatchOwnStatus)
+  std::string stop_wanted_;
+  bool cleanup_running_ = false;
 };
 
 }  // namespace causeway::rpc

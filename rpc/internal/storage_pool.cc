@@ -20,9 +20,12 @@ struct StoragePool::Work {
     uint64_t ms = 0;
     Status status;
   };
+  struct Task {
+    std::function<void()> work, done;
+  };
   uv_work_t req{};
   StoragePool* pool = nullptr;
-  std::variant<cluster::StorageAction, Meta, Ceiling> what;
+  std::variant<cluster::StorageAction, Meta, Ceiling, Task> what;
   cluster::StorageResult result;
 };
 
@@ -47,6 +50,10 @@ void StoragePool::StoreHlcCeiling(uint64_t ceiling_ms) {
   Queue(new Work{{}, this, Work::Ceiling{ceiling_ms, {}}, {}});
 }
 
+void StoragePool::RunTask(std::function<void()> work, std::function<void()> done) {
+  Queue(new Work{{}, this, Work::Task{std::move(work), std::move(done)}, {}});
+}
+
 void StoragePool::Queue(Work* w) {
   w->req.data = w;
   ++in_flight_;
@@ -61,6 +68,8 @@ void StoragePool::DoWork(uv_work_t* req) {
     meta->status = engine.StoreMeta(meta->name, meta->value);
   } else if (auto* ceiling = std::get_if<Work::Ceiling>(&w->what)) {
     ceiling->status = engine.StoreHlcCeilingMs(ceiling->ms);
+  } else if (auto* task = std::get_if<Work::Task>(&w->what)) {
+    task->work();
   } else {
     w->result = RunOnEngine(engine, std::get<cluster::StorageAction>(w->what));
   }
@@ -89,6 +98,10 @@ void StoragePool::OnWorkDone(uv_work_t* req, int status) {
       pool->log_->warn("event=clock_ceiling_store_failed error=\"{}\"", ceiling->status.ToString());
     }
     if (pool->driver_ != nullptr) pool->driver_->OnCeilingStored(ceiling->ms, ceiling->status);
+    return;
+  }
+  if (auto* task = std::get_if<Work::Task>(&w->what)) {
+    task->done();  // a cancelled task (status != 0) never ran its work: done says what it has
     return;
   }
   if (pool->driver_ == nullptr) return;

@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include <cstddef>
+#include <functional>
 #include <string>
 
 #include "cluster/driver.h"
@@ -41,6 +42,10 @@ class StoragePool final : public cluster::StorageRunner {
   void StoreMeta(std::string name, std::string value) override;
   void SetTombstoneWatermarks(std::vector<SpanWatermark> marks) override;
   void StoreHlcCeiling(uint64_t ceiling_ms) override;
+  // The host's own long engine work (a cleanup): `work` runs on libuv's thread pool and may touch
+  // only the engine and what it captured; `done` runs on the loop afterwards, even after
+  // Detach() (the host outlives WaitIdle()).
+  void RunTask(std::function<void()> work, std::function<void()> done);
 
   // Work on libuv's thread pool not yet back on the loop.
   size_t in_flight() const { return in_flight_; }

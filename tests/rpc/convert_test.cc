@@ -21,6 +21,47 @@ RepairStatus RoundTrip(const RepairStatus& in) {
   return rpc::RepairStatusFromWire(out.asReader());
 }
 
+// Goal: a node's streaming progress survives the wire (a failed stream keeps its error's code and
+// message, every member status its value), and a fraction outside 0..1 is clamped.
+TEST(StreamWire, StatusRoundTrips) {
+  using StreamStatus = cluster::NodeCore::StreamStatus;
+  auto round_trip = [](const StreamStatus& in) {
+    capnp::MallocMessageBuilder message;
+    auto out = message.initRoot<wire::StreamStatus>();
+    rpc::StreamStatusToWire(in, out);
+    return rpc::StreamStatusFromWire(out.asReader());
+  };
+  StreamStatus in;
+  in.phase = "decommission";
+  in.done = true;
+  in.status = Status::Unavailable("a gainer went away");
+  in.member_status = cluster::MemberStatus::kLeaving;
+  in.keys = 12345;
+  in.bytes = 1ull << 33;
+  in.fraction = 0.625;
+  in.elapsed_ms = 4321;
+  StreamStatus back = round_trip(in);
+  EXPECT_EQ(back.phase, in.phase);
+  EXPECT_TRUE(back.done);
+  EXPECT_EQ(back.status.code(), ErrorCode::kUnavailable);
+  EXPECT_EQ(back.status.message(), "a gainer went away");
+  EXPECT_EQ(back.member_status, cluster::MemberStatus::kLeaving);
+  EXPECT_EQ(back.keys, in.keys);
+  EXPECT_EQ(back.bytes, in.bytes);
+  EXPECT_EQ(back.fraction, in.fraction);
+  EXPECT_EQ(back.elapsed_ms, in.elapsed_ms);
+  for (auto status : {cluster::MemberStatus::kUp, cluster::MemberStatus::kJoining,
+                      cluster::MemberStatus::kLeft}) {
+    StreamStatus s;
+    s.member_status = status;
+    s.fraction = 7;
+    StreamStatus b = round_trip(s);
+    EXPECT_EQ(b.member_status, status);
+    EXPECT_TRUE(b.status.ok());
+    EXPECT_EQ(b.fraction, 1.0);
+  }
+}
+
 // Goal: every field of a repair's progress survives the wire, a failed repair's error keeps its
 // code and message, and a running one carries no error.
 TEST(RepairWire, StatusRoundTrips) {

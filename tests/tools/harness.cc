@@ -176,6 +176,13 @@ int ServeProcess::Signal(int sig, uint64_t timeout_ms) {
   return code;
 }
 
+int ServeProcess::AwaitExit(uint64_t timeout_ms) {
+  if (pid_ <= 0) return -1;
+  int code = WaitExit(pid_, timeout_ms);
+  pid_ = -1;
+  return code;
+}
+
 ServeCluster::ServeCluster(const std::vector<int>& hosts, std::vector<std::string> flags)
     : flags_(std::move(flags)) {
   for (int host : hosts) addresses_.push_back(FreeAddress(host));
@@ -234,7 +241,9 @@ bool WaitMembersUp(const std::string& endpoint, size_t count, uint64_t timeout_m
         nlohmann::json status = nlohmann::json::parse(r.out);
         size_t up = 0;
         for (const auto& n : status["nodes"]) {
-          up += n["state"] == "up" && n.value("tokens", 0) > 0 ? 1 : 0;
+          // Up, or up and catching up (a restarted node reads its peers first for a while).
+          const bool up_state = n["state"] == "up" || n["state"] == "catching up";
+          up += up_state && n.value("tokens", 0) > 0 ? 1 : 0;
         }
         return up >= count;
       },

@@ -44,6 +44,10 @@ class ServeProcess {
   // Sends `sig` and waits (bounded) for the exit; returns the exit code, or 128+signal when
   // killed by a signal, or -1 if it did not exit within `timeout_ms` (then it is SIGKILLed).
   int Signal(int sig, uint64_t timeout_ms = 20000);
+  // Waits (bounded) for it to exit by itself (a decommissioned node stops once it has left):
+  // the exit code, 128+signal, or -1 if it was still running after `timeout_ms` (then it is
+  // SIGKILLed).
+  int AwaitExit(uint64_t timeout_ms);
   bool running() const { return pid_ > 0; }
   pid_t pid() const { return pid_; }
 

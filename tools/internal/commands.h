@@ -14,5 +14,7 @@ void AddStatusCommands(CLI::App& app,
 void AddLocalCommands(CLI::App& app, CommandSlot* slot);  // tools/local_cluster.cc: local ...
 void AddBenchCommand(CLI::App& app, CommandSlot* slot);   // tools/bench.cc
 void AddRepairCommand(CLI::App& app, CommandSlot* slot);  // tools/repair_command.cc
+// tools/node_commands.cc: node decommission, node cleanup
+void AddNodeCommands(CLI::App& app, CommandSlot* slot);
 
 }  // namespace causeway::tools
