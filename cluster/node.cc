@@ -199,17 +199,6 @@ std::vector<TokenSpan> NodeCore::OwnedSpans() const {
   return merged;
 }
 
-// Without data streaming (a later issue) there is nothing to hand over while kLeaving, so the
-// node announces kLeft at once: peers take it off their rings and route around it.
-Actions NodeCore::Leave(TimeMs now) {
-  Actions out;
-  impl_->membership.Announce(MemberStatus::kLeft, now, &out);
-  impl_->StampGossip(&out, 0, now);
-  impl_->SyncRing();
-  impl_->MaybePersist(now, true, &out);
-  return out;
-}
-
 std::vector<MemberView> NodeCore::Members(TimeMs now) const {
   std::vector<MemberView> views;
   std::map<NodeId, double> shares = impl_->ring.PrimaryShares();

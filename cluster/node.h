@@ -94,8 +94,6 @@ class NodeCore {
   // Before a stop that is not a leave (SIGTERM, a restart): stores the member view (so the next
   // start knows the ring at once). The node stays a member; peers see it down and hint for it.
   Actions PrepareStop(TimeMs now);
-  // Graceful leave: announce kLeaving to peers; the driver stops after a short drain.
-  Actions Leave(TimeMs now);
 
   // ---- views for status / ring admin calls
   std::vector<MemberView> Members(TimeMs now) const;

@@ -165,6 +165,10 @@ void NodeCore::Impl::JoinWith(TimeMs now, Actions* out) {
     catching_up = false;
     membership.SetSelfCatchingUp(false);
     out->push_back(PersistMetaAction{std::string(kMetaBootstrap), "phase bootstrap\n"});
+  } else {
+    // A new cluster: no member holds data, so there is nothing to catch up with.
+    catching_up = false;
+    membership.SetSelfCatchingUp(false);
   }
   SyncRing();
 }

@@ -48,9 +48,16 @@ ClientOptions OneNode(const std::string& endpoint, uint64_t timeout_ms) {
   return o;
 }
 
+// On a thread of its own: a Client owns its thread's KJ event loop, and the caller may hold one
+// (DecommissionRun asks the other members while its own client lives).
 Result<NodeStatusReply> AskStatus(const std::string& endpoint, uint64_t timeout_ms) {
-  Client client(OneNode(endpoint, timeout_ms));
-  return client.Status();
+  Result<NodeStatusReply> out = Status::Internal("status not asked");
+  std::thread asker([&] {
+    Client client(OneNode(endpoint, timeout_ms));
+    out = client.Status();
+  });
+  asker.join();
+  return out;
 }
 
 // The exit code of a node's refusal: a refusal is not a malformed request (exit 2).

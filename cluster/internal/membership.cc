@@ -221,7 +221,9 @@ void Membership::MergeDigest(const MemberDigest& d, TimeMs now, std::vector<Node
   if (d.id == 0) return;
   if (d.id == self_id_) {
     const MemberState& me = self();
-    if (me.tokens.empty() && d.generation < me.generation && d.state_hash != MemberStateHash(me)) {
+    if (me.tokens.empty() && d.generation <= me.generation && d.state_hash != MemberStateHash(me)) {
+      // Peers may keep our tokens over a newer tokenless state of ours (MergeOne), at our own
+      // generation: ask for it in full either way.
       wanted->push_back(d.id);
     } else if (d.generation >= me.generation && Newer(d.generation, d.heartbeat, me)) {
       MemberState claimed{d.id, {}, {}, {}, d.generation, d.heartbeat, MemberStatus::kUp};
@@ -303,7 +305,7 @@ void Membership::Restore(const std::vector<MemberState>& known) {
 // and, if the driver lost our generation, a higher one we must outbid.
 void Membership::MergeSelf(const MemberState& incoming) {
   MemberState& self = members_.at(self_id_).state;
-  if (!incoming.tokens.empty() && incoming.generation < self.generation) {
+  if (!incoming.tokens.empty() && self.tokens.empty() && incoming.generation <= self.generation) {
     remembered_tokens_ = incoming.tokens;
   }
   if (incoming.generation >= self.generation && Newer(incoming, self)) {

@@ -168,11 +168,9 @@ TEST(Restart, PreferenceListsAlwaysComplete) {
   ExpectCompleteLists(h, 3);
   h.Restart(3, false);
   ExpectCompleteLists(h, 3);
-  // The core's old leave (the driver no longer offers one: a stop is not a leave); its gossip goes
-  // out on the next ticks. Decommission replaces it.
-  (void)h.core(2).Leave(h.now());
-  h.Drain();
-  for (int step = 0; step < 20; ++step) {
+  // A decommission: kLeaving (hand-over), then kLeft.
+  ASSERT_TRUE(h.core(2).StartDecommission(h.now()).ok());
+  for (int step = 0; step < 40; ++step) {
     h.Run(100);
     ExpectCompleteLists(h, 3);
   }

@@ -118,7 +118,8 @@ TEST(NodeDecommission, RefusedWhenTooFewMembersWouldRemain) {
 
   for (size_t i = 0; i < 3; ++i) {
     json row = RowSeenBy(cluster.address(i), "n3");
-    EXPECT_EQ(row.value("state", ""), "up") << row.dump();
+    const std::string state = row.value("state", "");
+    EXPECT_TRUE(state == "up" || state == "catching up") << row.dump();  // a member still
     EXPECT_EQ(row.value("member_status", ""), "up") << row.dump();
   }
   // A cluster with no membership change under way says none of the words a script waits on

@@ -236,7 +236,8 @@ TEST_F(Membership, JoinDecommissionRollingRestartReplaceNeverReadStale) {
   e.flags.push_back("--replace");
   e.flags.push_back("e");
   ASSERT_NO_FATAL_FAILURE(Restart(e));
-  ASSERT_TRUE(WaitAllUp({&A(), &C(), &d, &e}));
+  ASSERT_TRUE(WaitAllUp({&A(), &C(), &d, &e}))
+      << "e as a sees it: " << Row(A(), "e").dump() << "; e itself: " << Row(e, "e").dump();
   EXPECT_EQ(BadReads({&A(), &C(), &d, &e}, 6, &first), 0u) << "after replacing e:" << first;
 
   EXPECT_EQ(traffic.bad_reads.load(), 0u) << traffic.first_bad;
