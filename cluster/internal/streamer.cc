@@ -280,6 +280,15 @@ void Streamer::OnStorageDone(uint64_t op_id, StorageResult result, TimeMs now, A
     return TaskEnded(out);
   }
   if (persist_ && ++pages_since_checkpoint_ >= kStreamCheckpointPages) Checkpoint(out);
+  // The next page at once from the source that just answered, while the pace allows (waiting
+  // for the next tick would cap a task at a page per tick).
+  if (budget_bytes_ > 0) {
+    r.request = NextId();
+    r.deadline = now + kStreamStepTimeoutMs;
+    requests_[r.request] = i;
+    Send(task.sources[r.source],
+         StreamRequest{r.request, task.spans, task.after_key, kStreamPageBytesDefault}, out);
+  }
 }
 
 void Streamer::TaskEnded(Actions* out) {
