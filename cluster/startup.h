@@ -27,8 +27,8 @@ struct StartupNotes {
   std::vector<std::string> warnings;  // records that were ignored, and why
 };
 
-// Returns `config` with tokens, known_members, bootstrap_state and generation filled from `meta`. Errors:
-// kInvalidArgument for a data dir of another node, kCorruption for unreadable tokens or
+// Returns `config` with tokens, known_members, bootstrap_state and generation filled from `meta`.
+// Errors: kInvalidArgument for a data dir of another node, kCorruption for unreadable tokens or
 // generation, the store's own errors. An unreadable member view is ignored with a warning (the
 // join guard keeps a node without one safe).
 Result<NodeConfig> RestoreIdentity(MetaStore& meta, NodeConfig config, StartupNotes* notes);
