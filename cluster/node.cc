@@ -171,6 +171,15 @@ Actions NodeCore::Tick(TimeMs now) {
       },
       &out);
   impl_->streamer.Tick(now, alive, &out);
+  // A peer back from being down is exchanged with first (AntiEntropy::Prioritize).
+  for (const auto& [mid, m] : impl_->membership.members()) {
+    if (mid == impl_->id || m.state.status == MemberStatus::kLeft) continue;
+    if (!alive(mid)) {
+      impl_->seen_down.insert(mid);
+    } else if (impl_->seen_down.erase(mid) != 0) {
+      impl_->aae.Prioritize(mid);
+    }
+  }
   impl_->aae.Tick(now, impl_->clock->Last(), impl_->clock->PhysicalNowMs(), alive, &out);
   return out;
 }

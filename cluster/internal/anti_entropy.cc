@@ -126,6 +126,12 @@ std::optional<AntiEntropy::Pair> AntiEntropy::NextPair(TimeMs now,
     if (r.first_error.empty()) r.first_error = StrCat("replica ", p.peer, " is down");
     if (r.done + r.failed == r.total) r.finished_ms = now;
   }
+  while (!priority_.empty()) {
+    const NodeId peer = priority_.front();
+    priority_.pop_front();
+    auto it = peer_spans_.find(peer);
+    if (it != peer_spans_.end() && alive(peer)) return Pair{it->first, 0, it->second, true};
+  }
   if (!urgent_ && now < next_start_ms_) return std::nullopt;
   const size_t peers = peer_spans_.size();
   for (size_t tried = 0; tried < peers; ++tried) {

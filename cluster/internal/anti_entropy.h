@@ -67,6 +67,10 @@ class AntiEntropy {
   void SetRanges(std::vector<Range> ranges);
   // Back to back exchanges, no interval, while true (catching up).
   void SetUrgent(bool urgent) { urgent_ = urgent; }
+  // `peer` is back after being seen down (a crash, a partition): exchange with it next, ahead of
+  // the schedule. With one exchange per peer per interval, a node with many peers would otherwise
+  // reach the returning one only after peers x interval, while its hints may have overflowed.
+  void Prioritize(NodeId peer) { priority_.push_back(peer); }
   // `now_hlc`: the clock's Last(); `wall_ms`: its physical clock (for kAaeRecentMs).
   void Tick(TimeMs now, Hlc now_hlc, uint64_t wall_ms, const std::function<bool(NodeId)>& alive,
             Actions* out);
@@ -188,6 +192,7 @@ class AntiEntropy {
   std::map<uint64_t, Repair> repairs_;
   uint64_t next_repair_ = 1;
   bool urgent_ = false;
+  std::deque<NodeId> priority_;  // peers back from being down, exchanged with next
   TimeMs next_start_ms_ = 0;
   int64_t budget_bytes_ = 0;
   // Bytes of the versions fixes moved lately (a moving average): fixes in flight are bounded so

@@ -528,6 +528,7 @@ struct NodeCore::Impl final : internal::ClusterView {
   TimeMs leave_started_ms = 0, last_served_ms = 0;
   uint64_t served_pages_seen = 0;
   std::map<NodeId, TimeMs> gainer_down_since;
+  std::set<NodeId> seen_down;  // peers our detector saw down since they were last up
   double handover_fraction = 0;
   Status stream_error;       // why a membership change cannot go on (shown by stream_status)
   bool catching_up = false;  // see NoteReplicated

@@ -30,7 +30,8 @@ constexpr uint64_t kCompactionMsMin = 6000;
 constexpr uint64_t kTombstoneGraceMs = 5000;
 // Half of the seeds exchange this often instead of every kAaeIntervalMsDefault.
 constexpr uint64_t kFastAaeIntervalMs = 250;
-constexpr int kSimJoinsMax = 3;  // joiners per membership seed, at most
+constexpr int kSimJoinsMax = 3;          // joiners per membership seed, at most
+constexpr uint64_t kAaeSlackMs = 10000;  // an exchange's own duration, and the heal's aftermath
 static_assert(kFastAaeIntervalMs < kAaeIntervalMsDefault);
 static_assert(kTombstoneGraceMs > kRequestTimeoutMsDefault + kPeerCallTimeoutMsDefault + 1000);
 
@@ -90,6 +91,15 @@ SimOptions SimOptions::FromSeed(uint64_t seed, int nodes_override, SeedKind kind
     o.final_restart_all = false;
     o.compaction_ms_min = 0;
   }
+  // Anti-entropy reaches a given peer once per (peers x interval): one exchange per interval,
+  // round robin, ahead of it only for peers seen down and back. What only anti-entropy repairs
+  // (hints over budget, written across an asymmetric partition that never convicted anyone) may
+  // take that long after the heal.
+  const uint64_t aae_ms = o.aae_interval_ms > 0 ? o.aae_interval_ms : kAaeIntervalMsDefault;
+  const uint64_t peers = std::min<uint64_t>(
+      static_cast<uint64_t>(o.nodes - 1),
+      2 * static_cast<uint64_t>(o.rf - 1) * static_cast<uint64_t>(kTokensPerNodeDefault));
+  o.converge_deadline_ms = std::max(o.converge_deadline_ms, peers * aae_ms + kAaeSlackMs);
   o.replay = "tests/sim/run --seed " + std::to_string(seed);
   if (nodes_override > 0) o.replay += " --nodes " + std::to_string(nodes_override);
   if (kind == SeedKind::kRepair) o.replay += " --kind repair";
