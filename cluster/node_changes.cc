@@ -162,13 +162,15 @@ void NodeCore::Impl::JoinWith(TimeMs now, Actions* out) {
     membership.Announce(MemberStatus::kJoining, now, out);
     join_announced = true;
     join_announced_ms = now;
-    catching_up = false;
+    catching_up = false;  // until the stream is in (BeginCatchUp)
     membership.SetSelfCatchingUp(false);
+    aae.SetUrgent(false);
     out->push_back(PersistMetaAction{std::string(kMetaBootstrap), "phase bootstrap\n"});
   } else {
     // A new cluster: no member holds data, so there is nothing to catch up with.
     catching_up = false;
     membership.SetSelfCatchingUp(false);
+    aae.SetUrgent(false);
   }
   SyncRing();
 }
@@ -187,6 +189,7 @@ void NodeCore::Impl::ResumeStream() {
     join_announced = true;
     catching_up = false;
     membership.SetSelfCatchingUp(false);
+    aae.SetUrgent(false);
   } else if (phase != "rebuild") {
     return;
   }
