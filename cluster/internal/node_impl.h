@@ -399,6 +399,7 @@ struct NodeCore::Impl final : internal::ClusterView {
       }
     }
     std::vector<internal::AntiEntropy::Range> out;
+    out.reserve(by_peers.size());
     for (auto& [peers, spans] : by_peers) out.push_back({std::move(spans), peers});
     return out;
   }
