@@ -39,7 +39,10 @@ bool ClockMonitor::Observe(TimeMs now, uint64_t wall_ms) {
   auto beyond = [](int64_t moved) {
     return static_cast<uint64_t>(std::llabs(moved)) > kClockJumpToleranceMs;
   };
-  if (beyond(wall_minus_mono_ms_ - previous)) ++jumps_;  // counted once per step
+  if (beyond(wall_minus_mono_ms_ - previous)) {
+    ++jumps_;  // counted once per step
+    stepped_since_sample_ = true;
+  }
   return beyond(wall_minus_mono_ms_ - evaluated_at_ms_);
 }
 
@@ -54,6 +57,7 @@ void ClockMonitor::OnSample(NodeId peer, uint64_t peer_wall_ms, TimeMs sent_ms, 
   s.wall_minus_mono_ms = static_cast<int64_t>(wall_ms) - static_cast<int64_t>(now);
   samples_[peer] = s;
   ever_sampled_ = true;
+  stepped_since_sample_ = false;
 }
 
 void ClockMonitor::Evaluate(const std::vector<NodeId>& live, bool awaiting_peers, TimeMs now) {

@@ -60,6 +60,9 @@ class ClockMonitor {
 
   Verdict verdict() const { return verdict_; }
   bool trusted() const { return verdict_ == Verdict::kTrusted; }
+  // Our wall clock stepped (beyond kClockJumpToleranceMs) since the last peer sample: until one
+  // arrives, nothing says where it stands now.
+  bool stepped_since_sample() const { return stepped_since_sample_; }
   // Ok while trusted; otherwise the kUnavailable a write gets, saying why and that nothing was
   // written.
   Status Gate() const;
@@ -86,6 +89,7 @@ class ClockMonitor {
   int64_t evaluated_at_ms_ = 0;     // wall_minus_mono_ms_ at the last Evaluate
   bool observed_ = false;
   bool ever_sampled_ = false;
+  bool stepped_since_sample_ = false;
   Verdict verdict_ = Verdict::kUnverified;
   int64_t median_offset_ms_ = 0;
   uint64_t sampled_ = 0, far_ = 0, live_ = 0;

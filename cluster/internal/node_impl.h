@@ -188,7 +188,10 @@ struct NodeCore::Impl final : internal::ClusterView {
   void JudgeClock(TimeMs now) {
     // As the join guard: a node whose seeds never answer serves alone after kJoinWaitMsMax.
     const bool gave_up = join_clock_started && now >= join_started_ms + kJoinWaitMsMax;
-    const bool awaiting = HasOtherSeed(config) && !membership.contacted() && !gave_up;
+    // A cluster member whose clock stepped with no peer sample since (isolated, or just
+    // restarted) waits for one too: the give-up is for a clock that did not move.
+    const bool awaiting = HasOtherSeed(config) && ((!membership.contacted() && !gave_up) ||
+                                                   clock_monitor.stepped_since_sample());
     clock_monitor.Evaluate(membership.LivePeers(now), awaiting, now);
   }
   // Stamps the gossip among `out[from...]` with our wall clock, and pushes with their send time
