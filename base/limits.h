@@ -77,6 +77,14 @@ inline constexpr uint64_t kHlcCeilingRideMarginMs = 2 * kHlcCeilingSyncAllowance
 inline constexpr uint64_t kHlcCeilingRideStepMs = 100;  // requests are an atomic max: cheap
 static_assert(kPeriodicSyncMsDefault <= kHlcCeilingRidePeriodMaxMs);
 static_assert(kHlcCeilingRidePeriodMaxMs < kSyncerOffPeriodMs);
+// Group commit (`always`; engine/internal/commit_queue.h, docs/design.md "Group commit"): one
+// synced RocksDB write takes at most this many queued writes and (unless a single write is larger
+// by itself) this many bytes of them; at most kCommitQueueWritesMax writes wait (Submit beyond it
+// is kOverloaded, so a stalled disk backs callers off instead of growing memory).
+inline constexpr size_t kCommitGroupWritesMax = 1024;
+inline constexpr size_t kCommitGroupBytesMax = 4 << 20;
+inline constexpr size_t kCommitQueueWritesMax = 16384;
+static_assert(kCommitGroupWritesMax <= kCommitQueueWritesMax);
 
 // ---- Hints (engine/internal/hint_store.h) ---------------------------------------------------
 // Bytes of hints (hint key + version record) one node holds for one target. A write that would

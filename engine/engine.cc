@@ -265,6 +265,15 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   impl->synced_options = internal::MakeWriteOptions(SyncMode::kAlways);
   impl->unsynced_options = internal::MakeWriteOptions(SyncMode::kNone);
   if (Status s = impl->OpenDb(); !s.ok()) return s;
+  if (options.sync == SyncMode::kAlways) {
+    Impl* p = impl.get();
+    impl->commits = std::make_unique<internal::CommitQueue>(internal::CommitQueue::Hooks{
+        .db = impl->db.get(),
+        .write_options = impl->write_options,
+        .check_writable = [p] { return p->CheckWritable(); },
+        .check_write = [p](const rocksdb::Status& s) { return p->CheckWrite(s, "apply"); },
+    });
+  }
   std::unique_ptr<Engine> engine(new Engine(std::move(impl)));
   if (Status s = engine->impl_->CheckFormatVersion(); !s.ok()) return s;
   if (Status s = engine->impl_->MigrateCeilingFile(); !s.ok()) return s;
@@ -295,6 +304,7 @@ Engine::~Engine() {
     impl_->syncer_cv.notify_all();
     impl_->syncer.join();
   }
+  impl_->commits.reset();  // writes what is queued; its completions run before this returns
   if (impl_->db == nullptr) return;
   if (impl_->CheckWritable().ok()) impl_->db->SyncWAL().PermitUncheckedError();
   impl_->filter.Detach();
@@ -330,6 +340,41 @@ Result<ApplyResult> Engine::Apply(std::string_view key, const Version& version) 
   return ApplyResult{ApplyOutcome::kApplied, false};
 }
 
+bool Engine::AppliesAsync(const Version& version) const {
+  return impl_->commits != nullptr && version.value.size() < internal::kBlobValueBytesMin;
+}
+
+// Under the key's stripe only while queueing: ApplyLarge drains the queue under the stripe
+// before it reads, so it never misses a version queued here.
+void Engine::ApplyAsync(std::string_view key, const Version& version, ApplyDone done) {
+  if (!AppliesAsync(version)) return done(Apply(key, version));
+  if (Status s = ValidateKey(key); !s.ok()) return done(s);
+  if (Status s = ValidateVersion(version); !s.ok()) return done(s);
+  if (Status s =
+          impl_->CheckDataWritable(key.size() + version.value.size() + kWriteBatchOverheadBytes);
+      !s.ok()) {
+    return done(s);
+  }
+  const std::string data_key = internal::DataKey(key);
+  const Token token = internal::DecodeFixed64Be(data_key.data());
+  Result<rocksdb::WriteBatch> batch =
+      impl_->MakeVersionBatch(data_key, version, /*as_value=*/false);
+  if (!batch.ok()) return done(batch.status());
+  Impl* impl = impl_.get();
+  auto on_synced = [impl, token, done](const Status& s) {
+    impl->aae.MarkDirty(internal::AaeTree::SegmentOf(token));  // visible now, failed or not
+    if (!s.ok()) return done(s);
+    impl->applied.fetch_add(1, std::memory_order_relaxed);
+    done(ApplyResult{ApplyOutcome::kApplied, false});
+  };
+  Status queued;
+  {
+    std::lock_guard<std::mutex> lock(impl_->stripes[token % kApplyLockStripes]);
+    queued = impl_->commits->Submit(std::move(*batch), std::move(on_synced));
+  }
+  if (!queued.ok()) done(queued);  // nothing queued: on_synced never runs
+}
+
 // Large values belong in blob files (written once at flush, never rewritten by compaction), but
 // RocksDB keeps merge operands inline in SSTs. So a large version that wins over everything
 // stored is written as a full value holding the fold of all of them (the losers it hides are
@@ -337,6 +382,8 @@ Result<ApplyResult> Engine::Apply(std::string_view key, const Version& version) 
 // key costs a bloom probe per level. A large version that loses is written as an operand, so the
 // result is the same as with a merge. Caller holds the key's stripe.
 Status Engine::Impl::ApplyLarge(std::string_view data_key, const Version& incoming) {
+  // Versions of this key queued by ApplyAsync (under this stripe) must be visible to the read.
+  if (commits) commits->Drain();
   std::array<rocksdb::PinnableSlice, kLargeApplyEntriesMax> entries;
   rocksdb::GetMergeOperandsOptions options;
   options.expected_max_number_of_operands = kLargeApplyEntriesMax;
@@ -362,7 +409,11 @@ Status Engine::Impl::ApplyLarge(std::string_view data_key, const Version& incomi
   std::string winner;
   if (!merge->Fold(records, /*count=*/true, &winner, nullptr)) return Status::Internal("fold");
   if (Status w = CheckWritable(); !w.ok()) return w;
-  return CheckWrite(db->Put(write_options, data(), data_key, winner), "apply");
+  rocksdb::WriteBatch batch(data_key.size() + winner.size() + kWriteBatchOverheadBytes);
+  if (rocksdb::Status b = batch.Put(data(), data_key, winner); !b.ok()) {
+    return FromRocksDb(b, "batch");
+  }
+  return WriteData(std::move(batch));
 }
 
 Result<std::optional<Version>> Engine::Get(std::string_view key) {
@@ -498,6 +549,12 @@ EngineStats Engine::GetStats() {
   st.hints_over_budget = impl_->hints->over_budget();
   st.hints_dropped_below_watermark = impl_->hints->dropped_below_watermark();
   st.background_syncs = impl_->background_syncs.load(std::memory_order_relaxed);
+  if (impl_->commits) {
+    const internal::CommitQueue::Stats commits = impl_->commits->stats();
+    st.group_commit_writes = commits.writes;
+    st.group_commit_syncs = commits.syncs;
+    st.group_commit_largest = commits.largest_group;
+  }
   st.disk = impl_->disk->Report();
   st.fail_stop = impl_->CheckWritable();
   st.fail_stops = impl_->fail_stops.load(std::memory_order_relaxed);

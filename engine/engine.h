@@ -176,6 +176,12 @@ struct EngineStats {
   // Durability points made by the background syncer: WAL syncs (periodic, or for a ceiling
   // renewal), or in `always` a renewal's synced write. Additive field.
   uint64_t background_syncs = 0;
+  // Group commit (`always`; docs/design.md, "Group commit"): data writes completed through the
+  // commit queue, the synced RocksDB writes that carried them, and the most writes one sync
+  // covered. Zero in other modes. Additive fields.
+  uint64_t group_commit_writes = 0;
+  uint64_t group_commit_syncs = 0;
+  uint64_t group_commit_largest = 0;
   // Disk and fail-stop state (docs/design.md, "Disk faults"). Additive fields.
   DiskReport disk;
   Status fail_stop;                // Ok, or the error that fail-stopped writes (health())
@@ -203,6 +209,15 @@ class Engine : public ClockStore {
 
   // ---- data ---------------------------------------------------------------------------------
   [[nodiscard]] Result<ApplyResult> Apply(std::string_view key, const Version& version);
+  // Apply without blocking the caller for the sync. When AppliesAsync(version) (`always`, and a
+  // value below the large-value size), the version is queued for the next group commit and
+  // `done` runs on the engine's commit thread once the fsync that covers it returned (it must be
+  // short and must not call back into the engine's write path). Otherwise Apply runs in this
+  // thread and `done` runs before ApplyAsync returns. Errors (a full commit queue is
+  // kOverloaded) go to `done` too. Per key, versions are written in call order.
+  using ApplyDone = std::function<void(Result<ApplyResult>)>;
+  void ApplyAsync(std::string_view key, const Version& version, ApplyDone done);
+  bool AppliesAsync(const Version& version) const;
   // The stored version, tombstones included (the caller decides what a tombstone means).
   [[nodiscard]] Result<std::optional<Version>> Get(std::string_view key);
   // Calls fn for each key whose token is in [begin, end) in token order, until fn returns false.

@@ -10,6 +10,7 @@
 #include <kj/time.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "base/limits.h"
 #include "base/strings.h"
@@ -394,6 +395,28 @@ void Client::Wait() {
   auto paf = kj::newPromiseAndFulfiller<void>();
   m.on_idle = kj::mv(paf.fulfiller);
   paf.promise.wait(m.io.waitScope);
+}
+
+void Client::WaitFor(uint64_t timeout_us) {
+  Impl& m = *impl_;
+  kj::Timer& timer = m.io.provider->getTimer();
+  // The loop's timer stands still between waits (client_core.h): measure with the real clock.
+  const auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(timeout_us);
+  while (true) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= end) return;
+    const auto left_us = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(end - now).count());
+    kj::Promise<void> sleep = timer.afterDelay(left_us * kj::MICROSECONDS);
+    if (m.outstanding == 0) {
+      sleep.wait(m.io.waitScope);
+      continue;
+    }
+    auto paf = kj::newPromiseAndFulfiller<void>();
+    m.on_idle = kj::mv(paf.fulfiller);
+    paf.promise.exclusiveJoin(kj::mv(sleep)).wait(m.io.waitScope);
+    m.on_idle = nullptr;
+  }
 }
 
 Result<NodeStatusReply> Client::Status() {

@@ -175,6 +175,9 @@ class Client {
                 std::function<void(Result<Version>)> done);
   void StartPing(std::function<void(causeway::Status)> done);
   void Wait();
+  // Runs the event loop (calls' `done` run inside) until `timeout_us` passed, whether or not
+  // calls are outstanding: the open-loop benchmark's wait for its next send time.
+  void WaitFor(uint64_t timeout_us);
 
   const std::string& session() const;
   void set_session(std::string token);

@@ -15,6 +15,8 @@ PACKAGES=(
   libspdlog-dev libfmt-dev
   nlohmann-json3-dev
   libxxhash-dev
+  libhiredis-dev  # `causeway bench --backend resp` (tools/internal/bench_backend.cc)
+  redis-server redis-tools etcd-server etcd-client  # bench/compare.sh references
   python3
   strace faketime  # fault injection in tests/cluster_proc (disk errors, skewed clocks)
 )

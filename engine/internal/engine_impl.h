@@ -18,6 +18,7 @@
 
 #include "engine/engine.h"
 #include "engine/internal/aae_tree.h"
+#include "engine/internal/commit_queue.h"
 #include "engine/internal/coding.h"
 #include "engine/internal/disk_watch.h"
 #include "engine/internal/hint_store.h"
@@ -77,6 +78,9 @@ struct Engine::Impl {
   std::array<std::mutex, kApplyLockStripes> stripes;
 
   std::atomic<uint64_t> applied{0};
+  // `always` only: group commit of data writes (ApplyAsync, and Apply through WriteData). Reset
+  // before db closes.
+  std::unique_ptr<internal::CommitQueue> commits;
   std::unique_ptr<internal::HintStore> hints;  // set by OpenHints
 
   std::atomic<bool> failed{false};
@@ -169,7 +173,9 @@ struct Engine::Impl {
   // Writes a version record to `data` as a merge operand, without first copying the value into
   // a record buffer (SliceParts: RocksDB copies it once, into the batch).
   // With `as_value`, a full value (Put) instead.
-  Status WriteVersion(std::string_view data_key, const Version& v, bool as_value) {
+  // The batch WriteVersion writes.
+  Result<rocksdb::WriteBatch> MakeVersionBatch(std::string_view data_key, const Version& v,
+                                               bool as_value) {
     internal::RecordParts parts;
     internal::EncodeVersionParts(v, &parts);
     const rocksdb::Slice key_slice(data_key.data(), data_key.size());
@@ -182,6 +188,17 @@ struct Engine::Impl {
     rocksdb::Status s = as_value ? batch.Put(data(), key_parts, value_parts)
                                  : batch.Merge(data(), key_parts, value_parts);
     if (!s.ok()) return internal::FromRocksDb(s, "batch");
+    return batch;
+  }
+  Status WriteVersion(std::string_view data_key, const Version& v, bool as_value) {
+    Result<rocksdb::WriteBatch> batch = MakeVersionBatch(data_key, v, as_value);
+    if (!batch.ok()) return batch.status();
+    return WriteData(std::move(*batch));
+  }
+  // A data write per the sync mode: in `always` through the group commit queue (so that it is
+  // ordered with the queued writes and shares their sync), else a plain DB::Write.
+  Status WriteData(rocksdb::WriteBatch batch) {
+    if (commits) return commits->Commit(std::move(batch));
     return CheckWrite(db->Write(write_options, &batch), "apply");
   }
 

@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
 #include <variant>
 
 #include "base/assert.h"
@@ -29,7 +32,34 @@ struct StoragePool::Work {
   cluster::StorageResult result;
 };
 
-StoragePool::~StoragePool() { CW_ASSERT(in_flight_ == 0, "storage pool destroyed with work out"); }
+// Applies completed by the engine's commit thread, handed to the loop. The handle is unref'd
+// (it never keeps the loop alive) and closed by the pool's destructor, whose owner runs the
+// loop once more afterwards (rpc/server.cc), which frees this.
+struct StoragePool::Committed {
+  uv_async_t handle{};
+  StoragePool* pool = nullptr;
+  std::mutex mu;
+  std::vector<std::pair<uint64_t, Status>> done;  // GUARDED_BY(mu)
+};
+
+StoragePool::StoragePool(uv_loop_t* loop, Engine* engine, spdlog::logger* log)
+    : loop_(loop), engine_(engine), log_(log) {
+  if (engine_->sync_mode() != SyncMode::kAlways) return;
+  committed_ = new Committed;
+  committed_->pool = this;
+  committed_->handle.data = committed_;
+  uv_async_init(loop_, &committed_->handle, &OnCommitted);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&committed_->handle));
+}
+
+StoragePool::~StoragePool() {
+  CW_ASSERT(in_flight_ == 0, "storage pool destroyed with work out");
+  if (committed_ != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&committed_->handle), [](uv_handle_t* h) {
+      delete static_cast<Committed*>(h->data);  // NOLINT(cppcoreguidelines-owning-memory)
+    });
+  }
+}
 
 void StoragePool::Run(cluster::StorageAction action) {
   CW_ASSERT(driver_ != nullptr, "storage work before Attach()");
@@ -38,7 +68,44 @@ void StoragePool::Run(cluster::StorageAction action) {
     driver_->OnStorageDone(action.op_id, std::move(result));
     return;
   }
+  if (action.kind == cluster::StorageAction::Kind::kApply &&
+      engine_->AppliesAsync(action.version)) {
+    return RunGroupCommitted(std::move(action));
+  }
   Queue(new Work{{}, this, std::move(action), {}});
+}
+
+// The completion may come from the commit thread or (an error found before queueing) from
+// inside this call: either way it goes through the async handle, so the driver always hears
+// of it later, from the loop.
+void StoragePool::RunGroupCommitted(cluster::StorageAction action) {
+  ++in_flight_;
+  Committed* c = committed_;
+  const uint64_t op_id = action.op_id;
+  engine_->ApplyAsync(action.key, action.version, [c, op_id](Result<ApplyResult> r) {
+    {
+      std::lock_guard<std::mutex> lock(c->mu);
+      c->done.emplace_back(op_id, r.ok() ? Status::Ok() : r.status());
+    }
+    uv_async_send(&c->handle);
+  });
+}
+
+void StoragePool::OnCommitted(uv_async_t* handle) {
+  auto* c = static_cast<Committed*>(handle->data);
+  std::vector<std::pair<uint64_t, Status>> done;
+  {
+    std::lock_guard<std::mutex> lock(c->mu);
+    done.swap(c->done);
+  }
+  StoragePool* pool = c->pool;
+  for (auto& [op_id, status] : done) {
+    --pool->in_flight_;
+    if (pool->driver_ == nullptr) continue;
+    cluster::StorageResult result;
+    result.status = std::move(status);
+    pool->driver_->OnStorageDone(op_id, std::move(result));
+  }
 }
 
 // Engine::StoreMeta syncs the WAL: on the pool, never on the loop.
@@ -111,7 +178,12 @@ void StoragePool::OnWorkDone(uv_work_t* req, int status) {
 }
 
 void StoragePool::WaitIdle() {
+  // The async handle is unref'd: while waiting for group commits it must keep the loop polling.
+  auto* handle = committed_ != nullptr ? reinterpret_cast<uv_handle_t*>(&committed_->handle)
+                                       : nullptr;
+  if (handle != nullptr) uv_ref(handle);
   while (in_flight_ > 0) uv_run(loop_, UV_RUN_ONCE);
+  if (handle != nullptr) uv_unref(handle);
 }
 
 }  // namespace causeway::rpc

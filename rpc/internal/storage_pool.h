@@ -4,7 +4,10 @@
 // WAL append, cheaper than a hop to another thread (a futex wake, an eventfd write, a loop
 // wake-up and RocksDB write-group contention between pool threads), so it runs inline on the loop
 // thread and completes from inside Run() (the driver queues that completion). `always` waits for
-// fsync, and meta and clock-ceiling stores always sync: those run on libuv's thread pool and
+// fsync: an Apply the engine can group-commit (Engine::AppliesAsync) is queued from the loop
+// thread and its completion comes back from the engine's commit thread through a uv_async
+// (so one fsync covers every write waiting, not one per pool thread); the rest of `always`'s
+// work, and meta and clock-ceiling stores (always synced), run on libuv's thread pool and
 // complete on the loop.
 //
 // Loop-thread only. Attach() the driver before the first Run(); Detach() at teardown drops later
@@ -29,8 +32,7 @@ namespace causeway::rpc {
 
 class StoragePool final : public cluster::StorageRunner {
  public:
-  StoragePool(uv_loop_t* loop, Engine* engine, spdlog::logger* log)
-      : loop_(loop), engine_(engine), log_(log) {}
+  StoragePool(uv_loop_t* loop, Engine* engine, spdlog::logger* log);
   ~StoragePool() override;
   StoragePool(const StoragePool&) = delete;
   StoragePool& operator=(const StoragePool&) = delete;
@@ -57,12 +59,16 @@ class StoragePool final : public cluster::StorageRunner {
   void Queue(Work* w);
   static void DoWork(uv_work_t* req);
   static void OnWorkDone(uv_work_t* req, int status);
+  struct Committed;  // group-committed applies back from the engine's commit thread
+  static void OnCommitted(uv_async_t* handle);
+  void RunGroupCommitted(cluster::StorageAction action);
 
   uv_loop_t* loop_;
   Engine* engine_;
   spdlog::logger* log_;
   cluster::NodeDriver* driver_ = nullptr;
   size_t in_flight_ = 0;
+  Committed* committed_ = nullptr;  // owned; freed by its handle's close callback
 };
 
 }  // namespace causeway::rpc
