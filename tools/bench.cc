@@ -144,8 +144,7 @@ class Driver {
   }
 
   void RunClosed(const std::atomic<bool>& stop) {
-    Loop([&] { return !stop.load(std::memory_order_relaxed); },
-         [&] { Issue(SteadyClock::now()); });
+    Loop([&] { return !stop.load(std::memory_order_relaxed); }, [&] { Issue(SteadyClock::now()); });
   }
 
   // Operation i of this thread is due at schedule.Intended(i); runs until `end`, then waits for
@@ -552,9 +551,10 @@ void AddBenchCommand(CLI::App& app, CommandSlot* slot) {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   cmd->add_option("--keys", f->keys, "key space size")->capture_default_str();
-  cmd->add_option("--workload", f->workload,
-                  "YCSB mix: a (50/50 read/update), b (95/5), c (read only), f (read-modify-write), "
-                  "w (write only); overrides --read-ratio");
+  cmd->add_option(
+      "--workload", f->workload,
+      "YCSB mix: a (50/50 read/update), b (95/5), c (read only), f (read-modify-write), "
+      "w (write only); overrides --read-ratio");
   cmd->add_option("--distribution", f->distribution, "key choice: uniform | zipfian (theta 0.99)")
       ->capture_default_str();
   cmd->add_option("--backend", f->backend,

@@ -18,8 +18,8 @@
 
 #include "engine/engine.h"
 #include "engine/internal/aae_tree.h"
-#include "engine/internal/commit_queue.h"
 #include "engine/internal/coding.h"
+#include "engine/internal/commit_queue.h"
 #include "engine/internal/disk_watch.h"
 #include "engine/internal/hint_store.h"
 #include "engine/internal/info_log.h"

@@ -5,8 +5,8 @@
 #include <memory>
 #include <mutex>
 #include <utility>
-#include <vector>
 #include <variant>
+#include <vector>
 
 #include "base/assert.h"
 #include "rpc/engine_ports.h"
@@ -179,8 +179,8 @@ void StoragePool::OnWorkDone(uv_work_t* req, int status) {
 
 void StoragePool::WaitIdle() {
   // The async handle is unref'd: while waiting for group commits it must keep the loop polling.
-  auto* handle = committed_ != nullptr ? reinterpret_cast<uv_handle_t*>(&committed_->handle)
-                                       : nullptr;
+  auto* handle =
+      committed_ != nullptr ? reinterpret_cast<uv_handle_t*>(&committed_->handle) : nullptr;
   if (handle != nullptr) uv_ref(handle);
   while (in_flight_ > 0) uv_run(loop_, UV_RUN_ONCE);
   if (handle != nullptr) uv_unref(handle);

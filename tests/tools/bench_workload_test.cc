@@ -51,9 +51,12 @@ TEST(BenchWorkload, ZipfianFollowsItsLaw) {
     ASSERT_LT(v, kItems);
     ++counts[v];
   }
-  for (uint64_t k : {0, 1, 2, 9}) {
+  // Gray's method is exact for ranks 0 and 1 (drawn separately) and a continuous approximation
+  // beyond them (as in YCSB): within 10% and 25%.
+  for (uint64_t k : {0, 1, 2, 9, 99}) {
     const double expected = 1.0 / std::pow(double(k + 1), 0.99) / zipf.zetan();
-    EXPECT_NEAR(counts[k] / double{kDraws}, expected, expected * 0.1) << "rank " << k;
+    const double tolerance = k < 2 ? 0.1 : 0.25;
+    EXPECT_NEAR(counts[k] / double{kDraws}, expected, expected * tolerance) << "rank " << k;
   }
   EXPECT_GT(counts[0], counts[1]);
   EXPECT_GT(counts[1], counts[10]);

@@ -190,8 +190,7 @@ class RespBackend final : public BenchBackend {
             BenchDone done) {
     ++outstanding_;
     auto* p = new Pending{this, expect, std::move(done)};  // NOLINT: freed in OnReply
-    if (c == nullptr ||
-        redisAsyncCommandArgv(c, &OnReply, p, argc, argv, lens) != REDIS_OK) {
+    if (c == nullptr || redisAsyncCommandArgv(c, &OnReply, p, argc, argv, lens) != REDIS_OK) {
       OnReply(nullptr, nullptr, p);
     }
   }
@@ -201,8 +200,9 @@ class RespBackend final : public BenchBackend {
     auto* reply = static_cast<redisReply*>(raw);
     BenchReply out;
     if (reply == nullptr) {
-      out.status = Status::Unavailable(std::string("RESP connection lost: ") +
-                                       (c != nullptr && c->errstr[0] != '\0' ? c->errstr : "closed"));
+      out.status =
+          Status::Unavailable(std::string("RESP connection lost: ") +
+                              (c != nullptr && c->errstr[0] != '\0' ? c->errstr : "closed"));
     } else if (reply->type == REDIS_REPLY_ERROR) {
       out.status = Status::Internal("RESP error: " + std::string(reply->str, reply->len));
     } else if (p->expect == Expect::kValue) {

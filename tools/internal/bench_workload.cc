@@ -64,8 +64,8 @@ uint64_t ZipfianGenerator::Next(std::mt19937_64& rng) {
   const double uz = u * zetan_;
   if (uz < 1.0 || items_ == 1) return 0;
   if (uz < half_pow_theta_) return 1;
-  const auto v = static_cast<uint64_t>(static_cast<double>(items_) *
-                                       std::pow(eta_ * u - eta_ + 1.0, alpha_));
+  const auto v =
+      static_cast<uint64_t>(static_cast<double>(items_) * std::pow(eta_ * u - eta_ + 1.0, alpha_));
   return v < items_ ? v : items_ - 1;
 }
 
@@ -112,8 +112,8 @@ OpenLoopSchedule::OpenLoopSchedule(double ops_per_s, Clock::time_point start)
 }
 
 OpenLoopSchedule::Clock::time_point OpenLoopSchedule::Intended(uint64_t index) const {
-  return start_ + std::chrono::nanoseconds(
-                      static_cast<int64_t>(static_cast<double>(index) * interval_ns_));
+  return start_ +
+         std::chrono::nanoseconds(static_cast<int64_t>(static_cast<double>(index) * interval_ns_));
 }
 
 uint64_t OpenLoopSchedule::DueBy(Clock::time_point now) const {
