@@ -18,7 +18,7 @@
 # the saturation; then an open loop at half of 3x etcd's rate for p99).
 # Without a RESP gateway in this build its fields are null and "resp_gateway" says why.
 #
-# Usage: bench/compare.sh [--rounds N] [--duration-s S] [--no-etcd]
+# Usage: bench/compare.sh [--rounds N] [--duration-s S] [--no-etcd] [--only rounds|durable]
 #   env: CAUSEWAY_BIN (default build/bin/causeway), COMPARE_DIR (scratch; default a temp dir)
 # Addresses: 127.0.5.100-127.0.5.200 only.
 set -euo pipefail
@@ -27,12 +27,14 @@ BIN=${CAUSEWAY_BIN:-$PWD/build/bin/causeway}
 ROUNDS=3
 DURATION=5
 ETCD=1
+ONLY=all  # all | rounds | durable
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) ROUNDS=$2; shift 2 ;;
     --duration-s) DURATION=$2; shift 2 ;;
     --no-etcd) ETCD=0; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    --only) ONLY=$2; shift 2 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "compare: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -56,6 +58,16 @@ cleanup() {
 }
 trap cleanup EXIT
 log() { echo "compare: $*" >&2; }
+RB_REQUESTS=${COMPARE_RB_REQUESTS:-50000}
+bench() {  # OUT [bench flags...]: one JSON line into $DIR/out/OUT.json (errors are recorded)
+  local out=$1; shift
+  "$BIN" bench "$@" 2>>"$DIR/bench.log" | tail -1 >"$DIR/out/$out.json" || true
+}
+rb() {  # OUT HOST:PORT: redis-benchmark's CSV into $DIR/out/OUT.csv
+  redis-benchmark -h "${2%:*}" -p "${2#*:}" -c 50 -d 1024 -t set,get -r 10000 -n "$RB_REQUESTS" \
+    --csv 2>/dev/null >"$DIR/out/$1.csv" || true
+}
+
 
 RESP=0
 RESP_REASON="this build's causeway serve has no --resp-listen (the RESP gateway is not merged)"
@@ -89,6 +101,7 @@ wait_up() {
   return 1
 }
 
+if [ "$ONLY" != durable ]; then
 log "redis-server on $REDIS (appendonly yes, appendfsync everysec)"
 mkdir -p "$DIR/redis"
 redis-server --bind "${REDIS%:*}" --port "${REDIS#*:}" --dir "$DIR/redis" --appendonly yes \
@@ -104,39 +117,29 @@ for e in "${C3[@]}"; do wait_up "$e"; done
 sleep 1
 
 # ---- measurements -------------------------------------------------------------------------------
-A_FLAGS=(--workload a --connections 50 --outstanding 1 --value-bytes 1024 --keys 10000
-         --duration-s "$DURATION")
+A_FLAGS=(--workload a --connections 50 --value-bytes 1024 --keys 10000 --duration-s "$DURATION")
 BIG_FLAGS=(--workload w --connections 4 --outstanding 1 --value-bytes 1048576 --keys 64
            --no-preload --duration-s "$DURATION")
 RB_REQUESTS=${COMPARE_RB_REQUESTS:-50000}
 
-bench() {  # OUT [bench flags...]: one JSON line into $DIR/out/OUT.json (errors are recorded)
-  local out=$1; shift
-  "$BIN" bench "$@" 2>>"$DIR/bench.log" | tail -1 >"$DIR/out/$out.json" || true
-}
-rb() {  # OUT HOST:PORT: redis-benchmark's CSV into $DIR/out/OUT.csv
-  redis-benchmark -h "${2%:*}" -p "${2#*:}" -c 50 -d 1024 -t set,get -r 10000 -n "$RB_REQUESTS" \
-    --csv 2>/dev/null >"$DIR/out/$1.csv" || true
-}
-
 for round in $(seq 1 "$ROUNDS"); do
   log "round $round/$ROUNDS: redis"
-  bench "r$round.redis.bench_a" --backend resp --endpoints "$REDIS" "${A_FLAGS[@]}"
+  bench "r$round.redis.bench_a" --backend resp --endpoints "$REDIS" "${A_FLAGS[@]}" --outstanding 1
   rb "r$round.redis.rb" "$REDIS"
   bench "r$round.redis.big" --backend resp --endpoints "$REDIS" "${BIG_FLAGS[@]}"
   log "round $round/$ROUNDS: causeway 1 node"
-  bench "r$round.c1.native_a" --endpoints "$C1" "${A_FLAGS[@]}"
+  bench "r$round.c1.native_a" --endpoints "$C1" "${A_FLAGS[@]}" --outstanding 1
   bench "r$round.c1.native_big" --endpoints "$C1" "${BIG_FLAGS[@]}"
   if [ "$RESP" = 1 ]; then
-    bench "r$round.c1.resp_a" --backend resp --endpoints "$C1_RESP" "${A_FLAGS[@]}"
+    bench "r$round.c1.resp_a" --backend resp --endpoints "$C1_RESP" "${A_FLAGS[@]}" --outstanding 1
     rb "r$round.c1.rb" "$C1_RESP"
     bench "r$round.c1.resp_big" --backend resp --endpoints "$C1_RESP" "${BIG_FLAGS[@]}"
   fi
   log "round $round/$ROUNDS: causeway 3 nodes"
-  bench "r$round.c3.native_a" --endpoints "$(IFS=,; echo "${C3[*]}")" --w 2 --r 1 "${A_FLAGS[@]}"
+  bench "r$round.c3.native_a" --endpoints "$(IFS=,; echo "${C3[*]}")" --w 2 --r 1 "${A_FLAGS[@]}" --outstanding 1
   if [ "$RESP" = 1 ]; then
     bench "r$round.c3.resp_a" --backend resp --endpoints "$(IFS=,; echo "${C3_RESP[*]}")" \
-      "${A_FLAGS[@]}"
+      "${A_FLAGS[@]}" --outstanding 1
     rb "r$round.c3.rb" "${C3_RESP[0]}"
   fi
 done
@@ -164,8 +167,13 @@ for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 wait 2>/dev/null || true
 PIDS=()
 
+fi  # rounds
+
 # ---- durable writes: etcd check perf vs causeway --sync always ----------------------------------
-if [ "$ETCD" = 1 ]; then
+if [ "$ONLY" != rounds ] && [ "$ETCD" = 1 ]; then
+  # A long election timeout: etcd's server-side request timeout is 5 s + 2 election timeouts,
+  # and check perf ends by deleting every key it wrote in one request, which on a loaded machine
+  # takes longer than the default allows (then it prints no result at all).
   log "etcd: 3 members on ${ETCD_IPS[*]}, etcdctl check perf --load=l (60 s)"
   cluster=""
   for i in 0 1 2; do cluster+="${cluster:+,}e$((i + 1))=http://${ETCD_IPS[$i]}:2380"; done
@@ -176,7 +184,8 @@ if [ "$ETCD" = 1 ]; then
       --listen-client-urls "http://$ip:2379" --advertise-client-urls "http://$ip:2379" \
       --listen-peer-urls "http://$ip:2380" --initial-advertise-peer-urls "http://$ip:2380" \
       --initial-cluster "$cluster" --initial-cluster-state new \
-      --initial-cluster-token causeway-compare >"$DIR/etcd$i/log" 2>&1 &
+      --initial-cluster-token causeway-compare \
+      --heartbeat-interval 500 --election-timeout 10000 >"$DIR/etcd$i/log" 2>&1 &
     PIDS+=($!)
   done
   eps=$(printf 'http://%s:2379,' "${ETCD_IPS[@]}"); eps=${eps%,}
@@ -184,13 +193,14 @@ if [ "$ETCD" = 1 ]; then
     ETCDCTL_API=3 etcdctl --endpoints "$eps" endpoint health >/dev/null 2>&1 && break
     sleep 0.2
   done
-  ETCDCTL_API=3 etcdctl --endpoints "$eps" check perf --load=l >"$DIR/out/etcd.txt" 2>&1 || true
+  ETCDCTL_API=3 etcdctl --endpoints "$eps" --command-timeout=60s check perf --load=l >"$DIR/out/etcd.txt" 2>&1 || true
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   PIDS=()
 fi
 etcd_wps=$(sed -n 's/.*Throughput is \([0-9]*\) writes\/s.*/\1/p' "$DIR/out/etcd.txt" 2>/dev/null | head -1)
 
+if [ "$ONLY" != rounds ]; then
 log "causeway: 3 nodes rf=3 W=2 --sync always, write only"
 for i in 0 1 2; do start_node "can$((i + 1))" "${CA[$i]}" "${CA[0]}" "127.0.5.14$((i + 1)):6541" \
   --rf 3 --sync always; done
@@ -219,6 +229,8 @@ fi
 for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 wait 2>/dev/null || true
 PIDS=()
+
+fi  # durable
 
 # ---- one JSON line ------------------------------------------------------------------------------
 python3 - "$DIR/out" "$ROUNDS" "$DURATION" "$RESP" "$RESP_REASON" "${etcd_wps:-}" "$ETCD" <<'PY'
