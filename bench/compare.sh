@@ -198,7 +198,9 @@ if [ "$ONLY" != rounds ] && [ "$ETCD" = 1 ]; then
   wait 2>/dev/null || true
   PIDS=()
 fi
-etcd_wps=$(sed -n 's/.*Throughput is \([0-9]*\) writes\/s.*/\1/p' "$DIR/out/etcd.txt" 2>/dev/null | head -1)
+# "PASS: Throughput is N writes/s" or "FAIL: Throughput too low: N writes/s".
+etcd_wps=$(tr '\r' '\n' <"$DIR/out/etcd.txt" 2>/dev/null |
+  sed -n 's/.*Throughput[^0-9]*\([0-9][0-9]*\) writes\/s.*/\1/p' | head -1)
 
 if [ "$ONLY" != rounds ]; then
 log "causeway: 3 nodes rf=3 W=2 --sync always, write only"
