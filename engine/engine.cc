@@ -346,7 +346,7 @@ bool Engine::AppliesAsync(const Version& version) const {
 
 // Under the key's stripe only while queueing: ApplyLarge drains the queue under the stripe
 // before it reads, so it never misses a version queued here.
-void Engine::ApplyAsync(std::string_view key, const Version& version, ApplyDone done) {
+void Engine::ApplyAsync(std::string_view key, const Version& version, const ApplyDone& done) {
   if (!AppliesAsync(version)) return done(Apply(key, version));
   if (Status s = ValidateKey(key); !s.ok()) return done(s);
   if (Status s = ValidateVersion(version); !s.ok()) return done(s);

@@ -216,7 +216,7 @@ class Engine : public ClockStore {
   // thread and `done` runs before ApplyAsync returns. Errors (a full commit queue is
   // kOverloaded) go to `done` too. Per key, versions are written in call order.
   using ApplyDone = std::function<void(Result<ApplyResult>)>;
-  void ApplyAsync(std::string_view key, const Version& version, ApplyDone done);
+  void ApplyAsync(std::string_view key, const Version& version, const ApplyDone& done);
   bool AppliesAsync(const Version& version) const;
   // The stored version, tombstones included (the caller decides what a tombstone means).
   [[nodiscard]] Result<std::optional<Version>> Get(std::string_view key);

@@ -70,7 +70,7 @@ void StoragePool::Run(cluster::StorageAction action) {
   }
   if (action.kind == cluster::StorageAction::Kind::kApply &&
       engine_->AppliesAsync(action.version)) {
-    return RunGroupCommitted(std::move(action));
+    return RunGroupCommitted(action);
   }
   Queue(new Work{{}, this, std::move(action), {}});
 }
@@ -78,11 +78,11 @@ void StoragePool::Run(cluster::StorageAction action) {
 // The completion may come from the commit thread or (an error found before queueing) from
 // inside this call: either way it goes through the async handle, so the driver always hears
 // of it later, from the loop.
-void StoragePool::RunGroupCommitted(cluster::StorageAction action) {
+void StoragePool::RunGroupCommitted(const cluster::StorageAction& action) {
   ++in_flight_;
   Committed* c = committed_;
   const uint64_t op_id = action.op_id;
-  engine_->ApplyAsync(action.key, action.version, [c, op_id](Result<ApplyResult> r) {
+  engine_->ApplyAsync(action.key, action.version, [c, op_id](const Result<ApplyResult>& r) {
     {
       std::lock_guard<std::mutex> lock(c->mu);
       c->done.emplace_back(op_id, r.ok() ? Status::Ok() : r.status());

@@ -61,7 +61,7 @@ class StoragePool final : public cluster::StorageRunner {
   static void OnWorkDone(uv_work_t* req, int status);
   struct Committed;  // group-committed applies back from the engine's commit thread
   static void OnCommitted(uv_async_t* handle);
-  void RunGroupCommitted(cluster::StorageAction action);
+  void RunGroupCommitted(const cluster::StorageAction& action);
 
   uv_loop_t* loop_;
   Engine* engine_;

@@ -66,7 +66,7 @@ class Waiter {
       std::lock_guard<std::mutex> lock(mu_);
       ++issued_;
     }
-    return [this, also = std::move(also)](Result<ApplyResult> r) {
+    return [this, also = std::move(also)](const Result<ApplyResult>& r) {
       if (also) also(r);
       std::lock_guard<std::mutex> lock(mu_);
       ++completed_;
@@ -106,10 +106,11 @@ TEST(GroupCommit, OneSyncCoversManyWaitingWrites) {
   constexpr int kThreads = 4, kPerThread = 1000;
   Waiter waiter;
   std::vector<std::thread> writers;
+  writers.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     writers.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
-        e->ApplyAsync(StrCat("k", t, "-", i), MakeVersion(static_cast<Hlc>(i + 1), "v"),
+        e->ApplyAsync(StrCat("k", t, "-", i), MakeVersion(static_cast<Hlc>(i) + 1, "v"),
                       waiter.Callback());
       }
     });
@@ -139,11 +140,12 @@ TEST(GroupCommit, BlockingApplyGoesThroughTheQueueToo) {
   auto e = disk.Open();
   constexpr int kThreads = 8, kPerThread = 100;
   std::vector<std::thread> writers;
+  writers.reserve(kThreads);
   std::atomic<int> failed{0};
   for (int t = 0; t < kThreads; ++t) {
     writers.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
-        if (!e->Apply(StrCat("b", t, "-", i), MakeVersion(static_cast<Hlc>(i + 1), "v")).ok()) {
+        if (!e->Apply(StrCat("b", t, "-", i), MakeVersion(static_cast<Hlc>(i) + 1, "v")).ok()) {
           ++failed;
         }
       }
@@ -168,11 +170,12 @@ TEST(GroupCommit, EveryAcknowledgedWriteSurvivesPowerLoss) {
   Waiter waiter;
   std::atomic<bool> stop{false};
   std::vector<std::thread> writers;
+  writers.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     writers.emplace_back([&, t] {
       for (int i = 0; i < 200000 && !stop.load(); ++i) {
         const std::string key = StrCat("w", t, "-", i);
-        const auto ts = static_cast<Hlc>(1000 + i);
+        const Hlc ts = 1000 + static_cast<Hlc>(i);
         e->ApplyAsync(key, MakeVersion(ts, key),
                       waiter.Callback([&, key, ts](const Result<ApplyResult>& r) {
                         if (!r.ok()) return;
@@ -213,6 +216,7 @@ TEST(GroupCommit, AnErrorReachesEveryWaiter) {
   std::vector<ErrorCode> codes;
   Waiter waiter;
   std::vector<std::thread> writers;
+  writers.reserve(2);
   for (int t = 0; t < 2; ++t) {
     writers.emplace_back([&, t] {
       for (int i = 0; i < kWrites / 2; ++i) {
@@ -254,8 +258,8 @@ TEST(GroupCommit, NoWriteOfAKeyIsLostOrReordered) {
     for (int k = 0; k < kKeys; ++k) {
       const std::string key = StrCat("o", k);
       // A newer small version queued, then an older large one applied at once.
-      const auto small_ts = static_cast<Hlc>(100 * (round + 1) + 50);
-      const auto large_ts = static_cast<Hlc>(100 * (round + 1));
+      const Hlc small_ts = 100 * (static_cast<Hlc>(round) + 1) + 50;
+      const Hlc large_ts = 100 * (static_cast<Hlc>(round) + 1);
       e->ApplyAsync(key, MakeVersion(small_ts, StrCat("s", round)), waiter.Callback());
       ASSERT_TRUE(e->Apply(key, MakeVersion(large_ts, large)).ok());
     }
@@ -265,12 +269,12 @@ TEST(GroupCommit, NoWriteOfAKeyIsLostOrReordered) {
   for (int k = 0; k < kKeys; ++k) {
     Result<std::optional<Version>> got = e->Get(StrCat("o", k));
     ASSERT_TRUE(got.ok() && got->has_value());
-    EXPECT_EQ((*got)->timestamp, static_cast<Hlc>(100 * kRounds + 50));
+    EXPECT_EQ((*got)->timestamp, Hlc{100 * kRounds + 50});
     EXPECT_EQ((*got)->value, StrCat("s", kRounds - 1));
   }
   // And many queued versions of one key: the last (newest) one wins, none reported lost.
   for (int i = 1; i <= 2000; ++i) {
-    e->ApplyAsync("hot", MakeVersion(static_cast<Hlc>(10000 + i), StrCat("h", i)),
+    e->ApplyAsync("hot", MakeVersion(10000 + static_cast<Hlc>(i), StrCat("h", i)),
                   waiter.Callback());
   }
   ASSERT_TRUE(waiter.WaitPending(0));

@@ -88,7 +88,7 @@ TEST(BenchWorkload, ScrambledZipfianSpreadsTheHotKeys) {
   uint64_t top = 0;
   for (uint64_t k = 0; k < kItems / 100; ++k) top += sorted[k];
   EXPECT_GT(top / double{kDraws}, 0.3);
-  EXPECT_LT(*std::max_element(u.begin(), u.end()), 3u * kDraws / kItems);
+  EXPECT_LT(*std::max_element(u.begin(), u.end()), uint64_t{3} * kDraws / kItems);
   EXPECT_EQ(ParseKeyDistribution("latest").status().code(), ErrorCode::kInvalidArgument);
 }
 
