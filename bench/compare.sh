@@ -199,8 +199,11 @@ if [ "$ONLY" != rounds ] && [ "$ETCD" = 1 ]; then
   PIDS=()
 fi
 # "PASS: Throughput is N writes/s" or "FAIL: Throughput too low: N writes/s".
-etcd_wps=$(tr '\r' '\n' <"$DIR/out/etcd.txt" 2>/dev/null |
-  sed -n 's/.*Throughput[^0-9]*\([0-9][0-9]*\) writes\/s.*/\1/p' | head -1)
+etcd_wps=""
+if [ -f "$DIR/out/etcd.txt" ]; then
+  etcd_wps=$(tr '\r' '\n' <"$DIR/out/etcd.txt" |
+    sed -n 's/.*Throughput[^0-9]*\([0-9][0-9]*\) writes\/s.*/\1/p' | head -1)
+fi
 
 if [ "$ONLY" != rounds ]; then
 log "causeway: 3 nodes rf=3 W=2 --sync always, write only"
