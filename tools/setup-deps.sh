@@ -17,6 +17,7 @@ PACKAGES=(
   libxxhash-dev
   python3
   strace faketime  # fault injection in tests/cluster_proc (disk errors, skewed clocks)
+  redis-tools python3-redis  # the RESP gateway's tests drive real redis-cli, redis-benchmark, redis-py
 )
 
 missing=()
