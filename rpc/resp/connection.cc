@@ -150,9 +150,10 @@ void Connection::ScheduleFlush() {
 void Connection::Flush() {
   if (closing_ || writing_) return;
   if (out_.empty()) {
-    if (close_after_flush_ && slots_.empty()) {
+    if (close_after_flush_ && slots_.empty() && !draining_) {
       stream_->shutdownWrite();
-      Close();
+      draining_ = true;
+      Drain(0);
     }
     return;
   }
@@ -167,6 +168,26 @@ void Connection::Flush() {
     Pump();
     ReadMore();
   }));
+}
+
+// Closing a socket with unread input makes the kernel send a reset, which may destroy our last
+// reply (the protocol error) before the client reads it. So after shutdownWrite the input is read
+// and dropped until EOF, at most kRespBufferBytesMax (or until the idle sweep), then closed.
+void Connection::Drain(size_t dropped) {
+  if (closing_) return;
+  if (dropped >= kRespBufferBytesMax) {
+    Close();
+    return;
+  }
+  if (read_buf_.size() == 0) read_buf_ = kj::heapArray<kj::byte>(kRespReadChunkBytes);
+  tasks_.add(
+      stream_->tryRead(read_buf_.begin(), 1, read_buf_.size()).then([this, dropped](size_t n) {
+        if (n == 0) {
+          Close();
+        } else {
+          Drain(dropped + n);
+        }
+      }));
 }
 
 void Connection::Close() {

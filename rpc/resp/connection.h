@@ -9,10 +9,11 @@
 // kRespOutputBytesMax of replies wait for the socket, nothing more is read (back-pressure).
 //
 // A protocol error is answered "-ERR Protocol error: ..." after the replies before it, then the
-// connection closes; QUIT closes after its +OK. EOF or a failed write closes at once: the
-// commands in flight are cancelled (their promises destroyed; the node finishes or times out
-// what it started, and nobody else notices). A password set, the parser runs with the pre-AUTH
-// limits until AUTH succeeds.
+// connection closes (after dropping what the client still sends, bounded, so that the kernel
+// does not reset the connection before the client read the error); QUIT closes after its +OK. EOF
+// or a failed write closes at once: the commands in flight are cancelled (their promises destroyed;
+// the node finishes or times out what it started, and nobody else notices). A password set, the
+// parser runs with the pre-AUTH limits until AUTH succeeds.
 //
 // Loop-thread only. `on_close` is called once, when the connection wants to be destroyed; the
 // owner destroys it in a later turn, never from inside its callbacks.
@@ -64,6 +65,7 @@ class Connection final : private kj::TaskSet::ErrorHandler {
   void Emit(std::string_view reply);
   void ScheduleFlush();
   void Flush();
+  void Drain(size_t dropped);
   void Close();
 
   const GatewayView& view_;
@@ -76,6 +78,7 @@ class Connection final : private kj::TaskSet::ErrorHandler {
   bool closing_ = false;            // Close() called: nothing more happens
   bool close_after_flush_ = false;  // QUIT or a protocol error: close once the replies are out
   bool eof_ = false;
+  bool draining_ = false;  // replies out, write side shut: reading input only to drop it
 
   // Parsed, not yet dispatched (waiting for a busy key).
   bool have_next_ = false;

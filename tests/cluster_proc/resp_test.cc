@@ -202,7 +202,7 @@ assert r.get("toobig") is None, "a value over 1 MiB was stored"
 assert r.ping()
 for i in range(200):
     r.set("ryw", str(i)); assert r.get("ryw") == str(i).encode()
-assert r.execute_command("CAUSEWAY.CONSISTENCY", "all", "quorum") == b"OK"
+assert r.execute_command("CAUSEWAY.CONSISTENCY", "all", "quorum") in (b"OK", "OK", True)
 assert r.execute_command("CAUSEWAY.CONSISTENCY") == [b"all", b"quorum"]
 r.set("strong", "1"); assert r.get("strong") == b"1"
 try:
@@ -217,7 +217,7 @@ assert out[:100] == [True] * 100 and out[100:] == [str(i).encode() for i in rang
 assert r.mget([f"pl{i}" for i in range(100)]) == [str(i).encode() for i in range(100)]
 r.mset({"m1": "x", "m2": "y"}); assert r.mget("m1", "m2", "m3") == [b"x", b"y", None]
 assert r.delete("m1", "m2", "m3") == 2 and r.exists("m1", "m2") == 0
-assert r.client_setname("tester") and r.client_getname() == "tester"
+assert r.client_setname("tester") and r.client_getname() in ("tester", b"tester")
 
 def raw(host, port, data, want_reply=True):
     s = socket.create_connection((host, port), timeout=5)
@@ -279,15 +279,15 @@ TEST_F(RespCluster, RequirePass) {
   WriteFile(dir_.path() + "/pass", "s3cret\n");
   Start(10, {"--resp-requirepass-file", dir_.path() + "/pass"});
   EXPECT_NE(Cli(0, {"GET", "x"}).out.find("NOAUTH"), std::string::npos);
-  EXPECT_NE(Cli(0, {"--no-auth-warning", "-a", "wrong", "GET", "x"}).out.find("WRONGPASS"),
-            std::string::npos);
+  RunResult wrong = Cli(0, {"--no-auth-warning", "-a", "wrong", "GET", "x"});
+  EXPECT_NE((wrong.out + wrong.err).find("WRONGPASS"), std::string::npos) << wrong.out << wrong.err;
   EXPECT_EQ(Cli(0, {"--no-auth-warning", "-a", "s3cret", "SET", "x", "1"}).out, "OK\n");
   EXPECT_EQ(Cli(1, {"--no-auth-warning", "-a", "s3cret", "GET", "x"}).out, "1\n");
   RunResult r = Py(R"PY(
 try:
     redis.Redis(host=HOST[0], port=PORT[0]).get("x"); sys.exit("GET before AUTH worked")
-except redis.AuthenticationError:
-    pass
+except (redis.AuthenticationError, redis.ResponseError) as e:
+    assert "NOAUTH" in str(e) or "uthentication" in str(e), str(e)
 assert redis.Redis(host=HOST[0], port=PORT[0], password="s3cret").get("x") == b"1"
 assert redis.Redis(host=HOST[0], port=PORT[0], username="default", password="s3cret").ping()
 s = socket.create_connection((HOST[0], PORT[0]), timeout=5)
