@@ -176,28 +176,30 @@ kj::Promise<std::string> Set(const GatewayView& view, ClientState& client, Args&
   const SetOptions o = *opts;
   if (!o.nx && !o.xx && !o.get) {
     return WriteKey(view, client, std::move(args[1]), std::move(args[2]), false)
-        .then([](ClientResult r) { return r.status.ok() ? Ok() : Error(ErrorReply(r.status)); });
+        .then([](const ClientResult& r) {
+          return r.status.ok() ? Ok() : Error(ErrorReply(r.status));
+        });
   }
-  return ReadKey(view, client, args[1])
-      .then([&view, &client, o, key = std::move(args[1]),
-             value = std::move(args[2])](ClientResult old) mutable -> kj::Promise<std::string> {
-        if (!old.status.ok()) return Error(ErrorReply(old.status));
-        const bool present = Present(old);
-        std::string old_reply;
-        if (present) {
-          AppendBulk(&old_reply, old.version->value);
-        } else {
-          AppendNull(&old_reply);
-        }
-        if ((o.nx && present) || (o.xx && !present)) {
-          return o.get ? old_reply : std::string("$-1\r\n");
-        }
-        return WriteKey(view, client, std::move(key), std::move(value), false)
-            .then([o, old_reply = std::move(old_reply)](ClientResult r) {
-              if (!r.status.ok()) return Error(ErrorReply(r.status));
-              return o.get ? old_reply : Ok();
-            });
-      });
+  kj::Promise<ClientResult> read = ReadKey(view, client, args[1]);
+  return read.then([&view, &client, o, key = std::move(args[1]), value = std::move(args[2])](
+                       ClientResult old) mutable -> kj::Promise<std::string> {
+    if (!old.status.ok()) return Error(ErrorReply(old.status));
+    const bool present = Present(old);
+    std::string old_reply;
+    if (present) {
+      AppendBulk(&old_reply, old.version->value);
+    } else {
+      AppendNull(&old_reply);
+    }
+    if ((o.nx && present) || (o.xx && !present)) {
+      return o.get ? old_reply : std::string("$-1\r\n");
+    }
+    return WriteKey(view, client, std::move(key), std::move(value), false)
+        .then([o, old_reply = std::move(old_reply)](const ClientResult& r) {
+          if (!r.status.ok()) return Error(ErrorReply(r.status));
+          return o.get ? old_reply : Ok();
+        });
+  });
 }
 
 kj::Promise<std::string> MGet(const GatewayView& view, ClientState& client, Args&& args) {
@@ -235,7 +237,7 @@ kj::Promise<std::string> MSet(const GatewayView& view, ClientState& client, Args
   for (const auto& [key, i] : last) {
     writes.add(WriteKey(view, client, std::move(args[i]), std::move(args[i + 1]), false));
   }
-  return JoinAll(writes.finish()).then([](std::vector<ClientResult> rs) {
+  return JoinAll(writes.finish()).then([](const std::vector<ClientResult>& rs) {
     if (auto failure = FirstFailure(rs, "MSET", true)) return *failure;
     return Ok();
   });
@@ -253,15 +255,16 @@ kj::Promise<std::string> Del(const GatewayView& view, ClientState& client, Args&
   if (Status s = CheckKeyCount(d.keys.size()); !s.ok()) return Error(ErrorReply(s));
   auto deletes = kj::heapArrayBuilder<kj::Promise<Deleted>>(d.keys.size());
   for (auto& key : d.keys) {
-    deletes.add(ReadKey(view, client, key)
-                    .then([&view, &client, key = std::move(key)](ClientResult read) mutable {
-                      const bool existed = read.status.ok() && Present(read);
-                      return WriteKey(view, client, std::move(key), {}, true)
-                          .then([existed, read_status = read.status](ClientResult r) {
-                            if (r.status.ok() && !read_status.ok()) r.status = read_status;
-                            return Deleted{std::move(r), existed};
-                          });
-                    }));
+    kj::Promise<ClientResult> lookup = ReadKey(view, client, key);
+    deletes.add(
+        lookup.then([&view, &client, key = std::move(key)](const ClientResult& read) mutable {
+          const bool existed = read.status.ok() && Present(read);
+          return WriteKey(view, client, std::move(key), {}, true)
+              .then([existed, read_status = read.status](ClientResult r) {
+                if (r.status.ok() && !read_status.ok()) r.status = read_status;
+                return Deleted{std::move(r), existed};
+              });
+        }));
   }
   return JoinAll(deletes.finish()).then([](std::vector<Deleted> ds) {
     std::vector<ClientResult> rs;
@@ -456,15 +459,15 @@ const std::vector<CommandSpec>& CommandTable() {
 }
 
 const CommandSpec* FindCommand(std::string_view name) {
-  static const auto* kByName = [] {
+  static const auto* by_name = [] {
     auto* m = new std::unordered_map<std::string_view, const CommandSpec*>();
     for (const auto& spec : CommandTable()) (*m)[spec.name] = &spec;
     return m;
   }();
   if (name.size() > 32) return nullptr;
   const std::string lower = Lower(name);
-  auto it = kByName->find(lower);
-  return it == kByName->end() ? nullptr : it->second;
+  auto it = by_name->find(lower);
+  return it == by_name->end() ? nullptr : it->second;
 }
 
 void KeysOf(const CommandSpec& spec, const Args& args, std::vector<std::string>* keys) {

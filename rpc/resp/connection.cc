@@ -20,7 +20,7 @@ Connection::Connection(const GatewayView& view, kj::Own<kj::AsyncIoStream> strea
 
 Connection::~Connection() = default;
 
-void Connection::Start(std::string refusal) {
+void Connection::Start(const std::string& refusal) {
   if (refusal.empty()) {
     ReadMore();
     return;

@@ -43,7 +43,7 @@ class Connection final : private kj::TaskSet::ErrorHandler {
 
   // Starts reading. With a non-empty `refusal` the connection only answers it and closes (the
   // node's connection limit).
-  void Start(std::string refusal = {});
+  void Start(const std::string& refusal = {});
   // Nothing in flight, no reply waiting and nothing read for `idle_ms`.
   bool Idle(uint64_t now_ms, uint64_t idle_ms) const;
   uint64_t id() const { return client_.id; }
