@@ -49,6 +49,7 @@ RunResult RunProgram(const std::vector<std::string>& argv, const std::string& st
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
   std::vector<std::string> args = argv;
   std::vector<char*> raw;
+  raw.reserve(args.size() + 1);
   for (auto& a : args) raw.push_back(a.data());
   raw.push_back(nullptr);
   pid_t pid = -1;
