@@ -14,7 +14,7 @@ constexpr int kWriteBuffersMax = 3;             // lets writes go on while one f
 constexpr int kBackgroundJobs = 2;              // the machine has 2 cores
 constexpr uint64_t kBytesPerSync = 1 << 20;     // smooths SST/blob writeback
 constexpr size_t kInfoLogFilesKept = 4;
-constexpr size_t kMemtableMergesMax = 64;  // max_successive_merges of the data family (below)
+constexpr size_t kMemtableMergesMax = 64;     // max_successive_merges of the data family (below)
 constexpr double kMemtableBloomRatio = 0.02;  // of write_buffer_size, for the memtable bloom
 constexpr size_t kSmallCfWriteBufferBytes = 4 << 20;
 
