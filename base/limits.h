@@ -148,6 +148,35 @@ static_assert(kClientSkipWindowMs > kRequestTimeoutMsDefault);
 inline constexpr uint64_t kPeerReconnectBackoffMsMin = 100;
 inline constexpr uint64_t kPeerReconnectBackoffMsMax = 5000;
 
+// ---- RESP gateway (rpc/resp/; docs/design.md, "RESP gateway") ------------------------------
+// A request is a flat array of bulk strings (nesting 1: an array inside a request is a protocol
+// error) or one inline line. A bulk string is at most a value plus a key (a SET's value over
+// kValueBytesMax is then refused by the command with an error, the connection staying open; a
+// longer bulk is a protocol error that closes it). A command's framed bytes are bounded, so the
+// per-connection input buffer (one partial command plus one read) is too.
+inline constexpr size_t kRespBulkBytesMax = kValueBytesMax + kKeyBytesMax;
+inline constexpr size_t kRespArgsMax = 1 + 2 * kBatchKeysMax;  // MSET of kBatchKeysMax pairs
+inline constexpr size_t kRespNestingMax = 1;
+inline constexpr size_t kRespInlineBytesMax = 64 << 10;  // as Redis's PROTO_INLINE_MAX_SIZE
+inline constexpr size_t kRespHeaderBytesMax = 32;        // a "*<count>" or "$<length>" line
+inline constexpr size_t kRespCommandBytesMax = 4 * kFrameBytesMax;
+inline constexpr size_t kRespReadChunkBytes = 64 << 10;
+inline constexpr size_t kRespBufferBytesMax = kRespCommandBytesMax + kRespReadChunkBytes;
+static_assert(kRespCommandBytesMax >= kRespBulkBytesMax + 3 * kRespHeaderBytesMax + 64);
+static_assert(kRespInlineBytesMax < kRespCommandBytesMax);
+// Before AUTH, when a password is set: tiny limits, so an unauthenticated peer can make the node
+// hold almost nothing ("AUTH user password" and "HELLO 2 AUTH user password SETNAME name" fit).
+inline constexpr size_t kRespPreAuthBulkBytesMax = 512;
+inline constexpr size_t kRespPreAuthArgsMax = 8;
+inline constexpr size_t kRespPreAuthCommandBytesMax = 4096;
+static_assert(kRespPreAuthBulkBytesMax < kRespBulkBytesMax && kRespPreAuthArgsMax < kRespArgsMax);
+static_assert(kRespPreAuthCommandBytesMax < kRespInlineBytesMax);
+// Pipelining: at most this many commands of one connection are executing or waiting to have
+// their replies written, and while more than kRespOutputBytesMax of replies wait for the socket
+// the connection reads nothing more (back-pressure, not a disconnect).
+inline constexpr size_t kRespPipelineInFlightMax = 1024;
+inline constexpr size_t kRespOutputBytesMax = 4 * kFrameBytesMax;
+
 // ---- Cluster --------------------------------------------------------------------------------
 inline constexpr size_t kClusterNodesMax = 128;  // the mission promises 100
 inline constexpr int kTokensPerNodeDefault = 16;

@@ -21,6 +21,7 @@
 #include "rpc/internal/peer_api.h"
 #include "rpc/internal/storage_pool.h"
 #include "rpc/internal/uv_event_port.h"
+#include "rpc/resp/gateway.h"
 #include "schema/causeway.capnp.h"
 
 namespace causeway {
@@ -60,6 +61,8 @@ struct Server::Impl {
   std::shared_ptr<spdlog::logger> log;
   int listen_fd = -1;
   int port = 0;
+  int resp_fd = -1;  // the RESP gateway's socket until SetUpLoop hands it over
+  int resp_port = 0;
 
   uv_loop_t loop{};
   uv_async_t stop_async{};
@@ -77,6 +80,7 @@ struct Server::Impl {
   std::unique_ptr<rpc::StoragePool> storage;
   std::unique_ptr<rpc::NodeHost> host;
   std::unique_ptr<rpc::Listener> listener;
+  std::unique_ptr<rpc::resp::Gateway> resp;
 
   bool stopping = false;
   std::string stopped_for;  // loop thread: the reason of the stop under way
@@ -106,6 +110,13 @@ void Server::Impl::SetUpLoop() {
       },
       log.get());
   listen_fd = -1;  // owned by the listener now
+  if (resp_fd >= 0) {
+    rpc::Listener* l = listener.get();
+    resp = std::make_unique<rpc::resp::Gateway>(
+        *host, *low_io, event_port->timer(), resp_fd, options.resp,
+        [l] { return l->connections(); }, log.get());
+    resp_fd = -1;  // owned by the gateway now
+  }
   uv_timer_init(&loop, &tick_timer);
   tick_timer.data = this;
   uv_timer_start(
@@ -119,6 +130,7 @@ void Server::Impl::OnTick() {
   if (now - last_idle_sweep_ms >= kIdleSweepIntervalMs) {
     last_idle_sweep_ms = now;
     listener->SweepIdle(now);
+    if (resp) resp->SweepIdle(now);
   }
   if (!stopping && !host->stop_wanted().empty()) BeginStop(host->stop_wanted());
   if (stopping && (host->Drained() || now >= stop_deadline_ms)) {
@@ -141,12 +153,15 @@ void Server::Impl::BeginStop(const std::string& reason) {
   stopped_for = reason;
   log->info("event=draining reason=\"{}\" in_flight={}", reason, host->client_calls());
   listener->StopAccepting();
+  if (resp) resp->StopAccepting();
   host->PrepareStop();
   stop_deadline_ms = rpc::MonotonicMs() + options.node.request_timeout_ms + kStopDrainExtraMs;
 }
 
 void Server::Impl::TearDown() {
   torn_down = true;
+  if (resp) resp->CloseAll();
+  resp.reset();
   if (listener) listener->CloseAll();
   listener.reset();
   if (host) host->Close();
@@ -180,6 +195,16 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, Engine* en
   auto impl = std::make_unique<Impl>();
   impl->listen_fd = fd.value();
   impl->port = rpc::BoundPort(impl->listen_fd);
+  if (!options.resp.listen.empty()) {
+    auto resp_fd = rpc::BindListen(options.resp.listen);
+    if (!resp_fd.ok()) {
+      close(impl->listen_fd);
+      impl->listen_fd = -1;
+      return resp_fd.status();
+    }
+    impl->resp_fd = resp_fd.value();
+    impl->resp_port = rpc::BoundPort(impl->resp_fd);
+  }
   if (options.node.address.empty() || options.node.address.ends_with(":0")) {
     std::string host, port;
     rpc::SplitHostPort(options.listen, &host, &port);
@@ -205,6 +230,7 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Server::~Server() {
   if (impl_->listen_fd >= 0) close(impl_->listen_fd);
+  if (impl_->resp_fd >= 0) close(impl_->resp_fd);
   if (!impl_->torn_down) {
     uv_close(reinterpret_cast<uv_handle_t*>(&impl_->stop_async), nullptr);
     uv_run(&impl_->loop, UV_RUN_NOWAIT);
@@ -213,6 +239,7 @@ Server::~Server() {
 }
 
 int Server::port() const { return impl_->port; }
+int Server::resp_port() const { return impl_->resp_port; }
 
 Status Server::Run() {
   Impl& impl = *impl_;
@@ -223,6 +250,10 @@ Status Server::Run() {
   }
   impl.log->info("event=serving node={} address={} port={}", impl.options.node.name,
                  impl.options.node.address, impl.port);
+  if (impl.resp) {
+    impl.log->info("event=serving_resp listen={} port={} auth={}", impl.options.resp.listen,
+                   impl.resp_port, impl.options.resp.auth_required() ? "required" : "none");
+  }
   if (impl.stop_requested) impl.BeginStop(impl.RequestedReason());
   uv_run(&impl.loop, UV_RUN_DEFAULT);
   Status synced = impl.engine->SyncWal();

@@ -16,6 +16,7 @@
 #include "cluster/ceiling.h"
 #include "cluster/node.h"
 #include "engine/engine.h"
+#include "rpc/resp/options.h"
 
 namespace spdlog {
 class logger;
@@ -30,6 +31,8 @@ struct ServerOptions {
   uint64_t idle_connection_timeout_ms = kIdleConnectionTimeoutMs;
   // How often the node ticks its core (timeouts, gossip, failure detection).
   uint64_t tick_interval_ms = 25;
+  // The RESP2 gateway (rpc/resp/gateway.h): listens when resp.listen is set.
+  rpc::resp::RespOptions resp;
 };
 
 class Server {
@@ -45,6 +48,8 @@ class Server {
   ~Server();
   // The TCP port bound by Create() (useful with port 0).
   int port() const;
+  // The RESP port bound by Create() (0: no gateway).
+  int resp_port() const;
   Status Run();
   // Thread-safe. `reason` is logged ("SIGTERM", "SIGINT", ...); a second Stop changes nothing.
   void Stop(std::string reason = "stop requested");

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -182,6 +183,25 @@ Result<std::unique_ptr<Engine>> OpenEngine(const ServeConfig& config) {
   return Engine::Open(options);
 }
 
+// The RESP gateway's options; the password is the first line of resp_requirepass_file.
+Status ConfigureResp(const ServeConfig& config, rpc::resp::RespOptions* resp) {
+  resp->listen = config.resp_listen;
+  if (config.resp_requirepass_file.empty()) return Status::Ok();
+  std::ifstream in(config.resp_requirepass_file);
+  std::string password;
+  if (!in || !std::getline(in, password)) {
+    return Status::InvalidArgument("cannot read resp_requirepass_file " +
+                                   config.resp_requirepass_file);
+  }
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  if (password.empty()) {
+    return Status::InvalidArgument("resp_requirepass_file " + config.resp_requirepass_file +
+                                   " holds an empty password");
+  }
+  resp->password = std::move(password);
+  return Status::Ok();
+}
+
 // Everything after the configuration is known. Returns the process exit code.
 
 // After a crash the clock resumes above its persisted ceiling, up to the ceiling lead ahead of
@@ -263,8 +283,14 @@ int RunNode(const ServeConfig& config) {
   const DiskReport disk = (*engine)->GetStats().disk;
   log->info("disk reserve {} MiB, {} MiB free of {} MiB on {}", disk.reserve_bytes >> 20,
             disk.free_bytes >> 20, disk.total_bytes >> 20, config.data_dir);
-  ServerOptions options{MakeNodeConfig(config), config.listen};
+  ServerOptions options;
+  options.node = MakeNodeConfig(config);
+  options.listen = config.listen;
   options.tick_interval_ms = config.tick_interval_ms;
+  if (Status s = ConfigureResp(config, &options.resp); !s.ok()) {
+    log->error("{}", s.ToString());
+    return Fail(kExitUsage, s.message(), "fix resp_requirepass_file");
+  }
   if (Status s = RestoreIdentity(**engine, config, &options.node, *log); !s.ok()) {
     log->error("{}", s.ToString());
     return FailStatus("cannot start node " + config.node_id, s);
@@ -282,6 +308,10 @@ int RunNode(const ServeConfig& config) {
   }
   log->info("node {} generation {} serving on {}", config.node_id, options.node.generation,
             config.listen);
+  if (!config.resp_listen.empty()) {
+    log->info("RESP2 (Redis clients) on {}{}", config.resp_listen,
+              options.resp.password.empty() ? "" : ", AUTH required");
+  }
   Status run;
   {
     SignalWatcher watcher(server->get(), log.get());

@@ -19,6 +19,7 @@ PACKAGES=(
   redis-server redis-tools etcd-server etcd-client  # bench/compare.sh references
   python3
   strace faketime  # fault injection in tests/cluster_proc (disk errors, skewed clocks)
+  redis-tools python3-redis  # the RESP gateway's tests drive real redis-cli, redis-benchmark, redis-py
 )
 
 missing=()

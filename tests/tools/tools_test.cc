@@ -94,6 +94,10 @@ TEST(ServeConfig, ErrorsNameTheSource) {
       {"phi_convict", "0", "phi_convict"},
       {"tokens", "0", "tokens = '0' (from env CAUSEWAY_TOKENS) must be an integer 1..256"},
       {"tokens", "257", "tokens = '257'"},
+      {"resp_listen", "nohost", "resp_listen = 'nohost'"},
+      {"resp_requirepass_file", "/p",
+       "resp_requirepass_file = '/p' (from env "
+       "CAUSEWAY_RESP_REQUIREPASS_FILE) needs resp_listen"},
   };
   for (const auto& c : cases) {
     ConfigLayer env;

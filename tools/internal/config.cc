@@ -115,6 +115,15 @@ Status ResolveIdentity(const ConfigLayer& merged, ServeConfig* config) {
     }
   }
   config->advertise = text("advertise").empty() ? config->listen : text("advertise");
+  config->resp_listen = text("resp_listen");
+  if (!config->resp_listen.empty() && !ValidateHostPort(config->resp_listen).ok()) {
+    return Invalid("resp_listen", At(merged, "resp_listen"), "is not HOST:PORT");
+  }
+  config->resp_requirepass_file = text("resp_requirepass_file");
+  if (!config->resp_requirepass_file.empty() && config->resp_listen.empty()) {
+    return Invalid("resp_requirepass_file", At(merged, "resp_requirepass_file"),
+                   "needs resp_listen (there is no RESP gateway to protect)");
+  }
   config->seeds = SplitList(text("seeds"));
   if (config->seeds.empty()) config->seeds.push_back(config->advertise);
   for (const auto& seed : config->seeds) {
@@ -278,6 +287,10 @@ const std::vector<ConfigKey>& ServeConfigKeys() {
        "the node's meta writes: MiB, 0 (off) or auto (min(256 MiB, 5% of the file system))"},
       {"log_format", "text", "log lines as text or json"},
       {"log_level", "info", "trace, debug, info, warn or error"},
+      {"resp_listen", "",
+       "HOST:PORT to also serve Redis clients on (RESP2; docs/operations.md, \"Redis clients\")"},
+      {"resp_requirepass_file", "",
+       "file holding the password RESP clients must AUTH with (first line; never a flag value)"},
   };
   return kKeys;
 }
@@ -392,6 +405,8 @@ std::string ServeConfigToToml(const ServeConfig& c) {
       {"replace", c.replace},
       {"log_format", std::string(c.log_format == LogFormat::kJson ? "json" : "text")},
       {"log_level", c.log_level},
+      {"resp_listen", c.resp_listen},
+      {"resp_requirepass_file", c.resp_requirepass_file},
   };
   if (c.disk_reserve_bytes == kDiskReserveAuto) {
     table.insert("disk_reserve_mb", "auto");

@@ -77,6 +77,10 @@ struct ServeConfig {
   uint64_t disk_reserve_bytes = kDiskReserveAuto;  // EngineOptions::disk_reserve_bytes
   LogFormat log_format = LogFormat::kText;
   std::string log_level;
+  std::string resp_listen;  // RESP2 gateway ("": none)
+  // The RESP password's file ("": no AUTH). Read by `serve` at start; never the password itself,
+  // so that it shows neither in `ps` nor in --print-config.
+  std::string resp_requirepass_file;
 };
 
 // Merges `layers` (lowest precedence first) over the defaults and validates the result.

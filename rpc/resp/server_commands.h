@@ -1,0 +1,29 @@
+// The RESP gateway's introspection and handshake commands (HELLO, CLIENT, COMMAND, CONFIG, INFO,
+// DBSIZE): what Redis clients and tools ask on connect, answered from the node's own state.
+// Table entries of commands.cc; same contract as its handlers.
+#pragma once
+
+#include <string_view>
+
+#include "rpc/resp/commands.h"
+
+namespace causeway::rpc::resp {
+
+// The Redis version the gateway reports (INFO redis_version, HELLO version): the one whose
+// RESP2 commands it follows, for clients that check it. Causeway's own is in INFO's causeway
+// section.
+inline constexpr std::string_view kRedisCompatVersion = "7.0.0";
+
+// AUTH and HELLO ... AUTH: checks through the gateway's authenticator and, on success, marks
+// the connection authenticated as the user it returns.
+Result<std::string> AuthenticateClient(const GatewayView& view, ClientState& client,
+                                       std::string_view user, std::string_view password);
+
+kj::Promise<std::string> Hello(const GatewayView& view, ClientState& client, Args&& args);
+kj::Promise<std::string> Client(const GatewayView& view, ClientState& client, Args&& args);
+kj::Promise<std::string> Command(const GatewayView& view, ClientState& client, Args&& args);
+kj::Promise<std::string> Config(const GatewayView& view, ClientState& client, Args&& args);
+kj::Promise<std::string> Info(const GatewayView& view, ClientState& client, Args&& args);
+kj::Promise<std::string> DbSize(const GatewayView& view, ClientState& client, Args&& args);
+
+}  // namespace causeway::rpc::resp
