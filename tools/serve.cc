@@ -11,6 +11,9 @@
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <unistd.h>
+#ifdef CAUSEWAY_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -23,6 +26,7 @@
 #include <string_view>
 #include <thread>
 
+#include "base/build_info.h"
 #include "base/hlc.h"
 #include "base/limits.h"
 #include "cluster/ceiling.h"
@@ -240,6 +244,16 @@ void ExitWithFaketimeWrapper(spdlog::logger& log) {
   log.info("running under faketime: this node stops when its faketime wrapper does");
 }
 
+// Tells systemd (Type=notify, deploy/systemd/causeway.service) that the node serves, or drains.
+// A no-op outside systemd (no NOTIFY_SOCKET) and in builds without libsystemd.
+void NotifySupervisor(bool serving) {
+#ifdef CAUSEWAY_HAVE_SYSTEMD
+  sd_notify(0, serving ? "READY=1\nSTATUS=serving" : "STOPPING=1\nSTATUS=draining");
+#else
+  (void)serving;
+#endif
+}
+
 int RunNode(const ServeConfig& config) {
   auto log = MakeLogger(config.node_id, config.log_format, config.log_level);
   ExitWithFaketimeWrapper(*log);
@@ -249,9 +263,11 @@ int RunNode(const ServeConfig& config) {
   ::signal(SIGPIPE, SIG_IGN);
   std::string seeds;
   for (const auto& seed : config.seeds) seeds += (seeds.empty() ? "" : ",") + seed;
-  log->info("starting: listen {} data_dir {} rf {} sync {} storage_profile {} seeds {}",
-            config.listen, config.data_dir, config.rf, SyncModeName(config.sync),
-            StorageProfileName(config.storage_profile), seeds);
+  log->info(
+      "event=starting node={} version={} listen={} http_listen={} data_dir=\"{}\" rf={} sync={} "
+      "storage_profile={} seeds={}",
+      config.node_id, kCausewayVersion, config.listen, config.http_listen, config.data_dir,
+      config.rf, SyncModeName(config.sync), StorageProfileName(config.storage_profile), seeds);
   WaitForDataDirLock(config.data_dir, *log);
   auto engine = OpenEngine(config);
   if (!engine.ok()) {
@@ -265,6 +281,8 @@ int RunNode(const ServeConfig& config) {
             disk.free_bytes >> 20, disk.total_bytes >> 20, config.data_dir);
   ServerOptions options{MakeNodeConfig(config), config.listen};
   options.tick_interval_ms = config.tick_interval_ms;
+  options.http_listen = config.http_listen == "off" ? "" : config.http_listen;
+  options.on_lifecycle = NotifySupervisor;
   if (Status s = RestoreIdentity(**engine, config, &options.node, *log); !s.ok()) {
     log->error("{}", s.ToString());
     return FailStatus("cannot start node " + config.node_id, s);
@@ -280,8 +298,6 @@ int RunNode(const ServeConfig& config) {
     log->error("cannot start the server: {}", server.status().ToString());
     return FailStatus("cannot start the server on " + config.listen, server.status());
   }
-  log->info("node {} generation {} serving on {}", config.node_id, options.node.generation,
-            config.listen);
   Status run;
   {
     SignalWatcher watcher(server->get(), log.get());
@@ -295,7 +311,7 @@ int RunNode(const ServeConfig& config) {
     log->error("stopped with an error: {}", run.ToString());
     return FailStatus("node " + config.node_id + " stopped", run);
   }
-  log->info("stopped cleanly");
+  log->info("event=exit node={} detail=\"stopped cleanly\"", config.node_id);
   return kExitOk;
 }
 
