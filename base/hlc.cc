@@ -13,7 +13,7 @@ std::string HlcUtcText(Hlc t) {
   const time_t secs = static_cast<time_t>(ms / 1000);
   struct tm tm {};
   gmtime_r(&secs, &tm);
-  char buf[64];
+  char buf[128];
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ+%llu", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                 static_cast<unsigned>(ms % 1000), static_cast<unsigned long long>(HlcLogical(t)));

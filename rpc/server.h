@@ -33,10 +33,10 @@ struct ServerOptions {
   uint64_t tick_interval_ms = 25;
   // "host:port" of the internal HTTP endpoint (/metrics, /livez, /readyz; rpc/internal/
   // http_listener.h), on the same loop; "" for none. Bound by Create(), like `listen`.
-  std::string http_listen;
+  std::string http_listen = "";
   // Called on the loop thread once the node serves (after the "serving" log line), and once when
   // it begins to drain: `causeway serve` tells systemd (sd_notify READY=1 / STOPPING=1).
-  std::function<void(bool serving)> on_lifecycle;
+  std::function<void(bool serving)> on_lifecycle = nullptr;
 };
 
 class Server {

@@ -151,11 +151,23 @@ Node MakeNode(int i, int host) {
 }
 
 void StartNode(Node& n, const TempDir& dir, const std::string& seeds,
-               const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> args = {
-      "--node-id",         n.name,  "--listen",           n.address, "--data-dir", dir.Sub(n.name),
-      "--seeds",           seeds,   "--http-listen",      n.http,    "--rf",       "3",
-      "--storage-profile", "small", "--tick-interval-ms", "50"};
+               const std::vector<std::string>& extra = {}, int rf = 3) {
+  std::vector<std::string> args = {"--node-id",
+                                   n.name,
+                                   "--listen",
+                                   n.address,
+                                   "--data-dir",
+                                   dir.Sub(n.name),
+                                   "--seeds",
+                                   seeds,
+                                   "--http-listen",
+                                   n.http,
+                                   "--rf",
+                                   std::to_string(rf),
+                                   "--storage-profile",
+                                   "small",
+                                   "--tick-interval-ms",
+                                   "50"};
   args.insert(args.end(), extra.begin(), extra.end());
   n.process->Start(args, dir.Sub(n.name + ".log"));
 }
@@ -169,7 +181,7 @@ TEST(ObserveTest, MetricsMoveUnderLoadAndHistogramsAreConsistent) {
   ASSERT_TRUE(WaitMembersUp(nodes[0].address, 3));
   HttpReply before = HttpGet(nodes[0].http, "/metrics");
   ASSERT_EQ(before.status, 200);
-  EXPECT_NE(before.body.find("# TYPE causeway_client_requests_total counter"), std::string::npos);
+  EXPECT_NE(before.body.find("# TYPE causeway_ready gauge"), std::string::npos);
   for (int i = 0; i < 20; ++i) {
     ASSERT_EQ(
         RunCli({"put", "m" + std::to_string(i), "v", "--endpoints", nodes[0].address}).exit_code,
@@ -180,6 +192,9 @@ TEST(ObserveTest, MetricsMoveUnderLoadAndHistogramsAreConsistent) {
   const auto a = ParseMetrics(before.body);
   HttpReply after = HttpGet(nodes[0].http, "/metrics");
   ASSERT_EQ(after.status, 200);
+  EXPECT_NE(after.body.find("# TYPE causeway_client_requests_total counter"), std::string::npos);
+  EXPECT_NE(after.body.find("# TYPE causeway_client_request_duration_seconds histogram"),
+            std::string::npos);
   const auto b = ParseMetrics(after.body);
   EXPECT_GE(Sum(b, "causeway_client_requests_total", "op=\"put\",outcome=\"ok\"") -
                 Sum(a, "causeway_client_requests_total", "op=\"put\",outcome=\"ok\""),
@@ -296,7 +311,7 @@ TEST(ObserveTest, JsonLogHasEachMembershipEventOnce) {
 TEST(ObserveTest, EndpointHealthExitCodes) {
   TempDir dir;
   Node n = MakeNode(1, 31);
-  StartNode(n, dir, n.address);
+  StartNode(n, dir, n.address, {}, 1);
   ASSERT_TRUE(WaitServing(n.address));
   ASSERT_TRUE(WaitUntil([&] { return HttpGet(n.http, "/readyz").status == 200; }, 20000, 100));
   RunResult ok = RunCli({"endpoint", "health", "--endpoints", n.address});
@@ -318,10 +333,41 @@ TEST(ObserveTest, EndpointHealthExitCodes) {
   EXPECT_EQ(v.out.rfind("causeway ", 0), 0u) << v.out;
 }
 
+// `node snapshot` writes a checkpoint a node restores from: the same name, the same data.
+TEST(ObserveTest, SnapshotRestoresANode) {
+  TempDir dir;
+  Node n = MakeNode(1, 35);
+  StartNode(n, dir, n.address, {}, 1);
+  ASSERT_TRUE(WaitServing(n.address));
+  ASSERT_TRUE(WaitUntil([&] { return HttpGet(n.http, "/readyz").status == 200; }, 20000, 100));
+  RunResult put = RunCli({"put", "kept", "v1", "--endpoints", n.address});
+  ASSERT_EQ(put.exit_code, 0) << put.err << ReadFile(dir.Sub("n1.log"));
+  const std::string snap = dir.Sub("snap");
+  RunResult r = RunCli({"node", "snapshot", snap, "--endpoints", n.address});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find(snap), std::string::npos) << r.out;
+  EXPECT_FALSE(ReadFile(snap + "/CURRENT").empty());
+  // A second snapshot into the same folder is refused (usage-class error), nothing overwritten.
+  RunResult again = RunCli({"node", "snapshot", snap, "--endpoints", n.address});
+  EXPECT_NE(again.exit_code, 0);
+  ASSERT_EQ(RunCli({"put", "later", "v2", "--endpoints", n.address}).exit_code, 0);
+  EXPECT_EQ(n.process->Signal(SIGTERM), 0);
+  // Restore: the snapshot in place of the data dir.
+  ServeProcess restored;
+  restored.Start({"--node-id", n.name, "--listen", n.address, "--data-dir", snap, "--http-listen",
+                  "off", "--storage-profile", "small", "--rf", "1"},
+                 dir.Sub("restored.log"));
+  ASSERT_TRUE(WaitServing(n.address)) << ReadFile(dir.Sub("restored.log"));
+  RunResult got = RunCli({"get", "kept", "--endpoints", n.address});
+  EXPECT_EQ(got.exit_code, 0) << got.err;
+  EXPECT_EQ(got.out, "v1");
+  EXPECT_EQ(RunCli({"get", "later", "--endpoints", n.address}).exit_code, 1);  // after the snapshot
+}
+
 TEST(ObserveTest, TextLogTimesCarryTheZone) {
   TempDir dir;
   Node n = MakeNode(1, 41);
-  StartNode(n, dir, n.address);
+  StartNode(n, dir, n.address, {}, 1);
   ASSERT_TRUE(WaitServing(n.address));
   EXPECT_EQ(n.process->Signal(SIGTERM), 0);
   const std::string log = ReadFile(dir.Sub("n1.log"));
@@ -366,7 +412,9 @@ TEST(ObserveTest, SystemdUnitVerifies) {
   EXPECT_NE(unit.find("LimitNOFILE="), std::string::npos);
   EXPECT_NE(unit.find("Restart="), std::string::npos);
   const std::string bin = "/usr/local/bin/causeway";
-  unit.replace(unit.find(bin), bin.size(), CAUSEWAY_BIN);
+  for (size_t at = unit.find(bin); at != std::string::npos; at = unit.find(bin, at)) {
+    unit.replace(at, bin.size(), CAUSEWAY_BIN);
+  }
   WriteFile(dir.Sub("causeway.service"), unit);
   const std::string cmd =
       "systemd-analyze verify " + dir.Sub("causeway.service") + " > " + dir.Sub("out") + " 2>&1";
