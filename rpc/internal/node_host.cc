@@ -20,6 +20,8 @@ namespace {
 constexpr uint64_t kClientDeadlineGraceMs = 500;
 // Member views are compared for the membership log this often (Members() builds a vector).
 constexpr uint64_t kMembershipLogIntervalMs = 100;
+// On-demand repairs a node follows to log their end (event=repair_done); more run unlogged.
+constexpr size_t kRepairsLoggedMax = 256;
 
 using SteadyTime = std::chrono::steady_clock::time_point;
 
@@ -150,7 +152,10 @@ kj::Promise<cluster::ExplainResult> NodeHost::Explain(std::string key,
 
 Result<uint64_t> NodeHost::StartRepair(const std::vector<TokenSpan>& spans) {
   if (stopping_) return Status::Unavailable("the node is stopping: repair on another node");
-  return driver_.StartRepair(spans);
+  const uint64_t id = driver_.StartRepair(spans);
+  log_->info("event=repair_started node={} repair_id={} spans={}", config().name, id, spans.size());
+  if (repairs_watched_.size() < kRepairsLoggedMax) repairs_watched_.insert(id);
+  return id;
 }
 
 Status NodeHost::StartDecommission() {
@@ -306,6 +311,61 @@ void NodeHost::Tick() {
   if (now >= membership_logged_ms_ + kMembershipLogIntervalMs) {
     membership_logged_ms_ = now;
     LogMembershipChanges();
+    LogWorkChanges();
+  }
+}
+
+// Logs once each: a stream (bootstrap, rebuild, gain, decommission) starting and finishing, an
+// on-demand repair finishing, the engine fail-stopping writes after a disk error (and resuming),
+// and clock-skew rejections (with how many since the last line).
+void NodeHost::LogWorkChanges() {
+  const std::string& self = config().name;
+  const cluster::NodeCore::StreamStatus st = stream_status();
+  const std::string stream_key = st.phase + (st.done ? "/done" : "/active");
+  if (!st.phase.empty() && stream_key != stream_logged_) {
+    stream_logged_ = stream_key;
+    if (!st.done) {
+      log_->info("event=stream_started node={} phase={}", self, st.phase);
+    } else if (st.status.ok()) {
+      log_->info("event=stream_done node={} phase={} keys={} bytes={} elapsed_ms={}", self,
+                 st.phase, st.keys, st.bytes, st.elapsed_ms);
+    } else {
+      log_->warn("event=stream_failed node={} phase={} keys={} error=\"{}\"", self, st.phase,
+                 st.keys, st.status.ToString());
+    }
+  }
+  for (auto it = repairs_watched_.begin(); it != repairs_watched_.end();) {
+    const cluster::NodeCore::RepairStatus r = repair_status(*it);
+    if (r.known && !r.done) {
+      ++it;
+      continue;
+    }
+    log_->info(
+        "event=repair_done node={} repair_id={} exchanges={} failed={} keys_differed={} "
+        "keys_written={} bytes={} elapsed_ms={} status=\"{}\"",
+        self, *it, r.exchanges_done, r.exchanges_failed, r.keys_differed, r.keys_written, r.bytes,
+        r.elapsed_ms, r.status.ToString());
+    it = repairs_watched_.erase(it);
+  }
+  const Status health = engine_->health();
+  if (health.ok() != disk_ok_logged_) {
+    disk_ok_logged_ = health.ok();
+    if (health.ok()) {
+      log_->info("event=disk_writes_resumed node={}", self);
+    } else {
+      log_->error("event=disk_error node={} error=\"{}\" detail=\"writes are fail-stopped\"", self,
+                  health.ToString());
+    }
+  }
+  const uint64_t rejections =
+      hlc_->rejected_updates() + driver_.core().counters().clock_skew_rejections;
+  if (rejections > skew_rejections_logged_) {
+    log_->warn(
+        "event=clock_skew_rejected node={} rejections={} total={} max_clock_offset_ms={} "
+        "detail=\"timestamps from a peer or client more than max_clock_offset_ms ahead were "
+        "refused: check NTP on the sender\"",
+        self, rejections - skew_rejections_logged_, rejections, hlc_->max_offset_ms());
+    skew_rejections_logged_ = rejections;
   }
 }
 

@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -125,6 +126,7 @@ class NodeHost final : public cluster::Transport,
   uint64_t EffectiveTimeout(uint64_t requested_ms) const;
   void LogClockChange();
   void LogMembershipChanges();
+  void LogWorkChanges();
   void LogCaughtUp();
   void WatchOwnStatus();
   Status CleanupRefusal(const std::vector<TokenSpan>& spans) const;
@@ -150,6 +152,10 @@ class NodeHost final : public cluster::Transport,
   // (LogMembershipChanges), and when the views were last compared.
   std::map<NodeId, std::pair<std::string, std::string>> member_state_logged_;
   uint64_t membership_logged_ms_ = 0;
+  std::string stream_logged_;           // "phase/done" or "phase/active" when last logged
+  std::set<uint64_t> repairs_watched_;  // on-demand repairs started here, not yet logged done
+  bool disk_ok_logged_ = true;
+  uint64_t skew_rejections_logged_ = 0;
 };
 
 }  // namespace causeway::rpc
