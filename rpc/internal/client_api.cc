@@ -342,7 +342,7 @@ kj::Promise<void> AdminApi::streamStatus(StreamStatusContext context) {
 
 kj::Promise<void> AdminApi::snapshot(SnapshotContext context) {
   std::string dir = context.getParams().getDir().cStr();
-  return host_.Snapshot(dir).then([context, dir](Status s) mutable {
+  return host_.Snapshot(dir).then([context, dir](const Status& s) mutable {
     auto out = context.getResults();
     if (!s.ok()) {
       ErrorToWire(s, out.initError());
