@@ -3,9 +3,22 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <string>
 
 namespace causeway {
+
+std::string HlcUtcText(Hlc t) {
+  const uint64_t ms = HlcPhysicalMs(t);
+  const time_t secs = static_cast<time_t>(ms / 1000);
+  struct tm tm {};
+  gmtime_r(&secs, &tm);
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ+%llu", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<unsigned>(ms % 1000), static_cast<unsigned long long>(HlcLogical(t)));
+  return buf;
+}
 
 uint64_t SystemClock::NowMs() {
   timespec ts{};

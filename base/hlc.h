@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "base/limits.h"
 #include "base/status.h"
@@ -35,6 +36,10 @@ inline constexpr Hlc HlcMake(uint64_t physical_ms, uint64_t logical) {
 }
 inline constexpr uint64_t HlcPhysicalMs(Hlc t) { return t >> kHlcLogicalBits; }
 inline constexpr uint64_t HlcLogical(Hlc t) { return t & ((uint64_t{1} << kHlcLogicalBits) - 1); }
+// How a person reads a timestamp: its physical part as ISO-8601 UTC to the millisecond, then
+// "+" and the logical counter: "2026-12-01T21:25:43.120Z+3". The raw number is shown beside it
+// wherever one is printed (get/put --json "timestamp", explain, logs).
+std::string HlcUtcText(Hlc t);
 
 // Wall-clock source; the simulator supplies a manual, skewable one.
 class PhysicalClock {

@@ -108,6 +108,10 @@ inline constexpr uint64_t kTraversalWordsMax = (2 * kBatchBytesMax + (1 << 20)) 
 static_assert(kTraversalWordsMax * 8 > kBatchBytesMax + kBatchKeysMax * 64);
 inline constexpr size_t kConnectionFlowBytesMax = 4 * kFrameBytesMax;  // RPC flow limit
 inline constexpr size_t kClientConnectionsMax = 10000;
+// The internal HTTP endpoint (/metrics, /livez, /readyz): scrapers and probes, a few at a time.
+inline constexpr size_t kHttpConnectionsMax = 64;
+// `causeway node snapshot DIR`: the path the node is asked to write (it comes from a client).
+inline constexpr size_t kSnapshotDirBytesMax = 4096;
 // Read buffer of one RPC connection (rpc/internal/buffered_stream.h): one read syscall serves a
 // batch of pipelined messages. Allocated at a connection's first read; frames larger than it are
 // read straight into capnp's buffer. Worst case kClientConnectionsMax buffers (640 MiB of address

@@ -228,6 +228,18 @@ std::vector<NodeId> NodeCore::PreferenceList(std::string_view key) const {
 
 size_t NodeCore::InFlightRequests() const { return impl_->coordinator.InFlight(); }
 
+bool NodeCore::Coordinating() const { return impl_->ready && !impl_->joining; }
+
+std::string_view MemberStateName(const MemberState& m, bool alive) {
+  if (m.status == MemberStatus::kLeft) return "left";
+  if (!alive) return "down";
+  if (m.status == MemberStatus::kJoining) return "joining";
+  if (m.status == MemberStatus::kLeaving) return "leaving";
+  if (m.bootstrapping) return "bootstrapping";
+  if (m.catching_up) return "catching up";
+  return "up";
+}
+
 uint64_t NodeCore::StartRepair(const std::vector<TokenSpan>& spans, TimeMs now) {
   return impl_->aae.StartRepair(spans, now);
 }

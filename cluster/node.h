@@ -66,6 +66,11 @@ struct NodeConfig {
   std::string bootstrap_state;
 };
 
+// A member's state in words, most telling first: "left", "down", "joining", "leaving",
+// "bootstrapping" (a replacement rebuilding its ranges), "catching up" (back from being away),
+// "up". `causeway status`, /metrics and the membership log lines all use these words.
+std::string_view MemberStateName(const MemberState& m, bool alive);
+
 class NodeCore {
  public:
   NodeCore(NodeConfig config, HybridClock* clock);
@@ -99,6 +104,9 @@ class NodeCore {
   std::vector<MemberView> Members(TimeMs now) const;
   std::vector<NodeId> PreferenceList(std::string_view key) const;
   size_t InFlightRequests() const;
+  // The join guard has passed (docs/design.md, "Restart and join safety"): the node has ring
+  // tokens and knows the ring, so it coordinates client requests. False while joining.
+  bool Coordinating() const;
 
   // The clock-offset monitor's view (docs/design.md, "Clock offsets and the fence").
   struct ClockStatus {

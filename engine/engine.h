@@ -190,6 +190,21 @@ struct EngineStats {
   uint64_t log_lines_dropped = 0;  // RocksDB info LOG lines that could not be written
 };
 
+// RocksDB's own gauges for monitoring (engine/engine_properties.cc), read from its properties:
+// what /metrics exports as causeway_rocksdb_*.
+struct EngineRocksStats {
+  uint64_t pending_compaction_bytes = 0;  // estimate-pending-compaction-bytes, all families
+  uint64_t memtable_bytes = 0;            // cur-size-all-mem-tables, all families
+  uint64_t block_cache_bytes = 0;         // block-cache-usage (the one shared cache)
+  uint64_t block_cache_capacity_bytes = 0;
+  uint64_t write_stalls =
+      0;  // write slowdowns + stops since Open (cfstats io_stalls), all families
+  bool write_stopped = false;        // is-write-stopped now
+  uint64_t delayed_write_rate = 0;   // actual-delayed-write-rate, bytes/s (0: not delayed)
+  uint64_t live_sst_bytes = 0;       // live-sst-files-size, all families
+  uint64_t running_compactions = 0;  // num-running-compactions
+};
+
 // What RemoveOutside removed. Counted by a scan of each gap just before its delete: a key written
 // into a gap between the two is removed but not counted.
 struct CleanupResult {
@@ -323,6 +338,14 @@ class Engine : public ClockStore {
   // >= kSyncerOffPeriodMs) only callers do.
   void CheckDisk();
   EngineStats GetStats();
+  // RocksDB's gauges (engine/engine_properties.cc). Cheap (in-memory properties): callable on
+  // the event loop at every scrape.
+  EngineRocksStats GetRocksStats();
+  // A RocksDB checkpoint of the whole database (every column family) into `dir`, which must not
+  // exist: hard links to the live SST files plus copies of the rest, so it costs little space
+  // while the node keeps running. Open it with `causeway serve --data-dir DIR` to restore.
+  // Blocks for the flush and the copies: call it off the event loop.
+  [[nodiscard]] Status Checkpoint(const std::string& dir);
   SyncMode sync_mode() const;
 
  private:

@@ -550,6 +550,46 @@ Result<CleanupReply> Client::Cleanup() {
   return r->reply;
 }
 
+Result<std::string> Client::Snapshot(const std::string& dir) {
+  Impl& m = *impl_;
+  struct Answer {
+    std::string path;
+    causeway::Status refusal;
+  };
+  ClientCore::AttemptFn<Answer> attempt = [dir](wire::ClientApi::Client api,
+                                                uint64_t) -> kj::Promise<Result<Answer>> {
+    auto admin = api.adminRequest().send().getAdmin();
+    auto req = admin.snapshotRequest();
+    req.setDir(dir);
+    return req.send()
+        .then([](capnp::Response<wire::Admin::SnapshotResults> r) -> Result<Answer> {
+          Answer a{r.getPath().cStr(), {}};
+          if (r.hasError()) a.refusal = rpc::ErrorFromWire(r.getError());
+          return a;
+        })
+        .attach(kj::mv(admin));
+  };
+  Result<Answer> r = m.Block(m.StartCall("snapshot", m.options.timeout_ms, 0, kj::mv(attempt)));
+  if (!r.ok()) return r.status();
+  if (!r->refusal.ok()) return r->refusal;
+  return r->path;
+}
+
+Result<Client::HealthReply> Client::Health() {
+  Impl& m = *impl_;
+  ClientCore::AttemptFn<HealthReply> attempt = [](wire::ClientApi::Client api,
+                                                  uint64_t) -> kj::Promise<Result<HealthReply>> {
+    auto admin = api.adminRequest().send().getAdmin();
+    return admin.healthRequest()
+        .send()
+        .then([](capnp::Response<wire::Admin::HealthResults> r) -> Result<HealthReply> {
+          return HealthReply{r.getReady(), r.getReason().cStr(), r.getVersion().cStr()};
+        })
+        .attach(kj::mv(admin));
+  };
+  return m.Block(m.StartCall("health", m.options.timeout_ms, 0, kj::mv(attempt)));
+}
+
 const std::string& Client::session() const { return impl_->session; }
 void Client::set_session(std::string token) { impl_->session = std::move(token); }
 const std::string& Client::endpoint() const {

@@ -165,6 +165,15 @@ class Client {
   // the ClientOptions' timeout (give it minutes for a large node). The node's refusal or failure
   // is an error Status.
   Result<CleanupReply> Cleanup();
+  // A RocksDB checkpoint of the answering node's data dir into `dir` (a path on its machine that
+  // must not exist); bounded by the ClientOptions' timeout. Returns the path written.
+  Result<std::string> Snapshot(const std::string& dir);
+  // What the answering node's /readyz says: "" when ready, else why not; and its release.
+  struct HealthReply {
+    bool ready = false;
+    std::string reason, version;
+  };
+  Result<HealthReply> Health();
   // A null call the node answers without its store: liveness, and RPC's own cost (bench --ping).
   causeway::Status Ping();
 

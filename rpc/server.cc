@@ -16,8 +16,11 @@
 #include <mutex>
 
 #include "rpc/internal/client_api.h"
+#include "rpc/internal/http_listener.h"
 #include "rpc/internal/listener.h"
+#include "rpc/internal/metrics.h"
 #include "rpc/internal/node_host.h"
+#include "rpc/internal/node_stats.h"
 #include "rpc/internal/peer_api.h"
 #include "rpc/internal/storage_pool.h"
 #include "rpc/internal/uv_event_port.h"
@@ -63,6 +66,10 @@ struct Server::Impl {
   int port = 0;
   int resp_fd = -1;  // the RESP gateway's socket until SetUpLoop hands it over
   int resp_port = 0;
+  int http_fd = -1;
+  int http_port = 0;
+  // Outlives every call (NodeHost records into it as calls settle) and the HTTP listener.
+  rpc::Metrics metrics;
 
   uv_loop_t loop{};
   uv_async_t stop_async{};
@@ -81,6 +88,7 @@ struct Server::Impl {
   std::unique_ptr<rpc::NodeHost> host;
   std::unique_ptr<rpc::Listener> listener;
   std::unique_ptr<rpc::resp::Gateway> resp;
+  std::unique_ptr<rpc::HttpListener> http;
 
   bool stopping = false;
   std::string stopped_for;  // loop thread: the reason of the stop under way
@@ -89,6 +97,7 @@ struct Server::Impl {
   uint64_t last_idle_sweep_ms = 0;
 
   void SetUpLoop();
+  rpc::HttpResponse ServeHttp(std::string_view path);
   void OnTick();
   void BeginStop(const std::string& reason);
   std::string RequestedReason();
@@ -117,11 +126,38 @@ void Server::Impl::SetUpLoop() {
         [l] { return l->connections(); }, log.get());
     resp_fd = -1;  // owned by the gateway now
   }
+  host->set_connection_count([l = listener.get()] { return l->connections(); });
+  host->set_metrics(&metrics);
+  if (http_fd >= 0) {
+    http = std::make_unique<rpc::HttpListener>(
+        *low_io, event_port->timer(), http_fd,
+        [this](std::string_view path) { return ServeHttp(path); }, log.get());
+    http_fd = -1;
+  }
   uv_timer_init(&loop, &tick_timer);
   tick_timer.data = this;
   uv_timer_start(
       &tick_timer, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->OnTick(); },
       options.tick_interval_ms, options.tick_interval_ms);
+}
+
+// /livez: the loop runs (it answers at all). /readyz: joined and serving (NodeStats::ready).
+rpc::HttpResponse Server::Impl::ServeHttp(std::string_view path) {
+  rpc::HttpResponse r;
+  if (path == "/metrics") {
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = metrics.Render(rpc::CollectNodeStats(*host));
+  } else if (path == "/livez") {
+    r.body = "ok\n";
+  } else if (path == "/readyz") {
+    const rpc::NodeStats st = rpc::CollectNodeStats(*host);
+    r.status = st.ready ? 200 : 503;
+    r.body = st.ready ? "ok\n" : "not ready: " + st.not_ready_reason + "\n";
+  } else {
+    r.status = 404;
+    r.body = "not found: try /metrics, /livez or /readyz\n";
+  }
+  return r;
 }
 
 void Server::Impl::OnTick() {
@@ -155,6 +191,7 @@ void Server::Impl::BeginStop(const std::string& reason) {
   listener->StopAccepting();
   if (resp) resp->StopAccepting();
   host->PrepareStop();
+  if (options.on_lifecycle) options.on_lifecycle(false);
   stop_deadline_ms = rpc::MonotonicMs() + options.node.request_timeout_ms + kStopDrainExtraMs;
 }
 
@@ -162,6 +199,8 @@ void Server::Impl::TearDown() {
   torn_down = true;
   if (resp) resp->CloseAll();
   resp.reset();
+  if (http) http->Close();
+  http.reset();
   if (listener) listener->CloseAll();
   listener.reset();
   if (host) host->Close();
@@ -205,6 +244,17 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, Engine* en
     impl->resp_fd = resp_fd.value();
     impl->resp_port = rpc::BoundPort(impl->resp_fd);
   }
+  if (!options.http_listen.empty()) {
+    auto http_fd = rpc::BindListen(options.http_listen);
+    if (!http_fd.ok()) {
+      close(impl->listen_fd);
+      impl->listen_fd = -1;
+      return Status(http_fd.status().code(),
+                    "http_listen " + options.http_listen + ": " + http_fd.status().message());
+    }
+    impl->http_fd = http_fd.value();
+    impl->http_port = rpc::BoundPort(impl->http_fd);
+  }
   if (options.node.address.empty() || options.node.address.ends_with(":0")) {
     std::string host, port;
     rpc::SplitHostPort(options.listen, &host, &port);
@@ -231,6 +281,7 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() {
   if (impl_->listen_fd >= 0) close(impl_->listen_fd);
   if (impl_->resp_fd >= 0) close(impl_->resp_fd);
+  if (impl_->http_fd >= 0) close(impl_->http_fd);
   if (!impl_->torn_down) {
     uv_close(reinterpret_cast<uv_handle_t*>(&impl_->stop_async), nullptr);
     uv_run(&impl_->loop, UV_RUN_NOWAIT);
@@ -240,6 +291,7 @@ Server::~Server() {
 
 int Server::port() const { return impl_->port; }
 int Server::resp_port() const { return impl_->resp_port; }
+int Server::http_port() const { return impl_->http_port; }
 
 Status Server::Run() {
   Impl& impl = *impl_;
@@ -248,12 +300,14 @@ Status Server::Run() {
   KJ_IF_MAYBE (e, setup) {
     return Status::Internal(e->getDescription().cStr());
   }
-  impl.log->info("event=serving node={} address={} port={}", impl.options.node.name,
-                 impl.options.node.address, impl.port);
+  impl.log->info("event=serving node={} address={} port={} http_port={} generation={}",
+                 impl.options.node.name, impl.options.node.address, impl.port, impl.http_port,
+                 impl.options.node.generation);
   if (impl.resp) {
     impl.log->info("event=serving_resp listen={} port={} auth={}", impl.options.resp.listen,
                    impl.resp_port, impl.options.resp.auth_required() ? "required" : "none");
   }
+  if (impl.options.on_lifecycle) impl.options.on_lifecycle(true);
   if (impl.stop_requested) impl.BeginStop(impl.RequestedReason());
   uv_run(&impl.loop, UV_RUN_DEFAULT);
   Status synced = impl.engine->SyncWal();

@@ -10,6 +10,7 @@
 // as "event=draining" and "event=stopped" with its reason.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -33,6 +34,12 @@ struct ServerOptions {
   uint64_t tick_interval_ms = 25;
   // The RESP2 gateway (rpc/resp/gateway.h): listens when resp.listen is set.
   rpc::resp::RespOptions resp;
+  // "host:port" of the internal HTTP endpoint (/metrics, /livez, /readyz; rpc/internal/
+  // http_listener.h), on the same loop; "" for none. Bound by Create(), like `listen`.
+  std::string http_listen = "";
+  // Called on the loop thread once the node serves (after the "serving" log line), and once when
+  // it begins to drain: `causeway serve` tells systemd (sd_notify READY=1 / STOPPING=1).
+  std::function<void(bool serving)> on_lifecycle = nullptr;
 };
 
 class Server {
@@ -50,6 +57,8 @@ class Server {
   int port() const;
   // The RESP port bound by Create() (0: no gateway).
   int resp_port() const;
+  // The HTTP endpoint's port bound by Create() (0: none).
+  int http_port() const;
   Status Run();
   // Thread-safe. `reason` is logged ("SIGTERM", "SIGINT", ...); a second Stop changes nothing.
   void Stop(std::string reason = "stop requested");

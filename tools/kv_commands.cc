@@ -12,6 +12,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "base/hlc.h"
 #include "base/limits.h"
 #include "tools/internal/client_flags.h"
 #include "tools/internal/commands.h"
@@ -75,6 +76,7 @@ int PrintWritten(const KvFlags& flags, const Version& version) {
   nlohmann::json out;
   SetBytes(out, "key", flags.key);
   out["timestamp"] = version.timestamp;
+  out["time"] = HlcUtcText(version.timestamp);  // the same HLC, as UTC time + logical counter
   out["writer"] = version.writer;
   std::cout << out.dump() << "\n";
   return kExitOk;
@@ -132,6 +134,7 @@ void PrintRead(const KvFlags& flags, const ReadReply& reply) {
   if (reply.found) SetBytes(out, "value", reply.version->value);
   if (reply.version) {
     out["timestamp"] = reply.version->timestamp;
+    out["time"] = HlcUtcText(reply.version->timestamp);
     out["writer"] = reply.version->writer;
     out["tombstone"] = reply.version->tombstone;
   }

@@ -3,6 +3,7 @@
 // subcommand lives in its own file (tools/internal/commands.h).
 #include <CLI/CLI.hpp>
 
+#include "base/build_info.h"
 #include "tools/internal/commands.h"
 
 // Anything thrown past the CLI11 handlers below is a bug: std::terminate's abort is the intent.
@@ -10,15 +11,18 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   using namespace causeway::tools;
   CLI::App app{"Causeway: a replicated, causally consistent key-value store", "causeway"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "causeway 0.1");
+  app.set_version_flag("--version", "causeway " + std::string(causeway::kCausewayVersion));
   CommandSlot run;
   AddServeCommand(app, &run);
   AddKvCommands(app, &run);
   AddStatusCommands(app, &run);
   AddRepairCommand(app, &run);
   AddNodeCommands(app, &run);
+  AddSnapshotCommand(app, &run);
   AddLocalCommands(app, &run);
   AddBenchCommand(app, &run);
+  AddHealthCommands(app, &run);
+  AddConfigCommands(app, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -11,6 +11,9 @@
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <unistd.h>
+#ifdef CAUSEWAY_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -24,6 +27,7 @@
 #include <string_view>
 #include <thread>
 
+#include "base/build_info.h"
 #include "base/hlc.h"
 #include "base/limits.h"
 #include "cluster/ceiling.h"
@@ -260,6 +264,16 @@ void ExitWithFaketimeWrapper(spdlog::logger& log) {
   log.info("running under faketime: this node stops when its faketime wrapper does");
 }
 
+// Tells systemd (Type=notify, deploy/systemd/causeway.service) that the node serves, or drains.
+// A no-op outside systemd (no NOTIFY_SOCKET) and in builds without libsystemd.
+void NotifySupervisor(bool serving) {
+#ifdef CAUSEWAY_HAVE_SYSTEMD
+  sd_notify(0, serving ? "READY=1\nSTATUS=serving" : "STOPPING=1\nSTATUS=draining");
+#else
+  (void)serving;
+#endif
+}
+
 int RunNode(const ServeConfig& config) {
   auto log = MakeLogger(config.node_id, config.log_format, config.log_level);
   ExitWithFaketimeWrapper(*log);
@@ -269,9 +283,11 @@ int RunNode(const ServeConfig& config) {
   ::signal(SIGPIPE, SIG_IGN);
   std::string seeds;
   for (const auto& seed : config.seeds) seeds += (seeds.empty() ? "" : ",") + seed;
-  log->info("starting: listen {} data_dir {} rf {} sync {} storage_profile {} seeds {}",
-            config.listen, config.data_dir, config.rf, SyncModeName(config.sync),
-            StorageProfileName(config.storage_profile), seeds);
+  log->info(
+      "event=starting node={} version={} listen={} http_listen={} data_dir=\"{}\" rf={} sync={} "
+      "storage_profile={} seeds={}",
+      config.node_id, kCausewayVersion, config.listen, config.http_listen, config.data_dir,
+      config.rf, SyncModeName(config.sync), StorageProfileName(config.storage_profile), seeds);
   WaitForDataDirLock(config.data_dir, *log);
   auto engine = OpenEngine(config);
   if (!engine.ok()) {
@@ -291,6 +307,8 @@ int RunNode(const ServeConfig& config) {
     log->error("{}", s.ToString());
     return Fail(kExitUsage, s.message(), "fix resp_requirepass_file");
   }
+  options.http_listen = config.http_listen == "off" ? "" : config.http_listen;
+  options.on_lifecycle = NotifySupervisor;
   if (Status s = RestoreIdentity(**engine, config, &options.node, *log); !s.ok()) {
     log->error("{}", s.ToString());
     return FailStatus("cannot start node " + config.node_id, s);
@@ -306,12 +324,6 @@ int RunNode(const ServeConfig& config) {
     log->error("cannot start the server: {}", server.status().ToString());
     return FailStatus("cannot start the server on " + config.listen, server.status());
   }
-  log->info("node {} generation {} serving on {}", config.node_id, options.node.generation,
-            config.listen);
-  if (!config.resp_listen.empty()) {
-    log->info("RESP2 (Redis clients) on {}{}", config.resp_listen,
-              options.resp.password.empty() ? "" : ", AUTH required");
-  }
   Status run;
   {
     SignalWatcher watcher(server->get(), log.get());
@@ -325,7 +337,7 @@ int RunNode(const ServeConfig& config) {
     log->error("stopped with an error: {}", run.ToString());
     return FailStatus("node " + config.node_id + " stopped", run);
   }
-  log->info("stopped cleanly");
+  log->info("event=exit node={} detail=\"stopped cleanly\"", config.node_id);
   return kExitOk;
 }
 

@@ -14,6 +14,8 @@ PACKAGES=(
   libtomlplusplus-dev
   libspdlog-dev libfmt-dev
   nlohmann-json3-dev
+  prometheus-cpp-dev libsystemd-dev  # /metrics (rpc/internal/metrics.cc); sd_notify (serve.cc)
+  python3-yaml  # tests/tools: the Kubernetes manifests parse
   libxxhash-dev
   libhiredis-dev  # `causeway bench --backend resp` (tools/internal/bench_backend.cc)
   redis-server redis-tools etcd-server etcd-client  # bench/compare.sh references

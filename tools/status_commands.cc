@@ -7,6 +7,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "base/hlc.h"
 #include "base/strings.h"
 #include "base/token.h"
 #include "tools/internal/client_flags.h"
@@ -27,13 +28,7 @@ struct StatusFlags {
 // first: left, down, joining, leaving, bootstrapping (a replacement rebuilding its ranges),
 // catching up (back from being away), up. "left" and "joining" are exact: scripts compare them.
 std::string StateName(const cluster::MemberState& m, bool alive) {
-  if (m.status == cluster::MemberStatus::kLeft) return "left";
-  if (!alive) return "down";
-  if (m.status == cluster::MemberStatus::kJoining) return "joining";
-  if (m.status == cluster::MemberStatus::kLeaving) return "leaving";
-  if (m.bootstrapping) return "bootstrapping";
-  if (m.catching_up) return "catching up";
-  return "up";
+  return std::string(cluster::MemberStateName(m, alive));
 }
 
 std::string MemberStatusName(cluster::MemberStatus s) {
@@ -321,6 +316,7 @@ json ReplicaJson(const cluster::ReplicaVersion& r, const std::map<NodeId, std::s
   const Version& v = *r.version;
   out["state"] = v.tombstone ? "tombstone" : "value";
   out["timestamp"] = v.timestamp;
+  out["time"] = HlcUtcText(v.timestamp);
   out["writer"] = name_of(v.writer);
   out["tombstone"] = v.tombstone;
   out["value_bytes"] = v.value.size();
@@ -364,8 +360,10 @@ void PrintExplain(const json& out) {
     std::string value = r.contains("value_xxh64") ? "xxh64:" + r["value_xxh64"].get<std::string>() +
                                                         " (" + r["value_bytes"].dump() + " B)"
                                                   : Cell(r, "error");
-    rows.push_back({Cell(r, "node"), Cell(r, "state"), Cell(r, "timestamp"), Cell(r, "writer"),
-                    value, vv.empty() ? "-" : vv});
+    const std::string hlc =
+        r.contains("time") ? Cell(r, "time") + " (" + Cell(r, "timestamp") + ")" : "-";
+    rows.push_back(
+        {Cell(r, "node"), Cell(r, "state"), hlc, Cell(r, "writer"), value, vv.empty() ? "-" : vv});
   }
   PrintTable({"NODE", "STATE", "HLC", "WRITER", "VALUE", "VERSION VECTOR"}, rows);
 }

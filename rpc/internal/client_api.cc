@@ -5,10 +5,12 @@
 #include <string>
 #include <vector>
 
+#include "base/build_info.h"
 #include "base/limits.h"
 #include "cluster/session.h"
 #include "rpc/internal/convert.h"
 #include "rpc/internal/errors.h"
+#include "rpc/internal/node_stats.h"
 
 namespace causeway::rpc {
 namespace {
@@ -103,6 +105,8 @@ class AdminApi final : public wire::Admin::Server {
   kj::Promise<void> decommission(DecommissionContext context) override;
   kj::Promise<void> streamStatus(StreamStatusContext context) override;
   kj::Promise<void> cleanup(CleanupContext context) override;
+  kj::Promise<void> snapshot(SnapshotContext context) override;
+  kj::Promise<void> health(HealthContext context) override;
 
  private:
   NodeHost& host_;
@@ -228,24 +232,25 @@ kj::Promise<void> ClientApi::multiPut(MultiPutContext context) {
 
 kj::Promise<void> AdminApi::status(StatusContext context) {
   auto out = context.getResults().initStatus();
-  Engine& engine = host_.engine();
-  EngineStats stats = engine.GetStats();
-  auto counters = host_.core().counters();
-  out.setId(host_.core().id());
-  out.setName(host_.config().name);
-  out.setAddress(host_.config().address);
+  // The same snapshot /metrics renders (rpc/internal/node_stats.h).
+  const NodeStats st = CollectNodeStats(host_);
+  const EngineStats& stats = st.engine;
+  const auto& counters = st.counters;
+  out.setId(st.id);
+  out.setName(st.name);
+  out.setAddress(st.address);
   out.setKeys(stats.keys_estimate);
   out.setBytes(stats.live_bytes);
-  out.setSyncMode(std::string(SyncModeName(engine.sync_mode())));
+  out.setSyncMode(std::string(SyncModeName(host_.engine().sync_mode())));
   out.setApplied(stats.applied);
   out.setShadowed(stats.shadowed);
   out.setConcurrent(stats.concurrent);
-  out.setInFlight(host_.client_calls());
-  out.setClockSkewRejections(host_.hlc().rejected_updates() + counters.clock_skew_rejections);
+  out.setInFlight(st.client_in_flight);
+  out.setClockSkewRejections(st.clock_skew_rejections);
   out.setReadRepairs(counters.read_repairs);
   out.setSessionEscalations(counters.session_escalations);
   out.setConcurrentSeenByReads(counters.concurrent_seen);
-  const cluster::NodeCore::ClockStatus clock = host_.core().clock_status();
+  const cluster::NodeCore::ClockStatus& clock = st.clock;
   auto c = out.initClock();
   c.setState(clock.state);
   c.setMedianOffsetMs(clock.median_offset_ms);
@@ -256,7 +261,7 @@ kj::Promise<void> AdminApi::status(StatusContext context) {
   c.setJumps(clock.jumps);
   c.setFencedWrites(counters.fenced_writes);
   c.setDescription(clock.description);
-  out.setCatchingUp(host_.core().catch_up_status().catching_up);
+  out.setCatchingUp(st.catch_up.catching_up);
   auto d = out.initDisk();
   d.setFreeBytes(stats.disk.free_bytes);
   d.setTotalBytes(stats.disk.total_bytes);
@@ -269,10 +274,9 @@ kj::Promise<void> AdminApi::status(StatusContext context) {
   d.setResumes(stats.disk_resumes);
   d.setLogLinesDropped(stats.log_lines_dropped);
   CountersToWire(counters, out);
-  StreamStatusToWire(host_.stream_status(), out.initStream());
-  auto members = host_.core().Members(host_.NowMs());
-  auto list = out.initMembers(members.size());
-  for (size_t i = 0; i < members.size(); ++i) MemberViewToWire(members[i], list[i]);
+  StreamStatusToWire(st.stream, out.initStream());
+  auto list = out.initMembers(st.members.size());
+  for (size_t i = 0; i < st.members.size(); ++i) MemberViewToWire(st.members[i], list[i]);
   return kj::READY_NOW;
 }
 
@@ -333,6 +337,27 @@ kj::Promise<void> AdminApi::decommission(DecommissionContext context) {
 
 kj::Promise<void> AdminApi::streamStatus(StreamStatusContext context) {
   StreamStatusToWire(host_.stream_status(), context.getResults().initStatus());
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> AdminApi::snapshot(SnapshotContext context) {
+  std::string dir = context.getParams().getDir().cStr();
+  return host_.Snapshot(dir).then([context, dir](const Status& s) mutable {
+    auto out = context.getResults();
+    if (!s.ok()) {
+      ErrorToWire(s, out.initError());
+      return;
+    }
+    out.setPath(dir);
+  });
+}
+
+kj::Promise<void> AdminApi::health(HealthContext context) {
+  const NodeStats st = CollectNodeStats(host_);
+  auto out = context.getResults();
+  out.setReady(st.ready);
+  out.setReason(st.not_ready_reason);
+  out.setVersion(std::string(kCausewayVersion));
   return kj::READY_NOW;
 }
 

@@ -3,8 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <optional>
+#include <set>
+#include <string_view>
 
 #include "base/limits.h"
 #include "rpc/internal/errors.h"
@@ -15,6 +18,57 @@ namespace {
 // A client call's table deadline is the request's plus this grace: the core answers every
 // request by its deadline, so the table's fires only if the core is wrong.
 constexpr uint64_t kClientDeadlineGraceMs = 500;
+// Member views are compared for the membership log this often (Members() builds a vector).
+constexpr uint64_t kMembershipLogIntervalMs = 100;
+// On-demand repairs a node follows to log their end (event=repair_done); more run unlogged.
+constexpr size_t kRepairsLoggedMax = 256;
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+double SecondsSince(SteadyTime start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Records a call's outcome and latency once its promise settles (a rejection is counted with the
+// code the client will see, then passed on). `metrics` outlives every call (server.cc).
+template <typename T, typename OutcomeFn>
+kj::Promise<T> Observed(kj::Promise<T> done, Metrics* metrics, Metrics::Side side,
+                        std::string_view op, OutcomeFn outcome) {
+  if (metrics == nullptr) return done;
+  const SteadyTime start = std::chrono::steady_clock::now();
+  return done.then(
+      [metrics, side, op, start, outcome](T r) {
+        metrics->ObserveRequest(side, op, outcome(r), SecondsSince(start));
+        return r;
+      },
+      [metrics, side, op, start](kj::Exception&& e) -> T {
+        metrics->ObserveRequest(side, op, FromException(e).code(), SecondsSince(start));
+        kj::throwFatalException(kj::mv(e));
+      });
+}
+
+// The operation label of a peer's request.
+std::string_view PeerOpName(const cluster::PeerMessage& m) {
+  if (std::holds_alternative<cluster::ReplicateRequest>(m)) return "replicate";
+  if (std::holds_alternative<cluster::ReadRequest>(m)) return "read";
+  if (std::holds_alternative<cluster::AaeHashRequest>(m)) return "aae_hash";
+  if (std::holds_alternative<cluster::AaeDigestRequest>(m)) return "aae_digest";
+  if (std::holds_alternative<cluster::StreamRequest>(m)) return "stream";
+  return "other";
+}
+
+// A response's status code, kOk for a response that carries none.
+ErrorCode PeerOutcome(const cluster::PeerMessage& m) {
+  return std::visit(
+      [](const auto& r) {
+        if constexpr (requires { r.status.code(); }) {
+          return r.status.code();
+        } else {
+          return ErrorCode::kOk;
+        }
+      },
+      m);
+}
 
 }  // namespace
 
@@ -60,13 +114,19 @@ template <typename Request>
 kj::Promise<cluster::ClientResult> NodeHost::StartClientCall(
     Request request, std::shared_ptr<ConnStats> conn,
     void (cluster::NodeDriver::*start)(cluster::RequestId, Request)) {
-  if (Status s = Admit(); !s.ok()) return ToException(s);
+  std::string_view op = "get";
+  if constexpr (requires { request.tombstone; }) op = request.tombstone ? "delete" : "put";
+  if (Status s = Admit(); !s.ok()) {
+    if (metrics_ != nullptr) metrics_->ObserveRequest(Metrics::Side::kClient, op, s.code(), 0);
+    return ToException(s);
+  }
   const cluster::RequestId id = calls_.NextId();
   request.timeout_ms = EffectiveTimeout(request.timeout_ms);
   auto done = calls_.Add<cluster::ClientResult>(CallTable::Kind::kClient, id, request.timeout_ms,
                                                 kClientDeadlineGraceMs, NowMs(), std::move(conn));
   (driver_.*start)(id, std::move(request));
-  return done;
+  return Observed(kj::mv(done), metrics_, Metrics::Side::kClient, op,
+                  [](const cluster::ClientResult& r) { return r.status.code(); });
 }
 
 kj::Promise<cluster::ClientResult> NodeHost::Write(cluster::ClientWrite write,
@@ -86,12 +146,16 @@ kj::Promise<cluster::ExplainResult> NodeHost::Explain(std::string key,
   auto done = calls_.Add<cluster::ExplainResult>(CallTable::Kind::kAdmin, id, EffectiveTimeout(0),
                                                  kClientDeadlineGraceMs, NowMs(), std::move(conn));
   driver_.StartExplain(id, std::move(key));
-  return done;
+  return Observed(kj::mv(done), metrics_, Metrics::Side::kClient, "explain",
+                  [](const cluster::ExplainResult&) { return ErrorCode::kOk; });
 }
 
 Result<uint64_t> NodeHost::StartRepair(const std::vector<TokenSpan>& spans) {
   if (stopping_) return Status::Unavailable("the node is stopping: repair on another node");
-  return driver_.StartRepair(spans);
+  const uint64_t id = driver_.StartRepair(spans);
+  log_->info("event=repair_started node={} repair_id={} spans={}", config().name, id, spans.size());
+  if (repairs_watched_.size() < kRepairsLoggedMax) repairs_watched_.insert(id);
+  return id;
 }
 
 Status NodeHost::StartDecommission() {
@@ -162,11 +226,41 @@ kj::Promise<Result<CleanupResult>> NodeHost::Cleanup() {
   return kj::mv(paf.promise);
 }
 
+kj::Promise<Status> NodeHost::Snapshot(std::string dir) {
+  if (stopping_) return Status::Unavailable("the node is stopping");
+  if (snapshot_running_) return Status::Unavailable("a snapshot is already running on this node");
+  if (dir.empty() || dir.size() > kSnapshotDirBytesMax || dir[0] != '/') {
+    return Status::InvalidArgument("the snapshot dir must be an absolute path of at most " +
+                                   std::to_string(kSnapshotDirBytesMax) + " bytes");
+  }
+  snapshot_running_ = true;
+  log_->info("event=snapshot_started node={} dir=\"{}\"", config().name, dir);
+  auto paf = kj::newPromiseAndFulfiller<Status>();
+  auto fulfiller = std::make_shared<kj::Own<kj::PromiseFulfiller<Status>>>(kj::mv(paf.fulfiller));
+  auto outcome = std::make_shared<Status>(Status::Internal("snapshot cancelled"));
+  storage_->RunTask([engine = engine_, dir, outcome] { *outcome = engine->Checkpoint(dir); },
+                    [this, dir, outcome, fulfiller] {
+                      snapshot_running_ = false;
+                      if (outcome->ok()) {
+                        log_->info("event=snapshot_done node={} dir=\"{}\"", config().name, dir);
+                      } else {
+                        log_->error("event=snapshot_failed node={} dir=\"{}\" error=\"{}\"",
+                                    config().name, dir, outcome->ToString());
+                      }
+                      if ((*fulfiller)->isWaiting()) (*fulfiller)->fulfill(Status(*outcome));
+                    });
+  return kj::mv(paf.promise);
+}
+
 // The peer's own request id stays on its side; here the call is known by one of ours, which the
 // core echoes in its response (Send below).
 kj::Promise<cluster::PeerMessage> NodeHost::Inbound(NodeId from, cluster::PeerMessage message,
                                                     std::shared_ptr<ConnStats> conn) {
+  const std::string_view op = PeerOpName(message);
   if (calls_.count(CallTable::Kind::kPeer) >= kNodeInFlightRequestsMax) {
+    if (metrics_ != nullptr) {
+      metrics_->ObserveRequest(Metrics::Side::kPeer, op, ErrorCode::kOverloaded, 0);
+    }
     return ToException(Status::Overloaded("too many peer requests in flight"));
   }
   const cluster::RequestId id = calls_.NextId();
@@ -178,7 +272,7 @@ kj::Promise<cluster::PeerMessage> NodeHost::Inbound(NodeId from, cluster::PeerMe
   auto done = calls_.Add<cluster::PeerMessage>(CallTable::Kind::kPeer, id, EffectiveTimeout(0), 0,
                                                NowMs(), std::move(conn));
   driver_.OnPeerMessage(from, std::move(message));
-  return done;
+  return Observed(kj::mv(done), metrics_, Metrics::Side::kPeer, op, PeerOutcome);
 }
 
 void NodeHost::Deliver(NodeId from, cluster::PeerMessage message) {
@@ -213,6 +307,109 @@ void NodeHost::Tick() {
   LogClockChange();
   LogCaughtUp();
   WatchOwnStatus();
+  const uint64_t now = NowMs();
+  if (now >= membership_logged_ms_ + kMembershipLogIntervalMs) {
+    membership_logged_ms_ = now;
+    LogMembershipChanges();
+    LogWorkChanges();
+  }
+}
+
+// Logs once each: a stream (bootstrap, rebuild, gain, decommission) starting and finishing, an
+// on-demand repair finishing, the engine fail-stopping writes after a disk error (and resuming),
+// and clock-skew rejections (with how many since the last line).
+void NodeHost::LogWorkChanges() {
+  const std::string& self = config().name;
+  const cluster::NodeCore::StreamStatus st = stream_status();
+  const std::string stream_key = st.phase + (st.done ? "/done" : "/active");
+  if (!st.phase.empty() && stream_key != stream_logged_) {
+    stream_logged_ = stream_key;
+    if (!st.done) {
+      log_->info("event=stream_started node={} phase={}", self, st.phase);
+    } else if (st.status.ok()) {
+      log_->info("event=stream_done node={} phase={} keys={} bytes={} elapsed_ms={}", self,
+                 st.phase, st.keys, st.bytes, st.elapsed_ms);
+    } else {
+      log_->warn("event=stream_failed node={} phase={} keys={} error=\"{}\"", self, st.phase,
+                 st.keys, st.status.ToString());
+    }
+  }
+  for (auto it = repairs_watched_.begin(); it != repairs_watched_.end();) {
+    const cluster::NodeCore::RepairStatus r = repair_status(*it);
+    if (r.known && !r.done) {
+      ++it;
+      continue;
+    }
+    log_->info(
+        "event=repair_done node={} repair_id={} exchanges={} failed={} keys_differed={} "
+        "keys_written={} bytes={} elapsed_ms={} status=\"{}\"",
+        self, *it, r.exchanges_done, r.exchanges_failed, r.keys_differed, r.keys_written, r.bytes,
+        r.elapsed_ms, r.status.ToString());
+    it = repairs_watched_.erase(it);
+  }
+  const Status health = engine_->health();
+  if (health.ok() != disk_ok_logged_) {
+    disk_ok_logged_ = health.ok();
+    if (health.ok()) {
+      log_->info("event=disk_writes_resumed node={}", self);
+    } else {
+      log_->error("event=disk_error node={} error=\"{}\" detail=\"writes are fail-stopped\"", self,
+                  health.ToString());
+    }
+  }
+  const uint64_t rejections =
+      hlc_->rejected_updates() + driver_.core().counters().clock_skew_rejections;
+  if (rejections > skew_rejections_logged_) {
+    log_->warn(
+        "event=clock_skew_rejected node={} rejections={} total={} max_clock_offset_ms={} "
+        "detail=\"timestamps from a peer or client more than max_clock_offset_ms ahead were "
+        "refused: check NTP on the sender\"",
+        self, rejections - skew_rejections_logged_, rejections, hlc_->max_offset_ms());
+    skew_rejections_logged_ = rejections;
+  }
+}
+
+// Logs each change of a member's state in words (cluster::MemberStateName) once, with the node
+// and the peer named: a member first seen, a member whose state changed (up, down, joining,
+// leaving, left, bootstrapping, catching up), a member gone from the view. This node's own state
+// is logged as event=state_changed.
+void NodeHost::LogMembershipChanges() {
+  const std::string& self = config().name;
+  std::set<NodeId> present;
+  for (const cluster::MemberView& m : driver_.core().Members(NowMs())) {
+    const bool is_self = m.state.id == driver_.core().id();
+    // Our own liveness is not a failure detector's opinion: we are up while we run.
+    const std::string state(cluster::MemberStateName(m.state, m.alive || is_self));
+    present.insert(m.state.id);
+    auto it = member_state_logged_.find(m.state.id);
+    if (it != member_state_logged_.end() && it->second.second == state) continue;
+    const std::string previous = it == member_state_logged_.end() ? "" : it->second.second;
+    member_state_logged_[m.state.id] = {m.state.name, state};
+    if (is_self) {
+      log_->info("event=state_changed node={} state=\"{}\" previous=\"{}\" generation={}", self,
+                 state, previous, m.state.generation);
+    } else if (previous.empty()) {
+      log_->info("event=member_added node={} peer={} peer_address={} state=\"{}\"", self,
+                 m.state.name, m.state.address, state);
+    } else if (state == "down") {
+      log_->warn("event=member_down node={} peer={} peer_address={} state=\"{}\" previous=\"{}\"",
+                 self, m.state.name, m.state.address, state, previous);
+    } else {
+      log_->info(
+          "event=member_state_changed node={} peer={} peer_address={} state=\"{}\" "
+          "previous=\"{}\" generation={}",
+          self, m.state.name, m.state.address, state, previous, m.state.generation);
+    }
+  }
+  for (auto it = member_state_logged_.begin(); it != member_state_logged_.end();) {
+    if (present.count(it->first) != 0) {
+      ++it;
+      continue;
+    }
+    log_->info("event=member_removed node={} peer={} previous=\"{}\"", self, it->second.first,
+               it->second.second);
+    it = member_state_logged_.erase(it);
+  }
 }
 
 // A node that has left (its decommission handed every range over) stops by itself. One that
@@ -272,7 +469,7 @@ void NodeHost::PrepareStop() {
 bool NodeHost::Drained() const {
   return calls_.count(CallTable::Kind::kClient) == 0 &&
          calls_.count(CallTable::Kind::kAdmin) == 0 && driver_.StorageIdle() && !cleanup_running_ &&
-         (peers_ == nullptr || peers_->InFlight() == 0);
+         !snapshot_running_ && (peers_ == nullptr || peers_->InFlight() == 0);
 }
 
 void NodeHost::Close() {

@@ -15,7 +15,10 @@
 
 #include <kj/async-io.h>
 
+#include <functional>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,6 +28,7 @@
 #include "engine/engine.h"
 #include "rpc/internal/call_table.h"
 #include "rpc/internal/listener.h"
+#include "rpc/internal/metrics.h"
 #include "rpc/internal/peer_links.h"
 #include "rpc/internal/storage_pool.h"
 
@@ -65,6 +69,9 @@ class NodeHost final : public cluster::Transport,
   // while another cleanup runs, while a member is joining or leaving or this node streams, and
   // while the node owns no span. A caller that hangs up does not stop it.
   kj::Promise<Result<CleanupResult>> Cleanup();
+  // A RocksDB checkpoint of the engine into `dir` (Engine::Checkpoint) on the storage pool;
+  // resolves once it is complete, or with why not. One at a time; refused while stopping.
+  kj::Promise<Status> Snapshot(std::string dir);
   // A peer's request (ReplicateRequest, ReadRequest): resolves with the core's response.
   kj::Promise<cluster::PeerMessage> Inbound(NodeId from, cluster::PeerMessage message,
                                             std::shared_ptr<ConnStats> conn);
@@ -91,6 +98,15 @@ class NodeHost final : public cluster::Transport,
   Engine& engine() const { return *engine_; }
   HybridClock& hlc() const { return *hlc_; }
   size_t client_calls() const { return calls_.count(CallTable::Kind::kClient); }
+  size_t peer_calls() const { return calls_.count(CallTable::Kind::kPeer); }
+  size_t peer_calls_out() const { return peers_ == nullptr ? 0 : peers_->InFlight(); }
+  bool stopping() const { return stopping_; }
+  // Open connections, as the server's listener counts them (set once by the server; 0 before).
+  size_t connections() const { return connections_ ? connections_() : 0; }
+  void set_connection_count(std::function<size_t()> count) { connections_ = std::move(count); }
+  // Where request latencies and outcomes are recorded (rpc/internal/metrics.h); borrowed, may be
+  // null (tests). Set once, before the first call.
+  void set_metrics(Metrics* metrics) { metrics_ = metrics; }
   cluster::NodeCore::RepairStatus repair_status(uint64_t id) {
     return driver_.core().repair_status(id, NowMs());
   }
@@ -109,6 +125,8 @@ class NodeHost final : public cluster::Transport,
       void (cluster::NodeDriver::*start)(cluster::RequestId, Request));
   uint64_t EffectiveTimeout(uint64_t requested_ms) const;
   void LogClockChange();
+  void LogMembershipChanges();
+  void LogWorkChanges();
   void LogCaughtUp();
   void WatchOwnStatus();
   Status CleanupRefusal(const std::vector<TokenSpan>& spans) const;
@@ -127,6 +145,17 @@ class NodeHost final : public cluster::Transport,
   bool was_member_ = false;  // our own status was seen other than kLeft (WatchOwnStatus)
   std::string stop_wanted_;
   bool cleanup_running_ = false;
+  bool snapshot_running_ = false;
+  std::function<size_t()> connections_;
+  Metrics* metrics_ = nullptr;
+  // Each member's name and state in words (cluster::MemberStateName) when last logged
+  // (LogMembershipChanges), and when the views were last compared.
+  std::map<NodeId, std::pair<std::string, std::string>> member_state_logged_;
+  uint64_t membership_logged_ms_ = 0;
+  std::string stream_logged_;           // "phase/done" or "phase/active" when last logged
+  std::set<uint64_t> repairs_watched_;  // on-demand repairs started here, not yet logged done
+  bool disk_ok_logged_ = true;
+  uint64_t skew_rejections_logged_ = 0;
 };
 
 }  // namespace causeway::rpc

@@ -16,5 +16,11 @@ void AddBenchCommand(CLI::App& app, CommandSlot* slot);   // tools/bench.cc
 void AddRepairCommand(CLI::App& app, CommandSlot* slot);  // tools/repair_command.cc
 // tools/node_commands.cc: node decommission, node cleanup
 void AddNodeCommands(CLI::App& app, CommandSlot* slot);
+// tools/health_commands.cc: endpoint health, version
+void AddHealthCommands(CLI::App& app, CommandSlot* slot);
+// tools/snapshot_command.cc: node snapshot (after AddNodeCommands)
+void AddSnapshotCommand(CLI::App& app, CommandSlot* slot);
+// tools/config_commands.cc: config reference
+void AddConfigCommands(CLI::App& app, CommandSlot* slot);
 
 }  // namespace causeway::tools

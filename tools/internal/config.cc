@@ -124,6 +124,16 @@ Status ResolveIdentity(const ConfigLayer& merged, ServeConfig* config) {
     return Invalid("resp_requirepass_file", At(merged, "resp_requirepass_file"),
                    "needs resp_listen (there is no RESP gateway to protect)");
   }
+  config->http_listen = text("http_listen");
+  // Port 0 (any free port) is allowed here, unlike `listen`: nothing needs to find it but a
+  // scraper told by the log line.
+  const std::string probe =
+      config->http_listen.ends_with(":0")
+          ? config->http_listen.substr(0, config->http_listen.size() - 1) + "1"
+          : config->http_listen;
+  if (config->http_listen != "off" && !ValidateHostPort(probe).ok()) {
+    return Invalid("http_listen", At(merged, "http_listen"), "is not HOST:PORT or off");
+  }
   config->seeds = SplitList(text("seeds"));
   if (config->seeds.empty()) config->seeds.push_back(config->advertise);
   for (const auto& seed : config->seeds) {
@@ -249,6 +259,9 @@ const std::vector<ConfigKey>& ServeConfigKeys() {
       {"node_id", "", "this node's name (n1); must stay the same for its data dir"},
       {"listen", "", "HOST:PORT to bind for clients and peers"},
       {"advertise", "", "HOST:PORT others use to reach this node (default: listen)"},
+      {"http_listen", "127.0.0.1:0",
+       "HOST:PORT of the internal HTTP endpoint (/metrics, /livez, /readyz), or off; port 0 picks "
+       "a free port (logged with event=serving)"},
       {"data_dir", "", "folder of the node's RocksDB data"},
       {"seeds", "", "comma-separated HOST:PORT of seed nodes (default: this node)"},
       {"rf", "3", "replication factor: replicas of each key"},
@@ -381,6 +394,7 @@ std::string ServeConfigToToml(const ServeConfig& c) {
       {"node_id", c.node_id},
       {"listen", c.listen},
       {"advertise", c.advertise},
+      {"http_listen", c.http_listen},
       {"data_dir", c.data_dir},
       {"seeds", seeds},
       {"rf", c.rf},

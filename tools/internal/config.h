@@ -50,7 +50,8 @@ enum class LogFormat { kText, kJson };
 struct ServeConfig {
   std::string node_id;
   std::string listen;
-  std::string advertise;  // address peers and clients use; default: listen
+  std::string advertise;    // address peers and clients use; default: listen
+  std::string http_listen;  // /metrics, /livez, /readyz; "off": none
   std::string data_dir;
   std::vector<std::string> seeds;  // default: {advertise}
   int rf = 3;
