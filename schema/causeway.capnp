@@ -264,6 +264,15 @@ interface Admin {
   # "Cleanup") and answers once it is done. `error` present: refused or failed (nothing, or only
   # part, removed).
   cleanup @7 () -> (keysRemoved :UInt64, bytesRemoved :UInt64, error :Error);
+  # Bulk ingestion (docs/formats.md, "Ingestion chunks"): appends `data` (at most
+  # kIngestChunkBytesMax bytes) at `offset` of the file the answering node stages as `session`;
+  # with `last`, the staged file is then ingested (Engine::IngestFile: merge operands, so LWW
+  # holds) and removed. `error` present: refused or failed (after a failed ingestion the staged
+  # file is gone). `entries`: merge operands ingested (with `last`).
+  ingest @8 (session :UInt64, offset :UInt64, data :Data, last :Bool)
+      -> (entries :UInt64, error :Error);
+  # Removes the file staged as `session`, if any (an importer that gives up on it).
+  ingestAbort @9 (session :UInt64) -> ();
 }
 
 # ---- Between nodes ---------------------------------------------------------------------------

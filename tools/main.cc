@@ -19,6 +19,8 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   AddNodeCommands(app, &run);
   AddLocalCommands(app, &run);
   AddBenchCommand(app, &run);
+  AddOfflineCommands(app, &run);
+  AddImportCommand(app, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -23,6 +23,7 @@
 #include "cluster/node.h"
 #include "cluster/ports.h"
 #include "engine/engine.h"
+#include "engine/ingest_staging.h"
 #include "rpc/internal/call_table.h"
 #include "rpc/internal/listener.h"
 #include "rpc/internal/peer_links.h"
@@ -65,6 +66,13 @@ class NodeHost final : public cluster::Transport,
   // while another cleanup runs, while a member is joining or leaving or this node streams, and
   // while the node owns no span. A caller that hangs up does not stop it.
   kj::Promise<Result<CleanupResult>> Cleanup();
+  // Bulk ingestion (rpc/internal/node_host_ingest.cc; docs/formats.md, "Ingestion chunks"):
+  // appends a chunk to the file staged as `session` and, with `last`, ingests it
+  // (Engine::IngestFile), all on the storage pool. Resolves with the entries ingested (0 before
+  // the last chunk) or why not; kUnavailable once stopping.
+  kj::Promise<Result<uint64_t>> Ingest(uint64_t session, uint64_t offset, std::string data,
+                                       bool last);
+  void AbortIngest(uint64_t session);
   // A peer's request (ReplicateRequest, ReadRequest): resolves with the core's response.
   kj::Promise<cluster::PeerMessage> Inbound(NodeId from, cluster::PeerMessage message,
                                             std::shared_ptr<ConnStats> conn);
@@ -127,6 +135,8 @@ class NodeHost final : public cluster::Transport,
   bool was_member_ = false;  // our own status was seen other than kLeft (WatchOwnStatus)
   std::string stop_wanted_;
   bool cleanup_running_ = false;
+  std::unique_ptr<IngestStaging> staging_;  // cleared at construction
+  size_t ingests_running_ = 0;              // chunks or ingestions on the storage pool
 };
 
 }  // namespace causeway::rpc

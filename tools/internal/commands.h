@@ -16,5 +16,10 @@ void AddBenchCommand(CLI::App& app, CommandSlot* slot);   // tools/bench.cc
 void AddRepairCommand(CLI::App& app, CommandSlot* slot);  // tools/repair_command.cc
 // tools/node_commands.cc: node decommission, node cleanup
 void AddNodeCommands(CLI::App& app, CommandSlot* slot);
+// tools/offline_commands.cc: offline check, compact, hints export|import
+void AddOfflineCommands(CLI::App& app, CommandSlot* slot);
+// tools/offline_repair.cc: offline repair (a subcommand of `offline`)
+void AddOfflineRepairCommand(CLI::App& offline, CommandSlot* slot);
+void AddImportCommand(CLI::App& app, CommandSlot* slot);  // tools/import_command.cc
 
 }  // namespace causeway::tools
