@@ -330,7 +330,6 @@ inline constexpr uint64_t kRingSettleMsDefault = 1000;
 // gainer's copies then come from the other replicas by anti-entropy).
 inline constexpr uint64_t kLeaveWaitForDownGainerMs = 60000;
 
-
 // ---- the offline tool and bulk import (docs/operations.md, "Bulk import") ---------------------
 // An ingestion file travels to a replica in chunks of at most kIngestChunkBytesMax (one RPC
 // frame, with room for the call's other fields). A replica stages at most kIngestFileBytesMax per

@@ -194,7 +194,6 @@ struct CleanupResult {
   Status compaction;
 };
 
-
 // ---- the offline tool and bulk ingestion (engine/engine_offline.cc, engine/engine_ingest.cc) --
 // One damaged record found by CheckDataDir. `key` is the user key when the damage could be tied
 // to one (a record whose checksum or format is wrong); empty when only a file or WAL region is
@@ -211,11 +210,11 @@ struct OfflineHintTarget {
 };
 // What CheckDataDir found. Healthy when `corrupt` is empty.
 struct OfflineCheckReport {
-  uint64_t keys = 0;  // live keys and tombstones
+  uint64_t keys = 0;   // live keys and tombstones
   uint64_t bytes = 0;  // data keys + version records as read
   uint64_t tombstones = 0;
   uint64_t tombstones_purgeable = 0;  // of those, below the watermark given
-  uint64_t file_bytes = 0;             // SST + blob + WAL bytes on disk (what the scan reads)
+  uint64_t file_bytes = 0;            // SST + blob + WAL bytes on disk (what the scan reads)
   std::vector<OfflineHintTarget> hints;
   uint64_t hlc_ceiling_ms = 0;
   std::string node_name;  // the meta record "node_name"; empty when none
@@ -276,7 +275,6 @@ class Engine : public ClockStore {
   // frees space); refused once writes are fail-stopped. Runs for as long as the scan and the
   // compaction take: call it off the event loop.
   [[nodiscard]] Result<CleanupResult> RemoveOutside(const std::vector<TokenSpan>& keep);
-
 
   // ---- bulk ingestion (engine/engine_ingest.cc; docs/design.md, "Bulk import and LWW") --------
   // Ingests an SST file of data-family merge operands (IngestFileWriter) with IngestExternalFile:

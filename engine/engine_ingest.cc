@@ -91,7 +91,8 @@ const std::string& Engine::dir() const { return impl_->options.dir; }
 
 Result<bool> Engine::ScanPage(std::string_view after_key, size_t limit, const ScanFn& fn) {
   internal::ReadingScope reading;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->data()));
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->data()));
   const std::string start = after_key.empty() ? std::string() : internal::DataKey(after_key);
   size_t passed = 0;
   for (it->Seek(start); it->Valid(); it->Next()) {

@@ -84,8 +84,8 @@ class DirLock {
     rocksdb::Status s = rocksdb::Env::Default()->LockFile(dir + "/LOCK", &lock_);
     if (!s.ok()) {
       lock_ = nullptr;
-      return Status::Unavailable(StrCat("data dir ", dir,
-                                        " is in use by a running node (its RocksDB LOCK is held)"));
+      return Status::Unavailable(
+          StrCat("data dir ", dir, " is in use by a running node (its RocksDB LOCK is held)"));
     }
     return Status::Ok();
   }
@@ -121,8 +121,8 @@ Status OpenReadOnly(internal::DbLayout& layout, const std::string& dir,
                     rocksdb::WALRecoveryMode mode, ReadOnlyDb* out) {
   layout.db.wal_recovery_mode = mode;
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::OpenForReadOnly(layout.db, dir, layout.column_families,
-                                                   &out->handles, &raw);
+  rocksdb::Status s =
+      rocksdb::DB::OpenForReadOnly(layout.db, dir, layout.column_families, &out->handles, &raw);
   if (!s.ok()) return FromRocksDb(s, "open read-only");
   out->db.reset(raw);
   return Status::Ok();
@@ -152,8 +152,8 @@ void ScanDataFilesRaw(rocksdb::DB* db, const rocksdb::Options& options, const Ch
       }
     }
     if (!it->status().ok()) {
-      out->push_back({"", f.name, StrCat("records past this point unreadable: ",
-                                         it->status().ToString())});
+      out->push_back(
+          {"", f.name, StrCat("records past this point unreadable: ", it->status().ToString())});
     }
   }
 }
@@ -198,7 +198,8 @@ Result<OfflineCheckReport> CheckDataDir(const std::string& dir, Hlc watermark,
     ro.verify_checksums = true;
     ro.fill_cache = false;
     ro.readahead_size = kCheckReadaheadBytes;
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, ro_db.handles[internal::kDataCfIndex]));
+    std::unique_ptr<rocksdb::Iterator> it(
+        db->NewIterator(ro, ro_db.handles[internal::kDataCfIndex]));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       const rocksdb::Slice k = it->key();
       const std::string_view value(it->value().data(), it->value().size());
@@ -239,16 +240,15 @@ Result<OfflineCheckReport> CheckDataDir(const std::string& dir, Hlc watermark,
     std::map<NodeId, OfflineHintTarget> targets;
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       const rocksdb::Slice k = it->key();
-      if (k.size() <= internal::kTargetBytes + internal::kTokenBytes) {
+      if (k.size() <= internal::kTargetBytes) {
         report.corrupt.push_back({"", "hints", "hint key too short"});
         continue;
       }
       const NodeId target = internal::DecodeFixed64Be(k.data());
       const std::string_view value(it->value().data(), it->value().size());
       if (!RecordIsSound(value)) {
-        report.corrupt.push_back({std::string(ToView(k).substr(internal::kTargetBytes +
-                                                               internal::kTokenBytes)),
-                                  "hints", StrCat("hint for node ", target, " is damaged")});
+        report.corrupt.push_back({std::string(ToView(k).substr(internal::kTargetBytes)), "hints",
+                                  StrCat("hint for node ", target, " is damaged")});
         continue;
       }
       OfflineHintTarget& t = targets[target];

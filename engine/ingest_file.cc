@@ -31,7 +31,8 @@ Result<IngestFileInfo> WriteIngestFile(const std::string& path, const std::vecto
     return c != 0 ? c < 0 : a < b;
   });
   rocksdb::Options options;
-  options.compression = rocksdb::kLZ4Compression;  // as the data family
+  // Uncompressed: quicker to build, and compaction recompresses it (LZ4) like any data.
+  options.compression = rocksdb::kNoCompression;
   rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), options);
   if (rocksdb::Status s = writer.Open(path); !s.ok()) {
     return internal::FromRocksDb(s, "open ingestion file");

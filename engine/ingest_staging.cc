@@ -42,8 +42,8 @@ void IngestStaging::RemoveLocked(uint64_t session) {
 Status IngestStaging::Append(uint64_t session, uint64_t offset, std::string_view bytes,
                              uint64_t now_ms) {
   if (bytes.size() > kIngestChunkBytesMax) {
-    return Status::InvalidArgument(StrCat("ingestion chunk of ", bytes.size(), " bytes is over ",
-                                          kIngestChunkBytesMax));
+    return Status::InvalidArgument(
+        StrCat("ingestion chunk of ", bytes.size(), " bytes is over ", kIngestChunkBytesMax));
   }
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<uint64_t> idle;
@@ -76,7 +76,8 @@ Status IngestStaging::Append(uint64_t session, uint64_t offset, std::string_view
     return Status::InvalidArgument(StrCat("ingestion file over ", kIngestFileBytesMax, " bytes"));
   }
   if (total_ + bytes.size() > kIngestStagedBytesMax) {
-    return Status::Overloaded(StrCat("over ", kIngestStagedBytesMax, " bytes staged for ingestion"));
+    return Status::Overloaded(
+        StrCat("over ", kIngestStagedBytesMax, " bytes staged for ingestion"));
   }
   const std::string path = PathOf(session);
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

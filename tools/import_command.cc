@@ -74,8 +74,8 @@ Result<uint64_t> ParseAsOf(const std::string& text) {
   const char* rest = ::strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
   if (rest == nullptr) rest = ::strptime(text.c_str(), "%Y-%m-%d %H:%M:%S", &tm);
   if (rest == nullptr) {
-    return Status::InvalidArgument(
-        StrCat("--as-of \"", text, "\": give ms since the epoch or RFC 3339 (2026-12-01T21:00:00Z)"));
+    return Status::InvalidArgument(StrCat(
+        "--as-of \"", text, "\": give ms since the epoch or RFC 3339 (2026-12-01T21:00:00Z)"));
   }
   int64_t ms = static_cast<int64_t>(::timegm(&tm)) * 1000;
   if (*rest == '.') {
@@ -101,7 +101,8 @@ Result<uint64_t> ParseAsOf(const std::string& text) {
     ms -= sign * (int64_t{hh} * 3600 + int64_t{mm} * 60) * 1000;
     rest += 6;
   } else {
-    return Status::InvalidArgument(StrCat("--as-of \"", text, "\": give a UTC offset (Z or +HH:MM)"));
+    return Status::InvalidArgument(
+        StrCat("--as-of \"", text, "\": give a UTC offset (Z or +HH:MM)"));
   }
   if (*rest != '\0' || ms <= 0) {
     return Status::InvalidArgument(StrCat("--as-of \"", text, "\": trailing text"));
@@ -122,10 +123,10 @@ struct State {
   json ToJson() const {
     json f = json::array();
     for (const auto& [p, s] : files) f.push_back({{"path", p}, {"size", s}});
-    return {{"format", kStateFormat}, {"files", f},           {"as_of_ms", as_of_ms},
-            {"file_index", file_index}, {"offset", offset},   {"line", line},
-            {"batches", batches},     {"rows", rows},         {"bad_rows", bad_rows},
-            {"bytes_done", bytes_done}, {"missed", missed},   {"done", done}};
+    return {{"format", kStateFormat},   {"files", f},       {"as_of_ms", as_of_ms},
+            {"file_index", file_index}, {"offset", offset}, {"line", line},
+            {"batches", batches},       {"rows", rows},     {"bad_rows", bad_rows},
+            {"bytes_done", bytes_done}, {"missed", missed}, {"done", done}};
   }
   static Result<State> FromJson(const std::string& text) {
     json j = json::parse(text, nullptr, false);
@@ -172,7 +173,8 @@ int RunImport(const ImportFlags& f) {
   spec.value_column = f.value_column;
   spec.header = !f.no_header;
   spec.base64 = f.value_encoding == "base64";
-  const std::string state_path = f.state_file.empty() ? f.files.front() + ".import-state" : f.state_file;
+  const std::string state_path =
+      f.state_file.empty() ? f.files.front() + ".import-state" : f.state_file;
   const std::string work_dir =
       !f.work_dir.empty() ? f.work_dir
                           : (std::getenv("TMPDIR") != nullptr ? std::getenv("TMPDIR") : "/tmp");
@@ -192,7 +194,8 @@ int RunImport(const ImportFlags& f) {
       std::error_code ec;
       if (state.files[i].first != f.files[i] ||
           std::filesystem::file_size(f.files[i], ec) != state.files[i].second) {
-        return Fail(kExitUsage, StrCat("--resume: ", f.files[i], " is not the file the state file saw"),
+        return Fail(kExitUsage,
+                    StrCat("--resume: ", f.files[i], " is not the file the state file saw"),
                     "start over without --resume");
       }
     }
@@ -230,14 +233,15 @@ int RunImport(const ImportFlags& f) {
   auto draw = [&](bool final) {
     if (!progress.Due(final)) return;
     const double frac =
-        total_bytes == 0 ? 1.0 : static_cast<double>(state.bytes_done) / static_cast<double>(total_bytes);
+        total_bytes == 0 ? 1.0
+                         : static_cast<double>(state.bytes_done) / static_cast<double>(total_bytes);
     const uint64_t ms = progress.elapsed_ms();
-    progress.Draw(frac,
-                  StrCat(state.rows, " rows  ", FormatBytes(state.bytes_done), "/",
-                         FormatBytes(total_bytes), "  ", PerSecond(rows_this_run, ms), " rows/s  ",
-                         FormatBytes(PerSecond(bytes_this_run, ms)), "/s  ETA ",
-                         FormatEta(frac, ms)),
-                  final);
+    progress.Draw(
+        frac,
+        StrCat(state.rows, " rows  ", FormatBytes(state.bytes_done), "/", FormatBytes(total_bytes),
+               "  ", PerSecond(rows_this_run, ms), " rows/s  ",
+               FormatBytes(PerSecond(bytes_this_run, ms)), "/s  ETA ", FormatEta(frac, ms)),
+        final);
   };
   std::set<NodeId> down;
   size_t printed = 0;
@@ -246,7 +250,8 @@ int RunImport(const ImportFlags& f) {
   std::vector<IngestRow> batch;
   while (state.file_index < state.files.size() && !too_many) {
     const std::string& path = state.files[state.file_index].first;
-    Result<std::unique_ptr<RowReader>> reader = RowReader::Open(path, spec, state.offset, state.line);
+    Result<std::unique_ptr<RowReader>> reader =
+        RowReader::Open(path, spec, state.offset, state.line);
     if (!reader.ok()) return FailStatus("import", reader.status());
     RowReader& r = **reader;
     bool end = false;
@@ -298,7 +303,8 @@ int RunImport(const ImportFlags& f) {
           ok_nodes.insert(id);
           continue;
         }
-        const std::string& name = cluster->nodes.count(id) ? cluster->nodes.at(id).name : StrCat(id);
+        const std::string& name =
+            cluster->nodes.count(id) ? cluster->nodes.at(id).name : StrCat(id);
         state.missed[name] += res.rows;
         if (down.insert(id).second) {
           progress.Say(StrCat("replica ", name, " did not ingest (", res.error,
@@ -307,7 +313,8 @@ int RunImport(const ImportFlags& f) {
       }
       for (const IngestRow& row : batch) {
         bool any = false;
-        for (NodeId n : cluster->ring.PreferenceList(TokenOf(row.key), f.rf)) any |= ok_nodes.count(n) != 0;
+        for (NodeId n : cluster->ring.PreferenceList(TokenOf(row.key), f.rf))
+          any |= ok_nodes.count(n) != 0;
         if (!any) {
           lost = true;
           break;

@@ -57,9 +57,9 @@ int RunCheck(const CheckFlags& f) {
                                             std::chrono::steady_clock::now() - start)
                                             .count());
   progress.Draw(1.0, StrCat(r->keys, " keys"), true);
-  const double mb_s = ms == 0 ? 0.0
-                              : static_cast<double>(r->file_bytes) / (1 << 20) /
-                                    (static_cast<double>(ms) / 1000.0);
+  const double mb_s =
+      ms == 0 ? 0.0
+              : static_cast<double>(r->file_bytes) / (1 << 20) / (static_cast<double>(ms) / 1000.0);
   json hints = json::array();
   for (const OfflineHintTarget& h : r->hints) {
     hints.push_back({{"target", h.target}, {"hints", h.hints}, {"bytes", h.bytes}});
@@ -103,8 +103,9 @@ int RunCheck(const CheckFlags& f) {
                 << (c.key.empty() ? std::string() : " key " + DescribeKey(c.key)) << ": "
                 << c.reason << "\n";
     }
-    std::cout << (r->corrupt.empty() ? "healthy\n"
-                                     : StrCat(r->corrupt.size(), " corrupt record(s) or file(s)\n"));
+    std::cout << (r->corrupt.empty()
+                      ? "healthy\n"
+                      : StrCat(r->corrupt.size(), " corrupt record(s) or file(s)\n"));
   }
   if (!r->corrupt.empty()) {
     return Fail(kExitError, StrCat(f.dir, ": ", r->corrupt.size(), " corruption(s) found"),
@@ -131,7 +132,11 @@ int RunCompact(const CompactFlags& f) {
             << "), purging tombstones older than " << wm_ms << " ms...\n";
   e.SetTombstoneWatermark(HlcMake(wm_ms, 0));
   const auto start = std::chrono::steady_clock::now();
-  if (Status s = e.CompactData(); !s.ok()) return FailStatus("offline compact", s);
+  // Twice: the first folds each key's merge operands into one full record; the tombstone filter
+  // only judges full records (engine/internal/tombstone_filter.h), so the second purges.
+  for (int pass = 0; pass < 2; ++pass) {
+    if (Status s = e.CompactData(); !s.ok()) return FailStatus("offline compact", s);
+  }
   const EngineStats after = e.GetStats();
   const auto ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                             std::chrono::steady_clock::now() - start)
@@ -165,8 +170,12 @@ struct HintsFlags {
 json VersionJson(std::string_view key, const Version& v) {
   json vv = json::array();
   for (const auto& [n, c] : v.vv.entries()) vv.push_back({n, c});
-  return {{"key_base64", Base64Encode(key)}, {"timestamp", v.timestamp}, {"writer", v.writer},
-          {"vv", vv},                        {"tombstone", v.tombstone}, {"value_base64", Base64Encode(v.value)}};
+  return {{"key_base64", Base64Encode(key)},
+          {"timestamp", v.timestamp},
+          {"writer", v.writer},
+          {"vv", vv},
+          {"tombstone", v.tombstone},
+          {"value_base64", Base64Encode(v.value)}};
 }
 
 int RunHintsExport(const HintsFlags& f) {
@@ -178,14 +187,14 @@ int RunHintsExport(const HintsFlags& f) {
   for (const HintTargetBytes& t : (*engine)->HintTargets()) {
     std::string after;
     while (true) {
-      Result<HintScanEnd> end = (*engine)->ScanHints(
-          t.target, after, 4 << 20, [&](std::string_view key, const Version& v) {
-            json j = VersionJson(key, v);
-            j["target"] = t.target;
-            out << j.dump() << "\n";
-            ++total;
-            return true;
-          });
+      Result<HintScanEnd> end = (*engine)->ScanHints(t.target, after, 4 << 20,
+                                                     [&](std::string_view key, const Version& v) {
+                                                       json j = VersionJson(key, v);
+                                                       j["target"] = t.target;
+                                                       out << j.dump() << "\n";
+                                                       ++total;
+                                                       return true;
+                                                     });
       if (!end.ok()) return FailStatus("offline hints export", end.status());
       if (end->exhausted || end->hints == 0) break;
       after = end->last_key;
@@ -273,7 +282,8 @@ Result<IngestRow> DecodeHintLine(const std::string& line) {
     row.key = b64(j.at("key_base64").get<std::string>());
     row.version.timestamp = j.at("timestamp").get<uint64_t>();
     row.version.writer = j.at("writer").get<uint64_t>();
-    for (const json& e : j.at("vv")) row.version.vv.Advance(e.at(0).get<uint64_t>(), e.at(1).get<uint64_t>());
+    for (const json& e : j.at("vv"))
+      row.version.vv.Advance(e.at(0).get<uint64_t>(), e.at(1).get<uint64_t>());
     row.version.tombstone = j.at("tombstone").get<bool>();
     row.version.value = b64(j.at("value_base64").get<std::string>());
   } catch (const json::exception& e) {
@@ -291,8 +301,9 @@ void AddOfflineCommands(CLI::App& app, CommandSlot* slot) {
 
   auto check = std::make_shared<CheckFlags>();
   CLI::App* cmd = offline->add_subcommand(
-      "check", "Verify every record's checksum and format; report keys, tombstones, hints, the "
-               "HLC ceiling, the node, and each corrupt record with its key");
+      "check",
+      "Verify every record's checksum and format; report keys, tombstones, hints, the "
+      "HLC ceiling, the node, and each corrupt record with its key");
   cmd->add_option("--data-dir", check->dir, "the stopped node's data dir")->required();
   cmd->add_option("--grace-s", check->grace_s, "tombstones older than this are purgeable")
       ->capture_default_str();

@@ -59,10 +59,11 @@ struct Dir {
 
   Status Refill() {
     if (!page.empty() || !more) return Status::Ok();
-    Result<bool> r = engine->ScanPage(after, kOfflinePageKeys, [&](std::string_view k, const Version& v) {
-      page.emplace_back(std::string(k), v);
-      return true;
-    });
+    Result<bool> r =
+        engine->ScanPage(after, kOfflinePageKeys, [&](std::string_view k, const Version& v) {
+          page.emplace_back(std::string(k), v);
+          return true;
+        });
     if (!r.ok()) return r.status();
     more = *r;
     if (!page.empty()) after = page.back().first;
@@ -142,7 +143,8 @@ int RunRepair(const RepairFlags& f) {
   }
   cluster::Ring ring;
   ring.Assign(ring_nodes);
-  if (ring.empty()) std::cerr << "warning: no ring persisted in these dirs: every dir holds every key\n";
+  if (ring.empty())
+    std::cerr << "warning: no ring persisted in these dirs: every dir holds every key\n";
 
   ProgressLine progress(std::cerr, STDERR_FILENO, kOfflinePlainProgressMs);
   uint64_t scanned = 0, divergent = 0, written = 0, writes = 0;
@@ -187,7 +189,8 @@ int RunRepair(const RepairFlags& f) {
         differs = true;
         if (!f.dry_run) {
           Result<ApplyResult> r = dirs[i].engine->Apply(key, *winner);
-          if (!r.ok()) return FailStatus(StrCat("offline repair: writing ", dirs[i].path), r.status());
+          if (!r.ok())
+            return FailStatus(StrCat("offline repair: writing ", dirs[i].path), r.status());
           ++dirs[i].writes;
           ++writes;
         }
@@ -229,8 +232,12 @@ int RunRepair(const RepairFlags& f) {
     std::cout << (f.dry_run ? "dry run: " : "") << scanned << " keys scanned, " << divergent
               << " divergent, " << written << " written (" << writes << " writes)\n";
   }
-  json j = {{"keys_scanned", scanned}, {"keys_divergent", divergent}, {"keys_written", written},
-            {"writes", writes},        {"dry_run", f.dry_run},        {"rf", f.rf},
+  json j = {{"keys_scanned", scanned},
+            {"keys_divergent", divergent},
+            {"keys_written", written},
+            {"writes", writes},
+            {"dry_run", f.dry_run},
+            {"rf", f.rf},
             {"dirs", jd}};
   if (f.json) std::cout << j.dump() << "\n";
   return kExitOk;
@@ -241,8 +248,9 @@ int RunRepair(const RepairFlags& f) {
 void AddOfflineRepairCommand(CLI::App& offline, CommandSlot* slot) {
   auto f = std::make_shared<RepairFlags>();
   CLI::App* cmd = offline.add_subcommand(
-      "repair", "Reconcile the data dirs of stopped replicas to their LWW winners, per the ring "
-                "persisted in them");
+      "repair",
+      "Reconcile the data dirs of stopped replicas to their LWW winners, per the ring "
+      "persisted in them");
   cmd->add_option("--data-dir", f->dirs, "a stopped node's data dir (repeat for each replica)")
       ->required();
   cmd->add_option("--rf", f->rf, "replication factor of the cluster")->capture_default_str();

@@ -18,8 +18,8 @@ uint64_t WallMs() {
 }
 }  // namespace
 
-kj::Promise<Result<uint64_t>> NodeHost::Ingest(uint64_t session, uint64_t offset,
-                                               std::string data, bool last) {
+kj::Promise<Result<uint64_t>> NodeHost::Ingest(uint64_t session, uint64_t offset, std::string data,
+                                               bool last) {
   if (stopping_) return Result<uint64_t>(Status::Unavailable("the node is stopping"));
   if (data.size() > kIngestChunkBytesMax) {
     return Result<uint64_t>(Status::InvalidArgument("ingestion chunk over kIngestChunkBytesMax"));

@@ -34,7 +34,9 @@ class Nodes {
       : dir_(dir), hosts_(std::move(hosts)), flags_(std::move(flags)) {
     for (size_t i = 0; i < hosts_.size(); ++i) procs_.push_back(std::make_unique<ServeProcess>());
   }
-  std::string address(size_t i) const { return StrCat("127.0.4.", hosts_[i], ":", 7600 + hosts_[i]); }
+  std::string address(size_t i) const {
+    return StrCat("127.0.4.", hosts_[i], ":", 7600 + hosts_[i]);
+  }
   std::string name(size_t i) const { return StrCat("o", hosts_[i]); }
   std::string data_dir(size_t i) const { return dir_.path() + "/" + name(i) + "/data"; }
   std::string endpoints() const {
@@ -43,8 +45,8 @@ class Nodes {
     return out;
   }
   void Start(size_t i) {
-    std::vector<std::string> args = {"--node-id", name(i),  "--listen", address(i),
-                                      "--data-dir", data_dir(i), "--seeds", address(0)};
+    std::vector<std::string> args = {"--node-id",  name(i),     "--listen", address(i),
+                                     "--data-dir", data_dir(i), "--seeds",  address(0)};
     args.insert(args.end(), flags_.begin(), flags_.end());
     procs_[i]->Start(args, dir_.path() + "/" + name(i) + ".log");
   }
@@ -71,11 +73,12 @@ class Nodes {
   std::vector<std::unique_ptr<ServeProcess>> procs_;
 };
 
-// Reads every key through `endpoint` at R=1 (pipelined, on a thread of its own: one Client per
-// thread); returns how many did not read back as `expect(i)`, and the first such key in *first.
+// Reads keys 0, stride, 2*stride... below n through `endpoint` at R=1 (pipelined, on a thread of
+// its own: one Client per thread); returns how many did not read back as `expect(i)`, and the
+// first such key in *first.
 template <typename KeyFn, typename ValueFn>
 uint64_t CountMismatches(const std::string& endpoint, uint64_t n, KeyFn key, ValueFn expect,
-                         std::string* first) {
+                         std::string* first, uint64_t stride = 1) {
   uint64_t bad = 0;
   std::thread([&] {
     ClientOptions o;
@@ -87,6 +90,7 @@ uint64_t CountMismatches(const std::string& endpoint, uint64_t n, KeyFn key, Val
     constexpr uint64_t kWindow = 2000;
     for (uint64_t base = 0; base < n; base += kWindow) {
       for (uint64_t i = base; i < std::min(n, base + kWindow); ++i) {
+        if (i % stride != 0) continue;
         client.StartGet(key(i), co, [&, i](Result<ReadReply> r) {
           const bool ok = r.ok() && r->found && r->version && r->version->value == expect(i);
           if (!ok) {

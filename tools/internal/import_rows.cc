@@ -251,10 +251,10 @@ Result<RowReader::Got> RowReader::Next(Row* row, BadRow* bad) {
         return Got::kBad;
       }
       if (fields.size() < fields_min_) {
-        bad->reason = fields.size() == 1
-                          ? StrCat("no separator (", csv ? "','" : "tab", ") in the row")
-                          : StrCat("expected at least ", fields_min_, " fields, found ",
-                                   fields.size());
+        bad->reason =
+            fields.size() == 1
+                ? StrCat("no separator (", csv ? "','" : "tab", ") in the row")
+                : StrCat("expected at least ", fields_min_, " fields, found ", fields.size());
         return Got::kBad;
       }
       row->key = std::move(fields[key_index_]);

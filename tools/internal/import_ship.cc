@@ -70,7 +70,8 @@ void ShipOne(const ImportNode& node, const std::vector<IngestRow>& rows, std::ve
     in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
     const auto n = static_cast<size_t>(in.gcount());
     const bool last = offset + n >= info->bytes;
-    Result<uint64_t> r = client.IngestChunk(session, offset, std::string_view(chunk.data(), n), last);
+    Result<uint64_t> r =
+        client.IngestChunk(session, offset, std::string_view(chunk.data(), n), last);
     if (!r.ok()) {
       out->failed = true;
       out->error = r.status().ToString();
