@@ -224,10 +224,12 @@ struct OfflineCheckReport {
 using OfflineProgressFn = std::function<void(Token reached, uint64_t keys)>;
 // Checks a stopped node's data dir without writing to it: takes its RocksDB LOCK (a dir a running
 // node holds is kUnavailable, "in use"), opens it read-only with WAL replay in absolute-consistency
-// mode (a damaged WAL record is reported, then the rest is read skipping it), verifies every
-// SST and blob file's block checksums, and decodes every data and hint record, reporting each
-// damaged one with its key. Errors are for a dir that cannot be read at all.
-Result<OfflineCheckReport> CheckDataDir(const std::string& dir, Hlc watermark,
+// mode (a damaged WAL record is reported, then the rest is read skipping it), scans the data and
+// hints families with block checksums verified and decodes every record, reporting each damaged
+// one with its key. With `all_blocks`, first RocksDB's VerifyChecksum over every file (index and
+// filter blocks too, and the small families; a second read of everything). Errors are for a dir
+// that cannot be read at all.
+Result<OfflineCheckReport> CheckDataDir(const std::string& dir, Hlc watermark, bool all_blocks,
                                         const OfflineProgressFn& progress);
 
 // One row of a bulk ingestion file (engine/ingest_file.h writes them).

@@ -37,6 +37,7 @@ double TokenFraction(Token t) { return static_cast<double>(t) / 1844674407370955
 struct CheckFlags {
   std::string dir;
   bool json = false;
+  bool all_blocks = false;
   uint64_t grace_s = kTombstoneGraceMsDefault / 1000;
 };
 
@@ -44,7 +45,7 @@ int RunCheck(const CheckFlags& f) {
   ProgressLine progress(std::cerr, STDERR_FILENO, kOfflinePlainProgressMs);
   const Hlc watermark = HlcMake(WallMs() - f.grace_s * 1000, 0);
   const auto start = std::chrono::steady_clock::now();
-  Result<OfflineCheckReport> r = CheckDataDir(f.dir, watermark, [&](Token reached, uint64_t keys) {
+  Result<OfflineCheckReport> r = CheckDataDir(f.dir, watermark, f.all_blocks, [&](Token reached, uint64_t keys) {
     if (!progress.Due(false)) return;
     const double frac = TokenFraction(reached);
     progress.Draw(frac,
@@ -307,6 +308,9 @@ void AddOfflineCommands(CLI::App& app, CommandSlot* slot) {
   cmd->add_option("--data-dir", check->dir, "the stopped node's data dir")->required();
   cmd->add_option("--grace-s", check->grace_s, "tombstones older than this are purgeable")
       ->capture_default_str();
+  cmd->add_flag("--all-blocks", check->all_blocks,
+                "also verify every file's every block first (index and filter blocks too): a "
+                "second read of the whole dir");
   cmd->add_flag("--json", check->json, "print one JSON object");
   cmd->callback([check, slot] { *slot = [check] { return RunCheck(*check); }; });
 
