@@ -48,7 +48,8 @@ t0=$(date +%s.%N)
   >"$WORK/import.json" 2>"$WORK/import.err"
 t1=$(date +%s.%N)
 "$BIN" bench --endpoints "$EP" --read-ratio 0 --w all --keys "$ROWS" --no-preload \
-  --value-bytes "$VALUE_BYTES" --duration-s "$PUT_S" --json >"$WORK/bench.json" 2>/dev/null
+  --value-bytes "$VALUE_BYTES" --duration-s "$PUT_S" --json >"$WORK/bench.json" 2>"$WORK/bench.err" \
+  || echo "bench exited $? (errors counted in its JSON)" >&2
 for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 wait 2>/dev/null || true
 PIDS=()
