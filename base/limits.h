@@ -341,7 +341,7 @@ static_assert(kIngestChunkBytesMax + kKeyBytesMax + 4096 <= kFrameBytesMax);
 inline constexpr uint64_t kIngestFileBytesMax = 1ull << 30;
 inline constexpr uint64_t kIngestStagedBytesMax = 4ull << 30;
 static_assert(kIngestStagedBytesMax >= kIngestFileBytesMax);
-inline constexpr uint64_t kIngestStagedIdleMs = 10 * 60 * 1000;
+inline constexpr uint64_t kIngestStagedIdleMs = uint64_t{10} * 60 * 1000;
 inline constexpr size_t kIngestSessionsMax = 64;  // files staged at once on one replica
 // The importer cuts its input into batches of about this many bytes of rows (one SST per target
 // replica per batch; the resume state advances per batch). A batch also ends at
