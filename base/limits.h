@@ -371,4 +371,35 @@ inline constexpr uint64_t kRingSettleMsDefault = 1000;
 // gainer's copies then come from the other replicas by anti-entropy).
 inline constexpr uint64_t kLeaveWaitForDownGainerMs = 60000;
 
+// ---- the offline tool and bulk import (docs/operations.md, "Bulk import") ---------------------
+// An ingestion file travels to a replica in chunks of at most kIngestChunkBytesMax (one RPC
+// frame, with room for the call's other fields). A replica stages at most kIngestFileBytesMax per
+// file and kIngestStagedBytesMax over all files being received; a staged file untouched for
+// kIngestStagedIdleMs (its sender died) is removed by the next chunk that arrives, and every
+// staged file is removed when the node starts.
+inline constexpr size_t kIngestChunkBytesMax = kValueBytesMax;
+static_assert(kIngestChunkBytesMax + kKeyBytesMax + 4096 <= kFrameBytesMax);
+inline constexpr uint64_t kIngestFileBytesMax = 1ull << 30;
+inline constexpr uint64_t kIngestStagedBytesMax = 4ull << 30;
+static_assert(kIngestStagedBytesMax >= kIngestFileBytesMax);
+inline constexpr uint64_t kIngestStagedIdleMs = uint64_t{10} * 60 * 1000;
+inline constexpr size_t kIngestSessionsMax = 64;  // files staged at once on one replica
+// The importer cuts its input into batches of about this many bytes of rows (one SST per target
+// replica per batch; the resume state advances per batch). A batch also ends at
+// kImportBatchRowsMax rows. Batch i stamps its rows with logical counter i, so at most
+// kImportBatchesMax batches (the HLC's logical bits).
+inline constexpr uint64_t kImportBatchBytesDefault = 64ull << 20;
+inline constexpr uint64_t kImportBatchBytesMax = kIngestFileBytesMax / 2;
+inline constexpr size_t kImportBatchRowsMax = 1 << 20;
+inline constexpr uint64_t kImportBatchesMax = (uint64_t{1} << kHlcLogicalBits) - 1;
+inline constexpr size_t kImportBadRowsPrintedMax = 100;  // then only counted
+inline constexpr size_t kImportLineBytesMax = 2 * kValueBytesMax + 2 * kKeyBytesMax + 4096;
+inline constexpr size_t kImportStateBytesMax = 1 << 20;
+inline constexpr uint64_t kImportPlainProgressMs = 2000;
+inline constexpr uint64_t kImportChunkTimeoutMs = 120000;  // a chunk, or the final ingestion
+// Offline repair reads each directory in pages of this many keys (a k-way merge in key order).
+inline constexpr size_t kOfflinePageKeys = 1024;
+inline constexpr size_t kOfflineDirsMax = 64;
+inline constexpr uint64_t kOfflinePlainProgressMs = 2000;
+
 }  // namespace causeway

@@ -215,6 +215,56 @@ struct CleanupResult {
   Status compaction;
 };
 
+// ---- the offline tool and bulk ingestion (engine/engine_offline.cc, engine/engine_ingest.cc) --
+// One damaged record found by CheckDataDir. `key` is the user key when the damage could be tied
+// to one (a record whose checksum or format is wrong); empty when only a file or WAL region is
+// known (then `where` names it).
+struct OfflineCorruption {
+  std::string key;
+  std::string where;  // "data", "hints", a file name, "WAL"
+  std::string reason;
+};
+struct OfflineHintTarget {
+  NodeId target = 0;
+  uint64_t hints = 0;
+  uint64_t bytes = 0;
+};
+// What CheckDataDir found. Healthy when `corrupt` is empty.
+struct OfflineCheckReport {
+  uint64_t keys = 0;   // live keys and tombstones
+  uint64_t bytes = 0;  // data keys + version records as read
+  uint64_t tombstones = 0;
+  uint64_t tombstones_purgeable = 0;  // of those, below the watermark given
+  uint64_t file_bytes = 0;            // SST + blob + WAL bytes on disk (what the scan reads)
+  std::vector<OfflineHintTarget> hints;
+  uint64_t hlc_ceiling_ms = 0;
+  std::string node_name;  // the meta record "node_name"; empty when none
+  std::vector<OfflineCorruption> corrupt;
+};
+// Progress of a long offline scan: the token the scan has reached (fraction = token / 2^64).
+using OfflineProgressFn = std::function<void(Token reached, uint64_t keys)>;
+// Checks a stopped node's data dir without writing to it: takes its RocksDB LOCK (a dir a running
+// node holds is kUnavailable, "in use"), opens it read-only with WAL replay in absolute-consistency
+// mode (a damaged WAL record is reported, then the rest is read skipping it), scans the data and
+// hints families with block checksums verified and decodes every record, reporting each damaged
+// one with its key. With `all_blocks`, first RocksDB's VerifyChecksum over every file (index and
+// filter blocks too, and the small families; a second read of everything). Errors are for a dir
+// that cannot be read at all.
+Result<OfflineCheckReport> CheckDataDir(const std::string& dir, Hlc watermark, bool all_blocks,
+                                        const OfflineProgressFn& progress);
+
+// One row of a bulk ingestion file (engine/ingest_file.h writes them).
+struct IngestRow {
+  std::string key;
+  Version version;
+};
+// What an ingestion added.
+struct IngestResult {
+  uint64_t entries = 0;   // merge operands ingested
+  uint64_t bytes = 0;     // the file's size
+  uint64_t segments = 0;  // anti-entropy segments marked dirty
+};
+
 class Engine : public ClockStore {
  public:
   static Result<std::unique_ptr<Engine>> Open(const EngineOptions& options);
@@ -257,6 +307,24 @@ class Engine : public ClockStore {
   // frees space); refused once writes are fail-stopped. Runs for as long as the scan and the
   // compaction take: call it off the event loop.
   [[nodiscard]] Result<CleanupResult> RemoveOutside(const std::vector<TokenSpan>& keep);
+
+  // ---- bulk ingestion (engine/engine_ingest.cc; docs/design.md, "Bulk import and LWW") --------
+  // Ingests an SST file of data-family merge operands (IngestFileWriter) with IngestExternalFile:
+  // every operand folds with what the key already holds through the LWW merge operator, so a
+  // newer write or a newer tombstone stays the winner. Every record is checked first (the file
+  // comes from outside: a bad key or record is kInvalidArgument and nothing is ingested); after
+  // the ingestion is visible, the anti-entropy segments of its keys are marked dirty. The file is
+  // moved (or copied) into the database; the caller removes `path` afterwards. Refused once
+  // writes are fail-stopped and below the disk reserve. Runs as long as the ingestion: off the
+  // event loop.
+  [[nodiscard]] Result<IngestResult> IngestFile(const std::string& path);
+  // Where a node stages ingestion files: "<dir>/ingest" (docs/formats.md).
+  std::string IngestStagingDir() const;
+  // The data dir (EngineOptions::dir).
+  const std::string& dir() const;
+  // Every live key (tombstones included) in (token, key) order after `after_key` ("": from the
+  // first), at most `limit`, like ScanSpan over the whole ring. True when keys are left.
+  [[nodiscard]] Result<bool> ScanPage(std::string_view after_key, size_t limit, const ScanFn& fn);
 
   // ---- anti-entropy tree (docs/design.md, "Anti-entropy trees") -------------------------------
   // kAaeSegments segments over the token space (segment = top kAaeSegmentBits bits of the
@@ -353,5 +421,10 @@ class Engine : public ClockStore {
   explicit Engine(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Opens a stopped node's data dir for offline writes (repair, compaction): no background syncer,
+// no disk reserve, WAL synced by the engine's normal Apply path (`always`). A dir a running node
+// holds is kUnavailable with a message that says so (its RocksDB LOCK is held).
+Result<std::unique_ptr<Engine>> OpenOffline(const std::string& dir);
 
 }  // namespace causeway

@@ -590,6 +590,55 @@ Result<Client::HealthReply> Client::Health() {
   return m.Block(m.StartCall("health", m.options.timeout_ms, 0, kj::mv(attempt)));
 }
 
+Result<uint64_t> Client::IngestChunk(uint64_t session, uint64_t offset, std::string_view data,
+                                     bool last) {
+  Impl& m = *impl_;
+  struct Answer {
+    uint64_t entries = 0;
+    causeway::Status refusal;
+  };
+  auto bytes = std::make_shared<std::string>(data);
+  ClientCore::AttemptFn<Answer> attempt = [session, offset, bytes, last](
+                                              wire::ClientApi::Client api,
+                                              uint64_t) -> kj::Promise<Result<Answer>> {
+    auto admin = api.adminRequest().send().getAdmin();
+    auto req = admin.ingestRequest();
+    req.setSession(session);
+    req.setOffset(offset);
+    req.setData(kj::arrayPtr(reinterpret_cast<const kj::byte*>(bytes->data()), bytes->size()));
+    req.setLast(last);
+    return req.send()
+        .then([](capnp::Response<wire::Admin::IngestResults> r) -> Result<Answer> {
+          Answer a{r.getEntries(), {}};
+          if (r.hasError()) a.refusal = rpc::ErrorFromWire(r.getError());
+          return a;
+        })
+        .attach(kj::mv(admin));
+  };
+  Result<Answer> r = m.Block(m.StartCall("ingest", m.options.timeout_ms, 0, kj::mv(attempt)));
+  if (!r.ok()) return r.status();
+  if (!r->refusal.ok()) return r->refusal;
+  return r->entries;
+}
+
+causeway::Status Client::AbortIngest(uint64_t session) {
+  Impl& m = *impl_;
+  ClientCore::AttemptFn<Refusable> attempt = [session](wire::ClientApi::Client api,
+                                                       uint64_t) -> kj::Promise<Result<Refusable>> {
+    auto admin = api.adminRequest().send().getAdmin();
+    auto req = admin.ingestAbortRequest();
+    req.setSession(session);
+    return req.send()
+        .then([](capnp::Response<wire::Admin::IngestAbortResults>) -> Result<Refusable> {
+          return Refusable{};
+        })
+        .attach(kj::mv(admin));
+  };
+  Result<Refusable> r =
+      m.Block(m.StartCall("ingest abort", m.options.timeout_ms, 0, kj::mv(attempt)));
+  return r.ok() ? r->refusal : r.status();
+}
+
 const std::string& Client::session() const { return impl_->session; }
 void Client::set_session(std::string token) { impl_->session = std::move(token); }
 const std::string& Client::endpoint() const {

@@ -174,6 +174,12 @@ class Client {
     std::string reason, version;
   };
   Result<HealthReply> Health();
+  // Bulk ingestion (docs/formats.md, "Ingestion chunks"): sends one chunk (at most
+  // kIngestChunkBytesMax bytes) of the file staged as `session` on the answering node; with `last`
+  // the node ingests it and answers the entries ingested. Give the Client exactly that node's
+  // endpoint, and a timeout long enough for an ingestion. The node's refusal is an error Status.
+  Result<uint64_t> IngestChunk(uint64_t session, uint64_t offset, std::string_view data, bool last);
+  causeway::Status AbortIngest(uint64_t session);
   // A null call the node answers without its store: liveness, and RPC's own cost (bench --ping).
   causeway::Status Ping();
 

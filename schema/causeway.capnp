@@ -264,18 +264,22 @@ interface Admin {
   # "Cleanup") and answers once it is done. `error` present: refused or failed (nothing, or only
   # part, removed).
   cleanup @7 () -> (keysRemoved :UInt64, bytesRemoved :UInt64, error :Error);
-  # @8..@10 belong to other issues; these placeholders only keep this schema's ordinals
-  # sequential until those land (a merge takes theirs). A node answers them UNIMPLEMENTED.
-  reserved8 @8 () -> ();
-  reserved9 @9 () -> ();
-  reserved10 @10 () -> ();
+  # Bulk ingestion (docs/formats.md, "Ingestion chunks"): appends `data` (at most
+  # kIngestChunkBytesMax bytes) at `offset` of the file the answering node stages as `session`;
+  # with `last`, the staged file is then ingested (Engine::IngestFile: merge operands, so LWW
+  # holds) and removed. `error` present: refused or failed (after a failed ingestion the staged
+  # file is gone). `entries`: merge operands ingested (with `last`).
+  ingest @8 (session :UInt64, offset :UInt64, data :Data, last :Bool)
+      -> (entries :UInt64, error :Error);
+  # Removes the file staged as `session`, if any (an importer that gives up on it).
+  ingestAbort @9 (session :UInt64) -> ();
   # Writes a RocksDB checkpoint of the answering node's whole data dir into `dir`, a path on that
   # node's machine that must not exist (docs/operations.md, "Backup and restore"), and answers
   # once it is complete. `error` present: refused or failed, nothing usable written.
-  snapshot @11 (dir :Text) -> (path :Text, error :Error);
+  snapshot @10 (dir :Text) -> (path :Text, error :Error);
   # What /readyz answers (docs/operations.md, "Metrics and health"): `ready`, or why not
   # ("joining", "bootstrapping", "catching up", "draining", "left"); and the node's release.
-  health @12 () -> (ready :Bool, reason :Text, version :Text);
+  health @11 () -> (ready :Bool, reason :Text, version :Text);
 }
 
 # ---- Between nodes ---------------------------------------------------------------------------

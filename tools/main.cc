@@ -23,6 +23,8 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   AddBenchCommand(app, &run);
   AddHealthCommands(app, &run);
   AddConfigCommands(app, &run);
+  AddOfflineCommands(app, &run);
+  AddImportCommand(app, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -107,6 +107,8 @@ class AdminApi final : public wire::Admin::Server {
   kj::Promise<void> cleanup(CleanupContext context) override;
   kj::Promise<void> snapshot(SnapshotContext context) override;
   kj::Promise<void> health(HealthContext context) override;
+  kj::Promise<void> ingest(IngestContext context) override;
+  kj::Promise<void> ingestAbort(IngestAbortContext context) override;
 
  private:
   NodeHost& host_;
@@ -371,6 +373,28 @@ kj::Promise<void> AdminApi::cleanup(CleanupContext context) {
     out.setKeysRemoved(r->keys);
     out.setBytesRemoved(r->bytes);
   });
+}
+
+// A refusal or failure is a value in the results, as for cleanup.
+kj::Promise<void> AdminApi::ingest(IngestContext context) {
+  auto p = context.getParams();
+  const auto data = p.getData();
+  return host_
+      .Ingest(p.getSession(), p.getOffset(),
+              std::string(reinterpret_cast<const char*>(data.begin()), data.size()), p.getLast())
+      .then([context](Result<uint64_t> r) mutable {
+        auto out = context.getResults();
+        if (!r.ok()) {
+          ErrorToWire(r.status(), out.initError());
+          return;
+        }
+        out.setEntries(*r);
+      });
+}
+
+kj::Promise<void> AdminApi::ingestAbort(IngestAbortContext context) {
+  host_.AbortIngest(context.getParams().getSession());
+  return kj::READY_NOW;
 }
 
 }  // namespace

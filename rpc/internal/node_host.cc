@@ -90,6 +90,10 @@ NodeHost::NodeHost(cluster::NodeConfig config, Engine* engine, HybridClock* hlc,
           })),
       driver_(std::move(config), hlc, {this, storage, this, this, ceiling}) {
   storage_->Attach(&driver_);
+  // Files staged by an earlier run are never finished: their senders start again.
+  staging_ = std::make_unique<IngestStaging>(engine_->IngestStagingDir());
+  if (Status s = staging_->Clear(); !s.ok())
+    log_->warn("event=ingest_clear_failed error=\"{}\"", s.ToString());
 }
 
 NodeHost::~NodeHost() noexcept { Close(); }
@@ -469,7 +473,8 @@ void NodeHost::PrepareStop() {
 bool NodeHost::Drained() const {
   return calls_.count(CallTable::Kind::kClient) == 0 &&
          calls_.count(CallTable::Kind::kAdmin) == 0 && driver_.StorageIdle() && !cleanup_running_ &&
-         !snapshot_running_ && (peers_ == nullptr || peers_->InFlight() == 0);
+         !snapshot_running_ && ingests_running_ == 0 &&
+         (peers_ == nullptr || peers_->InFlight() == 0);
 }
 
 void NodeHost::Close() {

@@ -26,6 +26,7 @@
 #include "cluster/node.h"
 #include "cluster/ports.h"
 #include "engine/engine.h"
+#include "engine/ingest_staging.h"
 #include "rpc/internal/call_table.h"
 #include "rpc/internal/listener.h"
 #include "rpc/internal/metrics.h"
@@ -72,6 +73,13 @@ class NodeHost final : public cluster::Transport,
   // A RocksDB checkpoint of the engine into `dir` (Engine::Checkpoint) on the storage pool;
   // resolves once it is complete, or with why not. One at a time; refused while stopping.
   kj::Promise<Status> Snapshot(std::string dir);
+  // Bulk ingestion (rpc/internal/node_host_ingest.cc; docs/formats.md, "Ingestion chunks"):
+  // appends a chunk to the file staged as `session` and, with `last`, ingests it
+  // (Engine::IngestFile), all on the storage pool. Resolves with the entries ingested (0 before
+  // the last chunk) or why not; kUnavailable once stopping.
+  kj::Promise<Result<uint64_t>> Ingest(uint64_t session, uint64_t offset, std::string data,
+                                       bool last);
+  void AbortIngest(uint64_t session);
   // A peer's request (ReplicateRequest, ReadRequest): resolves with the core's response.
   kj::Promise<cluster::PeerMessage> Inbound(NodeId from, cluster::PeerMessage message,
                                             std::shared_ptr<ConnStats> conn);
@@ -156,6 +164,8 @@ class NodeHost final : public cluster::Transport,
   std::set<uint64_t> repairs_watched_;  // on-demand repairs started here, not yet logged done
   bool disk_ok_logged_ = true;
   uint64_t skew_rejections_logged_ = 0;
+  std::unique_ptr<IngestStaging> staging_;  // cleared at construction
+  size_t ingests_running_ = 0;              // chunks or ingestions on the storage pool
 };
 
 }  // namespace causeway::rpc

@@ -22,5 +22,10 @@ void AddHealthCommands(CLI::App& app, CommandSlot* slot);
 void AddSnapshotCommand(CLI::App& app, CommandSlot* slot);
 // tools/config_commands.cc: config reference
 void AddConfigCommands(CLI::App& app, CommandSlot* slot);
+// tools/offline_commands.cc: offline check, compact, hints export|import
+void AddOfflineCommands(CLI::App& app, CommandSlot* slot);
+// tools/offline_repair.cc: offline repair (a subcommand of `offline`)
+void AddOfflineRepairCommand(CLI::App& offline, CommandSlot* slot);
+void AddImportCommand(CLI::App& app, CommandSlot* slot);  // tools/import_command.cc
 
 }  // namespace causeway::tools
