@@ -22,6 +22,10 @@ class logger;
 }
 
 namespace causeway {
+namespace rpc {
+class ClusterSecret;
+class Users;
+}  // namespace rpc
 
 struct ServerOptions {
   cluster::NodeConfig node;  // name, address (= listen), seeds, rf, timeouts
@@ -30,6 +34,10 @@ struct ServerOptions {
   uint64_t idle_connection_timeout_ms = kIdleConnectionTimeoutMs;
   // How often the node ticks its core (timeouts, gossip, failure detection).
   uint64_t tick_interval_ms = 25;
+  // Security (docs/design.md, "Threat model"). With a cluster secret, peers must prove it
+  // (rpc/cluster_secret.h); with users, clients must log in (rpc/users.h). Null: not required.
+  std::shared_ptr<const rpc::ClusterSecret> cluster_secret = nullptr;
+  std::shared_ptr<const rpc::Users> users = nullptr;
 };
 
 class Server {

@@ -83,6 +83,11 @@ int ConnectionsOf(const BenchFlags& f, int index) {
   return f.connections / f.threads + (index < f.connections % f.threads ? 1 : 0);
 }
 
+ClientOptions WithCredentials(const ClientFlags& flags, ClientOptions options) {
+  (void)ApplyCredentials(flags, &options);  // a bad --password-file: the node refuses the login
+  return options;
+}
+
 // One thread's closed loop over its connections: keeps `outstanding` calls in flight per
 // connection until told to stop.
 class Driver {
@@ -90,9 +95,10 @@ class Driver {
   Driver(const BenchFlags& f, std::vector<std::string> endpoints, CallOptions read_options,
          CallOptions write_options, int index)
       : f_(f),
-        client_(ClientOptions{std::move(endpoints), f.client.timeout_ms,
-                              std::min<uint64_t>(f.client.timeout_ms, 2000),
-                              static_cast<size_t>(ConnectionsOf(f, index))}),
+        client_(
+            WithCredentials(f.client, ClientOptions{std::move(endpoints), f.client.timeout_ms,
+                                                    std::min<uint64_t>(f.client.timeout_ms, 2000),
+                                                    static_cast<size_t>(ConnectionsOf(f, index))})),
         read_options_(read_options),
         write_options_(write_options),
         rng_(f.seed * 7919 + static_cast<uint64_t>(index)),

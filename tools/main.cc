@@ -19,6 +19,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   AddNodeCommands(app, &run);
   AddLocalCommands(app, &run);
   AddBenchCommand(app, &run);
+  AddUsersCommand(app, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

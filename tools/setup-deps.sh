@@ -15,6 +15,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev
   nlohmann-json3-dev
   libxxhash-dev
+  libsodium-dev  # cluster secret HMAC, users' Argon2id hashes
   python3
   strace faketime  # fault injection in tests/cluster_proc (disk errors, skewed clocks)
 )

@@ -20,7 +20,7 @@ constexpr uint64_t kClientDeadlineGraceMs = 500;
 
 NodeHost::NodeHost(cluster::NodeConfig config, Engine* engine, HybridClock* hlc,
                    cluster::CeilingStore* ceiling, StoragePool* storage, kj::Network& network,
-                   kj::Timer& timer, spdlog::logger* log)
+                   kj::Timer& timer, spdlog::logger* log, const ClusterSecret* cluster_secret)
     : engine_(engine),
       hlc_(hlc),
       storage_(storage),
@@ -33,7 +33,8 @@ NodeHost::NodeHost(cluster::NodeConfig config, Engine* engine, HybridClock* hlc,
           },
           [this](NodeId to, cluster::PeerMessage m) {
             if (!closed_) driver_.OnSendFailed(to, std::move(m));
-          })),
+          },
+          cluster_secret)),
       driver_(std::move(config), hlc, {this, storage, this, this, ceiling}) {
   storage_->Attach(&driver_);
 }

@@ -16,5 +16,6 @@ void AddBenchCommand(CLI::App& app, CommandSlot* slot);   // tools/bench.cc
 void AddRepairCommand(CLI::App& app, CommandSlot* slot);  // tools/repair_command.cc
 // tools/node_commands.cc: node decommission, node cleanup
 void AddNodeCommands(CLI::App& app, CommandSlot* slot);
+void AddUsersCommand(CLI::App& app, CommandSlot* slot);  // tools/users_command.cc: users ...
 
 }  // namespace causeway::tools

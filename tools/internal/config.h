@@ -77,6 +77,12 @@ struct ServeConfig {
   uint64_t disk_reserve_bytes = kDiskReserveAuto;  // EngineOptions::disk_reserve_bytes
   LogFormat log_format = LogFormat::kText;
   std::string log_level;
+  // Security (docs/operations.md, "Security: auth, roles, TLS, rotating the secret and
+  // certificates"): empty files, not required. A listen address off loopback needs both, or
+  // insecure.
+  std::string cluster_secret_file;
+  std::string users_file;
+  bool insecure = false;
 };
 
 // Merges `layers` (lowest precedence first) over the defaults and validates the result.
