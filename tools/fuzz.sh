@@ -14,10 +14,11 @@ CC=$(command -v clang-14 || command -v clang || true)
 if [ -z "$CXX" ]; then
   echo "fuzz: no clang++; skipping"; exit 0
 fi
+mkdir -p "$OUT"
 LAUNCHER=(); command -v ccache >/dev/null && LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -S "$ROOT/tests/fuzz" -B "$OUT" -G Ninja -DCMAKE_CXX_COMPILER="$CXX" -DCMAKE_C_COMPILER="$CC" \
-  "${LAUNCHER[@]}" >"$OUT.configure.log" 2>&1 || { cat "$OUT.configure.log"; exit 2; }
-cmake --build "$OUT" -j2 >"$OUT.build.log" 2>&1 || { tail -30 "$OUT.build.log"; exit 2; }
+  "${LAUNCHER[@]}" >"$OUT/configure.log" 2>&1 || { cat "$OUT/configure.log"; exit 2; }
+cmake --build "$OUT" -j2 >"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 2; }
 found=0
 for bin in "$OUT"/fuzz_*; do
   [ -x "$bin" ] || continue
