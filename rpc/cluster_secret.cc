@@ -68,8 +68,13 @@ std::string ClusterSecret::Proof(size_t index, Direction direction, NodeId calle
     crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(bytes.data()),
                                   bytes.size());
   };
-  feed(direction == Direction::kClientToServer ? std::string_view("causeway-peer-client-v1", 24)
-                                               : std::string_view("causeway-peer-server-v1", 24));
+  // The label with its terminating NUL (docs/formats.md, "Cluster secret file").
+  static constexpr char kClientLabel[] = "causeway-peer-client-v1";
+  static constexpr char kServerLabel[] = "causeway-peer-server-v1";
+  static_assert(sizeof(kClientLabel) == sizeof(kServerLabel));
+  feed(direction == Direction::kClientToServer
+           ? std::string_view(kClientLabel, sizeof(kClientLabel))
+           : std::string_view(kServerLabel, sizeof(kServerLabel)));
   unsigned char id[8];
   for (int i = 0; i < 8; ++i) id[i] = static_cast<unsigned char>(caller >> (8 * i));
   feed(std::string_view(reinterpret_cast<const char*>(id), sizeof(id)));
