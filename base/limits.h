@@ -401,5 +401,54 @@ inline constexpr uint64_t kImportChunkTimeoutMs = 120000;  // a chunk, or the fi
 inline constexpr size_t kOfflinePageKeys = 1024;
 inline constexpr size_t kOfflineDirsMax = 64;
 inline constexpr uint64_t kOfflinePlainProgressMs = 2000;
+// ---- Security (docs/design.md, "Threat model") ---------------------------------------------
+// Cluster secret file: one secret per line (the first proves, any one is accepted: rotation).
+inline constexpr size_t kClusterSecretBytesMin = 16;
+inline constexpr size_t kClusterSecretFileBytesMax = 16 << 10;
+inline constexpr size_t kClusterSecretsMax = 4;
+inline constexpr size_t kPeerAuthNonceBytes = 32;  // per connection, from the OS's CSPRNG
+inline constexpr size_t kPeerAuthProofBytes = 32;  // HMAC-SHA256
+// Users file (docs/formats.md, "Users file").
+inline constexpr size_t kUserNameBytesMax = 64;
+inline constexpr size_t kPasswordBytesMax = 1024;
+inline constexpr size_t kUsersMax = 10000;
+inline constexpr size_t kUsersFileBytesMax = 4 << 20;
+// Logins: each verifies one Argon2id hash (about 64 MiB and ~50-100 ms) on libuv's thread pool,
+// never on the loop. At most kLoginKdfInFlightMax run at once and kLoginQueueMax wait; more are
+// refused kOverloaded, so a flood of bad logins costs bounded memory and CPU. A connection gets
+// kLoginFailuresPerConnectionMax wrong passwords, then is closed.
+inline constexpr size_t kLoginKdfInFlightMax = 2;
+inline constexpr size_t kLoginQueueMax = 64;
+inline constexpr size_t kLoginFailuresPerConnectionMax = 3;
+// Connections (rpc/internal/listener.h). A connection is pre-authentication until it completed
+// its handshake (client() without a users file, login, peerAuth, or peer() without a secret).
+// Pre-authentication connections are bounded per source address and in total; when a bound is
+// reached the OLDEST pre-authentication connection (of that source, else any) is closed for the
+// newcomer, so a flood never locks a well-behaved client out. One that does not finish its
+// handshake within kHandshakeDeadlineMs is closed.
+inline constexpr size_t kPreAuthConnectionsPerSourceMax = 512;
+inline constexpr size_t kPreAuthConnectionsMax = 2048;
+inline constexpr size_t kConnectionsPerSourceMax = 8192;
+static_assert(kPreAuthConnectionsPerSourceMax <= kPreAuthConnectionsMax);
+static_assert(kPreAuthConnectionsMax < kConnectionsPerSourceMax);
+static_assert(kConnectionsPerSourceMax <= kClientConnectionsMax);
+inline constexpr uint64_t kHandshakeDeadlineMs = 5000;
+// Frames (Cap'n Proto messages) before the handshake: at most this large (a login is < 2 KiB).
+inline constexpr size_t kPreAuthFrameBytesMax = 16 << 10;
+static_assert(kPreAuthFrameBytesMax > kUserNameBytesMax + kPasswordBytesMax + 1024);
+// Half-received frames larger than one read buffer reserve their size from one node-wide budget
+// while they arrive; a frame that does not fit is refused (its connection closed). A frame must
+// arrive within kPartialFrameMsMin plus its size at kPartialFrameBytesPerSMin, else its
+// connection is closed: slow senders cannot park memory.
+inline constexpr size_t kPartialFrameBudgetBytes = 256 << 20;
+inline constexpr uint64_t kPartialFrameMsMin = 5000;
+inline constexpr uint64_t kPartialFrameBytesPerSMin = 1 << 20;
+// Replies queued on connections (written to a slow reader's socket buffer and not yet taken): one
+// node-wide budget; over it, the connection with the most queued bytes is closed.
+inline constexpr size_t kQueuedReplyBudgetBytes = 256 << 20;
+inline constexpr size_t kConnectionQueuedReplyBytesMax = 64 << 20;
+static_assert(kConnectionQueuedReplyBytesMax < kQueuedReplyBudgetBytes);
+// A client's new connection that logs in gets this much longer to answer its probe.
+inline constexpr uint64_t kClientLoginProbeExtraMs = 2000;
 
 }  // namespace causeway

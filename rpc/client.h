@@ -52,6 +52,12 @@ struct ClientOptions {
   // kClientDeadlineGraceMs longer. Raise it for calls that legitimately take longer (it is also
   // the node's timeout then).
   uint64_t attempt_timeout_ms = kClientAttemptTimeoutMsDefault;
+  // Credentials for a node with users (docs/operations.md, "Security"): every connection logs in
+  // once (Bootstrap.login); empty user: no login. A wrong password fails the call with
+  // kInvalidArgument (not retried elsewhere). The probe of a new connection waits for the login,
+  // which costs the node a password hash check: it gets kClientLoginProbeExtraMs more.
+  std::string user = {};
+  std::string password = {};
 };
 
 struct CallOptions {

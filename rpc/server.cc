@@ -15,10 +15,12 @@
 #include <atomic>
 #include <mutex>
 
+#include "rpc/internal/bootstrap.h"
 #include "rpc/internal/client_api.h"
 #include "rpc/internal/http_listener.h"
 #include "rpc/internal/listener.h"
 #include "rpc/internal/metrics.h"
+#include "rpc/internal/login_gate.h"
 #include "rpc/internal/node_host.h"
 #include "rpc/internal/node_stats.h"
 #include "rpc/internal/peer_api.h"
@@ -34,25 +36,6 @@ namespace {
 constexpr uint64_t kIdleSweepIntervalMs = 1000;
 // Bounded drain at Stop(): in-flight calls get at most this long beyond their own deadlines.
 constexpr uint64_t kStopDrainExtraMs = 1000;
-
-// What a node's socket offers: the client API, and the peer API for other nodes.
-class Bootstrap final : public wire::Bootstrap::Server {
- public:
-  Bootstrap(rpc::NodeHost& host, std::shared_ptr<rpc::ConnStats> conn)
-      : host_(host), conn_(std::move(conn)) {}
-  kj::Promise<void> client(ClientContext context) override {
-    context.getResults().setClient(rpc::NewClientApi(host_, conn_));
-    return kj::READY_NOW;
-  }
-  kj::Promise<void> peer(PeerContext context) override {
-    context.getResults().setPeer(rpc::NewPeerApi(host_, conn_));
-    return kj::READY_NOW;
-  }
-
- private:
-  rpc::NodeHost& host_;
-  std::shared_ptr<rpc::ConnStats> conn_;
-};
 
 }  // namespace
 
@@ -85,6 +68,8 @@ struct Server::Impl {
   kj::Own<rpc::UvIoProvider> low_io;
   kj::Own<kj::AsyncIoProvider> io;
   std::unique_ptr<rpc::StoragePool> storage;
+  std::unique_ptr<rpc::LoginGate> logins;  // with a users file
+  rpc::SecurityContext security;
   std::unique_ptr<rpc::NodeHost> host;
   std::unique_ptr<rpc::Listener> listener;
   std::unique_ptr<rpc::resp::Gateway> resp;
@@ -110,12 +95,18 @@ void Server::Impl::SetUpLoop() {
   io = kj::newAsyncIoProvider(*low_io);
   storage = std::make_unique<rpc::StoragePool>(&loop, engine, log.get());
   host = std::make_unique<rpc::NodeHost>(options.node, engine, clock, ceiling, storage.get(),
-                                         io->getNetwork(), event_port->timer(), log.get());
+                                         io->getNetwork(), event_port->timer(), log.get(),
+                                         options.cluster_secret.get());
+  if (options.users) logins = std::make_unique<rpc::LoginGate>(&loop, options.users);
+  security.secret = options.cluster_secret.get();
+  security.logins = logins.get();
+  security.log = log.get();
   rpc::NodeHost* h = host.get();
+  rpc::SecurityContext* sec = &security;
   listener = std::make_unique<rpc::Listener>(
       *low_io, event_port->timer(), listen_fd, options.idle_connection_timeout_ms,
-      [h](std::shared_ptr<rpc::ConnStats> conn) -> capnp::Capability::Client {
-        return kj::heap<Bootstrap>(*h, std::move(conn));
+      [h, sec](std::shared_ptr<rpc::ConnStats> conn) -> capnp::Capability::Client {
+        return rpc::NewBootstrap(*h, *sec, std::move(conn));
       },
       log.get());
   listen_fd = -1;  // owned by the listener now
@@ -204,6 +195,8 @@ void Server::Impl::TearDown() {
   if (listener) listener->CloseAll();
   listener.reset();
   if (host) host->Close();
+  if (logins) logins->Close();
+  if (logins) logins->WaitIdle();
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_timer), nullptr);
   {
     std::lock_guard<std::mutex> lock(stop_mu);
@@ -215,6 +208,7 @@ void Server::Impl::TearDown() {
   if (storage) storage->WaitIdle();
   if (storage) storage->Detach();
   host.reset();
+  logins.reset();
   storage.reset();
   io = nullptr;
   low_io = nullptr;

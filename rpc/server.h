@@ -24,6 +24,10 @@ class logger;
 }
 
 namespace causeway {
+namespace rpc {
+class ClusterSecret;
+class Users;
+}  // namespace rpc
 
 struct ServerOptions {
   cluster::NodeConfig node;  // name, address (= listen), seeds, rf, timeouts
@@ -40,6 +44,10 @@ struct ServerOptions {
   // Called on the loop thread once the node serves (after the "serving" log line), and once when
   // it begins to drain: `causeway serve` tells systemd (sd_notify READY=1 / STOPPING=1).
   std::function<void(bool serving)> on_lifecycle = nullptr;
+  // Security (docs/design.md, "Threat model"). With a cluster secret, peers must prove it
+  // (rpc/cluster_secret.h); with users, clients must log in (rpc/users.h). Null: not required.
+  std::shared_ptr<const rpc::ClusterSecret> cluster_secret = nullptr;
+  std::shared_ptr<const rpc::Users> users = nullptr;
 };
 
 class Server {

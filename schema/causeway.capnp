@@ -350,4 +350,16 @@ struct KeyDigest {
 interface Bootstrap {
   client @0 () -> (client :ClientApi);
   peer @1 () -> (peer :Peer);
+  # Security (docs/design.md, "Threat model"). A node started with a cluster secret refuses
+  # peer() and hands the Peer capability out only through peerAuth: peerChallenge returns a fresh
+  # random nonce of this connection; peerAuth proves the secret with
+  # HMAC-SHA256(secret, "causeway-peer-client-v1" | nodeId | serverNonce | clientNonce) and gets
+  # back the node's own proof HMAC-SHA256(secret, "causeway-peer-server-v1" | ...), which the
+  # caller checks before it sends anything else (mutual). The secret never crosses the wire.
+  peerChallenge @2 () -> (nonce :Data);
+  peerAuth @3 (nodeId :UInt64, nonce :Data, proof :Data) -> (peer :Peer, proof :Data);
+  # A node started with a users file refuses client() and hands out ClientApi only to a login
+  # (one per connection; the password is checked against its Argon2id hash off the loop). `role`
+  # is "read", "write" or "admin". Without a users file, client() serves everything.
+  login @4 (user :Text, password :Data) -> (client :ClientApi, role :Text);
 }

@@ -369,12 +369,15 @@ int RunNodeBench(const BenchFlags& f) {
           setup[idx] = made.status();
         }
       } else {
-        backend = MakeNativeBackend(
-            ClientOptions{.endpoints = Rotated(*endpoints, idx),
-                          .timeout_ms = f.client.timeout_ms,
-                          .connect_timeout_ms = std::min<uint64_t>(f.client.timeout_ms, 2000),
-                          .connections = static_cast<size_t>(ConnectionsOf(f, i))},
-            read_options, write_options, f.sessions);
+        ClientOptions options{.endpoints = Rotated(*endpoints, idx),
+                              .timeout_ms = f.client.timeout_ms,
+                              .connect_timeout_ms = std::min<uint64_t>(f.client.timeout_ms, 2000),
+                              .connections = static_cast<size_t>(ConnectionsOf(f, i))};
+        if (Status s = ApplyCredentials(f.client, &options); !s.ok()) {
+          setup[idx] = s;
+        } else {
+          backend = MakeNativeBackend(std::move(options), read_options, write_options, f.sessions);
+        }
       }
       if (backend == nullptr) {
         preloaded.count_down();

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   AddConfigCommands(app, &run);
   AddOfflineCommands(app, &run);
   AddImportCommand(app, &run);
+  AddUsersCommand(app, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -42,18 +42,21 @@ struct NodeFlags {
   uint64_t timeout_s = 0;
 };
 
-ClientOptions OneNode(const std::string& endpoint, uint64_t timeout_ms) {
+ClientOptions OneNode(const ClientFlags& flags, const std::string& endpoint, uint64_t timeout_ms) {
   ClientOptions o{{endpoint}, timeout_ms, std::min<uint64_t>(timeout_ms, 2000)};
   o.attempt_timeout_ms = timeout_ms;  // the only endpoint: its attempt is the whole call
+  // A bad --password-file shows as the node refusing the login.
+  (void)ApplyCredentials(flags, &o);
   return o;
 }
 
 // On a thread of its own: a Client owns its thread's KJ event loop, and the caller may hold one
 // (DecommissionRun asks the other members while its own client lives).
-Result<NodeStatusReply> AskStatus(const std::string& endpoint, uint64_t timeout_ms) {
+Result<NodeStatusReply> AskStatus(const ClientFlags& flags, const std::string& endpoint,
+                                  uint64_t timeout_ms) {
   Result<NodeStatusReply> out = Status::Internal("status not asked");
   std::thread asker([&] {
-    Client client(OneNode(endpoint, timeout_ms));
+    Client client(OneNode(flags, endpoint, timeout_ms));
     out = client.Status();
   });
   asker.join();
@@ -87,7 +90,7 @@ class DecommissionRun {
       : flags_(flags),
         endpoint_(std::move(endpoint)),
         self_(std::move(self)),
-        client_(OneNode(endpoint_, flags.client.timeout_ms)),
+        client_(OneNode(flags.client, endpoint_, flags.client.timeout_ms)),
         line_(flags.client.json ? std::cerr : std::cout,
               flags.client.json ? STDERR_FILENO : STDOUT_FILENO, kDecommissionPlainProgressMs),
         deadline_ms_(MonotonicMs() + flags.timeout_s * 1000) {}
@@ -164,7 +167,8 @@ class DecommissionRun {
   bool SeenLeftByOthers(std::string* seen) {
     for (const cluster::MemberView& m : self_.members) {
       if (m.state.id == self_.id || m.state.status == cluster::MemberStatus::kLeft) continue;
-      Result<NodeStatusReply> other = AskStatus(m.state.address, flags_.client.timeout_ms);
+      Result<NodeStatusReply> other =
+          AskStatus(flags_.client, m.state.address, flags_.client.timeout_ms);
       if (!other.ok()) continue;
       for (const cluster::MemberView& v : other->members) {
         if (v.state.id != self_.id) continue;
@@ -249,7 +253,7 @@ int RunDecommission(const NodeFlags& flags) {
   if (!endpoint.ok()) {
     return Fail(kExitUsage, endpoint.status().message(), "give --endpoints HOST:PORT of one node");
   }
-  auto self = AskStatus(*endpoint, flags.client.timeout_ms);
+  auto self = AskStatus(flags.client, *endpoint, flags.client.timeout_ms);
   if (!self.ok()) {
     return Fail(
         ExitCodeFor(self.status()),
@@ -271,10 +275,10 @@ int RunCleanup(const NodeFlags& flags) {
   std::string first_failed;
   for (const std::string& endpoint : *endpoints) {
     std::string name = endpoint;
-    if (auto status = AskStatus(endpoint, flags.client.timeout_ms); status.ok()) {
+    if (auto status = AskStatus(flags.client, endpoint, flags.client.timeout_ms); status.ok()) {
       name = status->name;
     }
-    Client client(OneNode(endpoint, flags.timeout_s * 1000));
+    Client client(OneNode(flags.client, endpoint, flags.timeout_s * 1000));
     Result<CleanupReply> r = client.Cleanup();
     json row = {{"name", name}, {"address", endpoint}, {"ok", r.ok()}};
     if (r.ok()) {

@@ -190,7 +190,9 @@ NodeOutcome RepairNode(const RepairFlags& flags, const Target& target,
     return outcome;
   }
   const uint64_t timeout_ms = flags.client.timeout_ms;
-  Client client(ClientOptions{{target.address}, timeout_ms, std::min<uint64_t>(timeout_ms, 2000)});
+  ClientOptions options{{target.address}, timeout_ms, std::min<uint64_t>(timeout_ms, 2000)};
+  (void)ApplyCredentials(flags.client, &options);  // checked by MakeClient before
+  Client client(std::move(options));
   auto started = client.Repair(spans);
   if (!started.ok()) {
     outcome.status = Status(started.status().code(),

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #ifdef CAUSEWAY_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -33,8 +34,10 @@
 #include "cluster/ceiling.h"
 #include "cluster/startup.h"
 #include "engine/engine.h"
+#include "rpc/cluster_secret.h"
 #include "rpc/engine_ports.h"
 #include "rpc/server.h"
+#include "rpc/users.h"
 #include "tools/internal/commands.h"
 #include "tools/internal/config.h"
 #include "tools/internal/logging.h"
@@ -274,6 +277,36 @@ void NotifySupervisor(bool serving) {
 #endif
 }
 
+// The cluster secret and the users file (docs/operations.md, "Security"), and a descriptor limit
+// raised to the hard limit, so that a connection flood meets the listener's bounds (which close
+// the oldest unauthenticated connection) rather than accept() failing with EMFILE.
+Status LoadSecurity(const ServeConfig& config, ServerOptions* options, spdlog::logger& log) {
+  if (!config.cluster_secret_file.empty()) {
+    auto secret = rpc::ClusterSecret::Load(config.cluster_secret_file);
+    if (!secret.ok()) return secret.status();
+    options->cluster_secret = std::make_shared<const rpc::ClusterSecret>(std::move(*secret));
+  }
+  if (!config.users_file.empty()) {
+    auto users = rpc::Users::Load(config.users_file);
+    if (!users.ok()) return users.status();
+    if (users->size() == 0) {
+      return Status::InvalidArgument("users file " + config.users_file +
+                                     " has no users: add one with `causeway users add`");
+    }
+    options->users = std::make_shared<const rpc::Users>(std::move(*users));
+  }
+  log.info("security: peers {}, clients {}{}",
+           options->cluster_secret ? "must prove the cluster secret" : "NOT authenticated",
+           options->users ? "must log in" : "NOT authenticated",
+           config.insecure ? " (insecure)" : "");
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &files) != 0) log.warn("cannot raise RLIMIT_NOFILE");
+  }
+  return Status::Ok();
+}
+
 int RunNode(const ServeConfig& config) {
   auto log = MakeLogger(config.node_id, config.log_format, config.log_level);
   ExitWithFaketimeWrapper(*log);
@@ -309,6 +342,9 @@ int RunNode(const ServeConfig& config) {
   }
   options.http_listen = config.http_listen == "off" ? "" : config.http_listen;
   options.on_lifecycle = NotifySupervisor;
+  if (Status s = LoadSecurity(config, &options, *log); !s.ok()) {
+    return FailStatus("cannot start node " + config.node_id, s);
+  }
   if (Status s = RestoreIdentity(**engine, config, &options.node, *log); !s.ok()) {
     log->error("{}", s.ToString());
     return FailStatus("cannot start node " + config.node_id, s);
@@ -366,7 +402,10 @@ void AddServeCommand(CLI::App& app, CommandSlot* slot) {
     if (!key.default_value.empty()) help += " (default " + std::string(key.default_value) + ")";
     help += " [env " + EnvName(key.name) + "]";
     std::string name(key.name);
-    flags->options[name] = cmd->add_option(FlagName(key.name), flags->raw[name], help);
+    // --insecure alone means true (a flag); the other keys take a value.
+    flags->options[name] =
+        name == "insecure" ? cmd->add_flag(FlagName(key.name) + "{true}", flags->raw[name], help)
+                           : cmd->add_option(FlagName(key.name), flags->raw[name], help);
   }
   cmd->add_option("--config", flags->config_file, "TOML file of settings [env CAUSEWAY_CONFIG]");
   cmd->add_flag("--print-config", flags->print_config,

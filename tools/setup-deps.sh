@@ -19,6 +19,7 @@ PACKAGES=(
   libxxhash-dev
   libhiredis-dev  # `causeway bench --backend resp` (tools/internal/bench_backend.cc)
   redis-server redis-tools etcd-server etcd-client  # bench/compare.sh references
+  libsodium-dev  # cluster secret HMAC, users' Argon2id hashes
   python3
   strace faketime  # fault injection in tests/cluster_proc (disk errors, skewed clocks)
   redis-tools python3-redis  # the RESP gateway's tests drive real redis-cli, redis-benchmark, redis-py

@@ -102,7 +102,8 @@ std::string DiskState(const NodeStatusReply::Disk& d) {
   return d.below_reserve ? "below reserve" : "ok";
 }
 
-json CollectStatus(const std::vector<std::string>& endpoints, uint64_t timeout_ms) {
+json CollectStatus(const ClientFlags& flags, const std::vector<std::string>& endpoints,
+                   uint64_t timeout_ms) {
   std::map<NodeId, json> rows;
   json unreachable = json::array();
   auto row_for = [&](NodeId id) -> json& {
@@ -111,7 +112,12 @@ json CollectStatus(const std::vector<std::string>& endpoints, uint64_t timeout_m
     return row;
   };
   for (const auto& endpoint : endpoints) {
-    Client client(ClientOptions{{endpoint}, timeout_ms, std::min<uint64_t>(timeout_ms, 2000)});
+    ClientOptions options{{endpoint}, timeout_ms, std::min<uint64_t>(timeout_ms, 2000)};
+    if (Status s = ApplyCredentials(flags, &options); !s.ok()) {
+      unreachable.push_back({{"endpoint", endpoint}, {"error", s.ToString()}});
+      continue;
+    }
+    Client client(std::move(options));
     auto reply = client.Status();
     if (!reply.ok()) {
       unreachable.push_back({{"endpoint", endpoint}, {"error", reply.status().ToString()}});
@@ -264,7 +270,7 @@ void PrintRepairCounters(const json& nodes) {
 int RunStatus(const StatusFlags& flags) {
   auto endpoints = ParseEndpoints(flags.client.endpoints);
   if (!endpoints.ok()) return Fail(kExitUsage, endpoints.status().message());
-  json status = CollectStatus(*endpoints, flags.client.timeout_ms);
+  json status = CollectStatus(flags.client, *endpoints, flags.client.timeout_ms);
   if (flags.client.json) {
     std::cout << status.dump() << "\n";
   } else {

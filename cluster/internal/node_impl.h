@@ -136,10 +136,25 @@ struct NodeCore::Impl final : internal::ClusterView {
   }
   // A version anti-entropy fetched from a peer, before we apply it: as a replicated write.
   Status AcceptPulled(const Version& v) {
-    Status s = clock->Update(v.timestamp);
+    Status s = ValidateVersion(v);
+    if (s.ok()) s = CheckWriter(v.writer, 0);
+    if (!s.ok()) return s;
+    s = clock->Update(v.timestamp);
     if (s.code() == ErrorCode::kClockSkew) counters.clock_skew_rejections++;
     if (s.ok()) max_replicated_ms = std::max(max_replicated_ms, HlcPhysicalMs(v.timestamp));
     return s;
+  }
+
+  // Forged metadata (docs/design.md, "Threat model"): a version whose writer is neither us, the
+  // member sending it, nor any member we know (members are never forgotten, so old writers stay
+  // known) was not written through this cluster, and is refused on every path that applies
+  // another node's versions (replicate, hints, anti-entropy, streaming).
+  Status CheckWriter(NodeId writer, NodeId from) const {
+    if (writer == id || (from != 0 && writer == from) || membership.Find(writer) != nullptr) {
+      return Status::Ok();
+    }
+    return Status::InvalidArgument(
+        StrCat("version written by node ", writer, ", which is not a member of this cluster"));
   }
 
   // ---- catching up after being away (docs/design.md, "Catching up")
@@ -438,6 +453,7 @@ struct NodeCore::Impl final : internal::ClusterView {
   void OnReplicate(NodeId from, const ReplicateRequest& r, TimeMs now, Actions* out) {
     Status s = ValidateKey(r.key);
     if (s.ok()) s = ValidateVersion(r.version);
+    if (s.ok()) s = CheckWriter(r.version.writer, from);
     if (s.ok()) {
       s = clock->Update(r.version.timestamp);
       if (s.code() == ErrorCode::kClockSkew) counters.clock_skew_rejections++;

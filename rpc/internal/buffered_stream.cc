@@ -1,5 +1,7 @@
 #include "rpc/internal/buffered_stream.h"
 
+#include <capnp/common.h>
+
 #include <algorithm>
 #include <cstring>
 #include <utility>
@@ -18,26 +20,85 @@ size_t BufferedStream::TakeBuffered(kj::byte* out, size_t max_bytes) {
   return n;
 }
 
+// capnp's segment table: a 32-bit count minus one, a 32-bit size (in words) per segment, padding
+// to a word; then the segments. capnp itself refuses more than 512 segments.
+constexpr uint32_t kFrameSegmentsMax = 512;
+
+size_t BufferedStream::Observe(const kj::byte* out, size_t n) {
+  if (observer_ == nullptr) return n;
+  size_t i = 0;
+  while (i < n) {
+    if (phase_ == FramePhase::kBody) {
+      size_t take = static_cast<size_t>(std::min<uint64_t>(body_left_, n - i));
+      i += take;
+      body_left_ -= take;
+      if (body_left_ == 0) {
+        observer_->OnFrameEnd();
+        phase_ = FramePhase::kCount;
+      }
+      continue;
+    }
+    if (phase_ == FramePhase::kPadding) {
+      size_t take = std::min(padding_left_, n - i);
+      i += take;
+      padding_left_ -= take;
+    } else {
+      field_ |= static_cast<uint32_t>(out[i++]) << (8 * field_bytes_);
+      if (++field_bytes_ < 4) continue;
+      const uint32_t value = field_;
+      field_ = 0;
+      field_bytes_ = 0;
+      if (phase_ == FramePhase::kCount) {
+        if (value >= kFrameSegmentsMax) {
+          kj::throwFatalException(KJ_EXCEPTION(FAILED, "frame with too many segments", value));
+        }
+        sizes_left_ = value + 1;
+        frame_words_ = 0;
+        header_bytes_ = 4 + 4 * static_cast<size_t>(sizes_left_);
+        padding_left_ = header_bytes_ % 8;
+        header_bytes_ += padding_left_;
+        phase_ = FramePhase::kSizes;
+        continue;
+      }
+      frame_words_ += value;  // kSizes
+      if (--sizes_left_ > 0) continue;
+      phase_ = FramePhase::kPadding;
+    }
+    if (phase_ == FramePhase::kPadding && padding_left_ == 0) {
+      body_left_ = frame_words_ * sizeof(capnp::word);
+      Status s = observer_->OnFrameStart(header_bytes_ + body_left_);
+      if (!s.ok()) kj::throwFatalException(KJ_EXCEPTION(FAILED, s.ToString().c_str()));
+      phase_ = FramePhase::kBody;
+      if (body_left_ == 0) {
+        observer_->OnFrameEnd();
+        phase_ = FramePhase::kCount;
+      }
+    }
+  }
+  return n;
+}
+
 kj::Promise<size_t> BufferedStream::tryRead(void* buffer, size_t min_bytes, size_t max_bytes) {
-  auto* out = static_cast<kj::byte*>(buffer);
+  auto* start = static_cast<kj::byte*>(buffer);
+  kj::byte* out = start;
   size_t served = TakeBuffered(out, max_bytes);
-  if (served >= min_bytes) return served;
+  if (served >= min_bytes) return Observe(start, served);
   out += served;
   min_bytes -= served;
   max_bytes -= served;
   ++inner_reads_;
   if (max_bytes >= buffer_bytes_) {
     // A large frame: what is left goes straight to the caller, no copy and no bigger buffer.
-    return inner_->tryRead(out, min_bytes, max_bytes).then([served](size_t n) {
-      return served + n;
+    return inner_->tryRead(out, min_bytes, max_bytes).then([this, start, served](size_t n) {
+      return Observe(start, served + n);
     });
   }
   if (buffer_.size() == 0) buffer_ = kj::heapArray<kj::byte>(buffer_bytes_);
   // The buffer is empty here (TakeBuffered drained it), so it is filled from its start.
   return inner_->tryRead(buffer_.begin(), min_bytes, buffer_.size())
-      .then([this, out, max_bytes, served](size_t n) {
+      .then([this, start, out, max_bytes, served](size_t n) {
         end_ = n;
-        return served + TakeBuffered(out, max_bytes);
+        return Observe(start, served + TakeBuffered(out, max_bytes));
       });
 }
 

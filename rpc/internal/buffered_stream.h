@@ -28,8 +28,22 @@
 #include <kj/vector.h>
 
 #include "base/limits.h"
+#include "base/status.h"
 
 namespace causeway::rpc {
+
+// Sees the Cap'n Proto framing of what a BufferedStream reads (segment table, then body), before
+// the reader gets it: so a frame can be refused from its header alone, before capnp allocates
+// its body. Used by the listener for the pre-authentication size limit and the node-wide budget
+// of half-received frames (rpc/internal/listener.h).
+class FrameObserver {
+ public:
+  virtual ~FrameObserver() = default;
+  // A frame of `bytes` (segment table included) begins. A failure is thrown to the reader (the
+  // connection closes).
+  virtual Status OnFrameStart(size_t bytes) = 0;
+  virtual void OnFrameEnd() = 0;
+};
 
 class BufferedStream final : public kj::AsyncIoStream {
  public:
@@ -56,11 +70,17 @@ class BufferedStream final : public kj::AsyncIoStream {
   }
   kj::Maybe<int> getFd() const override { return inner_->getFd(); }
 
+  // Borrowed; must outlive the stream's reads. Null: framing is not watched.
+  void set_frame_observer(FrameObserver* observer) { observer_ = observer; }
+
   // Inner reads and writes issued so far (each at most one syscall once the socket is ready).
   uint64_t inner_reads() const { return inner_reads_; }
   uint64_t inner_writes() const { return inner_writes_; }
 
  private:
+  // Feeds `n` bytes just read into the caller's `out` to the framing parser; returns n (throws
+  // the observer's refusal).
+  size_t Observe(const kj::byte* out, size_t n);
   // Copies up to `max_bytes` buffered bytes to `out`; returns how many.
   size_t TakeBuffered(kj::byte* out, size_t max_bytes);
   template <typename Retry, typename Direct>
@@ -75,6 +95,18 @@ class BufferedStream final : public kj::AsyncIoStream {
   size_t begin_ = 0;            // buffered bytes are buffer_[begin_, end_)
   size_t end_ = 0;
   uint64_t inner_reads_ = 0;
+
+  // The framing parser (Observe): segment count, segment sizes, padding, then the body.
+  enum class FramePhase { kCount, kSizes, kPadding, kBody };
+  FrameObserver* observer_ = nullptr;
+  FramePhase phase_ = FramePhase::kCount;
+  uint32_t field_ = 0;       // the little-endian word being assembled
+  size_t field_bytes_ = 0;   // bytes of it so far
+  uint32_t sizes_left_ = 0;  // segment sizes still to read
+  size_t padding_left_ = 0;
+  uint64_t frame_words_ = 0;  // body words announced so far
+  size_t header_bytes_ = 0;
+  uint64_t body_left_ = 0;
 
   kj::Vector<kj::byte> queue_;    // written by callers, not yet sent
   kj::Vector<kj::byte> sending_;  // the queue being sent; swapped with queue_, capacity reused

@@ -19,6 +19,14 @@ void ThrowIfError(const Status& s) {
   if (!s.ok()) ThrowStatus(s);
 }
 
+// Role checks (rpc/users.h): kInvalidArgument, which a client does not retry elsewhere.
+Status Require(const ConnStats& conn, Role needed, std::string_view what) {
+  if (RoleAllows(conn.role, needed)) return Status::Ok();
+  return Status::InvalidArgument("permission denied: " + std::string(what) + " needs the " +
+                                 std::string(RoleName(needed)) + " role (this login has " +
+                                 std::string(RoleName(conn.role)) + ")");
+}
+
 // Words a reply needs beyond its value and session: the RPC Return, payload and Version structs
 // and their pointers (an overestimate only wastes a few zeroed words).
 constexpr size_t kReplyOverheadWords = 48;
@@ -125,6 +133,7 @@ class ClientApi final : public wire::ClientApi::Server {
   kj::Promise<void> multiGet(MultiGetContext context) override;
   kj::Promise<void> multiPut(MultiPutContext context) override;
   kj::Promise<void> admin(AdminContext context) override {
+    if (Status s = Require(*conn_, Role::kRead, "admin"); !s.ok()) return ToException(s);
     context.getResults().setAdmin(kj::heap<AdminApi>(host_, conn_));
     return kj::READY_NOW;
   }
@@ -143,6 +152,7 @@ class ClientApi final : public wire::ClientApi::Server {
 };
 
 kj::Promise<void> ClientApi::get(GetContext context) {
+  if (Status s = Require(*conn_, Role::kRead, "get"); !s.ok()) return ToException(s);
   auto params = context.getParams();
   auto read = ReadFromWire(params.getKey(), params.getOptions());
   if (!read.ok()) return ToException(read.status());
@@ -163,6 +173,9 @@ kj::Promise<cluster::ClientResult> ClientApi::WriteOne(capnp::Data::Reader key,
 
 template <typename Context>
 kj::Promise<void> ClientApi::Write(Context context, capnp::Data::Reader value, bool tombstone) {
+  if (Status s = Require(*conn_, Role::kWrite, tombstone ? "delete" : "put"); !s.ok()) {
+    return ToException(s);
+  }
   auto params = context.getParams();
   return WriteOne(params.getKey(), value, tombstone, params.getOptions())
       .then([context](cluster::ClientResult r) mutable {
@@ -184,6 +197,7 @@ kj::Promise<void> ClientApi::delete_(DeleteContext context) {
 }
 
 kj::Promise<void> ClientApi::multiGet(MultiGetContext context) {
+  if (Status s = Require(*conn_, Role::kRead, "multiGet"); !s.ok()) return ToException(s);
   auto params = context.getParams();
   auto keys = params.getKeys();
   size_t bytes = 0;
@@ -208,6 +222,7 @@ kj::Promise<void> ClientApi::multiGet(MultiGetContext context) {
 }
 
 kj::Promise<void> ClientApi::multiPut(MultiPutContext context) {
+  if (Status s = Require(*conn_, Role::kWrite, "multiPut"); !s.ok()) return ToException(s);
   auto params = context.getParams();
   auto entries = params.getEntries();
   size_t bytes = 0;
@@ -241,6 +256,10 @@ kj::Promise<void> AdminApi::status(StatusContext context) {
   out.setId(st.id);
   out.setName(st.name);
   out.setAddress(st.address);
+  auto list = out.initMembers(st.members.size());
+  for (size_t i = 0; i < st.members.size(); ++i) MemberViewToWire(st.members[i], list[i]);
+  // Below the admin role: the node and its member view only, not its counters and disk.
+  if (!RoleAllows(conn_->role, Role::kAdmin)) return kj::READY_NOW;
   out.setKeys(stats.keys_estimate);
   out.setBytes(stats.live_bytes);
   out.setSyncMode(std::string(SyncModeName(host_.engine().sync_mode())));
@@ -277,8 +296,6 @@ kj::Promise<void> AdminApi::status(StatusContext context) {
   d.setLogLinesDropped(stats.log_lines_dropped);
   CountersToWire(counters, out);
   StreamStatusToWire(st.stream, out.initStream());
-  auto list = out.initMembers(st.members.size());
-  for (size_t i = 0; i < st.members.size(); ++i) MemberViewToWire(st.members[i], list[i]);
   return kj::READY_NOW;
 }
 
@@ -290,6 +307,7 @@ kj::Promise<void> AdminApi::ring(RingContext context) {
 }
 
 kj::Promise<void> AdminApi::explain(ExplainContext context) {
+  if (Status s = Require(*conn_, Role::kAdmin, "explain"); !s.ok()) return ToException(s);
   auto key = KeyFromWire(context.getParams().getKey());
   if (!key.ok()) return ToException(key.status());
   return host_.Explain(std::move(key).value(), conn_)
@@ -315,6 +333,7 @@ kj::Promise<void> AdminApi::explain(ExplainContext context) {
 }
 
 kj::Promise<void> AdminApi::repair(RepairContext context) {
+  if (Status s = Require(*conn_, Role::kAdmin, "repair"); !s.ok()) return ToException(s);
   auto spans = SpansFromWire(context.getParams().getSpans());
   if (!spans.ok()) return ToException(spans.status());
   Result<uint64_t> id = host_.StartRepair(*spans);
@@ -332,6 +351,7 @@ kj::Promise<void> AdminApi::repairStatus(RepairStatusContext context) {
 
 // A refusal is an expected outcome: a value in the results, not an exception.
 kj::Promise<void> AdminApi::decommission(DecommissionContext context) {
+  if (Status s = Require(*conn_, Role::kAdmin, "decommission"); !s.ok()) return ToException(s);
   Status s = host_.StartDecommission();
   if (!s.ok()) ErrorToWire(s, context.getResults().initError());
   return kj::READY_NOW;
@@ -364,6 +384,7 @@ kj::Promise<void> AdminApi::health(HealthContext context) {
 }
 
 kj::Promise<void> AdminApi::cleanup(CleanupContext context) {
+  if (Status s = Require(*conn_, Role::kAdmin, "cleanup"); !s.ok()) return ToException(s);
   return host_.Cleanup().then([context](Result<CleanupResult> r) mutable {
     auto out = context.getResults();
     if (!r.ok()) {

@@ -67,7 +67,7 @@ kj::Promise<kj::Own<ClientCore::Conn>> ClientCore::OpenOne(const std::string& en
   return io.provider->getNetwork()
       .parseAddress(endpoint)
       .then([](kj::Own<kj::NetworkAddress> a) { return a->connect().attach(kj::mv(a)); })
-      .then([](kj::Own<kj::AsyncIoStream> stream) {
+      .then([this](kj::Own<kj::AsyncIoStream> stream) {
         auto c = kj::heap<Conn>();
         // Replies to pipelined calls arrive in batches: one read syscall for each batch.
         c->stream = kj::heap<rpc::BufferedStream>(kj::mv(stream));
@@ -79,7 +79,16 @@ kj::Promise<kj::Own<ClientCore::Conn>> ClientCore::OpenOne(const std::string& en
         capnp::MallocMessageBuilder vat;
         auto id = vat.initRoot<capnp::rpc::twoparty::VatId>();
         id.setSide(capnp::rpc::twoparty::Side::SERVER);
-        c->api = c->rpc->bootstrap(id).castAs<wire::Bootstrap>().clientRequest().send().getClient();
+        auto bootstrap = c->rpc->bootstrap(id).castAs<wire::Bootstrap>();
+        if (options.user.empty()) {
+          c->api = bootstrap.clientRequest().send().getClient();
+        } else {
+          auto login = bootstrap.loginRequest();
+          login.setUser(options.user);
+          login.setPassword(kj::arrayPtr(reinterpret_cast<const kj::byte*>(options.password.data()),
+                                         options.password.size()));
+          c->api = login.send().getClient();
+        }
         return c;
       });
 }
@@ -90,12 +99,18 @@ kj::Promise<kj::Own<ClientCore::Conn>> ClientCore::OpenOne(const std::string& en
 kj::Promise<causeway::Status> ClientCore::Probe(size_t i, kj::TimePoint attempt_deadline,
                                                 bool last_chance) {
   const uint64_t until_ms = MsUntil(attempt_deadline);
-  const uint64_t probe_ms = last_chance ? until_ms : std::min(options.probe_timeout_ms, until_ms);
+  const uint64_t probe_timeout_ms =
+      options.probe_timeout_ms + (options.user.empty() ? 0 : kClientLoginProbeExtraMs);
+  const uint64_t probe_ms = last_chance ? until_ms : std::min(probe_timeout_ms, until_ms);
   auto ping = targets[i].pending.front()->api.pingRequest().send().ignoreResult();
   return Deadline(kj::mv(ping), probe_ms, "probe")
       .then([]() { return causeway::Status::Ok(); },
             [this, i, probe_ms](kj::Exception&& e) {
               causeway::Status s = rpc::FromException(e);
+              // Refused credentials or role: another node would refuse them too.
+              if (s.code() == ErrorCode::kInvalidArgument) {
+                return causeway::Status::InvalidArgument(options.endpoints[i] + ": " + s.message());
+              }
               if (s.code() == ErrorCode::kTimeout) SkipForAWhile(i);
               return causeway::Status::Unavailable(StrCat(
                   options.endpoints[i], " accepted the connection but did not answer within ",

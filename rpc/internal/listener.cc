@@ -8,10 +8,13 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "base/limits.h"
+#include "base/strings.h"
 #include "rpc/internal/buffered_stream.h"
 
 namespace causeway::rpc {
@@ -81,8 +84,58 @@ int BoundPort(int fd) {
                                           : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
 }
 
+// The frame budget and pre-authentication size limit of one connection (FrameObserver).
+class Listener::FrameGate final : public FrameObserver {
+ public:
+  FrameGate(Listener& listener, ConnStats& stats) : listener_(listener), stats_(stats) {}
+  ~FrameGate() override { Release(); }
+  FrameGate(const FrameGate&) = delete;
+  FrameGate& operator=(const FrameGate&) = delete;
+
+  Status OnFrameStart(size_t bytes) override {
+    if (!stats_.authenticated && bytes > kPreAuthFrameBytesMax) {
+      listener_.log_->warn("event=frame_refused reason=pre_auth_size bytes={} max={} source={}",
+                           bytes, kPreAuthFrameBytesMax, stats_.source);
+      return Status::InvalidArgument(StrCat("a frame of ", bytes,
+                                            " bytes before authentication (at most ",
+                                            kPreAuthFrameBytesMax, ")"));
+    }
+    if (bytes <= kRpcReadBufferBytes) return Status::Ok();
+    if (listener_.partial_frame_bytes_ + bytes > kPartialFrameBudgetBytes) {
+      listener_.log_->warn(
+          "event=frame_refused reason=partial_frame_budget bytes={} reserved={} budget={} "
+          "source={}",
+          bytes, listener_.partial_frame_bytes_, kPartialFrameBudgetBytes, stats_.source);
+      return Status::Overloaded("the node's budget for half-received frames is full");
+    }
+    listener_.partial_frame_bytes_ += bytes;
+    reserved_ = bytes;
+    started_ms_ = MonotonicMs();
+    return Status::Ok();
+  }
+  void OnFrameEnd() override { Release(); }
+
+  // A frame is arriving slower than kPartialFrameBytesPerSMin (after kPartialFrameMsMin).
+  bool TooSlow(uint64_t now_ms) const {
+    return reserved_ > 0 &&
+           now_ms - started_ms_ > kPartialFrameMsMin + reserved_ * 1000 / kPartialFrameBytesPerSMin;
+  }
+
+ private:
+  void Release() {
+    listener_.partial_frame_bytes_ -= reserved_;
+    reserved_ = 0;
+  }
+
+  Listener& listener_;
+  ConnStats& stats_;
+  size_t reserved_ = 0;
+  uint64_t started_ms_ = 0;
+};
+
 struct Listener::Connection {
   std::shared_ptr<ConnStats> stats;
+  kj::Own<FrameGate> gate;  // outlives the stream that reports to it
   kj::Own<kj::AsyncIoStream> stream;
   kj::Own<capnp::TwoPartyVatNetwork> network;
   kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> rpc;
@@ -126,17 +179,109 @@ kj::Promise<void> Listener::AcceptLoop() {
       });
 }
 
+namespace {
+
+// The remote IP address of an accepted stream ("" if unknown).
+std::string SourceOf(kj::AsyncIoStream& stream) {
+  sockaddr_storage addr{};
+  kj::uint len = sizeof(addr);
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions(
+                      [&]() { stream.getpeername(reinterpret_cast<sockaddr*>(&addr), &len); })) {
+    return "";
+  }
+  char text[INET6_ADDRSTRLEN] = {};
+  if (addr.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&addr)->sin_addr, text, sizeof(text));
+  } else if (addr.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&addr)->sin6_addr, text, sizeof(text));
+  }
+  return text;
+}
+
+// Logs the 1st, 2nd, 4th, ... and every 1000th of a flood's events, not each.
+bool WorthLogging(uint64_t count) { return (count & (count - 1)) == 0 || count % 1000 == 0; }
+
+}  // namespace
+
+bool Listener::EvictOldestPreAuth(const std::string& source) {
+  std::set<uint64_t>& ids = source.empty() ? preauth_ : preauth_by_source_[source];
+  while (!ids.empty()) {
+    const uint64_t id = *ids.begin();
+    auto it = connections_.find(id);
+    if (it == connections_.end() || it->second->stats->authenticated) {
+      // Authenticated since: no longer a candidate.
+      const std::string src = it == connections_.end() ? source : it->second->stats->source;
+      preauth_.erase(id);
+      preauth_by_source_[src].erase(id);
+      ids.erase(id);
+      continue;
+    }
+    Erase(id, nullptr);
+    if (WorthLogging(++counters_.evicted)) {
+      log_->warn(
+          "event=connection_evicted reason=connection_bounds evicted={} connections={} "
+          "pre_auth={} source={}",
+          counters_.evicted, connections_.size(), preauth_.size(), source);
+    }
+    return true;
+  }
+  return false;
+}
+
+bool Listener::Admit(const std::string& source) {
+  while (preauth_by_source_[source].size() >= kPreAuthConnectionsPerSourceMax) {
+    if (!EvictOldestPreAuth(source)) break;
+  }
+  while (preauth_.size() >= kPreAuthConnectionsMax) {
+    if (!EvictOldestPreAuth("")) break;
+  }
+  while (per_source_[source] >= kConnectionsPerSourceMax) {
+    if (!EvictOldestPreAuth(source)) return false;
+  }
+  while (connections_.size() >= kClientConnectionsMax) {
+    if (!EvictOldestPreAuth("")) return false;
+  }
+  return true;
+}
+
+void Listener::Erase(uint64_t id, const char* reason) {
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  const std::string source = it->second->stats->source;
+  if (reason != nullptr) {
+    log_->info("event=connection_closed reason={} source={} peer={:x}", reason, source,
+               it->second->stats->peer_node);
+  }
+  if (auto ps = per_source_.find(source); ps != per_source_.end() && --ps->second == 0) {
+    per_source_.erase(ps);
+  }
+  preauth_.erase(id);
+  if (auto pa = preauth_by_source_.find(source); pa != preauth_by_source_.end()) {
+    pa->second.erase(id);
+    if (pa->second.empty()) preauth_by_source_.erase(pa);
+  }
+  connections_.erase(it);
+}
+
 void Listener::OnAccepted(kj::Own<kj::AsyncIoStream> stream) {
-  if (connections_.size() >= kClientConnectionsMax) {
-    log_->warn("event=connection_refused reason=too_many_connections max={}",
-               kClientConnectionsMax);
+  std::string source = SourceOf(*stream);
+  if (!Admit(source)) {
+    if (WorthLogging(++counters_.refused)) {
+      log_->warn("event=connection_refused reason=too_many_connections max={} refused={}",
+                 kClientConnectionsMax, counters_.refused);
+    }
     return;  // dropping the stream closes it
   }
   auto conn = kj::heap<Connection>();
   conn->stats = std::make_shared<ConnStats>();
   conn->stats->last_activity_ms = MonotonicMs();
+  conn->stats->opened_ms = conn->stats->last_activity_ms;
+  conn->stats->source = source;
+  conn->gate = kj::heap<FrameGate>(*this, *conn->stats);
   // One read syscall per batch of pipelined messages instead of two per message.
-  conn->stream = kj::heap<BufferedStream>(kj::mv(stream));
+  auto buffered = kj::heap<BufferedStream>(kj::mv(stream));
+  buffered->set_frame_observer(conn->gate.get());
+  conn->stream = kj::mv(buffered);
   capnp::ReaderOptions reader;
   reader.traversalLimitInWords = kTraversalWordsMax;
   conn->network = kj::heap<capnp::TwoPartyVatNetwork>(*conn->stream,
@@ -147,10 +292,13 @@ void Listener::OnAccepted(kj::Own<kj::AsyncIoStream> stream) {
   conn->watch = conn->network->onDisconnect()
                     .then([this, id]() {
                       // Not from inside the connection's own callback: a later turn.
-                      tasks_->add(kj::evalLater([this, id]() { connections_.erase(id); }));
+                      tasks_->add(kj::evalLater([this, id]() { Erase(id, nullptr); }));
                     })
                     .eagerlyEvaluate(nullptr);
   connections_.emplace(id, kj::mv(conn));
+  ++per_source_[source];
+  preauth_.insert(id);
+  preauth_by_source_[source].insert(id);
 }
 
 void Listener::StopAccepting() {
@@ -159,14 +307,61 @@ void Listener::StopAccepting() {
 }
 
 void Listener::SweepIdle(uint64_t now_ms) {
-  for (auto it = connections_.begin(); it != connections_.end();) {
-    const ConnStats& s = *it->second->stats;
-    const bool idle =
-        s.in_flight == 0 && s.peer_node == 0 && now_ms - s.last_activity_ms >= idle_timeout_ms_;
-    it = idle ? connections_.erase(it) : std::next(it);
+  std::vector<std::pair<uint64_t, const char*>> closing;
+  for (const auto& [id, conn] : connections_) {
+    const ConnStats& s = *conn->stats;
+    if (s.close_wanted) {
+      ++counters_.security;
+      closing.emplace_back(id, "failed_authentication");
+    } else if (!s.authenticated && now_ms - s.opened_ms >= kHandshakeDeadlineMs) {
+      ++counters_.handshake_timeouts;
+      closing.emplace_back(id, nullptr);  // a flood's worth: counted, logged in sum below
+    } else if (conn->gate->TooSlow(now_ms)) {
+      ++counters_.slow_frames;
+      closing.emplace_back(id, "slow_frame");
+    } else if (s.in_flight == 0 && s.peer_node == 0 &&
+               now_ms - s.last_activity_ms >= idle_timeout_ms_) {
+      closing.emplace_back(id, nullptr);
+    }
+  }
+  const uint64_t timeouts_before = counters_.handshake_timeouts;
+  for (const auto& [id, reason] : closing) Erase(id, reason);
+  if (!closing.empty() && counters_.handshake_timeouts != timeouts_before) {
+    log_->info("event=handshake_timeouts total={} connections={}", counters_.handshake_timeouts,
+               connections_.size());
+  }
+  EnforceReplyBudget();
+}
+
+void Listener::EnforceReplyBudget() {
+  std::vector<std::pair<size_t, uint64_t>> queued;  // (bytes, id)
+  size_t total = 0;
+  for (auto& [id, conn] : connections_) {
+    size_t bytes = conn->network->getCurrentQueueSize();
+    if (bytes == 0) continue;
+    total += bytes;
+    queued.emplace_back(bytes, id);
+  }
+  if (total <= kQueuedReplyBudgetBytes && queued.size() > 0 &&
+      std::max_element(queued.begin(), queued.end())->first <= kConnectionQueuedReplyBytesMax) {
+    return;
+  }
+  std::sort(queued.rbegin(), queued.rend());
+  for (const auto& [bytes, id] : queued) {
+    if (total <= kQueuedReplyBudgetBytes && bytes <= kConnectionQueuedReplyBytesMax) break;
+    ++counters_.reply_budget;
+    log_->warn("event=connection_closed reason=queued_replies bytes={} node_total={}", bytes,
+               total);
+    Erase(id, nullptr);
+    total -= bytes;
   }
 }
 
-void Listener::CloseAll() { connections_.clear(); }
+void Listener::CloseAll() {
+  connections_.clear();
+  per_source_.clear();
+  preauth_.clear();
+  preauth_by_source_.clear();
+}
 
 }  // namespace causeway::rpc

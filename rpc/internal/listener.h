@@ -2,9 +2,23 @@
 //
 // Each accepted connection gets a read-buffering stream, a Cap'n Proto two-party network with the
 // traversal and flow limits of base/limits.h, and the bootstrap capability the server hands it.
-// At most kClientConnectionsMax connections are open; beyond that a new one is closed at once. A
-// client connection with nothing in flight for idle_timeout_ms is closed (SweepIdle); peer
+// A client connection with nothing in flight for idle_timeout_ms is closed (SweepIdle); peer
 // connections (hello() called) are kept.
+//
+// Budgets (docs/design.md, "Threat model"), so that floods and slow senders cost bounded memory
+// and never lock a well-behaved client out for long:
+// - connections: at most kClientConnectionsMax in total and kConnectionsPerSourceMax per source
+//   address; of them, pre-authentication ones (ConnStats::authenticated false) at most
+//   kPreAuthConnectionsMax and kPreAuthConnectionsPerSourceMax per source. At a bound, the oldest
+//   pre-authentication connection (of the same source when that bound is the one reached) is
+//   closed for the newcomer; only when none is left is the newcomer refused.
+// - a pre-authentication connection is closed after kHandshakeDeadlineMs, and may not send a
+//   frame over kPreAuthFrameBytesMax;
+// - frames over one read buffer reserve their size from a node-wide budget while they arrive
+//   (kPartialFrameBudgetBytes; refused beyond it) and must arrive at a minimum pace;
+// - replies queued in capnp for slow readers: over kConnectionQueuedReplyBytesMax on one
+//   connection, or kQueuedReplyBudgetBytes across all, the connection with most is closed.
+// Every closure for a budget is logged (event=connection_closed reason=...) and counted.
 //
 // Loop-thread only. Destroy before the KJ event loop.
 #pragma once
@@ -17,10 +31,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "base/status.h"
 #include "base/version.h"
+#include "rpc/users.h"
 
 namespace spdlog {
 class logger;
@@ -43,7 +59,20 @@ int BoundPort(int fd);
 struct ConnStats {
   size_t in_flight = 0;
   uint64_t last_activity_ms = 0;
-  NodeId peer_node = 0;  // from hello(); 0 for clients
+  NodeId peer_node = 0;  // from hello() or peerAuth; 0 for clients
+  // Security (rpc/internal/bootstrap.h). `authenticated`: the handshake is done (client() without
+  // a users file, login, peerAuth, or peer() without a secret); until then the connection is
+  // pre-authentication (frames at most kPreAuthFrameBytesMax, closed after kHandshakeDeadlineMs,
+  // the first to go when a connection bound is reached).
+  bool authenticated = false;
+  bool peer_authenticated = false;  // proved the cluster secret (or none is configured)
+  Role role = Role::kNone;          // what the client may call
+  std::string server_nonce;         // the open peerChallenge's, once
+  bool login_in_progress = false;
+  size_t login_failures = 0;
+  bool close_wanted = false;  // the listener closes it at its next sweep
+  uint64_t opened_ms = 0;
+  std::string source;  // the remote IP address
 };
 
 class Listener {
@@ -63,11 +92,29 @@ class Listener {
   // Closes every connection (teardown).
   void CloseAll();
   size_t connections() const { return connections_.size(); }
+  size_t partial_frame_bytes() const { return partial_frame_bytes_; }
+
+  struct Counters {
+    uint64_t evicted = 0;             // pre-authentication connections closed for a newcomer
+    uint64_t refused = 0;             // newcomers refused (no one left to close)
+    uint64_t handshake_timeouts = 0;  // closed: no handshake within kHandshakeDeadlineMs
+    uint64_t slow_frames = 0;         // closed: a frame arrived too slowly
+    uint64_t reply_budget = 0;        // closed: too many replies queued
+    uint64_t security = 0;            // closed after a failed login or peer proof
+  };
+  const Counters& counters() const { return counters_; }
 
  private:
   struct Connection;
+  class FrameGate;
   kj::Promise<void> AcceptLoop();
   void OnAccepted(kj::Own<kj::AsyncIoStream> stream);
+  // Makes room for a newcomer from `source`; false if it must be refused.
+  bool Admit(const std::string& source);
+  // Closes the oldest pre-authentication connection (of `source` if not empty); false if none.
+  bool EvictOldestPreAuth(const std::string& source);
+  void Erase(uint64_t id, const char* reason);
+  void EnforceReplyBudget();
 
   kj::Timer& timer_;
   const uint64_t idle_timeout_ms_;
@@ -75,6 +122,13 @@ class Listener {
   spdlog::logger* log_;
   kj::Own<kj::ConnectionReceiver> receiver_;
   std::map<uint64_t, kj::Own<Connection>> connections_;
+  // Connections by source address, and those still pre-authentication (ids ascend with age; an
+  // entry that has authenticated since is dropped when met).
+  std::map<std::string, size_t> per_source_;
+  std::map<std::string, std::set<uint64_t>> preauth_by_source_;
+  std::set<uint64_t> preauth_;
+  size_t partial_frame_bytes_ = 0;  // reserved by half-received frames, node-wide
+  Counters counters_;
   uint64_t next_conn_id_ = 0;
   kj::Own<kj::TaskSet::ErrorHandler> task_errors_;
   kj::Own<kj::TaskSet> tasks_;

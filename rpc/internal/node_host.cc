@@ -74,7 +74,7 @@ ErrorCode PeerOutcome(const cluster::PeerMessage& m) {
 
 NodeHost::NodeHost(cluster::NodeConfig config, Engine* engine, HybridClock* hlc,
                    cluster::CeilingStore* ceiling, StoragePool* storage, kj::Network& network,
-                   kj::Timer& timer, spdlog::logger* log)
+                   kj::Timer& timer, spdlog::logger* log, const ClusterSecret* cluster_secret)
     : engine_(engine),
       hlc_(hlc),
       storage_(storage),
@@ -87,7 +87,8 @@ NodeHost::NodeHost(cluster::NodeConfig config, Engine* engine, HybridClock* hlc,
           },
           [this](NodeId to, cluster::PeerMessage m) {
             if (!closed_) driver_.OnSendFailed(to, std::move(m));
-          })),
+          },
+          cluster_secret)),
       driver_(std::move(config), hlc, {this, storage, this, this, ceiling}) {
   storage_->Attach(&driver_);
   // Files staged by an earlier run are never finished: their senders start again.

@@ -45,9 +45,10 @@ class NodeHost final : public cluster::Transport,
  public:
   // `engine`, `hlc`, `storage` and `log` are borrowed.
   // `ceiling` (may be null) is the clock's started CeilingStore: the driver renews it.
+  // `cluster_secret` (may be null; borrowed): what our calls to peers prove (PeerLinks).
   NodeHost(cluster::NodeConfig config, Engine* engine, HybridClock* hlc,
            cluster::CeilingStore* ceiling, StoragePool* storage, kj::Network& network,
-           kj::Timer& timer, spdlog::logger* log);
+           kj::Timer& timer, spdlog::logger* log, const ClusterSecret* cluster_secret = nullptr);
   ~NodeHost() noexcept override;
 
   // ---- entry points of the Cap'n Proto APIs

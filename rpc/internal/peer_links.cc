@@ -71,7 +71,7 @@ struct PeerLinks::Link {
 
 PeerLinks::PeerLinks(kj::Network& network, kj::Timer& timer, NodeId self_id, std::string self_name,
                      std::string self_address, uint64_t call_timeout_ms, ReplyFn on_reply,
-                     FailedFn on_failed)
+                     FailedFn on_failed, const ClusterSecret* secret)
     : network_(network),
       timer_(timer),
       self_id_(self_id),
@@ -80,6 +80,7 @@ PeerLinks::PeerLinks(kj::Network& network, kj::Timer& timer, NodeId self_id, std
       call_timeout_ms_(call_timeout_ms),
       on_reply_(std::move(on_reply)),
       on_failed_(std::move(on_failed)),
+      secret_(secret),
       tasks_(kj::heap<kj::TaskSet>(ignore_errors)) {}
 
 PeerLinks::~PeerLinks() {
@@ -155,7 +156,8 @@ void PeerLinks::Connect(Link& link) {
     auto vat_id = vat.initRoot<capnp::rpc::twoparty::VatId>();
     vat_id.setSide(capnp::rpc::twoparty::Side::SERVER);
     auto bootstrap = conn->rpc->bootstrap(vat_id).castAs<wire::Bootstrap>();
-    wire::Peer::Client peer = bootstrap.peerRequest().send().getPeer();
+    wire::Peer::Client peer =
+        secret_ == nullptr ? bootstrap.peerRequest().send().getPeer() : Authenticate(bootstrap);
     auto hello = peer.helloRequest();
     hello.setNodeId(self_id_);
     hello.setName(self_name_);
@@ -168,6 +170,45 @@ void PeerLinks::Connect(Link& link) {
     return peer;
   });
   link.peer = wire::Peer::Client(kj::mv(peer));
+}
+
+// The challenge-response of rpc/cluster_secret.h: our proof for the peer's nonce, then the
+// peer's proof for ours, checked before the capability is used. Any failure reads as a lost
+// connection, so the link backs off and connects again (a peer being re-keyed comes back).
+wire::Peer::Client PeerLinks::Authenticate(wire::Bootstrap::Client bootstrap) {
+  const ClusterSecret* secret = secret_;
+  const NodeId self = self_id_;
+  auto authed =
+      bootstrap.peerChallengeRequest()
+          .send()
+          .then([bootstrap, secret, self](auto challenge) mutable {
+            auto server_nonce = challenge.getNonce();
+            std::string server(reinterpret_cast<const char*>(server_nonce.begin()),
+                               server_nonce.size());
+            std::string client = ClusterSecret::NewNonce();
+            auto req = bootstrap.peerAuthRequest();
+            req.setNodeId(self);
+            req.setNonce(BytesToWire(client));
+            req.setProof(BytesToWire(
+                secret->Proof(0, ClusterSecret::Direction::kClientToServer, self, server, client)));
+            return req.send().then([secret, self, server, client](auto answer) {
+              auto proof = answer.getProof();
+              std::string_view got(reinterpret_cast<const char*>(proof.begin()), proof.size());
+              if (secret->Verify(got, ClusterSecret::Direction::kServerToClient, self, server,
+                                 client) < 0) {
+                kj::throwFatalException(KJ_EXCEPTION(
+                    DISCONNECTED, "peer failed to prove the cluster secret: not a member"));
+              }
+              return answer.getPeer();
+            });
+          })
+          .catch_([](kj::Exception&& e) -> wire::Peer::Client {
+            if (e.getType() == kj::Exception::Type::DISCONNECTED)
+              kj::throwFatalException(kj::mv(e));
+            kj::throwFatalException(
+                KJ_EXCEPTION(DISCONNECTED, "peer authentication failed", e.getDescription()));
+          });
+  return wire::Peer::Client(kj::mv(authed));
 }
 
 void PeerLinks::OnLinkFailure(Link& link, uint64_t generation) {

@@ -23,6 +23,8 @@
 #include <string>
 
 #include "cluster/messages.h"
+#include "rpc/cluster_secret.h"
+#include "schema/causeway.capnp.h"
 
 namespace causeway::rpc {
 
@@ -31,9 +33,11 @@ class PeerLinks {
   using ReplyFn = std::function<void(NodeId from, cluster::PeerMessage message)>;
   using FailedFn = std::function<void(NodeId to, cluster::PeerMessage message)>;
 
+  // `secret` (borrowed; null: none): each connection first proves it and checks the peer's
+  // proof (rpc/cluster_secret.h); a failed handshake is a connection failure (backoff, retry).
   PeerLinks(kj::Network& network, kj::Timer& timer, NodeId self_id, std::string self_name,
             std::string self_address, uint64_t call_timeout_ms, ReplyFn on_reply,
-            FailedFn on_failed);
+            FailedFn on_failed, const ClusterSecret* secret = nullptr);
   ~PeerLinks();
 
   // Sends a request (ReplicateRequest, ReadRequest or GossipMessage) to `to` at `address`.
@@ -51,6 +55,7 @@ class PeerLinks {
   struct Link;
   Link& LinkFor(NodeId to, const std::string& address);
   void Connect(Link& link);
+  wire::Peer::Client Authenticate(wire::Bootstrap::Client bootstrap);
   kj::Promise<void> Call(Link& link, NodeId to, cluster::PeerMessage message);
   void OnLinkFailure(Link& link, uint64_t generation);
   void FailLater(NodeId to, cluster::PeerMessage message);
@@ -63,6 +68,7 @@ class PeerLinks {
   const uint64_t call_timeout_ms_;
   ReplyFn on_reply_;
   FailedFn on_failed_;
+  const ClusterSecret* secret_;
   std::map<std::string, std::unique_ptr<Link>> links_;  // by address
   kj::Own<kj::TaskSet> tasks_;
 };

@@ -403,8 +403,8 @@ TEST(Coordinator, ReplicaRejectsSkewedVersion) {
   auto h = Cluster(3);
   Version v;
   v.timestamp = HlcMake(kEpochMs + 3'600'000, 0);
-  v.writer = 42;
-  v.vv.Advance(42, v.timestamp);
+  v.writer = h->core(1).id();
+  v.vv.Advance(v.writer, v.timestamp);
   Actions out = h->core(0).OnPeerMessage(h->core(1).id(), ReplicateRequest{7, "k", v}, h->now());
   ASSERT_EQ(out.size(), 1u);
   auto* send = std::get_if<SendAction>(&out[0]);
@@ -413,6 +413,24 @@ TEST(Coordinator, ReplicaRejectsSkewedVersion) {
   ASSERT_NE(resp, nullptr);
   EXPECT_EQ(resp->status.code(), ErrorCode::kClockSkew);
   EXPECT_EQ(h->core(0).counters().clock_skew_rejections, 1u);
+}
+
+// Goal: forged metadata -- a replica refuses a version whose writer is neither the sending member
+// nor any member it knows (docs/design.md, "Threat model"), and stores nothing.
+TEST(Coordinator, ReplicaRejectsVersionOfANonMemberWriter) {
+  auto h = Cluster(3);
+  Version v;
+  v.timestamp = HlcMake(kEpochMs + 10, 0);  // within the max offset
+  v.writer = 42;  // no node of this cluster
+  v.value = "forged";
+  v.vv.Advance(42, v.timestamp);
+  Actions out = h->core(0).OnPeerMessage(h->core(1).id(), ReplicateRequest{8, "k", v}, h->now());
+  ASSERT_EQ(out.size(), 1u);
+  auto* send = std::get_if<SendAction>(&out[0]);
+  ASSERT_NE(send, nullptr);
+  auto* resp = std::get_if<ReplicateResponse>(&send->message);
+  ASSERT_NE(resp, nullptr);
+  EXPECT_EQ(resp->status.code(), ErrorCode::kInvalidArgument) << resp->status.ToString();
 }
 
 }  // namespace

@@ -19,6 +19,12 @@ void AddClientFlags(CLI::App* cmd, ClientFlags* flags, bool session) {
       ->check(CLI::Range(uint64_t{1}, kRequestTimeoutMsMax))
       ->capture_default_str();
   cmd->add_flag("--json", flags->json, "print JSON, one object per line");
+  cmd->add_option("--user", flags->user,
+                  "log in as this user (nodes started with a users file require it)")
+      ->envname("CAUSEWAY_USER");
+  cmd->add_option("--password-file", flags->password_file,
+                  "file holding --user's password (its first line)")
+      ->envname("CAUSEWAY_PASSWORD_FILE");
   if (session) {
     cmd->add_option("--session", flags->session_file,
                     "session token file: read before the call, written after, so separate "
@@ -49,6 +55,31 @@ Result<std::vector<std::string>> ParseEndpoints(const std::string& text) {
   return endpoints;
 }
 
+Status ApplyCredentials(const ClientFlags& flags, ClientOptions* options) {
+  if (flags.user.empty()) {
+    if (!flags.password_file.empty()) {
+      return Status::InvalidArgument("--password-file needs --user");
+    }
+    return Status::Ok();
+  }
+  if (flags.password_file.empty()) {
+    return Status::InvalidArgument("--user needs --password-file FILE (the password's file)");
+  }
+  auto password = ReadFileBounded(flags.password_file, kPasswordBytesMax + 2);
+  if (!password.ok()) return password.status();
+  std::string text = std::move(password).value();
+  if (size_t eol = text.find('\n'); eol != std::string::npos) text.resize(eol);
+  if (!text.empty() && text.back() == '\r') text.pop_back();
+  if (text.empty() || text.size() > kPasswordBytesMax) {
+    return Status::InvalidArgument("--password-file " + flags.password_file +
+                                   ": a password is 1.." + std::to_string(kPasswordBytesMax) +
+                                   " bytes on its first line");
+  }
+  options->user = flags.user;
+  options->password = std::move(text);
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<Client>> MakeClient(const ClientFlags& flags) {
   auto endpoints = ParseEndpoints(flags.endpoints);
   if (!endpoints.ok()) return endpoints.status();
@@ -57,6 +88,7 @@ Result<std::unique_ptr<Client>> MakeClient(const ClientFlags& flags) {
   options.timeout_ms = flags.timeout_ms;
   options.attempt_timeout_ms = flags.attempt_timeout_ms;
   options.connect_timeout_ms = std::min<uint64_t>(options.connect_timeout_ms, flags.timeout_ms);
+  if (Status s = ApplyCredentials(flags, &options); !s.ok()) return s;
   auto client = std::make_unique<Client>(std::move(options));
   struct stat st {};
   if (!flags.session_file.empty() && ::stat(flags.session_file.c_str(), &st) == 0) {

@@ -23,12 +23,19 @@ struct ClientFlags {
   uint64_t attempt_timeout_ms = kClientAttemptTimeoutMsDefault;
   std::string session_file;  // empty: no session carried across invocations
   bool json = false;
+  // Credentials for a node with users (--user, --password-file): empty user, no login.
+  std::string user;
+  std::string password_file;
 };
 
 // Adds --endpoints (env CAUSEWAY_ENDPOINTS), --timeout-ms and --json; --session when `session`.
 void AddClientFlags(CLI::App* cmd, ClientFlags* flags, bool session);
 // Adds --attempt-timeout-ms (ClientOptions::attempt_timeout_ms).
 void AddAttemptTimeoutFlag(CLI::App* cmd, ClientFlags* flags);
+
+// Sets options->user and ->password from --user and --password-file (the file's first line, at
+// most kPasswordBytesMax; a trailing newline is not part of it).
+Status ApplyCredentials(const ClientFlags& flags, ClientOptions* options);
 
 // Validates the flags and returns a client; loads the session token when --session FILE exists.
 Result<std::unique_ptr<Client>> MakeClient(const ClientFlags& flags);

@@ -252,6 +252,35 @@ Status ResolveTuning(const ConfigLayer& merged, ServeConfig* config) {
   return Invalid("log_level", At(merged, "log_level"), "must be trace, debug, info, warn or error");
 }
 
+// A host that only this machine can reach: 127.0.0.0/8, ::1 or localhost.
+bool IsLoopbackHost(const std::string& host_port) {
+  std::string host = host_port.substr(0, host_port.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host.starts_with("127.") || host == "::1" || host == "localhost";
+}
+
+// Fills the security settings; off loopback they are required unless insecure (Redis' protected
+// mode): a node reachable from the network must not serve strangers by default.
+Status ResolveSecurity(const ConfigLayer& merged, ServeConfig* config) {
+  config->cluster_secret_file = At(merged, "cluster_secret_file").text;
+  config->users_file = At(merged, "users_file").text;
+  const RawValue& insecure = At(merged, "insecure");
+  if (insecure.text != "true" && insecure.text != "false") {
+    return Invalid("insecure", insecure, "must be true or false");
+  }
+  config->insecure = insecure.text == "true";
+  const bool secured = !config->cluster_secret_file.empty() && !config->users_file.empty();
+  if (!IsLoopbackHost(config->listen) && !secured && !config->insecure) {
+    return Invalid("listen", At(merged, "listen"),
+                   "is not a loopback address, and the node has no cluster_secret_file and "
+                   "users_file: anyone who can reach it could read, write and join. Configure "
+                   "both (docs/operations.md, \"Security\"), or pass --insecure true");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 const std::vector<ConfigKey>& ServeConfigKeys() {
@@ -304,6 +333,14 @@ const std::vector<ConfigKey>& ServeConfigKeys() {
        "HOST:PORT to also serve Redis clients on (RESP2; docs/operations.md, \"Redis clients\")"},
       {"resp_requirepass_file", "",
        "file holding the password RESP clients must AUTH with (first line; never a flag value)"},
+      {"cluster_secret_file", "",
+       "file of the cluster secret(s), one per line: peers must prove the first or another one "
+       "(HMAC challenge) before any peer call"},
+      {"users_file", "",
+       "users file (`causeway users add`): clients must log in (--user, --password-file) and "
+       "their role decides what they may call"},
+      {"insecure", "false",
+       "allow a listen address off loopback without cluster_secret_file and users_file"},
   };
   return kKeys;
 }
@@ -383,6 +420,7 @@ Result<ServeConfig> ResolveServeConfig(const std::vector<ConfigLayer>& layers) {
   if (Status s = ResolveIdentity(merged, &config); !s.ok()) return s;
   if (Status s = ResolveReplication(merged, &config); !s.ok()) return s;
   if (Status s = ResolveTuning(merged, &config); !s.ok()) return s;
+  if (Status s = ResolveSecurity(merged, &config); !s.ok()) return s;
   return config;
 }
 
@@ -421,6 +459,9 @@ std::string ServeConfigToToml(const ServeConfig& c) {
       {"log_level", c.log_level},
       {"resp_listen", c.resp_listen},
       {"resp_requirepass_file", c.resp_requirepass_file},
+      {"cluster_secret_file", c.cluster_secret_file},
+      {"users_file", c.users_file},
+      {"insecure", c.insecure},
   };
   if (c.disk_reserve_bytes == kDiskReserveAuto) {
     table.insert("disk_reserve_mb", "auto");

@@ -82,6 +82,12 @@ struct ServeConfig {
   // The RESP password's file ("": no AUTH). Read by `serve` at start; never the password itself,
   // so that it shows neither in `ps` nor in --print-config.
   std::string resp_requirepass_file;
+  // Security (docs/operations.md, "Security: auth, roles, TLS, rotating the secret and
+  // certificates"): empty files, not required. A listen address off loopback needs both, or
+  // insecure.
+  std::string cluster_secret_file;
+  std::string users_file;
+  bool insecure = false;
 };
 
 // Merges `layers` (lowest precedence first) over the defaults and validates the result.
