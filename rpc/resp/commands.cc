@@ -478,6 +478,26 @@ void KeysOf(const CommandSpec& spec, const Args& args, std::vector<std::string>*
   for (int i = spec.first_key; i <= last && i < n; i += spec.step) keys->push_back(args[i]);
 }
 
+Absorbable AbsorbableAs(const Args& args) {
+  // Case-insensitive, without allocating: this runs for every command a connection parses.
+  auto is = [&args](std::string_view lower) {
+    return args[0].size() == lower.size() &&
+           std::equal(lower.begin(), lower.end(), args[0].begin(), [](char l, char c) {
+             return l == std::tolower(static_cast<unsigned char>(c));
+           });
+  };
+  if (args.size() == 3 && args[2].size() <= kValueBytesMax && is("set")) {
+    return Absorbable::kPlainSet;
+  }
+  if (args.size() == 2 && is("get")) return Absorbable::kGet;
+  return Absorbable::kNone;
+}
+
+bool Absorbs(const Args& earlier, Absorbable earlier_kind, const Args& later,
+             Absorbable later_kind) {
+  return earlier_kind != Absorbable::kNone && earlier_kind == later_kind && earlier[1] == later[1];
+}
+
 kj::Promise<std::string> Execute(const GatewayView& view, ClientState& client, Args args) {
   const CommandSpec* spec = FindCommand(args[0]);
   if (spec == nullptr) return UnknownCommand(args);

@@ -66,6 +66,13 @@ struct GatewayView {
   std::function<size_t()> clients;  // RESP connections open now
   uint64_t started_ms = 0;          // MonotonicMs() at start
   int port = 0;                     // the bound RESP port
+  // Commands answered by another command's write or read (absorption, connection.h); INFO
+  // causeway reports them. Loop-thread only.
+  struct Absorbed {
+    uint64_t sets = 0;
+    uint64_t gets = 0;
+  };
+  std::shared_ptr<Absorbed> absorbed = std::make_shared<Absorbed>();
 };
 
 using Args = std::vector<std::string>;
@@ -87,6 +94,16 @@ const std::vector<CommandSpec>& CommandTable();
 const CommandSpec* FindCommand(std::string_view name);
 // The keys `args` of `spec` touch (duplicates included), by the spec's key positions.
 void KeysOf(const CommandSpec& spec, const Args& args, std::vector<std::string>* keys);
+
+// Which commands a connection may absorb into a neighbour (connection.h, docs/design.md "Write
+// and read absorption"): a plain `SET k v` (exactly three arguments, so no NX/XX/GET option,
+// and a value within kValueBytesMax, so its reply cannot be a per-command error) and `GET k`.
+// Everything else is kNone and is never absorbed, nor absorbed across.
+enum class Absorbable { kNone, kPlainSet, kGet };
+Absorbable AbsorbableAs(const Args& args);
+// `later` may share `earlier`'s write or read: both the same absorbable kind on the same key.
+bool Absorbs(const Args& earlier, Absorbable earlier_kind, const Args& later,
+             Absorbable later_kind);
 
 // "default", "one", "quorum", "all" or the number (CAUSEWAY.CONSISTENCY, INFO).
 std::string ConsistencyName(const cluster::Consistency& c);

@@ -1,5 +1,6 @@
 #include "rpc/resp/connection.h"
 
+#include "base/assert.h"
 #include "base/limits.h"
 #include "rpc/resp/reply.h"
 
@@ -34,21 +35,25 @@ void Connection::Start(const std::string& refusal) {
 
 bool Connection::Idle(uint64_t now_ms, uint64_t idle_ms) const {
   const ConnStats& s = *client_.stats;
-  return slots_.empty() && !writing_ && out_.empty() && s.in_flight == 0 &&
+  return slots_.empty() && parsed_.empty() && !writing_ && out_.empty() && s.in_flight == 0 &&
          now_ms - s.last_activity_ms >= idle_ms;
 }
 
 void Connection::taskFailed(kj::Exception&&) { Close(); }
 
 bool Connection::Blocked() const {
-  return slots_.size() >= kRespPipelineInFlightMax ||
+  return slots_.size() + parsed_.size() >= kRespPipelineInFlightMax ||
          out_.size() + sending_.size() >= kRespOutputBytesMax;
 }
 
-// Reads only when the parser has consumed every complete command it holds (so the buffer stays
-// one partial command plus one read) and the pipeline has room.
+// Reads only when the parser has handed out every complete command it holds and all of them
+// were dispatched (so the buffer stays one partial command plus one read, and the parsed
+// commands at most what it held) and the pipeline has room.
 void Connection::ReadMore() {
-  if (reading_ || closing_ || close_after_flush_ || eof_ || have_next_ || Blocked()) return;
+  if (reading_ || closing_ || close_after_flush_ || eof_ || !parsed_.empty() ||
+      !parse_error_.empty() || Blocked()) {
+    return;
+  }
   reading_ = true;
   if (read_buf_.size() == 0) read_buf_ = kj::heapArray<kj::byte>(kRespReadChunkBytes);
   tasks_.add(stream_->tryRead(read_buf_.begin(), 1, read_buf_.size()).then([this](size_t n) {
@@ -70,53 +75,99 @@ void Connection::OnRead(size_t n) {
   ReadMore();
 }
 
+// Parse everything first, then dispatch: a run of absorbable commands is then seen whole.
 void Connection::Pump() {
   while (!closing_ && !close_after_flush_) {
-    if (!have_next_) {
-      if (Blocked()) return;
-      const Parser::Outcome o = parser_.Next(&next_);
-      if (o == Parser::Outcome::kNeedMore) return;
-      if (o == Parser::Outcome::kError) {
-        Slot slot;
-        slot.done = true;
-        AppendError(&slot.reply, "ERR " + parser_.error());
-        slots_.push_back(std::move(slot));
-        close_after_flush_ = true;
-        Complete(head_seq_ + slots_.size() - 1, std::move(slots_.back().reply));
-        return;
-      }
-      have_next_ = true;
-      if (const CommandSpec* spec = FindCommand(next_[0])) {
-        KeysOf(*spec, next_, &next_keys_);
-      } else {
-        next_keys_.clear();
-      }
-    }
-    for (const std::string& key : next_keys_) {
-      if (busy_keys_.count(key) != 0) return;  // resumed by Complete()
-    }
-    Dispatch();
+    const bool parsed = ParseAhead();
+    const bool dispatched = DispatchReady();
+    if (!parsed && !dispatched) break;
   }
+  if (closing_ || close_after_flush_ || parse_error_.empty() || !parsed_.empty()) return;
+  // The protocol error, after the replies to every command before it.
+  Slot& slot = slots_.emplace_back();
+  AppendError(&slot.reply, "ERR " + parse_error_);
+  close_after_flush_ = true;
+  Complete(head_seq_ + slots_.size() - 1, std::move(slot.reply));
 }
 
-void Connection::Dispatch() {
-  have_next_ = false;
+// Parses what the buffer holds into parsed_; whether anything was parsed. Before AUTH, one
+// command at a time: a successful AUTH lifts the parser's limits for the commands after it.
+bool Connection::ParseAhead() {
+  bool any = false;
+  while (parse_error_.empty() && !Blocked() && (client_.authenticated || parsed_.empty())) {
+    Args args;
+    const Parser::Outcome o = parser_.Next(&args);
+    if (o == Parser::Outcome::kNeedMore) break;
+    if (o == Parser::Outcome::kError) {
+      parse_error_ = parser_.error();
+      CW_ASSERT(!parse_error_.empty(), "a parser error has a message");
+      break;
+    }
+    Parsed& p = parsed_.emplace_back();
+    p.args = std::move(args);
+    if (const CommandSpec* spec = FindCommand(p.args[0])) KeysOf(*spec, p.args, &p.keys);
+    p.absorbable = AbsorbableAs(p.args);
+    any = true;
+  }
+  return any;
+}
+
+// Dispatches from the head of parsed_ until a command must wait for a busy key; whether
+// anything was dispatched.
+bool Connection::DispatchReady() {
+  bool any = false;
+  while (!closing_ && !close_after_flush_ && !parsed_.empty()) {
+    for (const std::string& key : parsed_.front().keys) {
+      if (busy_keys_.count(key) != 0) return any;  // resumed by Complete()
+    }
+    DispatchHead();
+    any = true;
+  }
+  return any;
+}
+
+// Dispatches parsed_[0] together with the adjacent commands it absorbs: one slot each, one
+// command run (for a SET run, the last one: its value is the one that stays).
+void Connection::DispatchHead() {
+  size_t run = 1;
+  while (run < parsed_.size() && Absorbs(parsed_[0].args, parsed_[0].absorbable, parsed_[run].args,
+                                         parsed_[run].absorbable)) {
+    ++run;
+  }
   const uint64_t seq = head_seq_ + slots_.size();
-  Slot& slot = slots_.emplace_back();
-  slot.keys = std::move(next_keys_);
-  next_keys_.clear();
+  for (size_t i = 0; i < run; ++i) slots_.emplace_back();
+  Slot& slot = slots_[seq - head_seq_];
+  slot.run = run;
+  slot.keys = std::move(parsed_[0].keys);
   for (const std::string& key : slot.keys) ++busy_keys_[key];
+  Args args = std::move(parsed_[run - 1].args);
+  if (run > 1) {
+    uint64_t& counter = parsed_[0].absorbable == Absorbable::kPlainSet ? view_.absorbed->sets
+                                                                       : view_.absorbed->gets;
+    counter += run - 1;
+  }
+  parsed_.erase(parsed_.begin(), parsed_.begin() + static_cast<ptrdiff_t>(run));
   const bool was_authenticated = client_.authenticated;
-  kj::Promise<std::string> reply = Execute(view_, client_, std::move(next_));
-  next_.clear();
-  if (client_.quit) close_after_flush_ = true;
+  kj::Promise<std::string> reply = Execute(view_, client_, std::move(args));
+  if (client_.quit) {
+    close_after_flush_ = true;
+    parsed_.clear();  // after QUIT nothing runs
+    parse_error_.clear();
+  }
   if (!was_authenticated && client_.authenticated) parser_.set_limits(ParserLimits{});
   tasks_.add(reply.then([this, seq](std::string r) { Complete(seq, std::move(r)); }));
 }
 
 void Connection::Complete(uint64_t seq, std::string reply) {
   if (closing_) return;
-  Slot& slot = slots_[seq - head_seq_];
+  const size_t first = seq - head_seq_;
+  Slot& slot = slots_[first];
+  CW_ASSERT(!slot.done && first + slot.run <= slots_.size(),
+            "a slot completes once, its run in slots_");
+  for (size_t i = 1; i < slot.run; ++i) {
+    slots_[first + i].done = true;
+    slots_[first + i].reply = reply;
+  }
   slot.done = true;
   slot.reply = std::move(reply);
   for (const std::string& key : slot.keys) {

@@ -166,6 +166,8 @@ std::string InfoSection(const GatewayView& view, const ClientState& client,
     line("sync", std::string(SyncModeName(host.engine().sync_mode())));
     line("keys_estimate_local", std::to_string(host.engine().GetStats().keys_estimate));
     line("client_calls_in_flight", std::to_string(host.client_calls()));
+    line("resp_absorbed_sets", std::to_string(view.absorbed->sets));
+    line("resp_absorbed_gets", std::to_string(view.absorbed->gets));
   }
   return s;
 }
