@@ -19,8 +19,8 @@
 #include "rpc/internal/client_api.h"
 #include "rpc/internal/http_listener.h"
 #include "rpc/internal/listener.h"
-#include "rpc/internal/metrics.h"
 #include "rpc/internal/login_gate.h"
+#include "rpc/internal/metrics.h"
 #include "rpc/internal/node_host.h"
 #include "rpc/internal/node_stats.h"
 #include "rpc/internal/peer_api.h"
@@ -112,8 +112,20 @@ void Server::Impl::SetUpLoop() {
   listen_fd = -1;  // owned by the listener now
   if (resp_fd >= 0) {
     rpc::Listener* l = listener.get();
+    rpc::resp::RespOptions resp_options = options.resp;
+    if (logins) {
+      // With a users file, RESP's AUTH user password checks the same users, with their roles,
+      // through the same bounded, off-loop gate as Bootstrap.login (its password is unused).
+      resp_options.authenticator = [gate = logins.get()](std::string user, std::string password) {
+        return gate->Authenticate(user, std::move(password))
+            .then([user](Result<rpc::Role> role) -> Result<rpc::resp::Identity> {
+              if (!role.ok()) return role.status();
+              return rpc::resp::Identity{user, *role};
+            });
+      };
+    }
     resp = std::make_unique<rpc::resp::Gateway>(
-        *host, *low_io, event_port->timer(), resp_fd, options.resp,
+        *host, *low_io, event_port->timer(), resp_fd, std::move(resp_options),
         [l] { return l->connections(); }, log.get());
     resp_fd = -1;  // owned by the gateway now
   }

@@ -318,10 +318,9 @@ kj::Promise<std::string> Auth(const GatewayView& view, ClientState& client, Args
         "ERR AUTH <password> called without any password configured for the default user. Are "
         "you sure your configuration is correct?");
   }
-  const std::string_view user = args.size() == 3 ? std::string_view(args[1]) : "default";
-  Result<std::string> who = AuthenticateClient(view, client, user, args.back());
-  if (!who.ok()) return Error("WRONGPASS " + who.status().message());
-  return Ok();
+  std::string user = args.size() == 3 ? args[1] : std::string("default");
+  return AuthenticateClient(view, client, std::move(user), std::move(args.back()))
+      .then([](std::string error) { return error.empty() ? Ok() : error; });
 }
 
 kj::Promise<std::string> Quit(const GatewayView&, ClientState& client, Args&&) {
@@ -498,11 +497,31 @@ bool Absorbs(const Args& earlier, Absorbable earlier_kind, const Args& later,
   return earlier_kind != Absorbable::kNone && earlier_kind == later_kind && earlier[1] == later[1];
 }
 
+Role RoleNeeded(const CommandSpec& spec) {
+  const auto has = [&spec](std::string_view flag) {
+    std::string_view rest = spec.flags;
+    while (!rest.empty()) {
+      const size_t sp = rest.find(' ');
+      if (rest.substr(0, sp) == flag) return true;
+      rest = sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
+    }
+    return false;
+  };
+  if (has("admin")) return Role::kAdmin;
+  if (has("write")) return Role::kWrite;
+  if (has("readonly")) return Role::kRead;
+  return Role::kNone;  // connection and introspection commands: any authenticated user
+}
+
 kj::Promise<std::string> Execute(const GatewayView& view, ClientState& client, Args args) {
   const CommandSpec* spec = FindCommand(args[0]);
   if (spec == nullptr) return UnknownCommand(args);
   if (view.options.auth_required() && !client.authenticated && !spec->before_auth) {
     return Error("NOAUTH Authentication required.");
+  }
+  if (!RoleAllows(client.role, RoleNeeded(*spec))) {
+    return Error(StrCat("NOPERM User ", client.user, " has no permissions to run the '", spec->name,
+                        "' command"));
   }
   const int n = static_cast<int>(args.size());
   if ((spec->arity > 0 && n != spec->arity) || (spec->arity < 0 && n < -spec->arity)) {

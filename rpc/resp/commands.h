@@ -43,6 +43,8 @@ class ClientState {
   cluster::Consistency r;  // kDefault: the node's default (CAUSEWAY.CONSISTENCY changes them)
   cluster::Consistency w;
   bool authenticated = false;
+  Role role = Role::kNone;  // what the connection may run (kAdmin when no AUTH is required)
+  size_t failed_logins = 0;
   std::string user;
   std::string name;               // CLIENT SETNAME
   std::string lib_name, lib_ver;  // CLIENT SETINFO
@@ -107,6 +109,10 @@ bool Absorbs(const Args& earlier, Absorbable earlier_kind, const Args& later,
 
 // "default", "one", "quorum", "all" or the number (CAUSEWAY.CONSISTENCY, INFO).
 std::string ConsistencyName(const cluster::Consistency& c);
+
+// The role a connection needs to run `spec`, by its Redis flags: "admin" admin, "write" write,
+// "readonly" read, else none (any authenticated connection).
+Role RoleNeeded(const CommandSpec& spec);
 
 // Runs one command (args[0] its name); the encoded reply. Unknown commands, wrong arity and
 // missing authentication are answered with their errors.

@@ -17,6 +17,8 @@ Connection::Connection(const GatewayView& view, kj::Own<kj::AsyncIoStream> strea
   client_.stats = std::make_shared<ConnStats>();
   client_.stats->last_activity_ms = MonotonicMs();
   client_.authenticated = !view.options.auth_required();
+  if (client_.authenticated) client_.role = Role::kAdmin;
+  limits_lifted_ = client_.authenticated;
 }
 
 Connection::~Connection() = default;
@@ -91,10 +93,12 @@ void Connection::Pump() {
 }
 
 // Parses what the buffer holds into parsed_; whether anything was parsed. Before AUTH, one
-// command at a time: a successful AUTH lifts the parser's limits for the commands after it.
+// command at a time, and only once the one before it answered: an AUTH's check may take a while
+// (off the loop), and once it succeeded the parser's limits are lifted for the commands after it.
 bool Connection::ParseAhead() {
   bool any = false;
-  while (parse_error_.empty() && !Blocked() && (client_.authenticated || parsed_.empty())) {
+  while (parse_error_.empty() && !Blocked() &&
+         (client_.authenticated || (parsed_.empty() && slots_.empty()))) {
     Args args;
     const Parser::Outcome o = parser_.Next(&args);
     if (o == Parser::Outcome::kNeedMore) break;
@@ -147,15 +151,26 @@ void Connection::DispatchHead() {
     counter += run - 1;
   }
   parsed_.erase(parsed_.begin(), parsed_.begin() + static_cast<ptrdiff_t>(run));
-  const bool was_authenticated = client_.authenticated;
   kj::Promise<std::string> reply = Execute(view_, client_, std::move(args));
-  if (client_.quit) {
+  AfterCommand();
+  tasks_.add(reply.then([this, seq](std::string r) {
+    AfterCommand();  // an AUTH answers later: it may authenticate, or close after failures
+    Complete(seq, std::move(r));
+  }));
+}
+
+// What a command may have changed in the connection's state: QUIT (or too many failed logins)
+// closes once the reply is out; the first successful AUTH lifts the pre-AUTH parser limits.
+void Connection::AfterCommand() {
+  if (client_.quit && !close_after_flush_) {
     close_after_flush_ = true;
     parsed_.clear();  // after QUIT nothing runs
     parse_error_.clear();
   }
-  if (!was_authenticated && client_.authenticated) parser_.set_limits(ParserLimits{});
-  tasks_.add(reply.then([this, seq](std::string r) { Complete(seq, std::move(r)); }));
+  if (client_.authenticated && !limits_lifted_) {
+    limits_lifted_ = true;
+    parser_.set_limits(ParserLimits{});
+  }
 }
 
 void Connection::Complete(uint64_t seq, std::string reply) {

@@ -80,6 +80,7 @@ class Connection final : private kj::TaskSet::ErrorHandler {
   };
 
   void taskFailed(kj::Exception&& exception) override;
+  void AfterCommand();
   void ReadMore();
   void OnRead(size_t n);
   void Pump();
@@ -103,6 +104,7 @@ class Connection final : private kj::TaskSet::ErrorHandler {
   bool reading_ = false;
   bool closing_ = false;            // Close() called: nothing more happens
   bool close_after_flush_ = false;  // QUIT or a protocol error: close once the replies are out
+  bool limits_lifted_ = false;      // the parser runs with the full limits (authenticated)
   bool eof_ = false;
   bool draining_ = false;  // replies out, write side shut: reading input only to drop it
 

@@ -16,15 +16,16 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
 }
 
 Authenticator PasswordAuthenticator(std::string password) {
-  return [password = std::move(password)](std::string_view user,
-                                          std::string_view given) -> Result<std::string> {
+  return [password = std::move(password)](std::string user,
+                                          std::string given) -> kj::Promise<Result<Identity>> {
     // Both checks always run: which one failed is not observable in the time taken.
     const bool user_ok = user.empty() || user == "default";
     const bool password_ok = ConstantTimeEquals(given, password);
     if (!user_ok || !password_ok) {
-      return Status::InvalidArgument("invalid username-password pair or user is disabled.");
+      return Result<Identity>(
+          Status::InvalidArgument("invalid username-password pair or user is disabled."));
     }
-    return std::string("default");
+    return Result<Identity>(Identity{"default", Role::kAdmin});
   };
 }
 

@@ -1,11 +1,14 @@
 // RespOptions: how a node's RESP2 gateway listens and authenticates (docs/operations.md, "Redis
 // clients (RESP)"). Plain values, no I/O; copied into the gateway at start.
 //
-// AUTH goes through an injected Authenticator, so that a user store (roles, ACLs) can replace
-// the single password later without touching the gateway. The default, built from `password`
-// when no authenticator is given, accepts the user "default" (or none) with that password,
-// compared in constant time.
+// AUTH goes through an injected Authenticator: `causeway serve --users-file` plugs in the node's
+// users (rpc/users.h, checked off the loop by rpc/internal/login_gate.h), whose roles then decide
+// which commands a connection may run (read: GET, MGET, EXISTS, DBSIZE; write: also SET, MSET,
+// DEL; admin: also CONFIG). The default, built from `password` when no authenticator is given,
+// accepts the user "default" (or none) with that password, compared in constant time, as admin.
 #pragma once
+
+#include <kj/async.h>
 
 #include <cstdint>
 #include <functional>
@@ -14,13 +17,20 @@
 
 #include "base/limits.h"
 #include "base/status.h"
+#include "rpc/users.h"
 
 namespace causeway::rpc::resp {
 
-// The authenticated user's name, or an error (kInvalidArgument: wrong user or password).
-// Called on the node's loop thread: it must not block.
+// Who a connection authenticated as.
+struct Identity {
+  std::string user;
+  Role role = Role::kNone;
+};
+// The identity, or an error (kInvalidArgument: wrong user or password; kOverloaded: too many
+// logins at once). Called on the node's loop thread: it must not block (a slow check resolves
+// the promise later).
 using Authenticator =
-    std::function<Result<std::string>(std::string_view user, std::string_view password)>;
+    std::function<kj::Promise<Result<Identity>>(std::string user, std::string password)>;
 
 struct RespOptions {
   std::string listen;    // "host:port"; empty: no gateway

@@ -174,16 +174,25 @@ std::string InfoSection(const GatewayView& view, const ClientState& client,
 
 }  // namespace
 
-Result<std::string> AuthenticateClient(const GatewayView& view, ClientState& client,
-                                       std::string_view user, std::string_view password) {
-  if (!view.options.authenticator) {
-    return Status::InvalidArgument("invalid username-password pair or user is disabled.");
-  }
-  Result<std::string> who = view.options.authenticator(user, password);
-  if (!who.ok()) return who;
-  client.authenticated = true;
-  client.user = *who;
-  return who;
+kj::Promise<std::string> AuthenticateClient(const GatewayView& view, ClientState& client,
+                                            std::string user, std::string password) {
+  const std::string wrong = Error("WRONGPASS invalid username-password pair or user is disabled.");
+  if (!view.options.authenticator) return wrong;
+  ClientState* c = &client;
+  return view.options.authenticator(std::move(user), std::move(password))
+      .then([c, wrong](Result<Identity> who) -> std::string {
+        if (who.ok() && who->role != Role::kNone) {
+          c->authenticated = true;
+          c->user = who->user;
+          c->role = who->role;
+          return std::string();
+        }
+        if (++c->failed_logins >= kLoginFailuresPerConnectionMax) c->quit = true;
+        if (!who.ok() && who.status().code() != ErrorCode::kInvalidArgument) {
+          return ErrorReply(who.status());  // e.g. kOverloaded: too many logins at once
+        }
+        return wrong;
+      });
 }
 
 kj::Promise<std::string> Hello(const GatewayView& view, ClientState& client, Args&& args) {
@@ -197,30 +206,43 @@ kj::Promise<std::string> Hello(const GatewayView& view, ClientState& client, Arg
       return Error("NOPROTO sorry, this protocol version is not supported (RESP2 only)");
     }
   }
+  // Options are checked first; a SETNAME applies only once the whole HELLO succeeds.
+  const std::string* user = nullptr;
+  const std::string* password = nullptr;
+  const std::string* name = nullptr;
   for (size_t i = 2; i < args.size(); ++i) {
     const std::string opt = Lower(args[i]);
     if (opt == "auth" && i + 2 < args.size()) {
-      Result<std::string> who = AuthenticateClient(view, client, args[i + 1], args[i + 2]);
-      if (!who.ok()) return Error("WRONGPASS " + who.status().message());
+      user = &args[i + 1];
+      password = &args[i + 2];
       i += 2;
     } else if (opt == "setname" && i + 1 < args.size()) {
       if (!ValidClientName(args[i + 1])) {
         return Error("ERR Client names cannot contain spaces, newlines or special characters.");
       }
-      client.name = args[++i];
+      name = &args[++i];
     } else {
       return Error(StrCat("ERR Syntax error in HELLO option '", args[i].substr(0, 64), "'"));
     }
   }
-  if (view.options.auth_required() && !client.authenticated) {
-    return Error(
-        "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
-        "<proto> AUTH <user> <pass> option can be used to authenticate the client and select the "
-        "RESP protocol version at the same time");
-  }
-  std::string out;
-  HelloReply(view, client, &out);
-  return out;
+  std::string new_name = name != nullptr ? *name : client.name;
+  const GatewayView* v = &view;
+  ClientState* c = &client;
+  auto finish = [v, c, new_name](std::string auth_error) -> std::string {
+    if (!auth_error.empty()) return auth_error;
+    if (v->options.auth_required() && !c->authenticated) {
+      return Error(
+          "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+          "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+          "select the RESP protocol version at the same time");
+    }
+    c->name = new_name;
+    std::string out;
+    HelloReply(*v, *c, &out);
+    return out;
+  };
+  if (user == nullptr) return finish(std::string());
+  return AuthenticateClient(view, client, *user, *password).then(kj::mv(finish));
 }
 
 kj::Promise<std::string> Client(const GatewayView&, ClientState& client, Args&& args) {

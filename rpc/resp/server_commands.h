@@ -15,9 +15,12 @@ namespace causeway::rpc::resp {
 inline constexpr std::string_view kRedisCompatVersion = "7.0.0";
 
 // AUTH and HELLO ... AUTH: checks through the gateway's authenticator and, on success, marks
-// the connection authenticated as the user it returns.
-Result<std::string> AuthenticateClient(const GatewayView& view, ClientState& client,
-                                       std::string_view user, std::string_view password);
+// the connection authenticated as the user (and role) it returns. Resolves to "" once
+// authenticated, else to the error reply to send ("WRONGPASS ...", or the authenticator's other
+// error); after kLoginFailuresPerConnectionMax failures the connection closes after that reply.
+// `client` outlives the promise (the connection owns both).
+kj::Promise<std::string> AuthenticateClient(const GatewayView& view, ClientState& client,
+                                            std::string user, std::string password);
 
 kj::Promise<std::string> Hello(const GatewayView& view, ClientState& client, Args&& args);
 kj::Promise<std::string> Client(const GatewayView& view, ClientState& client, Args&& args);
