@@ -15,7 +15,7 @@ start() {  # NAME IP PORT SECRET-FILE
   mkdir -p "$DIR/$1"
   "$BIN" serve --node-id "$1" --listen "$2:$3" --data-dir "$DIR/$1/data" --seeds 127.0.7.1:7701 \
     --rf 3 --cluster-secret-file "$4" --users-file "$DIR/users" --tick-interval-ms 50 \
-    --storage-profile small >>"$DIR/$1/log" 2>&1 &
+    --storage-profile small --resp-listen "$2:6${3:1}" >>"$DIR/$1/log" 2>&1 &
   PIDS+=($!)
 }
 head -c 32 /dev/urandom | base64 >"$DIR/secret"
@@ -41,6 +41,15 @@ done
 "$BIN" put k1 x --endpoints 127.0.7.2:7702 "${R[@]}" >/dev/null 2>&1 && fail "a read-role put"
 "$BIN" explain k1 --endpoints 127.0.7.2:7702 "${W[@]}" >/dev/null 2>&1 && fail "a write-role explain"
 "$BIN" explain k1 --endpoints 127.0.7.2:7702 "${A[@]}" >/dev/null 2>&1 || fail "an admin explain"
+# RESP: the same users and roles (AUTH user password).
+RC=(redis-cli -h 127.0.7.1 -p 6701 --no-auth-warning)
+"${RC[@]}" GET k1 2>&1 | grep -q NOAUTH || fail "RESP served a client that did not AUTH"
+[ "$("${RC[@]}" --user r --pass r-pass GET k1)" = v1 ] || fail "RESP read-role GET"
+"${RC[@]}" --user r --pass r-pass SET k1 x 2>&1 | grep -q NOPERM || fail "RESP read-role SET was not refused"
+"${RC[@]}" --user w --pass nope GET k1 2>&1 | grep -qE 'WRONGPASS|NOAUTH' || fail "RESP wrong password"
+[ "$("${RC[@]}" --user w --pass w-pass SET k2 v2)" = OK ] || fail "RESP write-role SET"
+"${RC[@]}" --user w --pass w-pass CONFIG GET save 2>&1 | grep -q NOPERM || fail "RESP write-role CONFIG"
+[ "$("${RC[@]}" --user a --pass a-pass GET k2)" = v2 ] || fail "RESP admin GET"
 # A node with the wrong secret: not a member, and cannot change data through itself.
 start rogue 127.0.7.9 7709 "$DIR/wrong"
 sleep 4
