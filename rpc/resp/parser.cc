@@ -1,6 +1,7 @@
 #include "rpc/resp/parser.h"
 
 #include <cstring>
+#include <limits>
 
 #include "base/strings.h"
 
@@ -31,7 +32,8 @@ bool ParseInteger(std::string_view text, long long* out) {
   for (; i < text.size(); ++i) {
     char c = text[i];
     if (c < '0' || c > '9') return false;
-    if (v > (static_cast<long long>(1) << 60)) return false;  // far beyond any limit
+    // Beyond any limit, and before v * 10 + 9 could overflow (found by tests/fuzz/fuzz_resp).
+    if (v > (std::numeric_limits<long long>::max() - 9) / 10) return false;
     v = v * 10 + (c - '0');
   }
   *out = negative ? -v : v;

@@ -1,6 +1,7 @@
 // Table tests of the RESP2 request parser and the reply encoder (rpc/resp/parser.h, reply.h):
 // framing, fragmentation down to one byte per Feed, pipelining, every limit, malformed frames.
 #include <gtest/gtest.h>
+#include <kj/async.h>
 
 #include <string>
 #include <vector>
@@ -112,6 +113,9 @@ TEST(RespParser, MalformedFramesAreErrors) {
       {"*1\n", "Protocol error: expected CRLF"},
       {"*3\r\n$3\r\nSET\r\n$999999999999\r\nx\r\n", "Protocol error: invalid bulk length"},
       {"*" + std::string(40, '1') + "\r\n", "Protocol error: too big multibulk count string"},
+      // 19 digits: v * 10 overflowed a long long (UBSan, tests/fuzz/fuzz_resp).
+      {"*1111111111111111111\r\n", "Protocol error: invalid multibulk length"},
+      {"*1\r\n$1111111111111111111\r\n", "Protocol error: invalid bulk length"},
       {"*" + std::to_string(kRespArgsMax + 1) + "\r\n", "Protocol error: invalid multibulk length"},
       {"*1\r\n$" + std::to_string(kRespBulkBytesMax + 1) + "\r\n",
        "Protocol error: invalid bulk length"},
@@ -197,13 +201,21 @@ TEST(RespReply, EncodesRespTwo) {
 // Goal: the default authenticator accepts only the configured password, for "default" or no
 // user, and the comparison does not stop at the first difference.
 TEST(RespAuth, PasswordAuthenticator) {
+  kj::EventLoop loop;
+  kj::WaitScope wait(loop);
   Authenticator auth = PasswordAuthenticator("s3cret");
-  EXPECT_TRUE(auth("", "s3cret").ok());
-  EXPECT_TRUE(auth("default", "s3cret").ok());
-  EXPECT_FALSE(auth("alice", "s3cret").ok());
-  EXPECT_FALSE(auth("default", "s3cre").ok());
-  EXPECT_FALSE(auth("default", "s3cret!").ok());
-  EXPECT_FALSE(auth("default", "").ok());
+  const auto check = [&](const char* user, const char* password) {
+    return auth(user, password).wait(wait);
+  };
+  auto who = check("", "s3cret");
+  ASSERT_TRUE(who.ok());
+  EXPECT_EQ(who->user, "default");
+  EXPECT_EQ(who->role, causeway::rpc::Role::kAdmin);  // the single password: every command
+  EXPECT_TRUE(check("default", "s3cret").ok());
+  EXPECT_FALSE(check("alice", "s3cret").ok());
+  EXPECT_FALSE(check("default", "s3cre").ok());
+  EXPECT_FALSE(check("default", "s3cret!").ok());
+  EXPECT_FALSE(check("default", "").ok());
   EXPECT_TRUE(ConstantTimeEquals("", ""));
   EXPECT_FALSE(ConstantTimeEquals("a", ""));
   EXPECT_FALSE(ConstantTimeEquals("ab", "ac"));
