@@ -45,14 +45,15 @@ int RunCheck(const CheckFlags& f) {
   ProgressLine progress(std::cerr, STDERR_FILENO, kOfflinePlainProgressMs);
   const Hlc watermark = HlcMake(WallMs() - f.grace_s * 1000, 0);
   const auto start = std::chrono::steady_clock::now();
-  Result<OfflineCheckReport> r = CheckDataDir(f.dir, watermark, f.all_blocks, [&](Token reached, uint64_t keys) {
-    if (!progress.Due(false)) return;
-    const double frac = TokenFraction(reached);
-    progress.Draw(frac,
-                  StrCat(keys, " keys  ", PerSecond(keys, progress.elapsed_ms()), " keys/s  ETA ",
-                         FormatEta(frac, progress.elapsed_ms())),
-                  false);
-  });
+  Result<OfflineCheckReport> r =
+      CheckDataDir(f.dir, watermark, f.all_blocks, [&](Token reached, uint64_t keys) {
+        if (!progress.Due(false)) return;
+        const double frac = TokenFraction(reached);
+        progress.Draw(frac,
+                      StrCat(keys, " keys  ", PerSecond(keys, progress.elapsed_ms()),
+                             " keys/s  ETA ", FormatEta(frac, progress.elapsed_ms())),
+                      false);
+      });
   if (!r.ok()) return FailStatus(StrCat("offline check ", f.dir), r.status());
   const auto ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                             std::chrono::steady_clock::now() - start)

@@ -22,17 +22,6 @@ namespace {
 
 using cluster::ClientResult;
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string Error(std::string_view text) {
-  std::string out;
-  AppendError(&out, text);
-  return out;
-}
 std::string Ok() { return "+OK\r\n"; }
 
 ClientResult FromFailure(kj::Exception&& e) { return ClientResult{FromException(e), {}, {}}; }

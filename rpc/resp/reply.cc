@@ -56,4 +56,16 @@ void AppendStatusError(std::string* out, const Status& status) {
   AppendError(out, ErrorReply(status));
 }
 
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string Error(std::string_view text) {
+  std::string out;
+  AppendError(&out, text);
+  return out;
+}
+
 }  // namespace causeway::rpc::resp

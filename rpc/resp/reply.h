@@ -20,6 +20,8 @@ void AppendInteger(std::string* out, int64_t n);             // :n
 void AppendBulk(std::string* out, std::string_view bytes);   // $len bytes
 void AppendNull(std::string* out);                           // $-1 (nil)
 void AppendArrayHeader(std::string* out, size_t n);          // *n, then n values
+std::string Error(std::string_view text);                    // one encoded -text reply
+std::string Lower(std::string_view s);  // ASCII lower case (command and option names)
 
 // The RESP error for a failed `status` (not ok): "<CODE> <message>", CODE being ERR for
 // kInvalidArgument and, for the others, the code's name in capitals (UNAVAILABLE, TIMEOUT,

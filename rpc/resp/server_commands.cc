@@ -12,18 +12,6 @@
 namespace causeway::rpc::resp {
 namespace {
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string Error(std::string_view text) {
-  std::string out;
-  AppendError(&out, text);
-  return out;
-}
-
 std::string UnknownSubcommand(std::string_view command, std::string_view sub) {
   return Error(
       StrCat("ERR unknown subcommand '", sub.substr(0, 128), "'. Try ", command, " HELP."));

@@ -421,7 +421,7 @@ TEST(Coordinator, ReplicaRejectsVersionOfANonMemberWriter) {
   auto h = Cluster(3);
   Version v;
   v.timestamp = HlcMake(kEpochMs + 10, 0);  // within the max offset
-  v.writer = 42;  // no node of this cluster
+  v.writer = 42;                            // no node of this cluster
   v.value = "forged";
   v.vv.Advance(42, v.timestamp);
   Actions out = h->core(0).OnPeerMessage(h->core(1).id(), ReplicateRequest{8, "k", v}, h->now());

@@ -27,6 +27,6 @@ void AddOfflineCommands(CLI::App& app, CommandSlot* slot);
 // tools/offline_repair.cc: offline repair (a subcommand of `offline`)
 void AddOfflineRepairCommand(CLI::App& offline, CommandSlot* slot);
 void AddImportCommand(CLI::App& app, CommandSlot* slot);  // tools/import_command.cc
-void AddUsersCommand(CLI::App& app, CommandSlot* slot);  // tools/users_command.cc: users ...
+void AddUsersCommand(CLI::App& app, CommandSlot* slot);   // tools/users_command.cc: users ...
 
 }  // namespace causeway::tools
