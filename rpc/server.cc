@@ -116,7 +116,8 @@ void Server::Impl::SetUpLoop() {
     if (logins) {
       // With a users file, RESP's AUTH user password checks the same users, with their roles,
       // through the same bounded, off-loop gate as Bootstrap.login (its password is unused).
-      resp_options.authenticator = [gate = logins.get()](std::string user, std::string password) {
+      resp_options.authenticator = [gate = logins.get()](const std::string& user,
+                                                         std::string password) {
         return gate->Authenticate(user, std::move(password))
             .then([user](Result<rpc::Role> role) -> Result<rpc::resp::Identity> {
               if (!role.ok()) return role.status();

@@ -309,7 +309,10 @@ kj::Promise<std::string> Auth(const GatewayView& view, ClientState& client, Args
   }
   std::string user = args.size() == 3 ? args[1] : std::string("default");
   return AuthenticateClient(view, client, std::move(user), std::move(args.back()))
-      .then([](std::string error) { return error.empty() ? Ok() : error; });
+      .then([](std::string error) -> std::string {
+        if (error.empty()) return Ok();
+        return error;
+      });
 }
 
 kj::Promise<std::string> Quit(const GatewayView&, ClientState& client, Args&&) {

@@ -16,8 +16,8 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
 }
 
 Authenticator PasswordAuthenticator(std::string password) {
-  return [password = std::move(password)](std::string user,
-                                          std::string given) -> kj::Promise<Result<Identity>> {
+  return [password = std::move(password)](
+             const std::string& user, const std::string& given) -> kj::Promise<Result<Identity>> {
     // Both checks always run: which one failed is not observable in the time taken.
     const bool user_ok = user.empty() || user == "default";
     const bool password_ok = ConstantTimeEquals(given, password);

@@ -164,7 +164,7 @@ std::string InfoSection(const GatewayView& view, const ClientState& client,
 
 kj::Promise<std::string> AuthenticateClient(const GatewayView& view, ClientState& client,
                                             std::string user, std::string password) {
-  const std::string wrong = Error("WRONGPASS invalid username-password pair or user is disabled.");
+  std::string wrong = Error("WRONGPASS invalid username-password pair or user is disabled.");
   if (!view.options.authenticator) return wrong;
   ClientState* c = &client;
   return view.options.authenticator(std::move(user), std::move(password))
