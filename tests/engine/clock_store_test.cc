@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -152,7 +153,9 @@ TEST(EngineClock, PeriodicRenewalsRideOnThePeriodicSyncs) {
                          std::chrono::milliseconds(kPeriodicSyncMsDefault);
   const uint64_t syncs = e->GetStats().background_syncs - syncs_before;
   EXPECT_EQ(clock->synchronous_renewals(), 0u);
-  EXPECT_LE(syncs, static_cast<uint64_t>(periods));  // periodic ones only: no extra
+  // Periodic ones only, no extra: a run of 4.5 periods holds 4 or 5 of them, by the syncer's
+  // phase at the start (a floor here failed when the first came right after the start).
+  EXPECT_LE(syncs, static_cast<uint64_t>(std::ceil(periods)));
   EXPECT_GE(syncs, 3u);
   EXPECT_GE(renewals_seen, 3);  // the periodic syncs carried the renewals
 }
