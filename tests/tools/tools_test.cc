@@ -95,6 +95,9 @@ TEST(ServeConfig, ErrorsNameTheSource) {
       {"tokens", "0", "tokens = '0' (from env CAUSEWAY_TOKENS) must be an integer 1..256"},
       {"tokens", "257", "tokens = '257'"},
       {"resp_listen", "nohost", "resp_listen = 'nohost'"},
+      {"resp_listen", "10.1.2.3:6379",
+       "resp_listen = '10.1.2.3:6379' (from env "
+       "CAUSEWAY_RESP_LISTEN) is not a loopback address"},
       {"resp_requirepass_file", "/p",
        "resp_requirepass_file = '/p' (from env "
        "CAUSEWAY_RESP_REQUIREPASS_FILE) needs resp_listen"},

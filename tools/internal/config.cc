@@ -278,6 +278,16 @@ Status ResolveSecurity(const ConfigLayer& merged, ServeConfig* config) {
                    "users_file: anyone who can reach it could read, write and join. Configure "
                    "both (docs/operations.md, \"Security\"), or pass --insecure true");
   }
+  // The same for Redis clients: a RESP listener off loopback needs a password (users or
+  // requirepass), as Redis' protected mode.
+  const bool resp_secured = !config->users_file.empty() || !config->resp_requirepass_file.empty();
+  if (!config->resp_listen.empty() && !IsLoopbackHost(config->resp_listen) && !resp_secured &&
+      !config->insecure) {
+    return Invalid("resp_listen", At(merged, "resp_listen"),
+                   "is not a loopback address, and Redis clients would need no password: set "
+                   "users_file or resp_requirepass_file (docs/operations.md, \"Security\"), or "
+                   "pass --insecure true");
+  }
   return Status::Ok();
 }
 
