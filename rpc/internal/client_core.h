@@ -1,6 +1,7 @@
 // ClientCore: the state and the methods of causeway::Client (rpc/client.h), shared by the files
-// that implement it: rpc/client.cc (the retry loop, the calls, the public API) and
-// rpc/internal/client_connect.cc (opening and probing connections). Not part of the API.
+// that implement it: rpc/client.cc (the data calls, the public API), rpc/client_admin.cc (the
+// admin calls), rpc/internal/client_retry.h (the retry loop) and rpc/internal/client_connect.cc
+// (opening and probing connections). Not part of the API.
 #pragma once
 
 #include <capnp/message.h>
@@ -153,5 +154,7 @@ struct ClientCore {
   Result<T> Block(kj::Promise<Result<T>> call);
   void Track(kj::Promise<void> p);
 };
+
+struct Client::Impl final : ClientCore {};
 
 }  // namespace causeway
