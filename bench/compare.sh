@@ -25,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${CAUSEWAY_BIN:-$PWD/build/bin/causeway}
 ROUNDS=3
-DURATION=5
+DURATION=3
 ETCD=1
 ONLY=all  # all | rounds | durable
 while [ $# -gt 0 ]; do
@@ -58,7 +58,7 @@ cleanup() {
 }
 trap cleanup EXIT
 log() { echo "compare: $*" >&2; }
-RB_REQUESTS=${COMPARE_RB_REQUESTS:-50000}
+RB_REQUESTS=${COMPARE_RB_REQUESTS:-20000}
 bench() {  # OUT [bench flags...]: one JSON line into $DIR/out/OUT.json (errors are recorded)
   local out=$1; shift
   "$BIN" bench "$@" 2>>"$DIR/bench.log" | tail -1 >"$DIR/out/$out.json" || true
@@ -120,7 +120,6 @@ sleep 1
 A_FLAGS=(--workload a --connections 50 --value-bytes 1024 --keys 10000 --duration-s "$DURATION")
 BIG_FLAGS=(--workload w --connections 4 --outstanding 1 --value-bytes 1048576 --keys 64
            --no-preload --duration-s "$DURATION")
-RB_REQUESTS=${COMPARE_RB_REQUESTS:-50000}
 
 for round in $(seq 1 "$ROUNDS"); do
   log "round $round/$ROUNDS: redis"

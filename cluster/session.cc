@@ -1,5 +1,6 @@
 #include "cluster/session.h"
 
+#include "base/assert.h"
 #include "base/token.h"
 #include "cluster/internal/bytes.h"
 
@@ -20,6 +21,7 @@ uint64_t SessionToken::Fingerprint(std::string_view key) { return TokenOf(key); 
 
 std::string SessionToken::Encode() const {
   std::string out;
+  if (empty()) return out;  // a new session is no bytes (Decode("") is the empty session)
   bool any_bucket = false;
   for (Hlc b : buckets_) any_bucket |= b != 0;
   out.push_back(kMagic0);
@@ -62,6 +64,7 @@ Result<SessionToken> SessionToken::Decode(std::string_view bytes) {
     }
     if (!token.exact_.empty() && fp <= token.exact_.rbegin()->first) return bad("entry order");
     token.exact_.emplace_hint(token.exact_.end(), fp, dot);
+    token.by_age_.insert(Aged{dot.timestamp, dot.writer, fp});
     if (dot.timestamp > token.max_timestamp_) token.max_timestamp_ = dot.timestamp;
   }
   if (flags & kFlagBuckets) {
@@ -82,25 +85,49 @@ void SessionToken::ObserveFingerprint(uint64_t fingerprint, Dot dot) {
   if (dot.timestamp > max_timestamp_) max_timestamp_ = dot.timestamp;
   auto it = exact_.find(fingerprint);
   if (it != exact_.end()) {
-    if (dot.Beats(it->second)) it->second = dot;
+    if (dot.Beats(it->second)) {
+      by_age_.erase(Aged{it->second.timestamp, it->second.writer, fingerprint});
+      by_age_.insert(Aged{dot.timestamp, dot.writer, fingerprint});
+      it->second = dot;
+    }
     return;
   }
   // A key below its bucket floor stays covered by the floor; remembering it exactly is still
   // useful because the exact dot is the stronger (per-key) requirement.
-  exact_.emplace(fingerprint, dot);
+  Insert(fingerprint, dot);
   while (exact_.size() > kSessionKeysMax) EvictOldest();
 }
 
-// Folds the entry with the oldest timestamp into its bucket. O(entries); runs once per insert
-// beyond the bound, i.e. at most ~1024 comparisons per write.
+void SessionToken::Insert(uint64_t fingerprint, Dot dot) {
+  exact_.emplace(fingerprint, dot);
+  by_age_.insert(Aged{dot.timestamp, dot.writer, fingerprint});
+}
+
+// Folds the entry with the oldest dot (LWW order; ties: the smallest fingerprint) into its
+// bucket. O(log entries), through the age index.
 void SessionToken::EvictOldest() {
-  auto oldest = exact_.begin();
-  for (auto it = exact_.begin(); it != exact_.end(); ++it) {
-    if (oldest->second.Beats(it->second)) oldest = it;
+  CW_ASSERT(!by_age_.empty() && by_age_.size() == exact_.size(), "session age index out of step");
+  Aged oldest = *by_age_.begin();
+  Hlc& floor = buckets_[oldest.fingerprint % kSessionSketchBuckets];
+  if (oldest.timestamp > floor) floor = oldest.timestamp;
+  by_age_.erase(by_age_.begin());
+  exact_.erase(oldest.fingerprint);
+}
+
+SessionToken SessionToken::ScopedTo(std::span<const std::string_view> keys) const {
+  SessionToken scoped;
+  scoped.max_timestamp_ = max_timestamp_;
+  for (std::string_view key : keys) {
+    uint64_t fp = Fingerprint(key);
+    auto it = exact_.find(fp);
+    if (it != exact_.end()) {
+      if (scoped.exact_.find(fp) == scoped.exact_.end()) scoped.Insert(fp, it->second);
+    } else {
+      size_t b = fp % kSessionSketchBuckets;
+      scoped.buckets_[b] = buckets_[b];
+    }
   }
-  Hlc& floor = buckets_[oldest->first % kSessionSketchBuckets];
-  if (oldest->second.timestamp > floor) floor = oldest->second.timestamp;
-  exact_.erase(oldest);
+  return scoped;
 }
 
 SessionToken::Floor SessionToken::FloorFor(std::string_view key) const {

@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,7 +43,8 @@ class SessionToken {
  public:
   static constexpr uint8_t kFormatVersion = 1;
 
-  // Empty bytes decode to an empty session. Garbage yields kInvalidArgument.
+  // Empty bytes decode to an empty session, and an empty session encodes to no bytes. Garbage
+  // yields kInvalidArgument.
   static Result<SessionToken> Decode(std::string_view bytes);
   std::string Encode() const;
 
@@ -59,13 +62,31 @@ class SessionToken {
   };
   Floor FloorFor(std::string_view key) const;
   Hlc max_timestamp() const { return max_timestamp_; }
+  // Nothing observed yet: what an empty token decodes to.
+  bool empty() const { return exact_.empty() && max_timestamp_ == 0; }
+
+  // The part of this session that requests for `keys` depend on: each key's exact entry (or, for
+  // a key not remembered exactly, its bucket's floor) and max_timestamp(). For every k in `keys`
+  // the scoped token's FloorFor(k) and max_timestamp() equal this one's, which is all a
+  // coordinator reads, so a client may send the scoped token instead of the whole one (up to
+  // ~25 KB) and fold the reply's versions into its own (docs/design.md, "Session token").
+  SessionToken ScopedTo(std::span<const std::string_view> keys) const;
   size_t exact_entries() const { return exact_.size(); }
   Hlc bucket(size_t i) const { return buckets_[i]; }
 
  private:
+  // An exact entry in LWW order, oldest first (ties by fingerprint): what EvictOldest folds.
+  struct Aged {
+    Hlc timestamp = 0;
+    NodeId writer = 0;
+    uint64_t fingerprint = 0;
+    auto operator<=>(const Aged&) const = default;
+  };
+  void Insert(uint64_t fingerprint, Dot dot);
   void EvictOldest();
 
   std::map<uint64_t, Dot> exact_;  // fingerprint -> newest dot seen
+  std::set<Aged> by_age_;          // the same entries, oldest first
   std::array<Hlc, kSessionSketchBuckets> buckets_{};
   Hlc max_timestamp_ = 0;
 };

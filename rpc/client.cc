@@ -70,25 +70,19 @@ void ClientCore::CloseIfIdle(size_t i) {
 
 // ---- Calls ----------------------------------------------------------------------------------
 
-// One call at a time: the node's token is exact and replaces ours. Several in flight: this
-// reply's version is folded into our token (cluster::ObserveAll, the one place sessions merge),
-// so no reply's knowledge is lost. A token that does not decode is the caller's to fix: it is
-// reported, never dropped or replaced.
-causeway::Status ClientCore::AdoptSession(std::string_view key, const std::optional<Version>& v,
-                                          std::string reply_session) {
-  if (outstanding <= 1 && !reply_session.empty()) {
-    session = std::move(reply_session);
-    return causeway::Status::Ok();
-  }
-  std::vector<cluster::KeyDot> seen;
-  if (v) seen.push_back({key, cluster::Dot{v->timestamp, v->writer}});
-  auto merged = cluster::ObserveAll(session, seen);
-  if (!merged.ok()) {
-    return causeway::Status::InvalidArgument("cannot merge the reply into the session: " +
-                                             merged.status().message());
-  }
-  session = std::move(merged).value();
-  return causeway::Status::Ok();
+// A call sends the part of the session its key depends on: the coordinator decides exactly as
+// with the whole token, which would cost up to ~25 KB per call each way.
+std::string ClientCore::SessionFor(std::string_view key) const {
+  if (undecodable_session) return *undecodable_session;
+  std::string_view keys[] = {key};
+  return session.ScopedTo(keys).Encode();
+}
+
+// The node answers with the token it was sent, having observed the call's version; as we sent only
+// a scope, we fold that version into the whole session instead. The same as adopting the node's
+// token had we sent the whole one, and correct with any number of calls in flight.
+void ClientCore::AdoptSession(std::string_view key, const std::optional<Version>& v) {
+  if (v) session.Observe(key, cluster::Dot{v->timestamp, v->writer});
 }
 
 // Every attempt sends the session as it is then: an earlier attempt's failure left it alone.
@@ -101,16 +95,12 @@ kj::Promise<Result<ReadReply>> ClientCore::GetAsync(std::string key, CallOptions
     auto opts = req.initOptions();
     rpc::ConsistencyToWire(o.consistency, opts.initR());
     opts.setTimeoutMs(WireTimeoutMs(node_timeout_ms));
-    opts.setSession(rpc::BytesToWire(session));
+    opts.setSession(rpc::BytesToWire(SessionFor(key)));
     return req.send().then(
         [this, key](capnp::Response<wire::ClientApi::GetResults> r) -> Result<ReadReply> {
-          auto result = r.getResult();
-          auto reply = rpc::ReadReplyFromWire(result);
+          auto reply = rpc::ReadReplyFromWire(r.getResult());
           if (!reply.ok()) return reply.status();
-          auto s = result.getSession();
-          auto adopted =
-              AdoptSession(key, reply->version, std::string(s.asChars().begin(), s.size()));
-          if (!adopted.ok()) return adopted;
+          AdoptSession(key, reply->version);
           return reply;
         });
   };
@@ -127,7 +117,7 @@ kj::Promise<Result<Version>> ClientCore::WriteAsync(std::string key, std::string
       auto opts = req.initOptions();
       rpc::ConsistencyToWire(o.consistency, opts.initW());
       opts.setTimeoutMs(WireTimeoutMs(node_timeout_ms));
-      opts.setSession(rpc::BytesToWire(session));
+      opts.setSession(rpc::BytesToWire(SessionFor(key)));
       opts.setHintedCounts(o.hinted_counts);
       return req;
     };
@@ -137,9 +127,7 @@ kj::Promise<Result<Version>> ClientCore::WriteAsync(std::string key, std::string
         return causeway::Status::Internal("the write reply's version does not decode: " +
                                           v.status().message());
       }
-      auto s = r.getSession();
-      auto adopted = AdoptSession(key, v.value(), std::string(s.asChars().begin(), s.size()));
-      if (!adopted.ok()) return adopted;
+      AdoptSession(key, v.value());
       return std::move(v).value();
     };
     if (tombstone) return fill(api.deleteRequest()).send().then(kj::mv(on_reply));
@@ -256,8 +244,20 @@ void Client::WaitFor(uint64_t timeout_us) {
   }
 }
 
-const std::string& Client::session() const { return impl_->session; }
-void Client::set_session(std::string token) { impl_->session = std::move(token); }
+std::string Client::session() const {
+  if (impl_->undecodable_session) return *impl_->undecodable_session;
+  return impl_->session.Encode();
+}
+
+void Client::set_session(std::string token) {
+  auto decoded = cluster::SessionToken::Decode(token);
+  if (decoded.ok()) {
+    impl_->session = std::move(decoded).value();
+    impl_->undecodable_session.reset();
+  } else {
+    impl_->undecodable_session = std::move(token);
+  }
+}
 const std::string& Client::endpoint() const {
   static const std::string kNone;
   return impl_->options.endpoints.empty() ? kNone : impl_->options.endpoints[impl_->preferred];

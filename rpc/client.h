@@ -13,9 +13,10 @@
 // Pipelines: Start*() calls return at once and many may be outstanding on one connection; Wait()
 // runs the client's event loop until all of them have finished.
 //
-// Sessions: the client carries a session token and sends it with every call; each reply's token
-// replaces it. So one Client (or several sharing a token through session()/set_session(), as the
-// CLI's --session FILE does) reads its own writes and never reads backwards.
+// Sessions: the client carries a session token; every call sends the part of it the call's key
+// depends on, and each reply's version is folded into it. So one Client (or several sharing a token
+// through session()/set_session(), as the CLI's --session FILE does) reads its own writes and never
+// reads backwards.
 //
 // Not thread-safe: a Client belongs to the thread that created it (it owns a KJ event loop).
 #pragma once
@@ -200,7 +201,8 @@ class Client {
   // calls are outstanding: the open-loop benchmark's wait for its next send time.
   void WaitFor(uint64_t timeout_us);
 
-  const std::string& session() const;
+  // The session token, encoded (exactly as given when set_session() got one that does not decode).
+  std::string session() const;
   void set_session(std::string token);
   // The endpoint the next call starts at: the one that last answered, or the next after one
   // that just failed.

@@ -17,6 +17,7 @@
 
 #include "base/limits.h"
 #include "base/strings.h"
+#include "cluster/session.h"
 #include "rpc/client.h"
 #include "rpc/internal/errors.h"
 #include "schema/causeway.capnp.h"
@@ -95,7 +96,12 @@ struct ClientCore {
   kj::AsyncIoContext io = kj::setupAsyncIo();
   kj::Array<Target> targets;  // one per options.endpoints
   size_t preferred = 0;       // where calls start: the endpoint that last answered
-  std::string session;
+  // The session (docs/design.md, "Session token"), decoded: a call sends only the part its key
+  // depends on (SessionFor) and folds its reply's version in (AdoptSession). A token given to
+  // set_session() that does not decode is kept as given, in `undecodable_session`, and sent whole
+  // with every call, so that the node refuses it: never dropped or replaced.
+  cluster::SessionToken session;
+  std::optional<std::string> undecodable_session;
   client_internal::IgnoreErrors ignore_errors;  // stateless; before `tasks`, which uses it
   kj::Own<kj::TaskSet> tasks = kj::heap<kj::TaskSet>(ignore_errors);
   size_t outstanding = 0;
@@ -144,8 +150,8 @@ struct ClientCore {
   kj::Promise<kj::Own<Conn>> OpenOne(const std::string& endpoint);
   kj::Promise<causeway::Status> Probe(size_t i, kj::TimePoint attempt_deadline, bool last_chance);
 
-  [[nodiscard]] causeway::Status AdoptSession(std::string_view key, const std::optional<Version>& v,
-                                              std::string reply_session);
+  std::string SessionFor(std::string_view key) const;
+  void AdoptSession(std::string_view key, const std::optional<Version>& v);
   kj::Promise<Result<ReadReply>> GetAsync(std::string key, CallOptions o);
   kj::Promise<Result<Version>> WriteAsync(std::string key, std::string value, bool tombstone,
                                           CallOptions o);

@@ -31,7 +31,7 @@ kj::Promise<ClientResult> ReadKey(const GatewayView& view, ClientState& client, 
   cluster::ClientRead read;
   read.key = key;
   read.r = client.r;
-  read.session = client.SessionBytes();
+  read.session = client.SessionFor(key);
   return view.host->Read(std::move(read), client.stats)
       .then(
           [&client, key = std::move(key)](ClientResult r) {
@@ -48,7 +48,7 @@ kj::Promise<ClientResult> WriteKey(const GatewayView& view, ClientState& client,
   write.value = std::move(value);
   write.tombstone = tombstone;
   write.w = client.w;
-  write.session = client.SessionBytes();
+  write.session = client.SessionFor(key);
   return view.host->Write(std::move(write), client.stats)
       .then(
           [&client, key = std::move(key)](ClientResult r) {
@@ -398,15 +398,11 @@ std::string ConsistencyName(const cluster::Consistency& c) {
 
 void ClientState::Observe(std::string_view key, const Version& version) {
   session_.Observe(key, cluster::Dot{version.timestamp, version.writer});
-  dirty_ = true;
 }
 
-const std::string& ClientState::SessionBytes() {
-  if (dirty_) {
-    encoded_ = session_.Encode();
-    dirty_ = false;
-  }
-  return encoded_;
+std::string ClientState::SessionFor(std::string_view key) const {
+  std::string_view keys[] = {key};
+  return session_.ScopedTo(keys).Encode();
 }
 
 const std::vector<CommandSpec>& CommandTable() {

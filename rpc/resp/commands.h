@@ -52,13 +52,12 @@ class ClientState {
 
   // The causal session: every version the connection's commands saw or wrote.
   void Observe(std::string_view key, const Version& version);
-  // The session token to send with the next request (encoded once per change).
-  const std::string& SessionBytes();
+  // The session token to send with a request for `key`: the part of the session it depends on
+  // (cluster::SessionToken::ScopedTo), a few dozen bytes however many keys the session holds.
+  std::string SessionFor(std::string_view key) const;
 
  private:
   cluster::SessionToken session_;
-  std::string encoded_;
-  bool dirty_ = false;
 };
 
 // What commands see of the node and its gateway. Owned by the gateway; outlives connections.

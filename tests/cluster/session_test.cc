@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
+#include <map>
+#include <string_view>
+#include <vector>
+
 #include "base/limits.h"
 #include "base/strings.h"
 #include "cluster/internal/bytes.h"
@@ -79,6 +85,72 @@ TEST(SessionToken, BoundAndEvictionToSketch) {
     }
   }
   EXPECT_EQ(d->max_timestamp(), 1000u + Hlc(keys - 1));
+}
+
+// Goal: eviction through the age index folds exactly the entry the LWW order calls oldest (ties
+// on the dot: the smallest fingerprint), as a brute-force model of the token does, including
+// when entries are overwritten by newer dots and when dots tie.
+TEST(SessionToken, EvictionMatchesABruteForceModel) {
+  SessionToken t;
+  std::map<uint64_t, Dot> model;
+  std::array<Hlc, kSessionSketchBuckets> buckets{};
+  internal::Prng rng(11);
+  for (int i = 0; i < 6000; ++i) {
+    std::string key = StrCat("k", rng.Below(3000));
+    Dot dot{1 + rng.Below(2000), 1 + rng.Below(3)};
+    t.Observe(key, dot);
+    uint64_t fp = SessionToken::Fingerprint(key);
+    auto it = model.find(fp);
+    if (it != model.end()) {
+      if (dot.Beats(it->second)) it->second = dot;
+      continue;
+    }
+    model.emplace(fp, dot);
+    while (model.size() > kSessionKeysMax) {
+      auto oldest = model.begin();
+      for (auto m = model.begin(); m != model.end(); ++m) {
+        if (oldest->second.Beats(m->second)) oldest = m;
+      }
+      Hlc& floor = buckets[oldest->first % kSessionSketchBuckets];
+      floor = std::max(floor, oldest->second.timestamp);
+      model.erase(oldest);
+    }
+  }
+  ASSERT_EQ(t.exact_entries(), model.size());
+  for (size_t b = 0; b < kSessionSketchBuckets; ++b) EXPECT_EQ(t.bucket(b), buckets[b]) << b;
+  for (int k = 0; k < 3000; ++k) {
+    std::string key = StrCat("k", k);
+    auto it = model.find(SessionToken::Fingerprint(key));
+    SessionToken::Floor f = t.FloorFor(key);
+    ASSERT_EQ(f.exact.has_value(), it != model.end()) << key;
+    if (f.exact) {
+      EXPECT_EQ(*f.exact, it->second) << key;
+    }
+  }
+}
+
+// Goal: a token scoped to some keys answers FloorFor and max_timestamp exactly as the whole token
+// does for those keys (exactly remembered or only in a bucket), is small, survives encode and
+// decode, and, with the reply's version observed into the whole token, leaves the same floors
+// as observing into the scope would.
+TEST(SessionToken, ScopedToAgreesWithTheWholeToken) {
+  SessionToken whole;
+  for (int i = 0; i < 3000; ++i) whole.Observe(StrCat("k", i), Dot{Hlc(10 + i), 1 + Hlc(i % 3)});
+  ASSERT_EQ(whole.exact_entries(), kSessionKeysMax);
+  std::vector<std::string> names = {"k0", "k5", "k2999", "k2000", "never", "k5"};
+  std::vector<std::string_view> keys(names.begin(), names.end());
+  Result<SessionToken> scoped = SessionToken::Decode(whole.ScopedTo(keys).Encode());
+  ASSERT_TRUE(scoped.ok()) << scoped.status().ToString();
+  EXPECT_EQ(scoped->max_timestamp(), whole.max_timestamp());
+  EXPECT_LE(scoped->exact_entries(), 2u);  // k2999 and k2000 are exact; k0, k5 are bucketed
+  for (std::string_view k : keys) {
+    SessionToken::Floor a = whole.FloorFor(k), b = scoped->FloorFor(k);
+    EXPECT_EQ(a.exact, b.exact) << k;
+    EXPECT_EQ(a.bucket_floor, b.bucket_floor) << k;
+  }
+  std::string_view one[] = {"k2999"};
+  EXPECT_LT(whole.ScopedTo(one).Encode().size(), 64u);  // no bucket needed: exact
+  EXPECT_GT(whole.Encode().size(), 20000u);             // what a call used to carry
 }
 
 // Goal: garbage, truncated, oversized and reordered tokens are rejected with kInvalidArgument,

@@ -307,8 +307,9 @@ TEST(ClientFailover, ErrorsThatMeanAnotherNodeMayServeMoveOnInTheSameCall) {
 }
 
 TEST(ClientFailover, AFailedAttemptLeavesTheSessionAlone) {
-  // Goal: the retry carries the session the call started with, the successful reply's token
-  // replaces it, and a call that fails everywhere leaves it as it was.
+  // Goal: the retry carries the session the call started with (its scope for the call's key),
+  // the successful reply's version is folded into it, and a call that fails everywhere leaves it
+  // as it was.
   FakeNode failing("127.0.0.194"), live("127.0.0.195");
   failing.AnswerWith(ErrorCode::kUnavailable);
   std::string after_first;
@@ -322,8 +323,12 @@ TEST(ClientFailover, AFailedAttemptLeavesTheSessionAlone) {
   Client c(Endpoints({failing.endpoint(), live.endpoint()}));
   c.set_session(after_first);
   ASSERT_TRUE(c.Put("second", "v").ok());
-  EXPECT_TRUE(live.last_session() == after_first);
-  EXPECT_TRUE(failing.last_session() == after_first);
+  auto handed = cluster::SessionToken::Decode(after_first);
+  ASSERT_TRUE(handed.ok()) << handed.status().ToString();
+  std::string_view second[] = {"second"};
+  const std::string scope = handed->ScopedTo(second).Encode();
+  EXPECT_TRUE(live.last_session() == scope);
+  EXPECT_TRUE(failing.last_session() == scope);
   const std::string after_second = c.session();
   EXPECT_NE(after_second, after_first);
 

@@ -11,6 +11,7 @@
 #include "base/hlc.h"
 #include "cluster/driver.h"
 #include "cluster/ports.h"
+#include "cluster/session.h"
 #include "engine/engine.h"
 #include "sim.h"
 
@@ -109,7 +110,9 @@ struct Simulator::Node {
 
 struct Simulator::Session {
   int index = 0;
-  std::string token;     // opaque session token bytes, as a client library keeps them
+  // The whole session, decoded, as the client library keeps it: a request carries its scope
+  // for the key (SessionToken::ScopedTo) and the reply's version is folded in.
+  cluster::SessionToken token;
   uint64_t seq = 0;      // operations issued
   uint64_t values = 0;   // values written (each value is unique: "s<index>v<n>")
   uint64_t request = 0;  // the outstanding request id, 0 if none

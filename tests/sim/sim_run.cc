@@ -201,8 +201,10 @@ void Simulator::ClientNext(Session& s) {
   s.request = id;
   Node& n = *nodes_[coordinator];
   Schedule(kRequestTimeoutMsDefault + kClientGiveUpSlackMs, [this, id] { ClientGiveUp(id); });
+  std::string_view scope[] = {op.key};
   if (op.kind == OpKind::kRead) {
-    cluster::ClientRead req{op.key, RandomConsistency(1, &op.replicas), 0, s.token};
+    cluster::ClientRead req{op.key, RandomConsistency(1, &op.replicas), 0,
+                            s.token.ScopedTo(scope).Encode()};
     Trace(StrCat("s", s.index) + " read " + op.key + " via " + n.name);
     history_.push_back(op);
     pending_ops_[id] = history_.size() - 1;
@@ -213,7 +215,7 @@ void Simulator::ClientNext(Session& s) {
     req.tombstone = op.kind == OpKind::kDelete;
     if (!req.tombstone) op.value = req.value = StrCat("s", s.index) + StrCat("v", s.values++);
     req.w = RandomConsistency(2, &op.replicas);
-    req.session = s.token;
+    req.session = s.token.ScopedTo(scope).Encode();
     Trace(StrCat("s", s.index) + " write " + op.key + "=" + op.value + " via " + n.name);
     history_.push_back(op);
     pending_ops_[id] = history_.size() - 1;
@@ -255,7 +257,9 @@ void Simulator::OnReply(Node& n, cluster::RequestId id, const cluster::ClientRes
   ++(op.ok() ? stats_.ops_ok : stats_.ops_failed);
   Trace(n.name + " reply " + op.ToString());
   Session& s = *sessions_[op.session];
-  if (!result.session.empty()) s.token = result.session;
+  if (result.status.ok() && result.version) {
+    s.token.Observe(op.key, cluster::Dot{result.version->timestamp, result.version->writer});
+  }
   s.request = 0;
   Schedule(Uniform(0, kClientThinkMsMax), [this, &s] { ClientNext(s); });
 }
