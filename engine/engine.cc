@@ -30,38 +30,6 @@ namespace causeway {
 
 using internal::FromRocksDb;
 
-std::string_view SyncModeName(SyncMode mode) {
-  switch (mode) {
-    case SyncMode::kAlways:
-      return "always";
-    case SyncMode::kPeriodic:
-      return "periodic";
-    case SyncMode::kNone:
-      return "none";
-  }
-  return "unknown";
-}
-
-Result<SyncMode> ParseSyncMode(std::string_view name) {
-  for (SyncMode m : {SyncMode::kAlways, SyncMode::kPeriodic, SyncMode::kNone}) {
-    if (name == SyncModeName(m)) return m;
-  }
-  return Status::InvalidArgument("unknown sync mode '" + std::string(name) +
-                                 "' (always, periodic, none)");
-}
-
-std::string_view StorageProfileName(StorageProfile profile) {
-  return profile == StorageProfile::kSmall ? "small" : "default";
-}
-
-Result<StorageProfile> ParseStorageProfile(std::string_view name) {
-  for (StorageProfile p : {StorageProfile::kDefault, StorageProfile::kSmall}) {
-    if (name == StorageProfileName(p)) return p;
-  }
-  return Status::InvalidArgument("unknown storage profile '" + std::string(name) +
-                                 "' (default, small)");
-}
-
 Status Engine::Impl::OpenDb() {
   internal::DbLayout layout = internal::MakeDbLayout(options);
   layout.column_families[internal::kDataCfIndex].options.compaction_filter = &filter;

@@ -153,8 +153,14 @@ TEST(CliParsers, ConsistencyAndAddresses) {
   for (const char* bad : {"0", "8", "two", "-1", "1x"}) {
     EXPECT_FALSE(ParseConsistency(bad, "--w").ok()) << bad;
   }
-  EXPECT_TRUE(ValidateHostPort("127.0.0.1:7400").ok());
-  for (const char* bad : {"127.0.0.1", ":80", "h:0", "h:65536", "h:x"}) {
+  for (const char* good :
+       {"127.0.0.1:7400", "node-1.example_b.org:1", "[::1]:7400", "[fe80::1%eth0]:9"}) {
+    EXPECT_TRUE(ValidateHostPort(good).ok()) << good;
+  }
+  // The last three were found by fuzz_config: a host with ',' or ':' passed as `listen` and then
+  // broke the seeds list made from it.
+  for (const char* bad : {"127.0.0.1", ":80", "h:0", "h:65536", "h:x", "127..0,1:7400:7480",
+                          "a b:1", "::1:80", "[]:1"}) {
     EXPECT_FALSE(ValidateHostPort(bad).ok()) << bad;
   }
   EXPECT_EQ(SplitList(" a, b,,c "), (std::vector<std::string>{"a", "b", "c"}));

@@ -93,9 +93,36 @@ std::string Quoted(std::string_view text) {
 
 }  // namespace
 
+namespace {
+
+constexpr size_t kHostBytesMax = 253;  // the longest DNS name
+
+// A name or IPv4 address (letters, digits, '.', '-', '_'), or an IPv6 address in brackets (hex
+// digits, ':', '.', and a zone after '%'). Anything else (',', spaces, a bare ':') would be read
+// differently by the list and address parsers downstream.
+bool IsValidHost(std::string_view host) {
+  if (host.empty() || host.size() > kHostBytesMax) return false;
+  auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return false;
+    for (char c : host.substr(1, host.size() - 2)) {
+      if (!alnum(c) && c != ':' && c != '.' && c != '%') return false;
+    }
+    return true;
+  }
+  for (char c : host) {
+    if (!alnum(c) && c != '.' && c != '-' && c != '_') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 Status ValidateHostPort(std::string_view address) {
   size_t colon = address.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) {
+  if (colon == std::string_view::npos || colon == 0 || !IsValidHost(address.substr(0, colon))) {
     return Status::InvalidArgument(Quoted(address) +
                                    " is not HOST:PORT (for example 127.0.0.1:7400)");
   }

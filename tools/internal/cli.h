@@ -48,7 +48,8 @@ using CommandSlot = std::function<int()>;
 // ---- parsers ---------------------------------------------------------------------------------
 // "a,b, c" -> {"a","b","c"}; empty items dropped.
 std::vector<std::string> SplitList(std::string_view text);
-// Validates "host:port" (port 1..65535; host non-empty). Returns an explanation on failure.
+// Validates "host:port": port 1..65535; host a name or IPv4 address (letters, digits, '.', '-',
+// '_') or an IPv6 address in brackets. Returns an explanation on failure.
 Status ValidateHostPort(std::string_view address);
 // "N" (1..kReplicationFactorMax), "one", "quorum", "all"; "" -> the node's default.
 Result<cluster::Consistency> ParseConsistency(std::string_view text, std::string_view flag);

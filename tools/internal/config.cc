@@ -367,23 +367,26 @@ std::string EnvName(std::string_view key) {
   return out;
 }
 
-Result<ConfigLayer> LoadConfigFile(const std::string& path) {
-  toml::table table;
-  try {
-    table = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    std::ostringstream where;
-    where << e.source().begin;
-    return Status::InvalidArgument("config file " + path + ": " + std::string(e.description()) +
-                                   " at " + where.str());
-  }
+namespace {
+
+Status ParseError(const std::string& origin, const toml::parse_error& e) {
+  std::ostringstream where;
+  where << e.source().begin;
+  return Status::InvalidArgument(origin + ": " + std::string(e.description()) + " at " +
+                                 where.str());
+}
+
+// Top-level keys of a parsed file: every one must be a known setting with a scalar (or seeds'
+// array) value. Errors begin with `origin`; each value is tagged with `source` ("file PATH").
+Result<ConfigLayer> LayerFromTable(const toml::table& table, const std::string& origin,
+                                   const std::string& source) {
   ConfigLayer layer;
   for (auto&& [key, node] : table) {
     std::string name(key.str());
     bool known = false;
     for (const auto& k : ServeConfigKeys()) known = known || k.name == name;
     if (!known) {
-      std::string message = "config file " + path;
+      std::string message = origin;
       message += ": unknown key '" + name + "' (known keys: ";
       message += KnownKeys();
       message += ")";
@@ -391,14 +394,33 @@ Result<ConfigLayer> LoadConfigFile(const std::string& path) {
     }
     auto text = TomlValueText(node);
     if (!text.ok()) {
-      std::string message = "config file " + path;
+      std::string message = origin;
       message += ", key " + name + ": ";
       message += text.status().message();
       return Status::InvalidArgument(message);
     }
-    layer[name] = RawValue{*text, "file " + path};
+    layer[name] = RawValue{*text, source};
   }
   return layer;
+}
+
+}  // namespace
+
+Result<ConfigLayer> LoadConfigFile(const std::string& path) {
+  const std::string origin = "config file " + path;
+  try {
+    return LayerFromTable(toml::parse_file(path), origin, "file " + path);
+  } catch (const toml::parse_error& e) {
+    return ParseError(origin, e);
+  }
+}
+
+Result<ConfigLayer> ParseConfigText(std::string_view text, const std::string& origin) {
+  try {
+    return LayerFromTable(toml::parse(text, origin), origin, origin);
+  } catch (const toml::parse_error& e) {
+    return ParseError(origin, e);
+  }
 }
 
 ConfigLayer LoadEnvironment(const GetEnvFn& getenv) {

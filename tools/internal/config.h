@@ -39,6 +39,9 @@ using ConfigLayer = std::map<std::string, RawValue, std::less<>>;
 // Reads a TOML file of top-level `key = value` pairs. Unknown keys and tables are errors (a typo
 // must not be silently ignored). Arrays of strings (seeds) become comma-separated text.
 Result<ConfigLayer> LoadConfigFile(const std::string& path);
+// The same for TOML text; errors begin with `origin` (e.g. "config file /etc/causeway.toml").
+// What the config fuzz target (tests/fuzz/fuzz_config.cc) drives.
+Result<ConfigLayer> ParseConfigText(std::string_view text, const std::string& origin);
 // The CAUSEWAY_<KEY> variables that are set. `getenv` is injected so tests need not touch the
 // process environment.
 using GetEnvFn = std::function<std::optional<std::string>(const std::string& name)>;
