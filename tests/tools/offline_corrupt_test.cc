@@ -1,0 +1,214 @@
+// `causeway offline repair` on corrupt records, and `offline hints export|import`, on the data
+// dirs of real `causeway serve` nodes on 127.0.4.100..199 (docs/operations.md, "After a crash:
+// the offline tool").
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+#include <set>
+
+#include "tests/tools/offline_support.h"
+
+namespace causeway::tools::testing {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kKeys = 120;
+
+// A value LZ4 leaves as literals, so its bytes can be found in an SST.
+std::string RandomValue(std::mt19937* rng, size_t n) {
+  std::string v;
+  for (size_t i = 0; i < n; ++i) v.push_back(static_cast<char>('a' + (*rng)() % 26));
+  return v;
+}
+
+// Flips one bit in the middle of `value` wherever it is stored in `dir`'s SST files; how many
+// copies were flipped.
+int FlipInSsts(const std::string& dir, const std::string& value) {
+  int flipped = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() != ".sst") continue;
+    std::string bytes = ReadFile(e.path().string());
+    const size_t at = bytes.find(value.substr(0, 40));
+    if (at == std::string::npos) continue;
+    bytes[at + 20] = static_cast<char>(bytes[at + 20] ^ 0x01);
+    WriteFile(e.path().string(), bytes);
+    ++flipped;
+  }
+  return flipped;
+}
+
+std::vector<std::string> RepairArgs(const Nodes& nodes, size_t n, bool dry_run) {
+  std::vector<std::string> args = {"offline", "repair", "--json", "--rf", "3"};
+  for (size_t i = 0; i < n; ++i) {
+    args.push_back("--data-dir");
+    args.push_back(nodes.data_dir(i));
+  }
+  if (dry_run) args.push_back("--dry-run");
+  return args;
+}
+
+// Three replicas written by a real cluster, each dir's data fully in SSTs; returns the values.
+std::vector<std::string> WriteAndStop(Nodes& nodes, int compact_dirs) {
+  std::mt19937 rng(11);
+  std::vector<std::string> values;
+  for (int i = 0; i < kKeys; ++i) {
+    values.push_back(RandomValue(&rng, 200));
+    RunResult put = RunCli(
+        {"put", StrCat("ck", i), values.back(), "--w", "all", "--endpoints", nodes.endpoints()});
+    EXPECT_EQ(put.exit_code, 0) << put.err;
+  }
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(nodes.proc(i).Signal(SIGTERM), 0);
+  for (int i = 0; i < compact_dirs; ++i) {
+    RunResult c = RunCli({"offline", "compact", "--data-dir", nodes.data_dir(i)});
+    EXPECT_EQ(c.exit_code, 0) << c.err;
+  }
+  return values;
+}
+
+std::set<std::string> CorruptKeys(const json& summary, const std::string& status) {
+  std::set<std::string> keys;
+  for (const json& c : summary["corrupt"]) {
+    if (c.contains("key") && c["status"] == status && !c["key"].get<std::string>().empty()) {
+      keys.insert(c["key"].get<std::string>());
+    }
+  }
+  return keys;
+}
+
+// Goal: a byte flipped inside one record of one replica's SST is reported (dir, key) and repaired
+// from the other replicas: the dir then checks healthy, a second dry run finds nothing divergent
+// or corrupt, and a node started on the dir serves the key and the dir compacts.
+TEST(OfflineRepairCorrupt, CorruptRecordIsRepairedFromTheOtherReplicas) {
+  TempDir dir;
+  Nodes nodes(dir, {100, 101, 102}, {"--rf", "3", "--sync", "always"});
+  ASSERT_TRUE(nodes.StartAll()) << nodes.Logs();
+  const std::vector<std::string> values = WriteAndStop(nodes, 1);
+  ASSERT_EQ(FlipInSsts(nodes.data_dir(0), values[50]), 1);
+  RunResult damaged = RunCli({"offline", "check", "--json", "--data-dir", nodes.data_dir(0)});
+  ASSERT_EQ(damaged.exit_code, 4) << damaged.out << damaged.err;
+
+  RunResult dry = RunCli(RepairArgs(nodes, 3, true));
+  ASSERT_EQ(dry.exit_code, 0) << dry.out << dry.err;
+  json jd = LastJsonLine(dry.out);
+  EXPECT_EQ(jd["corrupt_found"], 1) << dry.out;
+  EXPECT_EQ(jd["corrupt_repairable"], 1) << dry.out;
+  EXPECT_EQ(jd["corrupt_repaired"], 0) << dry.out;
+  EXPECT_EQ(RunCli({"offline", "check", "--data-dir", nodes.data_dir(0)}).exit_code, 4)
+      << "a dry run wrote";
+
+  RunResult fix = RunCli(RepairArgs(nodes, 3, false));
+  ASSERT_EQ(fix.exit_code, 0) << fix.out << fix.err;
+  json jf = LastJsonLine(fix.out);
+  EXPECT_EQ(jf["corrupt_found"], 1) << fix.out;
+  EXPECT_EQ(jf["corrupt_repaired"], 1) << fix.out;
+  EXPECT_EQ(jf["unrepairable"], 0) << fix.out;
+  EXPECT_EQ(CorruptKeys(jf, "repaired"), std::set<std::string>{"ck50"}) << fix.out;
+  EXPECT_EQ(jf["corrupt"][0]["dir"], nodes.data_dir(0)) << fix.out;
+
+  RunResult healthy = RunCli({"offline", "check", "--json", "--data-dir", nodes.data_dir(0)});
+  ASSERT_EQ(healthy.exit_code, 0) << healthy.out << healthy.err;
+  EXPECT_EQ(LastJsonLine(healthy.out)["keys"], kKeys) << healthy.out;
+  RunResult again = RunCli(RepairArgs(nodes, 3, true));
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  json ja = LastJsonLine(again.out);
+  EXPECT_EQ(ja["keys_divergent"], 0) << again.out;
+  EXPECT_EQ(ja["corrupt_found"], 0) << again.out;
+  EXPECT_EQ(ja["keys_scanned"], kKeys) << again.out;
+
+  // A node started on the repaired dir serves the key: every replica answers with the same
+  // version of it, the repaired one included.
+  for (size_t i = 0; i < 3; ++i) nodes.Start(i);
+  for (size_t i = 0; i < 3; ++i) ASSERT_TRUE(WaitMembersUp(nodes.address(i), 3)) << nodes.Logs();
+  RunResult ex = RunCli({"explain", "ck50", "--json", "--endpoints", nodes.address(0)});
+  ASSERT_EQ(ex.exit_code, 0) << ex.out << ex.err;
+  json je = LastJsonLine(ex.out);
+  ASSERT_EQ(je["replicas"].size(), 3u) << ex.out;
+  std::set<std::string> hashes;
+  for (const json& r : je["replicas"]) {
+    EXPECT_EQ(r["state"], "value") << ex.out;
+    EXPECT_EQ(r["value_bytes"], 200) << ex.out;
+    hashes.insert(r.value("value_xxh64", ""));
+  }
+  EXPECT_EQ(hashes.size(), 1u) << ex.out;
+  std::string first;
+  EXPECT_EQ(CountMismatches(
+                nodes.address(0), kKeys, [](uint64_t i) { return StrCat("ck", i); },
+                [&](uint64_t i) { return values[i]; }, &first),
+            0u)
+      << first;
+  for (size_t i = 0; i < 3; ++i) ASSERT_EQ(nodes.proc(i).Signal(SIGTERM), 0);
+  // Nothing damaged is left for a compaction to trip on.
+  RunResult compact = RunCli({"offline", "compact", "--data-dir", nodes.data_dir(0)});
+  EXPECT_EQ(compact.exit_code, 0) << compact.out << compact.err;
+  EXPECT_EQ(RunCli({"offline", "check", "--data-dir", nodes.data_dir(0)}).exit_code, 0);
+}
+
+// Goal: a key whose every copy is damaged is reported unrepairable in each dir (non-zero exit,
+// the key named) and nothing is guessed: the dirs are left as they were.
+TEST(OfflineRepairCorrupt, KeyDamagedInEveryCopyIsUnrepairable) {
+  TempDir dir;
+  Nodes nodes(dir, {103, 104, 105}, {"--rf", "3", "--sync", "always"});
+  ASSERT_TRUE(nodes.StartAll()) << nodes.Logs();
+  const std::vector<std::string> values = WriteAndStop(nodes, 3);
+  for (size_t i = 0; i < 3; ++i) ASSERT_EQ(FlipInSsts(nodes.data_dir(i), values[70]), 1);
+  RunResult r = RunCli(RepairArgs(nodes, 3, false));
+  EXPECT_EQ(r.exit_code, 4) << r.out << r.err;
+  json j = LastJsonLine(r.out);
+  ASSERT_TRUE(j.is_object()) << r.out << r.err;
+  EXPECT_EQ(j["corrupt_found"], 3) << r.out;
+  EXPECT_EQ(j["unrepairable"], 3) << r.out;
+  EXPECT_EQ(j["corrupt_repaired"], 0) << r.out;
+  EXPECT_EQ(CorruptKeys(j, "unrepairable"), std::set<std::string>{"ck70"}) << r.out;
+  EXPECT_NE(r.err.find("ck70"), std::string::npos) << r.err;
+  for (size_t i = 0; i < 3; ++i) {
+    RunResult c = RunCli({"offline", "check", "--data-dir", nodes.data_dir(i)});
+    EXPECT_EQ(c.exit_code, 4) << nodes.name(i) << " was changed: " << c.out;
+  }
+}
+
+// Goal: the hints a dead coordinator kept for a down replica are salvaged into the live cluster:
+// exported from its dir, imported through the live node, which then serves them alone.
+TEST(OfflineHints, ExportedHintsReachTheirTargetThroughImport) {
+  TempDir dir;
+  Nodes nodes(dir, {110, 111}, {"--rf", "2", "--sync", "always"});
+  ASSERT_TRUE(nodes.StartAll()) << nodes.Logs();
+  ASSERT_EQ(nodes.proc(1).Signal(SIGKILL), 128 + SIGKILL);
+  constexpr int kHints = 40;
+  for (int i = 0; i < kHints; ++i) {
+    RunResult put = RunCli(
+        {"put", StrCat("hk", i), StrCat("hv", i), "--w", "1", "--endpoints", nodes.address(0)});
+    ASSERT_EQ(put.exit_code, 0) << put.err;
+  }
+  ASSERT_EQ(nodes.proc(0).Signal(SIGTERM), 0);  // the coordinator dies with its hints
+  RunResult check = RunCli({"offline", "check", "--json", "--data-dir", nodes.data_dir(0)});
+  ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
+  uint64_t held = 0;
+  const json jc = LastJsonLine(check.out);
+  for (const json& h : jc["hints"]) held += h["hints"].get<uint64_t>();
+  ASSERT_EQ(held, static_cast<uint64_t>(kHints)) << check.out;
+  const std::string file = dir.path() + "/hints.jsonl";
+  RunResult ex =
+      RunCli({"offline", "hints", "export", "--data-dir", nodes.data_dir(0), "--out", file});
+  ASSERT_EQ(ex.exit_code, 0) << ex.out << ex.err;
+  EXPECT_NE(ex.out.find(StrCat("exported ", kHints, " hints")), std::string::npos) << ex.out;
+
+  nodes.Start(1);
+  ASSERT_TRUE(WaitServing(nodes.address(1))) << nodes.Logs();
+  auto key = [](uint64_t i) { return StrCat("hk", i); };
+  auto value = [](uint64_t i) { return StrCat("hv", i); };
+  std::string first;
+  EXPECT_EQ(CountMismatches(nodes.address(1), kHints, key, value, &first), uint64_t{kHints})
+      << "the target held some writes before the import: " << first;
+  RunResult im = RunCli({"offline", "hints", "import", "--in", file, "--rf", "2", "--endpoints",
+                         nodes.address(1), "--work-dir", dir.path()});
+  // o110 is down: its share is reported as left to anti-entropy (exit 3); o111 ingests.
+  EXPECT_EQ(im.exit_code, 3) << im.out << im.err;
+  EXPECT_NE(im.out.find(StrCat("replica o111: ", kHints, " versions ingested")), std::string::npos)
+      << im.out << im.err;
+  EXPECT_EQ(CountMismatches(nodes.address(1), kHints, key, value, &first), 0u) << first;
+}
+
+}  // namespace
+}  // namespace causeway::tools::testing
