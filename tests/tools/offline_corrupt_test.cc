@@ -168,6 +168,59 @@ TEST(OfflineRepairCorrupt, KeyDamagedInEveryCopyIsUnrepairable) {
   }
 }
 
+// Goal: a damaged WAL record is reported by `check` with its WAL file and the keys of the whole
+// records around it, and `repair` rebuilds the dir without it, the reconciliation restoring the
+// writes it lost from the other replicas: the dir then checks healthy and matches them.
+TEST(OfflineRepairCorrupt, DamagedWalRecordIsNamedAndRepaired) {
+  TempDir dir;
+  Nodes nodes(dir, {106, 107, 108}, {"--rf", "3", "--sync", "always"});
+  ASSERT_TRUE(nodes.StartAll()) << nodes.Logs();
+  std::mt19937 rng(13);
+  std::vector<std::string> values;
+  for (int i = 0; i < kKeys; ++i) {
+    values.push_back(RandomValue(&rng, 200));
+    RunResult put = RunCli(
+        {"put", StrCat("wk", i), values.back(), "--w", "all", "--endpoints", nodes.endpoints()});
+    ASSERT_EQ(put.exit_code, 0) << put.err;
+  }
+  ASSERT_EQ(nodes.proc(0).Signal(SIGKILL), 128 + SIGKILL);  // its writes stay in its WAL
+  for (size_t i = 1; i < 3; ++i) ASSERT_EQ(nodes.proc(i).Signal(SIGTERM), 0);
+  int flipped = 0;
+  for (const auto& e : std::filesystem::directory_iterator(nodes.data_dir(0))) {
+    if (e.path().extension() != ".log") continue;
+    std::string bytes = ReadFile(e.path().string());
+    const size_t at = bytes.find(values[60].substr(0, 40));
+    if (at == std::string::npos) continue;
+    bytes[at + 20] = static_cast<char>(bytes[at + 20] ^ 0x01);
+    WriteFile(e.path().string(), bytes);
+    ++flipped;
+  }
+  ASSERT_EQ(flipped, 1) << "the value was not found in one WAL file";
+  RunResult c = RunCli({"offline", "check", "--json", "--data-dir", nodes.data_dir(0)});
+  EXPECT_EQ(c.exit_code, 4) << c.out << c.err;
+  const json jc = LastJsonLine(c.out);
+  ASSERT_TRUE(jc.is_object()) << c.out << c.err;
+  bool named = false;
+  for (const json& d : jc["corrupt"]) {
+    if (d["where"].get<std::string>().rfind("WAL ", 0) != 0 || !d.contains("nearby_keys")) continue;
+    for (const json& k : d["nearby_keys"]) named = named || k == "'wk59'" || k == "'wk61'";
+  }
+  EXPECT_TRUE(named) << "the WAL damage is not named by the records around it: " << c.out;
+
+  RunResult fix = RunCli(RepairArgs(nodes, 3, false));
+  ASSERT_EQ(fix.exit_code, 0) << fix.out << fix.err;
+  const json jf = LastJsonLine(fix.out);
+  EXPECT_GE(jf["corrupt_found"].get<int>(), 1) << fix.out;
+  EXPECT_EQ(jf["corrupt_repaired"], jf["corrupt_found"]) << fix.out;
+  EXPECT_GE(jf["keys_written"].get<int>(), 1) << "the lost writes were not restored: " << fix.out;
+  RunResult healthy = RunCli({"offline", "check", "--json", "--data-dir", nodes.data_dir(0)});
+  ASSERT_EQ(healthy.exit_code, 0) << healthy.out << healthy.err;
+  EXPECT_EQ(LastJsonLine(healthy.out)["keys"], kKeys) << healthy.out;
+  RunResult again = RunCli(RepairArgs(nodes, 3, true));
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_EQ(LastJsonLine(again.out)["keys_divergent"], 0) << again.out;
+}
+
 // Goal: the hints a dead coordinator kept for a down replica are salvaged into the live cluster:
 // exported from its dir, imported through the live node, which then serves them alone.
 TEST(OfflineHints, ExportedHintsReachTheirTargetThroughImport) {

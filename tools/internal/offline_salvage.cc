@@ -63,7 +63,7 @@ json FindingJson(const std::string& dir, const Finding& f) {
   SetBytes(o, "key", f.c.key);
   if (!f.c.nearby_keys.empty()) {
     json near = json::array();
-    for (const std::string& k : f.c.nearby_keys) near.push_back(k);
+    for (const std::string& k : f.c.nearby_keys) near.push_back(DescribeKey(k));
     o["nearby_keys"] = near;
   }
   return o;
