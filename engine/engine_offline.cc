@@ -78,9 +78,11 @@ class DataKeys final : public rocksdb::WriteBatch::Handler {
 };
 
 // Watches WAL replay (it changes nothing): every whole record's sequence numbers, so that the
-// records skipped around a damaged one show as a gap between two whole records, which are named
-// by their WAL file and keys. RocksDB does not hand the damaged record itself to a filter, so its
-// own keys are unknown; a damaged last record shows as no gap (reported as "after" the last).
+// records skipped around a damaged one show as a gap between two whole records. The gap is named
+// by its WAL file, the lost sequence range, and the data keys of the nearest whole records on
+// each side that hold any (records of the small families, such as HLC ceiling renewals, come in
+// between). RocksDB does not hand the damaged record itself to a filter, so its own keys are
+// unknown; a damaged last record shows as no gap (reported as "after" the last whole record).
 class WalGapFilter final : public rocksdb::WalFilter {
  public:
   void ColumnFamilyLogNumberMap(const std::map<uint32_t, uint64_t>& /*cf_lognumber_map*/,
@@ -103,7 +105,13 @@ class WalGapFilter final : public rocksdb::WalFilter {
     batch.Iterate(&keys).PermitUncheckedError();
     if (have_last_ && seen.first_seq > last_.first_seq + last_.count &&
         gaps_.size() < kWalGapsMax) {
-      gaps_.emplace_back(last_, seen);
+      gaps_.push_back({last_, last_with_keys_, seen, {}});
+    }
+    if (!seen.keys.empty()) {
+      for (Gap& g : gaps_) {
+        if (g.after_with_keys.keys.empty()) g.after_with_keys = seen;
+      }
+      last_with_keys_ = seen;
     }
     last_ = std::move(seen);
     have_last_ = true;
@@ -119,43 +127,48 @@ class WalGapFilter final : public rocksdb::WalFilter {
       return std::string(name);
     };
     auto keys = [](const WalRecordSeen& r) {
+      if (r.keys.empty()) return std::string("none");
       std::string out;
       for (const std::string& k : r.keys) out += (out.empty() ? "" : ", ") + k;
-      if (r.count > r.keys.size())
-        out += StrCat(out.empty() ? "" : ", ", "... (", r.count, " ops)");
-      return out.empty() ? std::string("no data keys") : out;
+      if (r.count > r.keys.size()) out += StrCat(", ... (", r.count, " ops)");
+      return StrCat("seq ", r.first_seq, ": ", out);
     };
     std::vector<OfflineCorruption> out;
-    for (const auto& [before, after] : gaps_) {
+    for (const Gap& g : gaps_) {
       OfflineCorruption c;
-      c.where = StrCat("WAL ", file(after.log_number));
+      c.where = StrCat("WAL ", file(g.after.log_number));
       c.reason =
-          StrCat(open_error, "; writes with sequence numbers ", before.first_seq + before.count,
-                 "..", after.first_seq - 1, " lost, between the whole records of ",
-                 file(before.log_number), " seq ", before.first_seq, " (", keys(before),
-                 ") and seq ", after.first_seq, " (", keys(after), ")");
-      c.nearby_keys = before.keys;
-      c.nearby_keys.insert(c.nearby_keys.end(), after.keys.begin(), after.keys.end());
+          StrCat(open_error, "; writes with sequence numbers ", g.before.first_seq + g.before.count,
+                 "..", g.after.first_seq - 1, " lost (after ", file(g.before.log_number), " seq ",
+                 g.before.first_seq, "); the nearest whole data records: before (",
+                 keys(g.before_with_keys), "), after (", keys(g.after_with_keys), ")");
+      c.nearby_keys = g.before_with_keys.keys;
+      c.nearby_keys.insert(c.nearby_keys.end(), g.after_with_keys.keys.begin(),
+                           g.after_with_keys.keys.end());
       out.push_back(std::move(c));
     }
     if (out.empty()) {
       OfflineCorruption c;
       c.where = "WAL";
       c.reason = have_last_ ? StrCat(open_error, "; after the last whole record, ",
-                                     file(last_.log_number), " seq ", last_.first_seq, " (",
-                                     keys(last_), "): the damaged record's keys are unknown")
+                                     file(last_.log_number), " seq ", last_.first_seq,
+                                     "; the last whole data record: ", keys(last_with_keys_),
+                                     "; the damaged record's keys are unknown")
                             : StrCat(open_error, "; no whole record read: keys unknown");
-      c.nearby_keys = last_.keys;
+      c.nearby_keys = last_with_keys_.keys;
       out.push_back(std::move(c));
     }
     return out;
   }
 
  private:
+  struct Gap {
+    WalRecordSeen before, before_with_keys, after, after_with_keys;
+  };
   uint32_t data_cf_ = ~uint32_t{0};
   bool have_last_ = false;
-  WalRecordSeen last_;
-  std::vector<std::pair<WalRecordSeen, WalRecordSeen>> gaps_;
+  WalRecordSeen last_, last_with_keys_;
+  std::vector<Gap> gaps_;
 };
 
 uint64_t DirBytes(const std::string& dir) {

@@ -287,7 +287,7 @@ Status Build(const std::string& dir, ReadOnlyDb& old, const CheckingMerge& merge
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
     if (e.is_regular_file(ec) && !IsRocksDbFile(name)) {
-      fs::copy_file(e.path(), rebuilding + "/" + name, ec);
+      fs::copy_file(e.path(), fs::path(rebuilding) / name, ec);
       if (ec) return Status::IoError(StrCat("copy ", e.path().string(), ": ", ec.message()));
     }
   }
