@@ -49,8 +49,11 @@ std::vector<std::string> RepairArgs(const Nodes& nodes, size_t n, bool dry_run) 
   return args;
 }
 
-// Three replicas written by a real cluster, each dir's data fully in SSTs; returns the values.
-std::vector<std::string> WriteAndStop(Nodes& nodes, int compact_dirs) {
+// Three replicas written by a real cluster (kKeys keys "ck<i>" at W=all), then, with `divergent`
+// > 0, the third node killed and that many keys "dv<i>" written at W=2 (the divergent-dirs
+// fixture of OfflineRepair.DivergentReplicasReconcile); the first `compact_dirs` dirs' data fully
+// in SSTs. Returns the ck values.
+std::vector<std::string> WriteAndStop(Nodes& nodes, int compact_dirs, int divergent = 0) {
   std::mt19937 rng(11);
   std::vector<std::string> values;
   for (int i = 0; i < kKeys; ++i) {
@@ -59,7 +62,17 @@ std::vector<std::string> WriteAndStop(Nodes& nodes, int compact_dirs) {
         {"put", StrCat("ck", i), values.back(), "--w", "all", "--endpoints", nodes.endpoints()});
     EXPECT_EQ(put.exit_code, 0) << put.err;
   }
-  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(nodes.proc(i).Signal(SIGTERM), 0);
+  size_t live = 3;
+  if (divergent > 0) {
+    EXPECT_EQ(nodes.proc(2).Signal(SIGKILL), 128 + SIGKILL);
+    live = 2;
+    for (int i = 0; i < divergent; ++i) {
+      RunResult put = RunCli({"put", StrCat("dv", i), StrCat("x", i), "--w", "2", "--endpoints",
+                              nodes.address(0) + "," + nodes.address(1)});
+      EXPECT_EQ(put.exit_code, 0) << put.err;
+    }
+  }
+  for (size_t i = 0; i < live; ++i) EXPECT_EQ(nodes.proc(i).Signal(SIGTERM), 0);
   for (int i = 0; i < compact_dirs; ++i) {
     RunResult c = RunCli({"offline", "compact", "--data-dir", nodes.data_dir(i)});
     EXPECT_EQ(c.exit_code, 0) << c.err;
@@ -78,13 +91,15 @@ std::set<std::string> CorruptKeys(const json& summary, const std::string& status
 }
 
 // Goal: a byte flipped inside one record of one replica's SST is reported (dir, key) and repaired
-// from the other replicas: the dir then checks healthy, a second dry run finds nothing divergent
-// or corrupt, and a node started on the dir serves the key and the dir compacts.
+// from the other replicas, while the dirs also diverge (the third missed writes): the dir then
+// checks healthy, a second dry run finds nothing divergent or corrupt, and a node started on the
+// dir serves the key and the dir compacts.
 TEST(OfflineRepairCorrupt, CorruptRecordIsRepairedFromTheOtherReplicas) {
   TempDir dir;
   Nodes nodes(dir, {100, 101, 102}, {"--rf", "3", "--sync", "always"});
   ASSERT_TRUE(nodes.StartAll()) << nodes.Logs();
-  const std::vector<std::string> values = WriteAndStop(nodes, 1);
+  constexpr int kDivergent = 20;
+  const std::vector<std::string> values = WriteAndStop(nodes, 1, kDivergent);
   ASSERT_EQ(FlipInSsts(nodes.data_dir(0), values[50]), 1);
   RunResult damaged = RunCli({"offline", "check", "--json", "--data-dir", nodes.data_dir(0)});
   ASSERT_EQ(damaged.exit_code, 4) << damaged.out << damaged.err;
@@ -95,6 +110,7 @@ TEST(OfflineRepairCorrupt, CorruptRecordIsRepairedFromTheOtherReplicas) {
   EXPECT_EQ(jd["corrupt_found"], 1) << dry.out;
   EXPECT_EQ(jd["corrupt_repairable"], 1) << dry.out;
   EXPECT_EQ(jd["corrupt_repaired"], 0) << dry.out;
+  EXPECT_GE(jd["keys_divergent"].get<int>(), kDivergent) << dry.out;
   EXPECT_EQ(RunCli({"offline", "check", "--data-dir", nodes.data_dir(0)}).exit_code, 4)
       << "a dry run wrote";
 
@@ -104,18 +120,19 @@ TEST(OfflineRepairCorrupt, CorruptRecordIsRepairedFromTheOtherReplicas) {
   EXPECT_EQ(jf["corrupt_found"], 1) << fix.out;
   EXPECT_EQ(jf["corrupt_repaired"], 1) << fix.out;
   EXPECT_EQ(jf["unrepairable"], 0) << fix.out;
+  EXPECT_GE(jf["keys_written"].get<int>(), kDivergent) << fix.out;
   EXPECT_EQ(CorruptKeys(jf, "repaired"), std::set<std::string>{"ck50"}) << fix.out;
   EXPECT_EQ(jf["corrupt"][0]["dir"], nodes.data_dir(0)) << fix.out;
 
   RunResult healthy = RunCli({"offline", "check", "--json", "--data-dir", nodes.data_dir(0)});
   ASSERT_EQ(healthy.exit_code, 0) << healthy.out << healthy.err;
-  EXPECT_EQ(LastJsonLine(healthy.out)["keys"], kKeys) << healthy.out;
+  EXPECT_EQ(LastJsonLine(healthy.out)["keys"], kKeys + kDivergent) << healthy.out;
   RunResult again = RunCli(RepairArgs(nodes, 3, true));
   ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
   json ja = LastJsonLine(again.out);
   EXPECT_EQ(ja["keys_divergent"], 0) << again.out;
   EXPECT_EQ(ja["corrupt_found"], 0) << again.out;
-  EXPECT_EQ(ja["keys_scanned"], kKeys) << again.out;
+  EXPECT_EQ(ja["keys_scanned"], kKeys + kDivergent) << again.out;
 
   // A node started on the repaired dir serves the key: every replica answers with the same
   // version of it, the repaired one included.
