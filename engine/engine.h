@@ -278,6 +278,9 @@ struct RebuildResult {
   std::vector<std::string> damaged;  // the damaged data keys found (user keys)
   uint64_t keys_damaged = 0;         // records whose key bytes were damaged: left out, key unknown
   std::string damaged_copy;          // where the damaged dir was moved
+  // Token spans dropped because a block in them could not be parsed at all (their keys unknown):
+  // every key in them, in any level, is missing from the rebuilt dir.
+  std::vector<TokenSpan> lost_spans;
 };
 // Rebuilds a stopped node's damaged data dir into a fresh database: every sound record of the
 // data family is salvaged (read read-only with block checksums off, so a block that fails its
@@ -288,8 +291,9 @@ struct RebuildResult {
 // one: built in "<dir>.rebuilding", renamed "<dir>.rebuilt" once complete, then the damaged dir
 // is renamed "<dir>.damaged-<ms since epoch>" (kept as evidence) and "<dir>.rebuilt" becomes
 // `dir` (FinishInterruptedRebuild completes an interrupted swap). Changes nothing and is
-// kCorruption naming the keys when a damaged data key has no replacement, or when a block cannot
-// be parsed at all (its keys are unknown). A WAL record that fails its checksum is skipped (the
+// kCorruption naming the keys when a damaged data key has no replacement. A block that cannot be
+// parsed at all (its keys unknown) costs the token span it covers, listed in `lost_spans` (more
+// than 64 such: kCorruption, nothing changed). A WAL record that fails its checksum is skipped (the
 // writes it held are lost from this dir: the caller restores them from the other replicas).
 Result<RebuildResult> RebuildDataDir(const std::string& dir,
                                      const std::map<std::string, Version>& replacements);

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
 #include "base/strings.h"
 #include "engine/internal/engine_impl.h"
@@ -33,6 +34,7 @@ using internal::UserKey;
 constexpr size_t kCopyBatchBytes = 1 << 20;  // records of the small families per write
 constexpr size_t kRebuildReadaheadBytes = 2 << 20;
 constexpr size_t kDamagedKeysNamedMax = 20;  // in an error message
+constexpr size_t kLostSpansMax = 64;         // unparsable blocks skipped before giving up
 
 std::string Trimmed(std::string dir) {
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
@@ -134,6 +136,34 @@ Status CopyFamily(rocksdb::DB* from, rocksdb::ColumnFamilyHandle* from_cf, rocks
   return Status::Ok();
 }
 
+// The smallest token t > lo at which a fresh iterator's Seek reads without error (past a block
+// that cannot be parsed), found by doubling then halving the step: about 2 x 64 seeks at most.
+// None when everything after lo fails.
+std::optional<Token> FirstReadableToken(rocksdb::DB* from, rocksdb::ColumnFamilyHandle* data,
+                                        const rocksdb::ReadOptions& ro, Token lo) {
+  auto readable = [&](Token t) {
+    std::unique_ptr<rocksdb::Iterator> probe(from->NewIterator(ro, data));
+    probe->Seek(internal::TokenPrefix(t));
+    return probe->status().ok();
+  };
+  constexpr Token kMax = ~Token{0};
+  if (lo == kMax) return std::nullopt;
+  Token bad = lo, step = 1;
+  while (true) {
+    const Token t = step > kMax - lo ? kMax : lo + step;
+    if (readable(t)) break;
+    if (t == kMax) return std::nullopt;
+    bad = t;
+    step <<= 1;
+  }
+  Token good = step > kMax - lo ? kMax : lo + step;
+  while (good - bad > 1) {
+    const Token mid = bad + (good - bad) / 2;
+    (readable(mid) ? good : bad) = mid;
+  }
+  return good;
+}
+
 // Writes the data family's sound content, with the replacements folded in, to an SST of full
 // records at `path` (in data-key order, as the read-only iterator yields it).
 Status WriteSalvage(rocksdb::DB* from, rocksdb::ColumnFamilyHandle* data,
@@ -171,57 +201,70 @@ Status WriteSalvage(rocksdb::DB* from, rocksdb::ColumnFamilyHandle* data,
   ro.readahead_size = kRebuildReadaheadBytes;
   std::unique_ptr<rocksdb::Iterator> it(from->NewIterator(ro, data));
   std::string last_key;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    const std::string data_key = it->key().ToString();
-    const std::string_view value = ToView(it->value());
-    // The merge of this key's entries ran when the iterator reached it: a note now means one of
-    // them was damaged (left out of `value`).
-    const bool partly_damaged = merge.Noted(data_key);
-    last_key = data_key;
-    if (!DataKeyIsSound(data_key)) {
-      ++result->keys_damaged;  // which key these bytes were is unknown: left out
-      continue;
-    }
-    while (next_replacement != by_data_key.end() && next_replacement->first < data_key) {
-      if (Status s = put_replacement(next_replacement->first, *next_replacement->second); !s.ok()) {
-        return s;
-      }
-      ++next_replacement;
-    }
-    const bool sound = !value.empty() && RecordIsSound(value);
-    const Version* replacement = nullptr;
-    if (next_replacement != by_data_key.end() && next_replacement->first == data_key) {
-      replacement = next_replacement->second;
-      ++next_replacement;
-    }
-    if (!sound || partly_damaged) result->damaged.push_back(UserKey(data_key));
-    if (replacement != nullptr) {
-      if (!sound) {
-        if (Status s = put_replacement(data_key, *replacement); !s.ok()) return s;
+  it->SeekToFirst();
+  while (true) {
+    for (; it->Valid(); it->Next()) {
+      const std::string data_key = it->key().ToString();
+      const std::string_view value = ToView(it->value());
+      // The merge of this key's entries ran when the iterator reached it: a note now means one of
+      // them was damaged (left out of `value`).
+      const bool partly_damaged = merge.Noted(data_key);
+      last_key = data_key;
+      if (!DataKeyIsSound(data_key)) {
+        ++result->keys_damaged;  // which key these bytes were is unknown: left out
         continue;
       }
-      record.clear();
-      EncodeVersionTo(*replacement, &record);
-      folded.clear();
-      if (!lww.Fold({value, record}, false, &folded, nullptr)) {
-        return Status::Internal("fold of a sound record failed");
+      while (next_replacement != by_data_key.end() && next_replacement->first < data_key) {
+        if (Status s = put_replacement(next_replacement->first, *next_replacement->second);
+            !s.ok()) {
+          return s;
+        }
+        ++next_replacement;
       }
-      ++result->replaced;
-      if (Status s = put(data_key, folded); !s.ok()) return s;
-      continue;
+      const bool sound = !value.empty() && RecordIsSound(value);
+      const Version* replacement = nullptr;
+      if (next_replacement != by_data_key.end() && next_replacement->first == data_key) {
+        replacement = next_replacement->second;
+        ++next_replacement;
+      }
+      if (!sound || partly_damaged) result->damaged.push_back(UserKey(data_key));
+      if (replacement != nullptr) {
+        if (!sound) {
+          if (Status s = put_replacement(data_key, *replacement); !s.ok()) return s;
+          continue;
+        }
+        record.clear();
+        EncodeVersionTo(*replacement, &record);
+        folded.clear();
+        if (!lww.Fold({value, record}, false, &folded, nullptr)) {
+          return Status::Internal("fold of a sound record failed");
+        }
+        ++result->replaced;
+        if (Status s = put(data_key, folded); !s.ok()) return s;
+        continue;
+      }
+      if (!sound || partly_damaged) {
+        unrepaired.push_back(UserKey(data_key));
+        continue;
+      }
+      ++result->salvaged;
+      if (Status s = put(data_key, value); !s.ok()) return s;
     }
-    if (!sound || partly_damaged) {
-      unrepaired.push_back(UserKey(data_key));
-      continue;
+    if (it->status().ok()) break;
+    // A block that cannot be parsed even without its checksum: its keys are unknown. Skip the
+    // token span it covers (in every level: the merged iterator cannot step over one file) and
+    // go on after it; the caller restores the span from the other replicas.
+    if (result->lost_spans.size() == kLostSpansMax) {
+      return Status::Corruption(
+          StrCat("more than ", kLostSpansMax,
+                 " data blocks cannot be read at all: ", it->status().ToString()));
     }
-    ++result->salvaged;
-    if (Status s = put(data_key, value); !s.ok()) return s;
-  }
-  if (!it->status().ok()) {
-    return Status::Corruption(
-        StrCat("a data block cannot be read at all (its keys are unknown), after data key ",
-               last_key.empty() ? std::string("(none)") : UserKey(last_key), ": ",
-               it->status().ToString()));
+    const Token lo = last_key.empty() ? 0 : internal::DecodeFixed64Be(last_key.data());
+    std::optional<Token> resume = FirstReadableToken(from, data, ro, lo);
+    result->lost_spans.push_back({lo, resume ? *resume - 1 : ~Token{0}});
+    if (!resume) break;
+    it.reset(from->NewIterator(ro, data));
+    it->Seek(internal::TokenPrefix(*resume));
   }
   // Replacements past the last key read (keys no record of which could be read under their name).
   for (; next_replacement != by_data_key.end(); ++next_replacement) {

@@ -166,6 +166,21 @@ int RunRepair(const RepairFlags& f) {
   if (ring.empty() && !dirs.empty())
     std::cerr << "warning: no ring persisted in these dirs: every dir holds every key\n";
 
+  // A span a rebuild dropped is repaired only if another dir given replicates all of it.
+  ConfirmLostSpans(&*salvage, [&](const std::string& path, TokenSpan span) {
+    NodeId self = 0;
+    for (const Dir& d : dirs) {
+      if (d.path == path) self = d.id;
+    }
+    if (ring.empty()) return dirs.size() > 1;
+    for (const cluster::Ring::Arc& arc : ring.ReplicaArcs(f.rf)) {
+      if (arc.span.last < span.first || arc.span.first > span.last) continue;
+      bool held = false;
+      for (NodeId n : arc.replicas) held = held || (n != self && dir_of.count(n) != 0);
+      if (!held) return false;
+    }
+    return true;
+  });
   ProgressLine progress(std::cerr, STDERR_FILENO, kOfflinePlainProgressMs);
   uint64_t scanned = 0, divergent = 0, written = 0, writes = 0;
   std::vector<size_t> holders;

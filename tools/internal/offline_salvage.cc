@@ -150,10 +150,17 @@ Result<SalvageOutcome> RepairCorruptDirs(const std::vector<std::string>& dirs, b
           f.how = "the block is left out of the rebuilt dir";
           break;
         case Kind::kRegion:
-          f.status = "unrepairable";
-          f.how =
-              "a block that cannot be read at all: its keys are unknown (restore this node "
-              "from a backup or rebuild it from its replicas: docs/operations.md)";
+          if (others) {
+            f.how =
+                "a block that cannot be read at all (its keys unknown): the token span it "
+                "covers is dropped from the rebuilt dir, and the reconciliation restores the "
+                "keys the other dirs hold";
+          } else {
+            f.status = "unrepairable";
+            f.how =
+                "a block that cannot be read at all: its keys are unknown and no other dir "
+                "was given";
+          }
           break;
       }
       if (f.status == "unrepairable") repairable = false;
@@ -212,8 +219,60 @@ Result<SalvageOutcome> RepairCorruptDirs(const std::vector<std::string>& dirs, b
       }
     }
     if (!repairable || dry_run) out.excluded.insert(dir);
+    if (rebuilt.ok() && !rebuilt->lost_spans.empty() && repairable && !dry_run) {
+      SalvageOutcome::LostSpans lost{dir, rebuilt->lost_spans, {}};
+      for (const Finding& f : findings) {
+        if (f.kind == Kind::kRegion)
+          lost.findings.push_back(static_cast<size_t>(&f - findings.data()));
+      }
+      // Indices into out.findings: this dir's findings were appended last, symptoms included.
+      const size_t base = out.findings.size() - findings.size();
+      for (size_t& i : lost.findings) i += base;
+      if (lost.findings.empty()) {  // not seen by the check, met by the rebuild
+        Finding f{OfflineCorruption(), Kind::kRegion, "repaired",
+                  "the token span is dropped from the rebuilt dir"};
+        f.c.where = "data";
+        f.c.reason = "a block that cannot be read at all";
+        ++out.found;
+        ++out.repaired;
+        ++out.repairable;
+        lost.findings.push_back(out.findings.size());
+        out.findings.push_back(FindingJson(dir, f));
+      }
+      for (const TokenSpan& span : lost.spans) {
+        if (text != nullptr) {
+          *text << dir << ": tokens " << span.first << ".." << span.last
+                << " dropped (a block that cannot be read)\n";
+        }
+      }
+      out.lost.push_back(std::move(lost));
+    }
   }
   return out;
+}
+
+void ConfirmLostSpans(SalvageOutcome* out,
+                      const std::function<bool(const std::string& dir, TokenSpan span)>& covered) {
+  for (const SalvageOutcome::LostSpans& lost : out->lost) {
+    std::string uncovered;
+    for (const TokenSpan& span : lost.spans) {
+      if (!covered(lost.dir, span))
+        uncovered += StrCat(uncovered.empty() ? "" : ", ", span.first, "..", span.last);
+    }
+    if (uncovered.empty()) continue;
+    for (size_t i : lost.findings) {
+      json& f = out->findings[i];
+      if (f["status"] != "repaired") continue;
+      f["status"] = "unrepairable";
+      f["how"] = StrCat("tokens ", uncovered,
+                        " were dropped, and no other dir given holds them: their keys are lost "
+                        "from this dir (the damaged original is kept)");
+      --out->repaired;
+      --out->repairable;
+      ++out->unrepairable;
+      out->unrepairable_named.push_back(StrCat(lost.dir, ": tokens ", uncovered));
+    }
+  }
 }
 
 }  // namespace causeway::tools

@@ -7,12 +7,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "base/status.h"
+#include "base/token.h"
 
 namespace causeway::tools {
 
@@ -25,6 +27,14 @@ struct SalvageOutcome {
   std::set<std::string> excluded;
   std::vector<std::string> unrepairable_named;  // "dir: key or region", for the final error
   nlohmann::json findings = nlohmann::json::array();
+  // Token spans a rebuild dropped (blocks that could not be parsed): counted repaired, which the
+  // caller confirms once it knows the ring (ConfirmLostSpans).
+  struct LostSpans {
+    std::string dir;
+    std::vector<TokenSpan> spans;
+    std::vector<size_t> findings;  // indices into `findings`
+  };
+  std::vector<LostSpans> lost;
 };
 
 // Checks every dir of `dirs`, reports each damaged record on `text` (one line each, when not
@@ -32,5 +42,10 @@ struct SalvageOutcome {
 // dir that cannot be read at all or is in use (kUnavailable).
 Result<SalvageOutcome> RepairCorruptDirs(const std::vector<std::string>& dirs, bool dry_run,
                                          std::ostream* text);
+
+// Whether `dir`'s lost spans are held by another dir: `covered(dir, span)`. A span that is not is
+// turned from repaired into unrepairable (its keys were only here, or in dirs not given).
+void ConfirmLostSpans(SalvageOutcome* out,
+                      const std::function<bool(const std::string& dir, TokenSpan span)>& covered);
 
 }  // namespace causeway::tools
