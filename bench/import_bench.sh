@@ -3,7 +3,8 @@
 # rows of 1 KiB into 3 nodes rf=3 at least 5x faster than `causeway bench`-style puts at W=all;
 # `offline check` at least 200 MB/s).
 #
-# One run, one cluster: three nodes (rf=3) on 127.0.4.51-53. First `causeway import` of ROWS rows
+# One run, one cluster: three nodes (rf=3) on 127.0.4.51-53 (IMPORT_BENCH_HOST=N: 127.0.4.N..N+2).
+# First `causeway import` of ROWS rows
 # of VALUE_BYTES-byte values (csv, generated here), timed end to end (ring read, SST builds,
 # shipping, ingestion). Then `causeway bench --read-ratio 0 --w all` on ROWS other keys for
 # PUT_S seconds: its ops/s gives the time the same number of rows would take as puts. Then the
@@ -25,13 +26,14 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-for h in 51 52 53; do
+H=${IMPORT_BENCH_HOST:-51}
+for h in $H $((H + 1)) $((H + 2)); do
   "$BIN" serve --node-id "b$h" --listen "127.0.4.$h:7650" --data-dir "$WORK/b$h" \
-    --seeds 127.0.4.51:7650 --rf 3 --sync periodic >>"$WORK/b$h.log" 2>&1 &
+    --seeds "127.0.4.$H:7650" --rf 3 --sync periodic >>"$WORK/b$h.log" 2>&1 &
   PIDS+=($!)
 done
-EP=127.0.4.51:7650,127.0.4.52:7650,127.0.4.53:7650
-for i in $(seq 1 100); do "$BIN" status --endpoints 127.0.4.51:7650 >/dev/null 2>&1 && break; sleep 0.2; done
+EP=127.0.4.$H:7650,127.0.4.$((H + 1)):7650,127.0.4.$((H + 2)):7650
+for i in $(seq 1 100); do "$BIN" status --endpoints "127.0.4.$H:7650" >/dev/null 2>&1 && break; sleep 0.2; done
 sleep 2
 python3 - "$WORK/rows.csv" "$ROWS" "$VALUE_BYTES" <<'PY'
 import sys
@@ -53,7 +55,7 @@ t1=$(date +%s.%N)
 for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 wait 2>/dev/null || true
 PIDS=()
-"$BIN" offline check --json --data-dir "$WORK/b51" >"$WORK/check.json" 2>/dev/null || true
+"$BIN" offline check --json --data-dir "$WORK/b$H" >"$WORK/check.json" 2>/dev/null || true
 python3 - "$WORK" "$ROWS" "$VALUE_BYTES" "$t0" "$t1" <<'PY'
 import json, sys
 work, rows, vb, t0, t1 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])

@@ -44,6 +44,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -221,8 +222,14 @@ struct CleanupResult {
 // known (then `where` names it).
 struct OfflineCorruption {
   std::string key;
-  std::string where;  // "data", "hints", a file name, "WAL"
+  std::string where;  // "data", "hints", a file name, "WAL" or "WAL <file>"
   std::string reason;
+  // The record's key bytes themselves are damaged (its token is not the key's): `key` is what the
+  // damaged bytes say, not a key that was written.
+  bool key_damaged = false;
+  // WAL damage: data keys of the whole WAL records next to the damaged one (their writes are
+  // intact; they bound where the lost ones were).
+  std::vector<std::string> nearby_keys;
 };
 struct OfflineHintTarget {
   NodeId target = 0;
@@ -252,6 +259,47 @@ using OfflineProgressFn = std::function<void(Token reached, uint64_t keys)>;
 // that cannot be read at all.
 Result<OfflineCheckReport> CheckDataDir(const std::string& dir, Hlc watermark, bool all_blocks,
                                         const OfflineProgressFn& progress);
+
+// ---- rebuilding a damaged data dir (engine/engine_rebuild.cc; docs/design.md, "The offline
+// tool") ------------------------------------------------------------------------------------------
+// The stored versions of `keys` in a stopped node's dir, read-only, block checksums verified:
+// a key whose records cannot all be read soundly (a damaged record or block) maps to nullopt, as
+// does an absent one, so that only what is whole is ever used as a replacement. Errors are for a
+// dir that cannot be opened (in use: kUnavailable).
+Result<std::map<std::string, std::optional<Version>>> ReadKeysOffline(
+    const std::string& dir, const std::vector<std::string>& keys);
+
+struct RebuildResult {
+  uint64_t keys = 0;                 // data keys in the rebuilt dir
+  uint64_t salvaged = 0;             // of those, carried over from the damaged dir's sound records
+  uint64_t replaced = 0;             // damaged keys given a replacement version
+  uint64_t hints = 0;                // hints carried over
+  uint64_t hints_dropped = 0;        // damaged hints left out
+  std::vector<std::string> damaged;  // the damaged data keys found (user keys)
+  uint64_t keys_damaged = 0;         // records whose key bytes were damaged: left out, key unknown
+  std::string damaged_copy;          // where the damaged dir was moved
+  // Token spans dropped because a block in them could not be parsed at all (their keys unknown):
+  // every key in them, in any level, is missing from the rebuilt dir.
+  std::vector<TokenSpan> lost_spans;
+};
+// Rebuilds a stopped node's damaged data dir into a fresh database: every sound record of the
+// data family is salvaged (read read-only with block checksums off, so a block that fails its
+// checksum still yields its sound records; each record is checked by its own checksum, format and
+// key token), a damaged key gets the LWW fold of what it still holds soundly and its entry of
+// `replacements` (user key -> version), the other families (hints, clock and meta records) are
+// copied record by record (a damaged hint is left out), and the fresh database replaces the old
+// one: built in "<dir>.rebuilding", renamed "<dir>.rebuilt" once complete, then the damaged dir
+// is renamed "<dir>.damaged-<ms since epoch>" (kept as evidence) and "<dir>.rebuilt" becomes
+// `dir` (FinishInterruptedRebuild completes an interrupted swap). Changes nothing and is
+// kCorruption naming the keys when a damaged data key has no replacement. A block that cannot be
+// parsed at all (its keys unknown) costs the token span it covers, listed in `lost_spans` (more
+// than 64 such: kCorruption, nothing changed). A WAL record that fails its checksum is skipped (the
+// writes it held are lost from this dir: the caller restores them from the other replicas).
+Result<RebuildResult> RebuildDataDir(const std::string& dir,
+                                     const std::map<std::string, Version>& replacements);
+// If a rebuild of `dir` was interrupted between its renames ("<dir>" missing, "<dir>.rebuilt"
+// complete), finishes it: true when it did. A leftover "<dir>.rebuilding" is removed.
+Result<bool> FinishInterruptedRebuild(const std::string& dir);
 
 // One row of a bulk ingestion file (engine/ingest_file.h writes them).
 struct IngestRow {

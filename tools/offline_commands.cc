@@ -70,6 +70,12 @@ int RunCheck(const CheckFlags& f) {
   for (const OfflineCorruption& c : r->corrupt) {
     json o = {{"where", c.where}, {"reason", c.reason}};
     SetBytes(o, "key", c.key);
+    if (c.key_damaged) o["key_damaged"] = true;
+    if (!c.nearby_keys.empty()) {
+      json near = json::array();
+      for (const std::string& k : c.nearby_keys) near.push_back(DescribeKey(k));
+      o["nearby_keys"] = near;
+    }
     corrupt.push_back(o);
   }
   if (f.json) {

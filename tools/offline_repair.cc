@@ -1,6 +1,10 @@
 // `causeway offline repair --data-dir D1 --data-dir D2 ... [--rf N] [--dry-run] [--json]`
 // (docs/operations.md, "After a crash: the offline tool").
 //
+// First every dir is checked and each corrupt record reported; a damaged dir is rebuilt with the
+// other dirs' LWW winners of its damaged keys (tools/internal/offline_salvage.h), and a damaged
+// dir that cannot be repaired is left untouched and out of what follows (exit 4, keys named).
+//
 // Each dir is opened exclusively (a dir a running node holds is refused). Which dirs should hold
 // a key comes from the persisted ring: the member views ("members") and own tokens ("tokens") in
 // the dirs' meta records, merged (per member the view with the highest generation), give the
@@ -16,7 +20,8 @@
 //
 // Output: a progress line (percent of the ring, keys, rate, ETA) on stderr; a summary on stdout,
 // whose last line with --json is one JSON object {keys_scanned, keys_divergent, keys_written,
-// writes, dirs, dry_run, rf}.
+// writes, dirs, dry_run, rf, corrupt_found, corrupt_repaired, corrupt_repairable, unrepairable,
+// corrupt: [{dir, key, where, reason, status, how}]}.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -32,6 +37,7 @@
 #include "engine/engine.h"
 #include "tools/internal/client_flags.h"
 #include "tools/internal/commands.h"
+#include "tools/internal/offline_salvage.h"
 #include "tools/internal/progress.h"
 
 namespace causeway::tools {
@@ -95,12 +101,26 @@ int RunRepair(const RepairFlags& f) {
     return Fail(kExitUsage, StrCat("give 1..", kOfflineDirsMax, " --data-dir"));
   }
   if (f.rf < 1 || f.rf > kReplicationFactorMax) return Fail(kExitUsage, "--rf out of range");
-  std::vector<Dir> dirs(f.dirs.size());
+  // Corrupt records first, before any dir is opened for writing (tools/internal/offline_salvage.h).
+  Result<SalvageOutcome> salvage =
+      RepairCorruptDirs(f.dirs, f.dry_run, f.json ? &std::cerr : &std::cout);
+  if (!salvage.ok()) return FailStatus("offline repair", salvage.status());
+  std::vector<std::string> paths;
+  for (const std::string& p : f.dirs) {
+    if (salvage->excluded.count(p) == 0) {
+      paths.push_back(p);
+    } else {
+      std::cerr << "note: " << p << " is damaged and "
+                << (f.dry_run ? "would be rebuilt first" : "was not rebuilt")
+                << ": left out of the reconciliation\n";
+    }
+  }
+  std::vector<Dir> dirs(paths.size());
   std::map<NodeId, cluster::MemberState> members;
   std::map<NodeId, size_t> dir_of;
-  for (size_t i = 0; i < f.dirs.size(); ++i) {
+  for (size_t i = 0; i < paths.size(); ++i) {
     Dir& d = dirs[i];
-    d.path = f.dirs[i];
+    d.path = paths[i];
     Result<std::unique_ptr<Engine>> e = OpenOffline(d.path);
     if (!e.ok()) return FailStatus(StrCat("offline repair: ", d.path), e.status());
     d.engine = std::move(*e);
@@ -143,9 +163,24 @@ int RunRepair(const RepairFlags& f) {
   }
   cluster::Ring ring;
   ring.Assign(ring_nodes);
-  if (ring.empty())
+  if (ring.empty() && !dirs.empty())
     std::cerr << "warning: no ring persisted in these dirs: every dir holds every key\n";
 
+  // A span a rebuild dropped is repaired only if another dir given replicates all of it.
+  ConfirmLostSpans(&*salvage, [&](const std::string& path, TokenSpan span) {
+    NodeId self = 0;
+    for (const Dir& d : dirs) {
+      if (d.path == path) self = d.id;
+    }
+    if (ring.empty()) return dirs.size() > 1;
+    for (const cluster::Ring::Arc& arc : ring.ReplicaArcs(f.rf)) {
+      if (arc.span.last < span.first || arc.span.first > span.last) continue;
+      bool held = false;
+      for (NodeId n : arc.replicas) held = held || (n != self && dir_of.count(n) != 0);
+      if (!held) return false;
+    }
+    return true;
+  });
   ProgressLine progress(std::cerr, STDERR_FILENO, kOfflinePlainProgressMs);
   uint64_t scanned = 0, divergent = 0, written = 0, writes = 0;
   std::vector<size_t> holders;
@@ -230,7 +265,9 @@ int RunRepair(const RepairFlags& f) {
   }
   if (!f.json) {
     std::cout << (f.dry_run ? "dry run: " : "") << scanned << " keys scanned, " << divergent
-              << " divergent, " << written << " written (" << writes << " writes)\n";
+              << " divergent, " << written << " written (" << writes << " writes); "
+              << salvage->found << " corrupt, " << salvage->repaired << " repaired, "
+              << salvage->unrepairable << " unrepairable\n";
   }
   json j = {{"keys_scanned", scanned},
             {"keys_divergent", divergent},
@@ -238,8 +275,24 @@ int RunRepair(const RepairFlags& f) {
             {"writes", writes},
             {"dry_run", f.dry_run},
             {"rf", f.rf},
-            {"dirs", jd}};
+            {"dirs", jd},
+            {"corrupt_found", salvage->found},
+            {"corrupt_repaired", salvage->repaired},
+            {"corrupt_repairable", salvage->repairable},
+            {"unrepairable", salvage->unrepairable},
+            {"corrupt", salvage->findings}};
   if (f.json) std::cout << j.dump() << "\n";
+  if (salvage->unrepairable > 0) {
+    std::string named;
+    for (const std::string& n : salvage->unrepairable_named) named += "\n  " + n;
+    return Fail(kExitError,
+                StrCat(salvage->unrepairable,
+                       " corrupt record(s) could not be repaired from the "
+                       "dirs given (their dirs were left untouched):",
+                       named),
+                "give the dir of another replica that holds these keys, or restore the node "
+                "from a backup (docs/operations.md, \"After a crash: the offline tool\")");
+  }
   return kExitOk;
 }
 
