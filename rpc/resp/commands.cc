@@ -198,6 +198,14 @@ kj::Promise<std::string> MGet(const GatewayView& view, ClientState& client, Args
   for (auto& key : d.keys) reads.add(ReadKey(view, client, std::move(key)));
   return JoinAll(reads.finish()).then([index = std::move(d.index)](std::vector<ClientResult> rs) {
     if (auto failure = FirstFailure(rs, "MGET", false)) return *failure;
+    // The reply is bounded as a native MultiGet's is (kBatchBytesMax): kBatchKeysMax values of
+    // up to 1 MiB would otherwise make one reply of 1 GiB.
+    size_t bytes = 0;
+    for (size_t i : index) bytes += Present(rs[i]) ? rs[i].version->value.size() : 0;
+    if (bytes > kBatchBytesMax) {
+      return StrCat("-ERR MGET reply of ", bytes, " value bytes exceeds the limit of ",
+                    kBatchBytesMax, ": ask for fewer keys\r\n");
+    }
     std::string out;
     AppendArrayHeader(&out, index.size());
     for (size_t i : index) {

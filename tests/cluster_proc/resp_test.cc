@@ -219,6 +219,12 @@ assert r.mget([f"pl{i}" for i in range(100)]) == [str(i).encode() for i in range
 r.mset({"m1": "x", "m2": "y"}); assert r.mget("m1", "m2", "m3") == [b"x", b"y", None]
 assert r.delete("m1", "m2", "m3") == 2 and r.exists("m1", "m2") == 0
 assert r.client_setname("tester") and r.client_getname() in ("tester", b"tester")
+for i in range(17): r.set(f"mb{i}", big)
+try:
+    r.mget([f"mb{i}" for i in range(17)]); sys.exit("an MGET reply over 16 MiB was sent")
+except redis.ResponseError as e:
+    assert "exceeds the limit" in str(e), str(e)
+assert r.mget([f"mb{i}" for i in range(16)]) == [big] * 16
 
 def raw(host, port, data, want_reply=True):
     s = socket.create_connection((host, port), timeout=5)
