@@ -131,6 +131,20 @@ void Server::Impl::SetUpLoop() {
     resp_fd = -1;  // owned by the gateway now
   }
   host->set_connection_count([l = listener.get()] { return l->connections(); });
+  host->set_refusal_counts([l = listener.get(), sec] {
+    const rpc::Listener::Counters& c = l->counters();
+    rpc::RefusalCounts r;
+    r.connections_evicted = c.evicted;
+    r.connections_refused = c.refused;
+    r.handshake_timeouts = c.handshake_timeouts;
+    r.slow_frames = c.slow_frames;
+    r.reply_budget = c.reply_budget;
+    r.security_closes = c.security;
+    r.peer_refusals = sec->counters.peer_refusals;
+    r.client_refusals = sec->counters.client_refusals;
+    r.login_failures = sec->counters.login_failures;
+    return r;
+  });
   host->set_metrics(&metrics);
   if (http_fd >= 0) {
     http = std::make_unique<rpc::HttpListener>(

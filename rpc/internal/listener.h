@@ -75,6 +75,14 @@ struct ConnStats {
   std::string source;  // the remote IP address
 };
 
+// What the node refused or closed for its budgets and its handshakes, for /metrics: the
+// listener's connection counters and the bootstraps' (rpc/internal/bootstrap.h) refusals.
+struct RefusalCounts {
+  uint64_t connections_evicted = 0, connections_refused = 0, handshake_timeouts = 0;
+  uint64_t slow_frames = 0, reply_budget = 0, security_closes = 0, tls_failures = 0;
+  uint64_t peer_refusals = 0, client_refusals = 0, login_failures = 0;
+};
+
 class Listener {
  public:
   // Makes the bootstrap capability of a new connection.

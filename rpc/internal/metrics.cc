@@ -140,6 +140,24 @@ void AddCoreFamilies(const NodeStats& s, Families& f) {
   f.Gauge("causeway_peer_calls_in_flight", "This node's calls to peers awaiting an answer.",
           D(s.peer_calls_out));
   f.Gauge("causeway_connections", "Open connections (clients and peers).", D(s.connections));
+  const RefusalCounts& r = s.refusals;
+  const char* closed =
+      "Connections closed or refused by a budget or a failed handshake, by reason.";
+  for (const auto& [reason, n] : {std::pair{"evicted_pre_auth", r.connections_evicted},
+                                  {"refused_at_limit", r.connections_refused},
+                                  {"handshake_timeout", r.handshake_timeouts},
+                                  {"slow_frame", r.slow_frames},
+                                  {"reply_budget", r.reply_budget},
+                                  {"failed_auth", r.security_closes},
+                                  {"tls_handshake", r.tls_failures}}) {
+    f.Counter("causeway_connections_closed_total", closed, D(n), {{"reason", reason}});
+  }
+  const char* refused =
+      "Handshake calls refused: peers without the secret or certificate, "
+      "clients without credentials, failed logins.";
+  f.Counter("causeway_auth_refusals_total", refused, D(r.peer_refusals), {{"who", "peer"}});
+  f.Counter("causeway_auth_refusals_total", refused, D(r.client_refusals), {{"who", "client"}});
+  f.Counter("causeway_auth_refusals_total", refused, D(r.login_failures), {{"who", "login"}});
   f.Gauge("causeway_catching_up", "1 while this node, back from being away, catches up.",
           s.catch_up.catching_up ? 1 : 0);
 }

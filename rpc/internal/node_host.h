@@ -113,6 +113,9 @@ class NodeHost final : public cluster::Transport,
   // Open connections, as the server's listener counts them (set once by the server; 0 before).
   size_t connections() const { return connections_ ? connections_() : 0; }
   void set_connection_count(std::function<size_t()> count) { connections_ = std::move(count); }
+  // What the listener and the handshakes refused (set once by the server; zeros before).
+  RefusalCounts refusals() const { return refusals_ ? refusals_() : RefusalCounts{}; }
+  void set_refusal_counts(std::function<RefusalCounts()> counts) { refusals_ = std::move(counts); }
   // Where request latencies and outcomes are recorded (rpc/internal/metrics.h); borrowed, may be
   // null (tests). Set once, before the first call.
   void set_metrics(Metrics* metrics) { metrics_ = metrics; }
@@ -156,6 +159,7 @@ class NodeHost final : public cluster::Transport,
   bool cleanup_running_ = false;
   bool snapshot_running_ = false;
   std::function<size_t()> connections_;
+  std::function<RefusalCounts()> refusals_;
   Metrics* metrics_ = nullptr;
   // Each member's name and state in words (cluster::MemberStateName) when last logged
   // (LogMembershipChanges), and when the views were last compared.

@@ -21,6 +21,7 @@ NodeStats CollectNodeStats(NodeHost& host) {
   st.peer_in_flight = host.peer_calls();
   st.peer_calls_out = host.peer_calls_out();
   st.connections = host.connections();
+  st.refusals = host.refusals();
   st.clock_skew_rejections = host.hlc().rejected_updates() + st.counters.clock_skew_rejections;
   st.clock_lead_ms = host.hlc().LeadOverPhysicalMs();
   const bool streaming_in =

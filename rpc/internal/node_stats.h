@@ -11,6 +11,7 @@
 
 #include "cluster/node.h"
 #include "engine/engine.h"
+#include "rpc/internal/listener.h"
 
 namespace causeway::rpc {
 
@@ -30,6 +31,7 @@ struct NodeStats {
   uint64_t peer_in_flight = 0;         // peers' calls to us being answered
   uint64_t peer_calls_out = 0;         // our calls to peers awaiting an answer
   uint64_t connections = 0;            // open connections (clients and peers)
+  RefusalCounts refusals;              // budgets' closures and handshakes' refusals
   uint64_t clock_skew_rejections = 0;  // HLC max-offset rejections (clock and core)
   uint64_t clock_lead_ms = 0;          // how far the HLC runs ahead of the wall clock
   // /readyz: 200 when ready; otherwise why not ("starting", "joining", "bootstrapping",

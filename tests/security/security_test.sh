@@ -15,7 +15,7 @@ start() {  # NAME IP PORT SECRET-FILE
   mkdir -p "$DIR/$1"
   "$BIN" serve --node-id "$1" --listen "$2:$3" --data-dir "$DIR/$1/data" --seeds 127.0.7.1:7701 \
     --rf 3 --cluster-secret-file "$4" --users-file "$DIR/users" --tick-interval-ms 50 \
-    --storage-profile small --resp-listen "$2:6${3:1}" >>"$DIR/$1/log" 2>&1 &
+    --storage-profile small --resp-listen "$2:6${3:1}" --http-listen "$2:8${3:1}" >>"$DIR/$1/log" 2>&1 &
   PIDS+=($!)
 }
 head -c 32 /dev/urandom | base64 >"$DIR/secret"
@@ -57,6 +57,17 @@ grep -q "event=peer_refused reason=wrong_secret" "$DIR/n1/log" || fail "the rogu
 "$BIN" status --endpoints 127.0.7.1:7701 "${A[@]}" --json | grep -q '"rogue"' && fail "the rogue became a member"
 "$BIN" put k1 rogue --endpoints 127.0.7.9:7709 "${W[@]}" --w 1 >/dev/null 2>&1
 [ "$("$BIN" get k1 --endpoints 127.0.7.1:7701 "${W[@]}" --r all)" = v1 ] || fail "the rogue changed k1"
+# The refusals are counted in /metrics, by who was refused.
+metric() {  # HOST:PORT SERIES -> its value
+  python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
+    "http://$1/metrics" | awk -v s="$2" '$1 == s { print $2 }'
+}
+n=$(metric 127.0.7.1:8701 'causeway_auth_refusals_total{who="peer"}')
+[ "${n%%.*}" -ge 1 ] 2>/dev/null || fail "peer refusals not in /metrics (got '$n')"
+n=$(metric 127.0.7.2:8702 'causeway_auth_refusals_total{who="client"}')
+[ "${n%%.*}" -ge 2 ] 2>/dev/null || fail "client refusals not in /metrics (got '$n')"
+n=$(metric 127.0.7.2:8702 'causeway_auth_refusals_total{who="login"}')
+[ "${n%%.*}" -ge 1 ] 2>/dev/null || fail "failed logins not in /metrics (got '$n')"
 # 10,000 idle connections from this one source; an authenticated client keeps working.
 python3 - 127.0.7.2 7702 "$BIN" "$DIR/w.pw" <<'PY' || fail "the flood locked the client out"
 import json, resource, socket, subprocess, sys, time
