@@ -12,6 +12,7 @@
 #include "base/status.h"
 #include "base/token.h"
 #include "base/version.h"
+#include "cluster/session.h"
 
 namespace causeway::cluster {
 
@@ -38,7 +39,9 @@ struct ClientWrite {
   bool tombstone = false;  // a delete
   Consistency w;
   uint64_t timeout_ms = 0;  // 0: the node's default
-  std::string session;      // opaque session token bytes; empty: a new session
+  // What the session has seen, decoded at the edge (rpc/ checks the client's bytes); its scope
+  // for this key suffices (SessionToken::ScopedTo). Empty: a new session.
+  SessionToken session;
   // Sloppy quorum: a hint stored on a stand-in for a replica that is down counts toward W (as in
   // Dynamo). False: only real replicas count (docs/design.md, "Hinted handoff").
   bool hinted_counts = true;
@@ -47,14 +50,16 @@ struct ClientRead {
   std::string key;
   Consistency r;
   uint64_t timeout_ms = 0;
-  std::string session;
+  SessionToken session;  // as ClientWrite's
 };
 struct ClientResult {
   Status status;
   // Read: the winning version (tombstone = "not found"); nullopt when no replica had the key.
   // Write: the version written.
   std::optional<Version> version;
-  std::string session;  // the updated token
+  // On success: the request's session having observed `version`. On failure: empty (the caller
+  // keeps its own).
+  SessionToken session;
 };
 
 // One replica's answer, for `causeway explain`.

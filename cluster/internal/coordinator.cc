@@ -108,30 +108,29 @@ Result<Version> Coordinator::Stamp(const ClientWrite& request, const SessionToke
 }
 
 // The checks and look-ups every client read and write starts with, in the order their errors
-// are reported: consistency level, key, deadline, session token, replicas.
+// are reported: consistency level, key, deadline, replicas. (The session token was decoded and
+// checked where it arrived.)
 Result<Coordinator::Prepared> Coordinator::Prepare(const std::string& key, Consistency level,
                                                    int default_n, uint64_t timeout_ms,
-                                                   const std::string& session, TimeMs now) const {
+                                                   TimeMs now) const {
   Result<int> n = ResolveConsistency(level, config_.rf, default_n);
   if (!n.ok()) return n.status();
   if (Status s = ValidateKey(key); !s.ok()) return s;
   Result<TimeMs> deadline = Deadline(timeout_ms, now);
   if (!deadline.ok()) return deadline.status();
-  Result<SessionToken> token = SessionToken::Decode(session);
-  if (!token.ok()) return token.status();
   Result<std::vector<NodeId>> replicas = view_->CoordinatorReplicas(key);
   if (!replicas.ok()) return replicas.status();
-  return Prepared{*n, *deadline, std::move(token).value(), std::move(replicas).value()};
+  return Prepared{*n, *deadline, std::move(replicas).value()};
 }
 
 void Coordinator::StartWrite(RequestId id, ClientWrite request, TimeMs now, Actions* out) {
   counters_->writes++;
   if (!Admit(id, out, false)) return;
   auto fail = [&](Status s) {
-    out->push_back(ReplyAction{id, ClientResult{std::move(s), std::nullopt, request.session}});
+    out->push_back(ReplyAction{id, ClientResult{std::move(s), std::nullopt, {}}});
   };
   Result<Prepared> prep =
-      Prepare(request.key, request.w, config_.default_w, request.timeout_ms, request.session, now);
+      Prepare(request.key, request.w, config_.default_w, request.timeout_ms, now);
   if (!prep.ok()) return fail(prep.status());
   const int w = prep->n;
   std::vector<NodeId> live, down;
@@ -150,7 +149,7 @@ void Coordinator::StartWrite(RequestId id, ClientWrite request, TimeMs now, Acti
     counters_->fenced_writes++;
     return fail(std::move(gate));
   }
-  Result<Version> version = Stamp(request, prep->session);
+  Result<Version> version = Stamp(request, request.session);
   if (!version.ok()) {
     if (version.status().code() == ErrorCode::kClockSkew) counters_->clock_skew_rejections++;
     return fail(version.status());
@@ -164,7 +163,7 @@ void Coordinator::StartWrite(RequestId id, ClientWrite request, TimeMs now, Acti
   op.w = w;
   op.targets = counting;
   op.deadline = prep->deadline;
-  op.session = std::move(prep->session);
+  op.session = std::move(request.session);
   for (NodeId node : live) {
     RequestId peer_id = Call(id, node, false, &op.calls);
     Send(node, ReplicateRequest{peer_id, op.key, op.version, 0}, out);
@@ -227,8 +226,8 @@ void Coordinator::FinishWrite(WriteOp* op, Status status, Actions* out) {
     op->session.Observe(op->key, Dot{op->version.timestamp, op->version.writer});
     result.version = op->version;
   }
+  if (result.version) result.session = std::move(op->session);
   result.status = std::move(status);
-  result.session = op->session.Encode();
   out->push_back(ReplyAction{op->id, std::move(result)});
   for (RequestId c : op->calls) {
     auto call = calls_.find(c);
@@ -278,10 +277,10 @@ void Coordinator::StartRead(RequestId id, ClientRead request, TimeMs now, Action
   counters_->reads++;
   if (!Admit(id, out, false)) return;
   auto fail = [&](Status s) {
-    out->push_back(ReplyAction{id, ClientResult{std::move(s), std::nullopt, request.session}});
+    out->push_back(ReplyAction{id, ClientResult{std::move(s), std::nullopt, {}}});
   };
   Result<Prepared> prep =
-      Prepare(request.key, request.r, config_.default_r, request.timeout_ms, request.session, now);
+      Prepare(request.key, request.r, config_.default_r, request.timeout_ms, now);
   if (!prep.ok()) return fail(prep.status());
   const int r = prep->n;
   std::vector<NodeId> preference = std::move(prep->replicas);
@@ -297,8 +296,7 @@ void Coordinator::StartRead(RequestId id, ClientRead request, TimeMs now, Action
   op.deadline = prep->deadline;
   op.order = std::move(order);
   op.preference = std::move(preference);
-  op.session = std::move(prep->session);
-  op.session_bytes = std::move(request.session);
+  op.session = std::move(request.session);
   op.floor = op.session.FloorFor(op.key);
   Pump(&op, now, out);
 }
@@ -457,7 +455,7 @@ void Coordinator::FinishRead(ReadOp* op, Status status, Actions* out) {
 void Coordinator::FinishReadWith(ReadOp* op, Status status, std::optional<Version> winner,
                                  Actions* out) {
   ClientResult result;
-  result.session = status.ok() ? op->session.Encode() : op->session_bytes;
+  if (status.ok()) result.session = std::move(op->session);
   result.status = std::move(status);
   result.version = std::move(winner);
   out->push_back(ReplyAction{op->id, std::move(result)});

@@ -91,7 +91,6 @@ class Coordinator {
     std::map<NodeId, Status> failed;
     std::set<NodeId> outstanding;
     SessionToken session;
-    std::string session_bytes;  // returned unchanged on failure
     SessionToken::Floor floor;
     std::vector<RequestId> calls;
   };
@@ -108,11 +107,10 @@ class Coordinator {
   struct Prepared {
     int n = 0;  // replicas that must answer (R or W)
     TimeMs deadline = 0;
-    SessionToken session;
     std::vector<NodeId> replicas;  // the key's preference list
   };
   Result<Prepared> Prepare(const std::string& key, Consistency level, int default_n,
-                           uint64_t timeout_ms, const std::string& session, TimeMs now) const;
+                           uint64_t timeout_ms, TimeMs now) const;
   Result<Version> Stamp(const ClientWrite& request, const SessionToken& session);
   RequestId Call(RequestId op, NodeId node, bool read, std::vector<RequestId>* calls);
   void Send(NodeId node, PeerMessage message, Actions* out) const;

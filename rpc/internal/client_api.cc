@@ -31,11 +31,13 @@ Status Require(const ConnStats& conn, Role needed, std::string_view what) {
 // and their pointers (an overestimate only wastes a few zeroed words).
 constexpr size_t kReplyOverheadWords = 48;
 
-// The first segment size for a client reply carrying `r` (with its value when `with_value`).
+// The first segment size for a client reply carrying `r` (with its value when `with_value`) and
+// a session token of `session_bytes`.
 // Without a hint capnp allocates and zeroes an 8 KiB segment per reply; a 1 MiB value would then
 // need a second segment anyway.
-capnp::MessageSize ReplySize(const cluster::ClientResult& r, bool with_value) {
-  size_t bytes = r.session.size();
+capnp::MessageSize ReplySize(const cluster::ClientResult& r, size_t session_bytes,
+                             bool with_value) {
+  size_t bytes = session_bytes;
   if (r.version) {
     bytes += r.version->vv.size() * 2 * sizeof(uint64_t);
     if (with_value) bytes += r.version->value.size();
@@ -159,7 +161,9 @@ kj::Promise<void> ClientApi::get(GetContext context) {
   return host_.Read(std::move(read).value(), conn_)
       .then([context](const cluster::ClientResult& r) mutable {
         ThrowIfError(r.status);
-        GetResultToWire(r.version, r.session, context.getResults(ReplySize(r, true)).initResult());
+        const std::string session = r.session.Encode();
+        GetResultToWire(r.version, session,
+                        context.getResults(ReplySize(r, session.size(), true)).initResult());
       });
 }
 
@@ -181,9 +185,10 @@ kj::Promise<void> ClientApi::Write(Context context, capnp::Data::Reader value, b
       .then([context](cluster::ClientResult r) mutable {
         ThrowIfError(r.status);
         if (!r.version) ThrowStatus(Status::Internal("write reply without a version"));
-        auto results = context.getResults(ReplySize(r, false));
+        const std::string session = r.session.Encode();
+        auto results = context.getResults(ReplySize(r, session.size(), false));
         VersionMetaToWire(*r.version, results.initVersion());
-        results.setSession(BytesToWire(r.session));
+        results.setSession(BytesToWire(session));
       });
 }
 

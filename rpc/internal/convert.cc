@@ -19,11 +19,14 @@ Status TooLarge(const char* what, size_t got, size_t max) {
                                  " bytes exceeds the limit of " + std::to_string(max));
 }
 
-Result<std::string> SessionFromWire(capnp::Data::Reader session) {
+// Decoded here, where the client's bytes arrive: a token that does not decode is refused
+// (kInvalidArgument naming the session), never replaced by an empty one.
+Result<cluster::SessionToken> SessionFromWire(capnp::Data::Reader session) {
   if (session.size() > kSessionTokenBytesMax) {
     return TooLarge("session token", session.size(), kSessionTokenBytesMax);
   }
-  return ToString(session);
+  return cluster::SessionToken::Decode(
+      std::string_view(reinterpret_cast<const char*>(session.begin()), session.size()));
 }
 
 Result<uint64_t> TimeoutFromWire(uint32_t timeout_ms) {

@@ -408,9 +408,9 @@ void ClientState::Observe(std::string_view key, const Version& version) {
   session_.Observe(key, cluster::Dot{version.timestamp, version.writer});
 }
 
-std::string ClientState::SessionFor(std::string_view key) const {
+cluster::SessionToken ClientState::SessionFor(std::string_view key) const {
   std::string_view keys[] = {key};
-  return session_.ScopedTo(keys).Encode();
+  return session_.ScopedTo(keys);
 }
 
 const std::vector<CommandSpec>& CommandTable() {

@@ -52,9 +52,9 @@ class ClientState {
 
   // The causal session: every version the connection's commands saw or wrote.
   void Observe(std::string_view key, const Version& version);
-  // The session token to send with a request for `key`: the part of the session it depends on
-  // (cluster::SessionToken::ScopedTo), a few dozen bytes however many keys the session holds.
-  std::string SessionFor(std::string_view key) const;
+  // The session to send with a request for `key`: the part of it the request depends on
+  // (cluster::SessionToken::ScopedTo), at most one entry however many keys the session holds.
+  cluster::SessionToken SessionFor(std::string_view key) const;
 
  private:
   cluster::SessionToken session_;

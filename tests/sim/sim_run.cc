@@ -203,8 +203,7 @@ void Simulator::ClientNext(Session& s) {
   Schedule(kRequestTimeoutMsDefault + kClientGiveUpSlackMs, [this, id] { ClientGiveUp(id); });
   std::string_view scope[] = {op.key};
   if (op.kind == OpKind::kRead) {
-    cluster::ClientRead req{op.key, RandomConsistency(1, &op.replicas), 0,
-                            s.token.ScopedTo(scope).Encode()};
+    cluster::ClientRead req{op.key, RandomConsistency(1, &op.replicas), 0, s.token.ScopedTo(scope)};
     Trace(StrCat("s", s.index) + " read " + op.key + " via " + n.name);
     history_.push_back(op);
     pending_ops_[id] = history_.size() - 1;
@@ -215,7 +214,7 @@ void Simulator::ClientNext(Session& s) {
     req.tombstone = op.kind == OpKind::kDelete;
     if (!req.tombstone) op.value = req.value = StrCat("s", s.index) + StrCat("v", s.values++);
     req.w = RandomConsistency(2, &op.replicas);
-    req.session = s.token.ScopedTo(scope).Encode();
+    req.session = s.token.ScopedTo(scope);
     Trace(StrCat("s", s.index) + " write " + op.key + "=" + op.value + " via " + n.name);
     history_.push_back(op);
     pending_ops_[id] = history_.size() - 1;
