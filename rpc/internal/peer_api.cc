@@ -18,6 +18,13 @@ class PeerApi final : public wire::Peer::Server {
 
   kj::Promise<void> hello(HelloContext context) override {
     auto params = context.getParams();
+    if (conn_->cert_node != 0 && params.getNodeId() != conn_->cert_node) {
+      // Mutual TLS pinned the node its certificate names (rpc/internal/bootstrap.h): a peer
+      // cannot claim another. The listener closes the connection and counts it.
+      conn_->close_wanted = true;
+      ThrowStatus(Status::InvalidArgument(
+          "permission denied: hello() claims a node other than the one the certificate names"));
+    }
     conn_->peer_node = params.getNodeId();
     if (params.getAddress().size() <= kNodeAddressBytesMax) {
       host_.PeerConnected(std::string(params.getAddress().cStr()));
