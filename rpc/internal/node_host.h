@@ -90,6 +90,7 @@ class NodeHost final : public cluster::Transport,
   void Deliver(NodeId from, cluster::PeerMessage message);
   // A peer at `address` said hello on a new connection (PeerLinks::PeerIsBack).
   void PeerConnected(const std::string& address);
+  spdlog::logger* log() const { return log_; }
 
   // ---- the server's loop
   void Tick();
