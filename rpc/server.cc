@@ -101,10 +101,9 @@ void Server::Impl::SetUpLoop() {
   storage = std::make_unique<rpc::StoragePool>(&loop, engine, log.get());
   rpc::TlsSource tls_source = nullptr;
   if (tls) tls_source = [this] { return tls; };
-  host = std::make_unique<rpc::NodeHost>(options.node, engine, clock, ceiling, storage.get(),
-                                         io->getNetwork(), event_port->timer(), log.get(),
-                                         options.cluster_secret.get(),
-                                         options.tls.peer ? tls_source : nullptr);
+  host = std::make_unique<rpc::NodeHost>(
+      options.node, engine, clock, ceiling, storage.get(), io->getNetwork(), event_port->timer(),
+      log.get(), options.cluster_secret.get(), options.tls.peer ? tls_source : nullptr);
   if (options.users) logins = std::make_unique<rpc::LoginGate>(&loop, options.users);
   security.secret = options.cluster_secret.get();
   security.logins = logins.get();

@@ -66,9 +66,9 @@ struct TlsSettings {
 // The node's TLS contexts, built from its files.
 // (mutable: kj's wrap calls are not const, but wrapping a stream leaves the context unchanged.)
 struct TlsContexts {
-  mutable kj::Own<kj::TlsContext> peer_door;  // verifies the other side's node certificate
+  mutable kj::Own<kj::TlsContext> peer_door;    // verifies the other side's node certificate
   mutable kj::Own<kj::TlsContext> client_door;  // client certificates only with kMutual
-  std::string cert_file;                // where our certificate came from, for the log
+  std::string cert_file;                        // where our certificate came from, for the log
 };
 
 // The node's current TLS contexts (null: no TLS; connections are plaintext). Called per new

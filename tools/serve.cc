@@ -121,7 +121,8 @@ cluster::NodeConfig MakeNodeConfig(const ServeConfig& c) {
 }
 
 // Waits for SIGTERM/SIGINT (blocked in every thread by the caller) and stops the server; a second
-// signal exits at once. SIGHUP reloads the TLS files. Finish() wakes and joins the thread after Run() returned.
+// signal exits at once. SIGHUP reloads the TLS files. Finish() wakes and joins the thread after
+// Run() returned.
 class SignalWatcher {
  public:
   SignalWatcher(Server* server, spdlog::logger* log) : server_(server), log_(log) {
@@ -309,8 +310,7 @@ Status LoadSecurity(const ServeConfig& config, ServerOptions* options, spdlog::l
   log.info("security: peers {}, clients {}{}; TLS: client_tls={} peer_tls={}",
            options->cluster_secret ? "must prove the cluster secret" : "NOT authenticated",
            options->users ? "must log in" : "NOT authenticated",
-           config.insecure ? " (insecure)" : "", config.client_tls,
-           config.peer_tls ? "on" : "off");
+           config.insecure ? " (insecure)" : "", config.client_tls, config.peer_tls ? "on" : "off");
   rlimit files{};
   if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
     files.rlim_cur = files.rlim_max;

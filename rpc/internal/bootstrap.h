@@ -44,8 +44,8 @@ struct SecurityCounters {
 
 // What the node's security needs, borrowed by every connection's bootstrap.
 struct SecurityContext {
-  const ClusterSecret* secret = nullptr;  // null: peers are not authenticated
-  LoginGate* logins = nullptr;            // null: no users file, clients are not authenticated
+  const ClusterSecret* secret = nullptr;   // null: peers are not authenticated
+  LoginGate* logins = nullptr;             // null: no users file, clients are not authenticated
   ClientTls client_tls = ClientTls::kOff;  // kOn, kMutual: clients must use TLS
   bool peer_tls = false;                   // peers must use mutual TLS with a node certificate
   SecurityCounters counters;

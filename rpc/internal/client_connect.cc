@@ -83,29 +83,29 @@ kj::Promise<kj::Own<ClientCore::Conn>> ClientCore::OpenOne(const std::string& en
     });
   }
   return connected.then([this](kj::Own<kj::AsyncIoStream> stream) {
-        auto c = kj::heap<Conn>();
-        // Replies to pipelined calls arrive in batches: one read syscall for each batch.
-        c->stream = kj::heap<rpc::BufferedStream>(kj::mv(stream));
-        capnp::ReaderOptions reader;
-        reader.traversalLimitInWords = kTraversalWordsMax;
-        c->network = kj::heap<capnp::TwoPartyVatNetwork>(
-            *c->stream, capnp::rpc::twoparty::Side::CLIENT, reader);
-        c->rpc = kj::heap(capnp::makeRpcClient(*c->network));
-        capnp::MallocMessageBuilder vat;
-        auto id = vat.initRoot<capnp::rpc::twoparty::VatId>();
-        id.setSide(capnp::rpc::twoparty::Side::SERVER);
-        auto bootstrap = c->rpc->bootstrap(id).castAs<wire::Bootstrap>();
-        if (options.user.empty()) {
-          c->api = bootstrap.clientRequest().send().getClient();
-        } else {
-          auto login = bootstrap.loginRequest();
-          login.setUser(options.user);
-          login.setPassword(kj::arrayPtr(reinterpret_cast<const kj::byte*>(options.password.data()),
-                                         options.password.size()));
-          c->api = login.send().getClient();
-        }
-        return c;
-      });
+    auto c = kj::heap<Conn>();
+    // Replies to pipelined calls arrive in batches: one read syscall for each batch.
+    c->stream = kj::heap<rpc::BufferedStream>(kj::mv(stream));
+    capnp::ReaderOptions reader;
+    reader.traversalLimitInWords = kTraversalWordsMax;
+    c->network =
+        kj::heap<capnp::TwoPartyVatNetwork>(*c->stream, capnp::rpc::twoparty::Side::CLIENT, reader);
+    c->rpc = kj::heap(capnp::makeRpcClient(*c->network));
+    capnp::MallocMessageBuilder vat;
+    auto id = vat.initRoot<capnp::rpc::twoparty::VatId>();
+    id.setSide(capnp::rpc::twoparty::Side::SERVER);
+    auto bootstrap = c->rpc->bootstrap(id).castAs<wire::Bootstrap>();
+    if (options.user.empty()) {
+      c->api = bootstrap.clientRequest().send().getClient();
+    } else {
+      auto login = bootstrap.loginRequest();
+      login.setUser(options.user);
+      login.setPassword(kj::arrayPtr(reinterpret_cast<const kj::byte*>(options.password.data()),
+                                     options.password.size()));
+      c->api = login.send().getClient();
+    }
+    return c;
+  });
 }
 
 // A paused or hung node still accepts connections (the kernel's backlog), so connections count

@@ -309,24 +309,23 @@ kj::Promise<void> Listener::SetUpTls(uint64_t id, std::shared_ptr<const TlsConte
         stats.peer_door = sniffed.server_name == kPeerServerName;
         kj::TlsContext& door = stats.peer_door ? *tls->peer_door : *tls->client_door;
         kj::AuthenticatedStream raw{kj::mv(sniffed.stream), kj::heap<SourceIdentity>(stats.source)};
-        return door.wrapServer(kj::mv(raw)).then(
-            [this, id, tls](kj::AuthenticatedStream wrapped) {
-              auto found = connections_.find(id);
-              if (found == connections_.end()) return;
-              auto& identity = kj::downcast<kj::TlsPeerIdentity>(*wrapped.peerIdentity);
-              if (identity.hasCertificate()) {
-                found->second->stats->cert_name = identity.getCommonName().cStr();
-              }
-              StartRpc(id, kj::mv(wrapped.stream));
-            });
+        return door.wrapServer(kj::mv(raw)).then([this, id, tls](kj::AuthenticatedStream wrapped) {
+          auto found = connections_.find(id);
+          if (found == connections_.end()) return;
+          auto& identity = kj::downcast<kj::TlsPeerIdentity>(*wrapped.peerIdentity);
+          if (identity.hasCertificate()) {
+            found->second->stats->cert_name = identity.getCommonName().cStr();
+          }
+          StartRpc(id, kj::mv(wrapped.stream));
+        });
       })
       .catch_([this, id](kj::Exception&& e) {
         auto it = connections_.find(id);
         if (it == connections_.end()) return;
         ++counters_.tls_failures;
         log_->warn("event=tls_handshake_failed source={} peer_door={} failures={} error=\"{}\"",
-                   it->second->stats->source, it->second->stats->peer_door,
-                   counters_.tls_failures, e.getDescription().cStr());
+                   it->second->stats->source, it->second->stats->peer_door, counters_.tls_failures,
+                   e.getDescription().cStr());
         // Not from inside the connection's own promise: a later turn.
         tasks_->add(kj::evalLater([this, id]() { Erase(id, nullptr); }));
       });
@@ -342,8 +341,8 @@ void Listener::StartRpc(uint64_t id, kj::Own<kj::AsyncIoStream> stream) {
   conn.stream = kj::mv(buffered);
   capnp::ReaderOptions reader;
   reader.traversalLimitInWords = kTraversalWordsMax;
-  conn.network = kj::heap<capnp::TwoPartyVatNetwork>(*conn.stream,
-                                                     capnp::rpc::twoparty::Side::SERVER, reader);
+  conn.network =
+      kj::heap<capnp::TwoPartyVatNetwork>(*conn.stream, capnp::rpc::twoparty::Side::SERVER, reader);
   conn.rpc = kj::heap(capnp::makeRpcServer(*conn.network, bootstrap_(conn.stats)));
   conn.rpc->setFlowLimit(kConnectionFlowBytesMax / sizeof(capnp::word));
   conn.watch = conn.network->onDisconnect()

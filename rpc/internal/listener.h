@@ -82,7 +82,6 @@ struct ConnStats {
   NodeId cert_node = 0;  // the node the certificate names, once a peer call checked it
 };
 
-
 class Listener {
  public:
   // Makes the bootstrap capability of a new connection.

@@ -97,15 +97,15 @@ struct Reader {
 std::string ClientHelloServerName(std::string_view record) {
   Reader r{record};
   if (r.Int(1) != kTlsHandshakeByte) return "";
-  r.Int(2);                                  // legacy record version
-  Reader body{r.Bytes(r.Int(2))};            // the record's fragment
-  if (body.Int(1) != 1) return "";           // HandshakeType client_hello
-  Reader hello{body.Bytes(body.Int(3))};     // (a ClientHello split across records: no SNI)
-  hello.Int(2);                              // client_version
-  hello.Bytes(32);                           // random
-  hello.Bytes(hello.Int(1));                 // session_id
-  hello.Bytes(hello.Int(2));                 // cipher_suites
-  hello.Bytes(hello.Int(1));                 // compression_methods
+  r.Int(2);                               // legacy record version
+  Reader body{r.Bytes(r.Int(2))};         // the record's fragment
+  if (body.Int(1) != 1) return "";        // HandshakeType client_hello
+  Reader hello{body.Bytes(body.Int(3))};  // (a ClientHello split across records: no SNI)
+  hello.Int(2);                           // client_version
+  hello.Bytes(32);                        // random
+  hello.Bytes(hello.Int(1));              // session_id
+  hello.Bytes(hello.Int(2));              // cipher_suites
+  hello.Bytes(hello.Int(1));              // compression_methods
   Reader extensions{hello.Bytes(hello.Int(2))};
   if (r.bad || body.bad || hello.bad) return "";
   while (!extensions.in.empty() && !extensions.bad) {

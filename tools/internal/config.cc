@@ -272,14 +272,16 @@ Status ResolveTls(const ConfigLayer& merged, ServeConfig* config) {
   }
   config->client_tls = client.text;
   const RawValue& peer = At(merged, "peer_tls");
-  if (peer.text != "off" && peer.text != "on") return Invalid("peer_tls", peer, "must be off or on");
+  if (peer.text != "off" && peer.text != "on")
+    return Invalid("peer_tls", peer, "must be off or on");
   config->peer_tls = peer.text == "on";
   if (config->client_tls == "off" && !config->peer_tls) return Status::Ok();
   for (std::string_view key : {"tls_cert_file", "tls_key_file", "tls_ca_file"}) {
     if (At(merged, key).text.empty()) {
       return Status::InvalidArgument(
-          StrCat(key, " is required with client_tls or peer_tls on (`causeway cert` makes the "
-                      "files; docs/operations.md, \"TLS\")"));
+          StrCat(key,
+                 " is required with client_tls or peer_tls on (`causeway cert` makes the "
+                 "files; docs/operations.md, \"TLS\")"));
     }
   }
   return Status::Ok();
@@ -379,7 +381,8 @@ const std::vector<ConfigKey>& ServeConfigKeys() {
       {"insecure", "false",
        "allow a listen address off loopback without cluster_secret_file and users_file"},
       {"tls_cert_file", "",
-       "this node's TLS certificate (PEM, `causeway cert node`; common name causeway-node-<node_id>)"},
+       "this node's TLS certificate (PEM, `causeway cert node`; common name "
+       "causeway-node-<node_id>)"},
       {"tls_key_file", "", "the private key (PEM) of tls_cert_file"},
       {"tls_ca_file", "",
        "CA certificate(s) (PEM) trusted for peers and client certificates; list the old and new CA "
