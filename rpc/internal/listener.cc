@@ -291,10 +291,10 @@ void Listener::OnAccepted(kj::Own<kj::AsyncIoStream> stream) {
   std::shared_ptr<const TlsContexts> tls = tls_ ? tls_() : nullptr;
   if (tls == nullptr) return StartRpc(id, kj::mv(stream));
   // The handshake deadline (SweepIdle) bounds the sniff and the handshake as it does a login.
-  c.setup = SetUpTls(id, std::move(tls), kj::mv(stream)).eagerlyEvaluate(nullptr);
+  c.setup = SetUpTls(id, tls, kj::mv(stream)).eagerlyEvaluate(nullptr);
 }
 
-kj::Promise<void> Listener::SetUpTls(uint64_t id, std::shared_ptr<const TlsContexts> tls,
+kj::Promise<void> Listener::SetUpTls(uint64_t id, const std::shared_ptr<const TlsContexts>& tls,
                                      kj::Own<kj::AsyncIoStream> stream) {
   return SniffTls(kj::mv(stream))
       .then([this, id, tls](Sniffed sniffed) -> kj::Promise<void> {

@@ -119,7 +119,7 @@ class Listener {
   kj::Promise<void> AcceptLoop();
   void OnAccepted(kj::Own<kj::AsyncIoStream> stream);
   // Sniffs a TLS connection's first bytes and wraps it (rpc/tls.h, "Doors"), then StartRpc.
-  kj::Promise<void> SetUpTls(uint64_t id, std::shared_ptr<const TlsContexts> tls,
+  kj::Promise<void> SetUpTls(uint64_t id, const std::shared_ptr<const TlsContexts>& tls,
                              kj::Own<kj::AsyncIoStream> stream);
   void StartRpc(uint64_t id, kj::Own<kj::AsyncIoStream> stream);
   // Makes room for a newcomer from `source`; false if it must be refused.
