@@ -60,6 +60,8 @@ grep -q "tls_handshake_failed" "$DIR"/n[123]/log && fail "members failed TLS han
 grep -q "event=client_refused reason=plaintext" "$DIR/n2/log" || fail "the plaintext client was not logged"
 "$BIN" get k1 --endpoints 127.0.8.2:7802 --tls-ca "$DIR/other/ca.pem" >/dev/null 2>&1 && fail "a client trusting another CA connected"
 [ "$("$BIN" get k1 --endpoints 127.0.8.2:7802 "${T[@]}")" = v1 ] || fail "a TLS get"
+ok=0; for t in $(seq 1 40); do "$BIN" endpoint health --endpoints 127.0.8.3:7803 "${T[@]}" >/dev/null 2>&1 && { ok=1; break; }; sleep 0.25; done
+[ $ok = 1 ] || fail "endpoint health over TLS"
 "$BIN" get k1 --endpoints 127.0.8.2:7802 "${T[@]}" --tls-server-name causeway-node-n7 >/dev/null 2>&1 && fail "a wrong --tls-server-name was accepted"
 
 # RESP over TLS: redis-cli --tls and redis-py ssl=True; plaintext refused.
