@@ -3,8 +3,8 @@
 # two doors"): a 3-node cluster with peer_tls and client_tls on, certificates from `causeway
 # cert`, replicates puts; peers without a certificate, with one from another CA, for another node
 # id, or a client's, are refused and cannot change data; a plaintext client is refused and one
-# with the CA served; RESP over TLS (redis-cli --tls, redis-py ssl=True); client_tls = mutual; a
-# SIGHUP reload serves a rotated certificate.
+# with the CA served; RESP over TLS (redis-cli --tls, redis-py ssl=True); the cluster secret over
+# TLS; client_tls = mutual; a SIGHUP reload serves a rotated certificate.
 # Usage: tls_test.sh BUILD_BIN_DIR
 set -u
 BIN=${1:-build/bin}/causeway
@@ -102,6 +102,30 @@ sleep 1
 for i in 1 2 3; do
   [ "$("$BIN" get k1 --endpoints 127.0.8.$i:780$i "${T[@]}" --r all)" = v1 ] || fail "a rogue changed k1 (seen on n$i)"
 done
+
+# The cluster secret over TLS: two nodes with both, replicating; a rogue with the secret and a
+# stolen certificate of s2 (claiming its own id in peerAuth) is refused.
+head -c 32 /dev/urandom | base64 >"$DIR/secret"
+for n in s1 s2; do "$BIN" cert node --ca-dir "$DIR/ca" --node-id $n --out-dir "$C" >/dev/null || fail "cert node $n"; done
+cp "$C/node-s2.pem" "$C/stolen2.pem"; cp "$C/node-s2-key.pem" "$C/stolen2-key.pem"
+for i in 1 2; do
+  mkdir -p "$DIR/s$i"
+  "$BIN" serve --node-id s$i --listen 127.0.8.2$i:782$i --data-dir "$DIR/s$i/data" --seeds 127.0.8.21:7821 --rf 2 \
+    --tick-interval-ms 50 --storage-profile small --tls-cert-file "$C/node-s$i.pem" --tls-key-file "$C/node-s$i-key.pem" \
+    --tls-ca-file "$DIR/ca/ca.pem" --peer-tls on --client-tls on --cluster-secret-file "$DIR/secret" >>"$DIR/s$i/log" 2>&1 &
+  PIDS+=($!)
+done
+ok=0; for t in $(seq 1 100); do "$BIN" put sk sv --endpoints 127.0.8.21:7821 "${T[@]}" --w all >/dev/null 2>&1 && { ok=1; break; }; sleep 0.2; done
+[ $ok = 1 ] || fail "a put --w all between nodes with the cluster secret and TLS"
+grep -q "peer_refused" "$DIR/s1/log" "$DIR/s2/log" && fail "secret-and-TLS members refused each other"
+mkdir -p "$DIR/rogue5"
+"$BIN" serve --node-id rogue5 --listen 127.0.8.15:7815 --data-dir "$DIR/rogue5/data" --seeds 127.0.8.21:7821 --rf 2 \
+  --tick-interval-ms 50 --storage-profile small --tls-cert-file "$C/stolen2.pem" --tls-key-file "$C/stolen2-key.pem" \
+  --tls-ca-file "$DIR/ca/ca.pem" --peer-tls on --cluster-secret-file "$DIR/secret" >>"$DIR/rogue5/log" 2>&1 &
+PIDS+=($!)
+for t in $(seq 1 60); do grep -q "peer_refused reason=certificate_names_another_node" "$DIR/s1/log" && break; sleep 0.25; done
+grep -q "peer_refused reason=certificate_names_another_node" "$DIR/s1/log" || fail "peerAuth claiming another node than the certificate was not refused"
+[ "$("$BIN" get sk --endpoints 127.0.8.22:7822 "${T[@]}" --r all)" = sv ] || fail "get --r all on s2"
 
 # client_tls = mutual on a single node n4 (rf 1): the CA alone is refused, a client certificate
 # served; then a SIGHUP reload serves a certificate from a new CA.
