@@ -448,6 +448,12 @@ inline constexpr uint64_t kPartialFrameBytesPerSMin = 1 << 20;
 inline constexpr size_t kQueuedReplyBudgetBytes = 256 << 20;
 inline constexpr size_t kConnectionQueuedReplyBytesMax = 64 << 20;
 static_assert(kConnectionQueuedReplyBytesMax < kQueuedReplyBudgetBytes);
+// TLS (rpc/tls.h): a certificate, key or CA file is at most this large; the listener reads a
+// TLS connection's first record (its ClientHello, for the server name) of at most this size
+// before the handshake, within kHandshakeDeadlineMs.
+inline constexpr size_t kTlsFileBytesMax = 1 << 20;
+inline constexpr size_t kTlsClientHelloBytesMax = (16 << 10) + 5;
+static_assert(kTlsClientHelloBytesMax <= kPreAuthFrameBytesMax + 5);
 // A client's new connection that logs in gets this much longer to answer its probe.
 inline constexpr uint64_t kClientLoginProbeExtraMs = 2000;
 

@@ -59,6 +59,14 @@ struct ClientOptions {
   // which costs the node a password hash check: it gets kClientLoginProbeExtraMs more.
   std::string user = {};
   std::string password = {};
+  // TLS (docs/operations.md, "TLS"): with a CA file, every connection is TLS, and the node's
+  // certificate must come from that CA and carry `tls_server_name` (every node certificate made
+  // by `causeway cert node` carries "causeway"). A client certificate is presented when asked
+  // (client_tls = mutual). Unreadable files fail every call with kInvalidArgument.
+  std::string tls_ca_file = {};
+  std::string tls_cert_file = {};
+  std::string tls_key_file = {};
+  std::string tls_server_name = "causeway";
 };
 
 struct CallOptions {

@@ -53,9 +53,13 @@ struct Server::Impl {
   int http_port = 0;
   // Outlives every call (NodeHost records into it as calls settle) and the HTTP listener.
   rpc::Metrics metrics;
+  // The TLS contexts new connections use (loop thread; swapped by a reload).
+  std::shared_ptr<const rpc::TlsContexts> tls;
 
   uv_loop_t loop{};
   uv_async_t stop_async{};
+  uv_async_t reload_async{};  // ReloadTls(); closed with stop_async
+  std::atomic<bool> reload_in_progress{false};
   uv_timer_t tick_timer{};
   std::atomic<bool> stop_requested{false};
   std::mutex stop_mu;
@@ -87,6 +91,7 @@ struct Server::Impl {
   void BeginStop(const std::string& reason);
   std::string RequestedReason();
   void TearDown();
+  void StartTlsReload();
 };
 
 void Server::Impl::SetUpLoop() {
@@ -94,13 +99,17 @@ void Server::Impl::SetUpLoop() {
   low_io = kj::heap<rpc::UvIoProvider>(*event_port);
   io = kj::newAsyncIoProvider(*low_io);
   storage = std::make_unique<rpc::StoragePool>(&loop, engine, log.get());
-  host = std::make_unique<rpc::NodeHost>(options.node, engine, clock, ceiling, storage.get(),
-                                         io->getNetwork(), event_port->timer(), log.get(),
-                                         options.cluster_secret.get());
+  rpc::TlsSource tls_source = nullptr;
+  if (tls) tls_source = [this] { return tls; };
+  host = std::make_unique<rpc::NodeHost>(
+      options.node, engine, clock, ceiling, storage.get(), io->getNetwork(), event_port->timer(),
+      log.get(), options.cluster_secret.get(), options.tls.peer ? tls_source : nullptr);
   if (options.users) logins = std::make_unique<rpc::LoginGate>(&loop, options.users);
   security.secret = options.cluster_secret.get();
   security.logins = logins.get();
   security.log = log.get();
+  security.client_tls = options.tls.client;
+  security.peer_tls = options.tls.peer;
   rpc::NodeHost* h = host.get();
   rpc::SecurityContext* sec = &security;
   listener = std::make_unique<rpc::Listener>(
@@ -108,7 +117,7 @@ void Server::Impl::SetUpLoop() {
       [h, sec](std::shared_ptr<rpc::ConnStats> conn) -> capnp::Capability::Client {
         return rpc::NewBootstrap(*h, *sec, std::move(conn));
       },
-      log.get());
+      log.get(), tls_source);
   listen_fd = -1;  // owned by the listener now
   if (resp_fd >= 0) {
     rpc::Listener* l = listener.get();
@@ -127,7 +136,8 @@ void Server::Impl::SetUpLoop() {
     }
     resp = std::make_unique<rpc::resp::Gateway>(
         *host, *low_io, event_port->timer(), resp_fd, std::move(resp_options),
-        [l] { return l->connections(); }, log.get());
+        [l] { return l->connections(); }, log.get(),
+        options.tls.client != rpc::ClientTls::kOff ? tls_source : nullptr);
     resp_fd = -1;  // owned by the gateway now
   }
   host->set_connection_count([l = listener.get()] { return l->connections(); });
@@ -215,6 +225,7 @@ void Server::Impl::BeginStop(const std::string& reason) {
 
 void Server::Impl::TearDown() {
   torn_down = true;
+  while (reload_in_progress) uv_run(&loop, UV_RUN_ONCE);  // a TLS reload's files come back
   if (resp) resp->CloseAll();
   resp.reset();
   if (http) http->Close();
@@ -229,6 +240,7 @@ void Server::Impl::TearDown() {
     std::lock_guard<std::mutex> lock(stop_mu);
     stop_async_open = false;
     uv_close(reinterpret_cast<uv_handle_t*>(&stop_async), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&reload_async), nullptr);
   }
   // Work still on the pool comes back (and the stop's member view is stored) before the driver
   // and the loop go.
@@ -241,6 +253,42 @@ void Server::Impl::TearDown() {
   low_io = nullptr;
   event_port = nullptr;
   uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+// Loads the TLS files on libuv's thread pool (never on the loop), then swaps the contexts on the
+// loop. One reload at a time; a failure keeps the contexts in use.
+void Server::Impl::StartTlsReload() {
+  struct Work {
+    uv_work_t req{};
+    Impl* impl = nullptr;
+    rpc::TlsSettings settings;
+    Result<std::shared_ptr<const rpc::TlsContexts>> loaded = Status::Internal("not loaded");
+  };
+  if (!tls || torn_down || reload_in_progress.exchange(true)) return;
+  auto* work = new Work;  // NOLINT(cppcoreguidelines-owning-memory): freed by the after callback
+  work->req.data = work;
+  work->impl = this;
+  work->settings = options.tls;
+  log->info("event=tls_reload_started");
+  uv_queue_work(
+      &loop, &work->req,
+      [](uv_work_t* req) {
+        auto* w = static_cast<Work*>(req->data);
+        w->loaded = rpc::LoadTlsContexts(w->settings);
+      },
+      [](uv_work_t* req, int status) {
+        std::unique_ptr<Work> w(static_cast<Work*>(req->data));
+        Impl* impl = w->impl;
+        impl->reload_in_progress = false;
+        if (status != 0 || impl->torn_down) return;
+        if (!w->loaded.ok()) {
+          impl->log->error("event=tls_reload_failed error=\"{}\" (the old certificates stay)",
+                           w->loaded.status().ToString());
+          return;
+        }
+        impl->tls = std::move(w->loaded).value();
+        impl->log->info("event=tls_reloaded cert_file=\"{}\"", impl->tls->cert_file);
+      });
 }
 
 // ---- Server -------------------------------------------------------------------------------------
@@ -281,6 +329,19 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, Engine* en
     rpc::SplitHostPort(options.listen, &host, &port);
     options.node.address = host + ":" + std::to_string(impl->port);
   }
+  if (options.tls.any()) {
+    auto tls = rpc::LoadTlsContexts(options.tls);
+    if (!tls.ok()) {
+      close(impl->listen_fd);
+      impl->listen_fd = -1;
+      if (impl->resp_fd >= 0) close(impl->resp_fd);
+      impl->resp_fd = -1;
+      if (impl->http_fd >= 0) close(impl->http_fd);
+      impl->http_fd = -1;
+      return tls.status();
+    }
+    impl->tls = std::move(tls).value();
+  }
   impl->options = std::move(options);
   impl->engine = engine;
   impl->clock = clock;
@@ -294,6 +355,9 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, Engine* en
     impl->BeginStop(impl->RequestedReason());
   });
   impl->stop_async.data = impl.get();
+  uv_async_init(&impl->loop, &impl->reload_async,
+                [](uv_async_t* a) { static_cast<Impl*>(a->data)->StartTlsReload(); });
+  impl->reload_async.data = impl.get();
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -305,6 +369,7 @@ Server::~Server() {
   if (impl_->http_fd >= 0) close(impl_->http_fd);
   if (!impl_->torn_down) {
     uv_close(reinterpret_cast<uv_handle_t*>(&impl_->stop_async), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&impl_->reload_async), nullptr);
     uv_run(&impl_->loop, UV_RUN_NOWAIT);
   }
   uv_loop_close(&impl_->loop);
@@ -343,6 +408,11 @@ void Server::Stop(std::string reason) {
   if (impl_->stop_reason.empty()) impl_->stop_reason = std::move(reason);
   impl_->stop_requested = true;
   if (impl_->stop_async_open) uv_async_send(&impl_->stop_async);
+}
+
+void Server::ReloadTls() {
+  std::lock_guard<std::mutex> lock(impl_->stop_mu);
+  if (impl_->stop_async_open) uv_async_send(&impl_->reload_async);
 }
 
 }  // namespace causeway

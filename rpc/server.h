@@ -18,6 +18,7 @@
 #include "cluster/node.h"
 #include "engine/engine.h"
 #include "rpc/resp/options.h"
+#include "rpc/tls.h"
 
 namespace spdlog {
 class logger;
@@ -48,6 +49,10 @@ struct ServerOptions {
   // (rpc/cluster_secret.h); with users, clients must log in (rpc/users.h). Null: not required.
   std::shared_ptr<const rpc::ClusterSecret> cluster_secret = nullptr;
   std::shared_ptr<const rpc::Users> users = nullptr;
+  // TLS (rpc/tls.h; docs/operations.md, "TLS"): with client or peer TLS on, Create() loads the
+  // certificate, key and CA files (an error names the file) and the listener sniffs each
+  // connection; ReloadTls() loads them again for new connections.
+  rpc::TlsSettings tls = {};
 };
 
 class Server {
@@ -70,6 +75,9 @@ class Server {
   Status Run();
   // Thread-safe. `reason` is logged ("SIGTERM", "SIGINT", ...); a second Stop changes nothing.
   void Stop(std::string reason = "stop requested");
+  // Thread-safe (SIGHUP): reads the TLS files again off the loop; new connections use them, open
+  // ones keep theirs. A failed reload is logged (event=tls_reload_failed) and changes nothing.
+  void ReloadTls();
 
  private:
   struct Impl;

@@ -28,10 +28,10 @@ struct Health {
 };
 
 // One endpoint, with its own Client (a Client owns its thread's event loop: one at a time).
-Health Probe(const std::string& endpoint, uint64_t timeout_ms) {
+// `options` carries the credentials and TLS files of the flags.
+Health Probe(const std::string& endpoint, uint64_t timeout_ms, ClientOptions options) {
   Health h;
   h.endpoint = endpoint;
-  ClientOptions options;
   options.endpoints = {endpoint};
   options.timeout_ms = timeout_ms;
   options.attempt_timeout_ms = timeout_ms;
@@ -56,8 +56,10 @@ Health Probe(const std::string& endpoint, uint64_t timeout_ms) {
 int RunHealth(const ClientFlags& flags) {
   auto endpoints = ParseEndpoints(flags.endpoints);
   if (!endpoints.ok()) return Fail(kExitUsage, endpoints.status().message());
+  ClientOptions base;
+  if (Status s = ApplyCredentials(flags, &base); !s.ok()) return Fail(kExitUsage, s.message());
   std::vector<Health> results;
-  for (const std::string& e : *endpoints) results.push_back(Probe(e, flags.timeout_ms));
+  for (const std::string& e : *endpoints) results.push_back(Probe(e, flags.timeout_ms, base));
   bool all = true;
   nlohmann::json out = nlohmann::json::array();
   for (const Health& h : results) {

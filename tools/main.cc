@@ -26,6 +26,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
   AddOfflineCommands(app, &run);
   AddImportCommand(app, &run);
   AddUsersCommand(app, &run);
+  AddCertCommand(app, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -121,7 +121,8 @@ cluster::NodeConfig MakeNodeConfig(const ServeConfig& c) {
 }
 
 // Waits for SIGTERM/SIGINT (blocked in every thread by the caller) and stops the server; a second
-// signal exits at once. Finish() wakes and joins the thread after Run() returned.
+// signal exits at once. SIGHUP reloads the TLS files. Finish() wakes and joins the thread after
+// Run() returned.
 class SignalWatcher {
  public:
   SignalWatcher(Server* server, spdlog::logger* log) : server_(server), log_(log) {
@@ -143,6 +144,11 @@ class SignalWatcher {
     while (true) {
       int sig = 0;
       if (sigwait(&set, &sig) != 0 || done_.load()) return;
+      if (sig == SIGHUP) {
+        log_->info("received SIGHUP: reloading the TLS certificate, key and CA files");
+        server_->ReloadTls();
+        continue;
+      }
       if (++stops == 1) {
         const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
         log_->info(
@@ -164,6 +170,7 @@ class SignalWatcher {
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);  // reloads TLS files (Server::ReloadTls), never stops
     return set;
   }
 
@@ -295,10 +302,15 @@ Status LoadSecurity(const ServeConfig& config, ServerOptions* options, spdlog::l
     }
     options->users = std::make_shared<const rpc::Users>(std::move(*users));
   }
-  log.info("security: peers {}, clients {}{}",
+  options->tls.files = {config.tls_cert_file, config.tls_key_file, config.tls_ca_file};
+  auto client_tls = rpc::ParseClientTls(config.client_tls);
+  if (!client_tls.ok()) return client_tls.status();
+  options->tls.client = *client_tls;
+  options->tls.peer = config.peer_tls;
+  log.info("security: peers {}, clients {}{}; TLS: client_tls={} peer_tls={}",
            options->cluster_secret ? "must prove the cluster secret" : "NOT authenticated",
            options->users ? "must log in" : "NOT authenticated",
-           config.insecure ? " (insecure)" : "");
+           config.insecure ? " (insecure)" : "", config.client_tls, config.peer_tls ? "on" : "off");
   rlimit files{};
   if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
     files.rlim_cur = files.rlim_max;

@@ -20,6 +20,7 @@ PACKAGES=(
   libhiredis-dev  # `causeway bench --backend resp` (tools/internal/bench_backend.cc)
   redis-server redis-tools etcd-server etcd-client  # bench/compare.sh references
   libsodium-dev  # cluster secret HMAC, users' Argon2id hashes
+  libssl-dev  # kj-tls (TLS for clients and peers) and `causeway cert` (OpenSSL 3)
   python3
   strace faketime  # fault injection in tests/cluster_proc (disk errors, skewed clocks)
   redis-tools python3-redis  # the RESP gateway's tests drive real redis-cli, redis-benchmark, redis-py

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <optional>
+
 #include "base/limits.h"
 #include "rpc/internal/client_api.h"
 #include "rpc/internal/convert.h"
@@ -21,6 +23,7 @@ class Bootstrap final : public wire::Bootstrap::Server {
       : host_(host), security_(security), conn_(std::move(conn)) {}
 
   kj::Promise<void> client(ClientContext context) override {
+    if (auto refused = RefusePlaintextClient()) return kj::mv(*refused);
     if (security_.logins != nullptr) {
       ++security_.counters.client_refusals;
       security_.log->warn("event=client_refused reason=no_credentials source={} refusals={}",
@@ -37,6 +40,7 @@ class Bootstrap final : public wire::Bootstrap::Server {
   kj::Promise<void> login(LoginContext context) override;
 
   kj::Promise<void> peer(PeerContext context) override {
+    if (auto refused = CheckPeerCertificate(0)) return kj::mv(*refused);
     if (security_.secret != nullptr) {
       return RefusePeer("no_peer_auth", 0,
                         "peer authentication required: this node has a cluster secret");
@@ -48,6 +52,7 @@ class Bootstrap final : public wire::Bootstrap::Server {
   }
 
   kj::Promise<void> peerChallenge(PeerChallengeContext context) override {
+    if (auto refused = CheckPeerCertificate(0)) return kj::mv(*refused);
     if (security_.secret == nullptr) {
       return RefusePeer("no_secret_here", 0,
                         "this node has no cluster secret: configure the same "
@@ -61,6 +66,7 @@ class Bootstrap final : public wire::Bootstrap::Server {
   kj::Promise<void> peerAuth(PeerAuthContext context) override {
     auto params = context.getParams();
     const NodeId caller = params.getNodeId();
+    if (auto refused = CheckPeerCertificate(caller)) return kj::mv(*refused);
     if (security_.secret == nullptr) {
       return RefusePeer("no_secret_here", caller, "this node has no cluster secret");
     }
@@ -89,6 +95,48 @@ class Bootstrap final : public wire::Bootstrap::Server {
   }
 
  private:
+  // With client_tls: a refusal for a plaintext connection (or, mutual, one without a client
+  // certificate); nullopt if the client may go on.
+  std::optional<kj::Promise<void>> RefusePlaintextClient() {
+    if (security_.client_tls == ClientTls::kOff) return std::nullopt;
+    const bool mutual = security_.client_tls == ClientTls::kMutual;
+    if (conn_->tls && (!mutual || !conn_->cert_name.empty())) return std::nullopt;
+    ++security_.counters.client_refusals;
+    security_.log->warn("event=client_refused reason={} source={} refusals={}",
+                        conn_->tls ? "no_client_certificate" : "plaintext", conn_->source,
+                        security_.counters.client_refusals);
+    return ToException(Status::InvalidArgument(
+        conn_->tls ? "permission denied: this node needs a client certificate (--tls-cert, "
+                     "--tls-key)"
+                   : "permission denied: this node requires TLS (pass --tls-ca FILE)"));
+  }
+
+  // With peer_tls: the connection must have come through the peer door with a node certificate
+  // from our CA, naming the node `claimed` (0: not claimed yet; hello() checks it then). Pins
+  // the certificate's node on the connection; nullopt if the peer may go on.
+  std::optional<kj::Promise<void>> CheckPeerCertificate(NodeId claimed) {
+    if (!security_.peer_tls) return std::nullopt;
+    if (!conn_->tls || !conn_->peer_door || conn_->cert_name.empty()) {
+      conn_->close_wanted = true;
+      return RefusePeer(conn_->tls ? "no_peer_certificate" : "plaintext", claimed,
+                        "this node requires peers to use mutual TLS with a node certificate");
+    }
+    auto name = NodeNameFromCertName(conn_->cert_name);
+    if (!name) {
+      conn_->close_wanted = true;
+      return RefusePeer("not_a_node_certificate", claimed,
+                        "the certificate '" + conn_->cert_name + "' is not a node's");
+    }
+    const NodeId cert_node = NodeIdFromName(*name);
+    if (claimed != 0 && claimed != cert_node) {
+      conn_->close_wanted = true;
+      return RefusePeer("certificate_names_another_node", claimed,
+                        "the certificate names node " + *name + ", not the node claimed");
+    }
+    conn_->cert_node = cert_node;
+    return std::nullopt;
+  }
+
   kj::Promise<void> RefusePeer(std::string_view reason, NodeId caller, std::string_view message) {
     ++security_.counters.peer_refusals;
     security_.log->warn("event=peer_refused reason={} node_id={} source={} refusals={}", reason,
@@ -111,6 +159,7 @@ kj::Promise<void> Bootstrap::login(LoginContext context) {
     context.getResults().setRole(std::string(RoleName(Role::kAdmin)));
     return kj::READY_NOW;
   }
+  if (auto refused = RefusePlaintextClient()) return kj::mv(*refused);
   if (conn_->login_in_progress || conn_->authenticated) {
     return ToException(Status::InvalidArgument("one login per connection"));
   }

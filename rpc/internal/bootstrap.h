@@ -8,6 +8,11 @@
 //   peer()          without a cluster secret: the Peer capability (as before); with one: refused.
 //   peerChallenge / peerAuth   the HMAC challenge-response of rpc/cluster_secret.h; the Peer
 //                   capability only after the caller's proof checks, with our proof back.
+// With TLS (rpc/tls.h): client_tls refuses client() and login() on a plaintext connection (and
+// with mutual, on one without a client certificate); peer_tls refuses peer(), peerChallenge and
+// peerAuth unless the connection came through the peer door with a node certificate, whose node
+// (CN "causeway-node-<node_id>") must be the one peerAuth and hello() claim; the cluster secret,
+// when configured too, is checked as well.
 // Refusals are logged (event=peer_refused / client_refused / login_failed, with the source) and
 // counted in SecurityCounters. A successful handshake marks the connection authenticated
 // (ConnStats), which lifts its pre-authentication limits.
@@ -39,8 +44,10 @@ struct SecurityCounters {
 
 // What the node's security needs, borrowed by every connection's bootstrap.
 struct SecurityContext {
-  const ClusterSecret* secret = nullptr;  // null: peers are not authenticated
-  LoginGate* logins = nullptr;            // null: no users file, clients are not authenticated
+  const ClusterSecret* secret = nullptr;   // null: peers are not authenticated
+  LoginGate* logins = nullptr;             // null: no users file, clients are not authenticated
+  ClientTls client_tls = ClientTls::kOff;  // kOn, kMutual: clients must use TLS
+  bool peer_tls = false;                   // peers must use mutual TLS with a node certificate
   SecurityCounters counters;
   spdlog::logger* log = nullptr;
 };

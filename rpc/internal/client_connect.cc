@@ -3,6 +3,7 @@
 #include "rpc/internal/buffered_stream.h"
 #include "rpc/internal/client_core.h"
 #include "rpc/internal/convert.h"
+#include "rpc/tls.h"
 
 namespace causeway {
 
@@ -64,33 +65,47 @@ kj::Promise<void> ClientCore::OpenAll(size_t i, size_t n) {
 
 // Opens one connection (a failure is a kj::Exception).
 kj::Promise<kj::Own<ClientCore::Conn>> ClientCore::OpenOne(const std::string& endpoint) {
-  return io.provider->getNetwork()
-      .parseAddress(endpoint)
-      .then([](kj::Own<kj::NetworkAddress> a) { return a->connect().attach(kj::mv(a)); })
-      .then([this](kj::Own<kj::AsyncIoStream> stream) {
-        auto c = kj::heap<Conn>();
-        // Replies to pipelined calls arrive in batches: one read syscall for each batch.
-        c->stream = kj::heap<rpc::BufferedStream>(kj::mv(stream));
-        capnp::ReaderOptions reader;
-        reader.traversalLimitInWords = kTraversalWordsMax;
-        c->network = kj::heap<capnp::TwoPartyVatNetwork>(
-            *c->stream, capnp::rpc::twoparty::Side::CLIENT, reader);
-        c->rpc = kj::heap(capnp::makeRpcClient(*c->network));
-        capnp::MallocMessageBuilder vat;
-        auto id = vat.initRoot<capnp::rpc::twoparty::VatId>();
-        id.setSide(capnp::rpc::twoparty::Side::SERVER);
-        auto bootstrap = c->rpc->bootstrap(id).castAs<wire::Bootstrap>();
-        if (options.user.empty()) {
-          c->api = bootstrap.clientRequest().send().getClient();
-        } else {
-          auto login = bootstrap.loginRequest();
-          login.setUser(options.user);
-          login.setPassword(kj::arrayPtr(reinterpret_cast<const kj::byte*>(options.password.data()),
-                                         options.password.size()));
-          c->api = login.send().getClient();
-        }
-        return c;
-      });
+  if (!options.tls_ca_file.empty() && !tls && !tls_error) {
+    auto made =
+        rpc::NewClientTlsContext(options.tls_ca_file, options.tls_cert_file, options.tls_key_file);
+    if (made.ok()) {
+      tls = kj::mv(*made);
+    } else {
+      tls_error = made.status();
+    }
+  }
+  if (tls_error) return rpc::ToException(*tls_error);
+  auto connected = io.provider->getNetwork().parseAddress(endpoint).then(
+      [](kj::Own<kj::NetworkAddress> a) { return a->connect().attach(kj::mv(a)); });
+  if (tls) {
+    connected = connected.then([this](kj::Own<kj::AsyncIoStream> stream) {
+      return tls->wrapClient(kj::mv(stream), options.tls_server_name.c_str());
+    });
+  }
+  return connected.then([this](kj::Own<kj::AsyncIoStream> stream) {
+    auto c = kj::heap<Conn>();
+    // Replies to pipelined calls arrive in batches: one read syscall for each batch.
+    c->stream = kj::heap<rpc::BufferedStream>(kj::mv(stream));
+    capnp::ReaderOptions reader;
+    reader.traversalLimitInWords = kTraversalWordsMax;
+    c->network =
+        kj::heap<capnp::TwoPartyVatNetwork>(*c->stream, capnp::rpc::twoparty::Side::CLIENT, reader);
+    c->rpc = kj::heap(capnp::makeRpcClient(*c->network));
+    capnp::MallocMessageBuilder vat;
+    auto id = vat.initRoot<capnp::rpc::twoparty::VatId>();
+    id.setSide(capnp::rpc::twoparty::Side::SERVER);
+    auto bootstrap = c->rpc->bootstrap(id).castAs<wire::Bootstrap>();
+    if (options.user.empty()) {
+      c->api = bootstrap.clientRequest().send().getClient();
+    } else {
+      auto login = bootstrap.loginRequest();
+      login.setUser(options.user);
+      login.setPassword(kj::arrayPtr(reinterpret_cast<const kj::byte*>(options.password.data()),
+                                     options.password.size()));
+      c->api = login.send().getClient();
+    }
+    return c;
+  });
 }
 
 // A paused or hung node still accepts connections (the kernel's backlog), so connections count

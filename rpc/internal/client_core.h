@@ -7,6 +7,7 @@
 #include <capnp/message.h>
 #include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
+#include <kj/compat/tls.h>
 #include <kj/function.h>
 #include <kj/time.h>
 
@@ -94,6 +95,9 @@ struct ClientCore {
 
   ClientOptions options;
   kj::AsyncIoContext io = kj::setupAsyncIo();
+  // With options.tls_ca_file: made by the first connection (or the reason it could not be).
+  kj::Own<kj::TlsContext> tls;
+  std::optional<causeway::Status> tls_error;
   kj::Array<Target> targets;  // one per options.endpoints
   size_t preferred = 0;       // where calls start: the endpoint that last answered
   // The session (docs/design.md, "Session token"), decoded: a call sends only the part its key

@@ -16,6 +16,7 @@
 #include "base/limits.h"
 #include "base/strings.h"
 #include "rpc/internal/buffered_stream.h"
+#include "rpc/internal/tls_sniff.h"
 
 namespace causeway::rpc {
 namespace {
@@ -137,17 +138,20 @@ struct Listener::Connection {
   std::shared_ptr<ConnStats> stats;
   kj::Own<FrameGate> gate;  // outlives the stream that reports to it
   kj::Own<kj::AsyncIoStream> stream;
-  kj::Own<capnp::TwoPartyVatNetwork> network;
+  kj::Own<capnp::TwoPartyVatNetwork> network;  // null while TLS is being set up
   kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> rpc;
   kj::Promise<void> watch = nullptr;  // removes the connection when it disconnects
+  kj::Promise<void> setup = nullptr;  // the TLS sniff and handshake (destroyed first)
 };
 
 Listener::Listener(kj::LowLevelAsyncIoProvider& io, kj::Timer& timer, int listen_fd,
-                   uint64_t idle_timeout_ms, BootstrapFn bootstrap, spdlog::logger* log)
+                   uint64_t idle_timeout_ms, BootstrapFn bootstrap, spdlog::logger* log,
+                   TlsSource tls)
     : timer_(timer),
       idle_timeout_ms_(idle_timeout_ms),
       bootstrap_(std::move(bootstrap)),
       log_(log),
+      tls_(std::move(tls)),
       receiver_(io.wrapListenSocketFd(listen_fd,
                                       kj::LowLevelAsyncIoProvider::NetworkFilter::getAllAllowed(),
                                       kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP |
@@ -278,27 +282,75 @@ void Listener::OnAccepted(kj::Own<kj::AsyncIoStream> stream) {
   conn->stats->opened_ms = conn->stats->last_activity_ms;
   conn->stats->source = source;
   conn->gate = kj::heap<FrameGate>(*this, *conn->stats);
-  // One read syscall per batch of pipelined messages instead of two per message.
-  auto buffered = kj::heap<BufferedStream>(kj::mv(stream));
-  buffered->set_frame_observer(conn->gate.get());
-  conn->stream = kj::mv(buffered);
-  capnp::ReaderOptions reader;
-  reader.traversalLimitInWords = kTraversalWordsMax;
-  conn->network = kj::heap<capnp::TwoPartyVatNetwork>(*conn->stream,
-                                                      capnp::rpc::twoparty::Side::SERVER, reader);
-  conn->rpc = kj::heap(capnp::makeRpcServer(*conn->network, bootstrap_(conn->stats)));
-  conn->rpc->setFlowLimit(kConnectionFlowBytesMax / sizeof(capnp::word));
   const uint64_t id = ++next_conn_id_;
-  conn->watch = conn->network->onDisconnect()
-                    .then([this, id]() {
-                      // Not from inside the connection's own callback: a later turn.
-                      tasks_->add(kj::evalLater([this, id]() { Erase(id, nullptr); }));
-                    })
-                    .eagerlyEvaluate(nullptr);
+  Connection& c = *conn;
   connections_.emplace(id, kj::mv(conn));
   ++per_source_[source];
   preauth_.insert(id);
   preauth_by_source_[source].insert(id);
+  std::shared_ptr<const TlsContexts> tls = tls_ ? tls_() : nullptr;
+  if (tls == nullptr) return StartRpc(id, kj::mv(stream));
+  // The handshake deadline (SweepIdle) bounds the sniff and the handshake as it does a login.
+  c.setup = SetUpTls(id, tls, kj::mv(stream)).eagerlyEvaluate(nullptr);
+}
+
+kj::Promise<void> Listener::SetUpTls(uint64_t id, const std::shared_ptr<const TlsContexts>& tls,
+                                     kj::Own<kj::AsyncIoStream> stream) {
+  return SniffTls(kj::mv(stream))
+      .then([this, id, tls](Sniffed sniffed) -> kj::Promise<void> {
+        auto it = connections_.find(id);
+        if (it == connections_.end()) return kj::READY_NOW;
+        ConnStats& stats = *it->second->stats;
+        if (!sniffed.tls) {
+          StartRpc(id, kj::mv(sniffed.stream));
+          return kj::READY_NOW;
+        }
+        stats.tls = true;
+        stats.peer_door = sniffed.server_name == kPeerServerName;
+        kj::TlsContext& door = stats.peer_door ? *tls->peer_door : *tls->client_door;
+        kj::AuthenticatedStream raw{kj::mv(sniffed.stream), kj::heap<SourceIdentity>(stats.source)};
+        return door.wrapServer(kj::mv(raw)).then([this, id, tls](kj::AuthenticatedStream wrapped) {
+          auto found = connections_.find(id);
+          if (found == connections_.end()) return;
+          auto& identity = kj::downcast<kj::TlsPeerIdentity>(*wrapped.peerIdentity);
+          if (identity.hasCertificate()) {
+            found->second->stats->cert_name = identity.getCommonName().cStr();
+          }
+          StartRpc(id, kj::mv(wrapped.stream));
+        });
+      })
+      .catch_([this, id](kj::Exception&& e) {
+        auto it = connections_.find(id);
+        if (it == connections_.end()) return;
+        ++counters_.tls_failures;
+        log_->warn("event=tls_handshake_failed source={} peer_door={} failures={} error=\"{}\"",
+                   it->second->stats->source, it->second->stats->peer_door, counters_.tls_failures,
+                   e.getDescription().cStr());
+        // Not from inside the connection's own promise: a later turn.
+        tasks_->add(kj::evalLater([this, id]() { Erase(id, nullptr); }));
+      });
+}
+
+void Listener::StartRpc(uint64_t id, kj::Own<kj::AsyncIoStream> stream) {
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  Connection& conn = *it->second;
+  // One read syscall per batch of pipelined messages instead of two per message.
+  auto buffered = kj::heap<BufferedStream>(kj::mv(stream));
+  buffered->set_frame_observer(conn.gate.get());
+  conn.stream = kj::mv(buffered);
+  capnp::ReaderOptions reader;
+  reader.traversalLimitInWords = kTraversalWordsMax;
+  conn.network =
+      kj::heap<capnp::TwoPartyVatNetwork>(*conn.stream, capnp::rpc::twoparty::Side::SERVER, reader);
+  conn.rpc = kj::heap(capnp::makeRpcServer(*conn.network, bootstrap_(conn.stats)));
+  conn.rpc->setFlowLimit(kConnectionFlowBytesMax / sizeof(capnp::word));
+  conn.watch = conn.network->onDisconnect()
+                   .then([this, id]() {
+                     // Not from inside the connection's own callback: a later turn.
+                     tasks_->add(kj::evalLater([this, id]() { Erase(id, nullptr); }));
+                   })
+                   .eagerlyEvaluate(nullptr);
 }
 
 void Listener::StopAccepting() {
@@ -337,6 +389,7 @@ void Listener::EnforceReplyBudget() {
   std::vector<std::pair<size_t, uint64_t>> queued;  // (bytes, id)
   size_t total = 0;
   for (auto& [id, conn] : connections_) {
+    if (!conn->network) continue;  // TLS still being set up
     size_t bytes = conn->network->getCurrentQueueSize();
     if (bytes == 0) continue;
     total += bytes;

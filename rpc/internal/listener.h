@@ -36,6 +36,7 @@
 
 #include "base/status.h"
 #include "base/version.h"
+#include "rpc/tls.h"
 #include "rpc/users.h"
 
 namespace spdlog {
@@ -73,6 +74,12 @@ struct ConnStats {
   bool close_wanted = false;  // the listener closes it at its next sweep
   uint64_t opened_ms = 0;
   std::string source;  // the remote IP address
+  // TLS (rpc/tls.h): whether the connection is TLS, through which door, and the common name of
+  // the certificate the other side presented and our CA verified ("" for none).
+  bool tls = false;
+  bool peer_door = false;
+  std::string cert_name;
+  NodeId cert_node = 0;  // the node the certificate names, once a peer call checked it
 };
 
 // What the node refused or closed for its budgets and its handshakes, for /metrics: the
@@ -90,7 +97,8 @@ class Listener {
 
   // Takes ownership of `listen_fd` (bound, listening, non-blocking).
   Listener(kj::LowLevelAsyncIoProvider& io, kj::Timer& timer, int listen_fd,
-           uint64_t idle_timeout_ms, BootstrapFn bootstrap, spdlog::logger* log);
+           uint64_t idle_timeout_ms, BootstrapFn bootstrap, spdlog::logger* log,
+           TlsSource tls = nullptr);
   ~Listener();
 
   // Stops accepting (stop and teardown); open connections stay.
@@ -109,6 +117,7 @@ class Listener {
     uint64_t slow_frames = 0;         // closed: a frame arrived too slowly
     uint64_t reply_budget = 0;        // closed: too many replies queued
     uint64_t security = 0;            // closed after a failed login or peer proof
+    uint64_t tls_failures = 0;        // closed: the TLS handshake failed
   };
   const Counters& counters() const { return counters_; }
 
@@ -117,6 +126,10 @@ class Listener {
   class FrameGate;
   kj::Promise<void> AcceptLoop();
   void OnAccepted(kj::Own<kj::AsyncIoStream> stream);
+  // Sniffs a TLS connection's first bytes and wraps it (rpc/tls.h, "Doors"), then StartRpc.
+  kj::Promise<void> SetUpTls(uint64_t id, const std::shared_ptr<const TlsContexts>& tls,
+                             kj::Own<kj::AsyncIoStream> stream);
+  void StartRpc(uint64_t id, kj::Own<kj::AsyncIoStream> stream);
   // Makes room for a newcomer from `source`; false if it must be refused.
   bool Admit(const std::string& source);
   // Closes the oldest pre-authentication connection (of `source` if not empty); false if none.
@@ -128,6 +141,7 @@ class Listener {
   const uint64_t idle_timeout_ms_;
   BootstrapFn bootstrap_;
   spdlog::logger* log_;
+  TlsSource tls_;
   kj::Own<kj::ConnectionReceiver> receiver_;
   std::map<uint64_t, kj::Own<Connection>> connections_;
   // Connections by source address, and those still pre-authentication (ids ascend with age; an

@@ -74,7 +74,8 @@ ErrorCode PeerOutcome(const cluster::PeerMessage& m) {
 
 NodeHost::NodeHost(cluster::NodeConfig config, Engine* engine, HybridClock* hlc,
                    cluster::CeilingStore* ceiling, StoragePool* storage, kj::Network& network,
-                   kj::Timer& timer, spdlog::logger* log, const ClusterSecret* cluster_secret)
+                   kj::Timer& timer, spdlog::logger* log, const ClusterSecret* cluster_secret,
+                   TlsSource peer_tls)
     : engine_(engine),
       hlc_(hlc),
       storage_(storage),
@@ -88,7 +89,7 @@ NodeHost::NodeHost(cluster::NodeConfig config, Engine* engine, HybridClock* hlc,
           [this](NodeId to, cluster::PeerMessage m) {
             if (!closed_) driver_.OnSendFailed(to, std::move(m));
           },
-          cluster_secret)),
+          cluster_secret, std::move(peer_tls))),
       driver_(std::move(config), hlc, {this, storage, this, this, ceiling}) {
   storage_->Attach(&driver_);
   // Files staged by an earlier run are never finished: their senders start again.

@@ -46,9 +46,11 @@ class NodeHost final : public cluster::Transport,
   // `engine`, `hlc`, `storage` and `log` are borrowed.
   // `ceiling` (may be null) is the clock's started CeilingStore: the driver renews it.
   // `cluster_secret` (may be null; borrowed): what our calls to peers prove (PeerLinks).
+  // `peer_tls` (may be null): our calls to peers use mutual TLS (PeerLinks).
   NodeHost(cluster::NodeConfig config, Engine* engine, HybridClock* hlc,
            cluster::CeilingStore* ceiling, StoragePool* storage, kj::Network& network,
-           kj::Timer& timer, spdlog::logger* log, const ClusterSecret* cluster_secret = nullptr);
+           kj::Timer& timer, spdlog::logger* log, const ClusterSecret* cluster_secret = nullptr,
+           TlsSource peer_tls = nullptr);
   ~NodeHost() noexcept override;
 
   // ---- entry points of the Cap'n Proto APIs
@@ -88,6 +90,7 @@ class NodeHost final : public cluster::Transport,
   void Deliver(NodeId from, cluster::PeerMessage message);
   // A peer at `address` said hello on a new connection (PeerLinks::PeerIsBack).
   void PeerConnected(const std::string& address);
+  spdlog::logger* log() const { return log_; }
 
   // ---- the server's loop
   void Tick();

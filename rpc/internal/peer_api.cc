@@ -1,5 +1,7 @@
 #include "rpc/internal/peer_api.h"
 
+#include <spdlog/spdlog.h>
+
 #include "base/limits.h"
 #include "base/strings.h"
 #include "rpc/internal/convert.h"
@@ -18,6 +20,16 @@ class PeerApi final : public wire::Peer::Server {
 
   kj::Promise<void> hello(HelloContext context) override {
     auto params = context.getParams();
+    if (conn_->cert_node != 0 && params.getNodeId() != conn_->cert_node) {
+      // Mutual TLS pinned the node its certificate names (rpc/internal/bootstrap.h): a peer
+      // cannot claim another. The listener closes the connection and counts it.
+      conn_->close_wanted = true;
+      host_.log()->warn(
+          "event=peer_refused reason=hello_names_another_node node_id={} cert_node={} source={}",
+          params.getNodeId(), conn_->cert_node, conn_->source);
+      ThrowStatus(Status::InvalidArgument(
+          "permission denied: hello() claims a node other than the one the certificate names"));
+    }
     conn_->peer_node = params.getNodeId();
     if (params.getAddress().size() <= kNodeAddressBytesMax) {
       host_.PeerConnected(std::string(params.getAddress().cStr()));

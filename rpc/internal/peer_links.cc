@@ -8,6 +8,7 @@
 #include "base/limits.h"
 #include "rpc/internal/convert.h"
 #include "rpc/internal/errors.h"
+#include "rpc/internal/tls_sniff.h"
 #include "schema/causeway.capnp.h"
 
 namespace causeway::rpc {
@@ -71,7 +72,7 @@ struct PeerLinks::Link {
 
 PeerLinks::PeerLinks(kj::Network& network, kj::Timer& timer, NodeId self_id, std::string self_name,
                      std::string self_address, uint64_t call_timeout_ms, ReplyFn on_reply,
-                     FailedFn on_failed, const ClusterSecret* secret)
+                     FailedFn on_failed, const ClusterSecret* secret, TlsSource tls)
     : network_(network),
       timer_(timer),
       self_id_(self_id),
@@ -81,6 +82,7 @@ PeerLinks::PeerLinks(kj::Network& network, kj::Timer& timer, NodeId self_id, std
       on_reply_(std::move(on_reply)),
       on_failed_(std::move(on_failed)),
       secret_(secret),
+      tls_(std::move(tls)),
       tasks_(kj::heap<kj::TaskSet>(ignore_errors)) {}
 
 PeerLinks::~PeerLinks() {
@@ -123,7 +125,7 @@ void PeerLinks::Send(NodeId to, const std::string& address, cluster::PeerMessage
   if (link.in_flight >= kPeerInFlightMax) return FailLater(to, std::move(message));
   if (link.peer == nullptr) {
     if (timer_.now() < link.retry_at) return FailLater(to, std::move(message));
-    Connect(link);
+    Connect(link, to);
   }
   ++link.in_flight;
   tasks_->add(Call(link, to, std::move(message)));
@@ -134,15 +136,42 @@ void PeerLinks::FailLater(NodeId to, cluster::PeerMessage message) {
       [this, to, message = std::move(message)]() mutable { on_failed_(to, std::move(message)); }));
 }
 
-void PeerLinks::Connect(Link& link) {
+// Connects to `address`, with mutual TLS when configured (rpc/tls.h): the peer's certificate must
+// be a node's from our CA and, when `to` is known, name that node. A failure is DISCONNECTED.
+kj::Promise<kj::Own<kj::AsyncIoStream>> PeerLinks::Dial(const std::string& address, NodeId to) {
+  auto stream = network_.parseAddress(address).then(
+      [](kj::Own<kj::NetworkAddress> addr) { return addr->connect().attach(kj::mv(addr)); });
+  std::shared_ptr<const TlsContexts> tls = tls_ ? tls_() : nullptr;
+  if (tls == nullptr) return stream;
+  return stream.then([tls, address, to](kj::Own<kj::AsyncIoStream> raw) {
+    kj::AuthenticatedStream plain{kj::mv(raw), kj::heap<SourceIdentity>(address)};
+    const kj::StringPtr server_name(kPeerServerName.data(), kPeerServerName.size());
+    return tls->peer_door->wrapClient(kj::mv(plain), server_name)
+        .then([tls, address, to](kj::AuthenticatedStream secured) -> kj::Own<kj::AsyncIoStream> {
+          auto& identity = kj::downcast<kj::TlsPeerIdentity>(*secured.peerIdentity);
+          const std::string cn = identity.hasCertificate() ? identity.getCommonName().cStr() : "";
+          auto name = NodeNameFromCertName(cn);
+          if (!name) {
+            kj::throwFatalException(KJ_EXCEPTION(DISCONNECTED, "peer's certificate is not a node's",
+                                                 address.c_str(), cn.c_str()));
+          }
+          if (to != 0 && NodeIdFromName(*name) != to) {
+            kj::throwFatalException(KJ_EXCEPTION(DISCONNECTED,
+                                                 "peer's certificate names another node",
+                                                 address.c_str(), cn.c_str()));
+          }
+          return kj::mv(secured.stream);
+        });
+  });
+}
+
+void PeerLinks::Connect(Link& link, NodeId to) {
   uint64_t gen = ++link.generation;
   auto deadline = timer_.afterDelay(call_timeout_ms_ * kj::MILLISECONDS).then([]() {
     return kj::Promise<kj::Own<kj::AsyncIoStream>>(
         KJ_EXCEPTION(DISCONNECTED, "connect to peer timed out"));
   });
-  auto connected = network_.parseAddress(link.address)
-                       .then([](kj::Own<kj::NetworkAddress> addr) { return addr->connect(); })
-                       .exclusiveJoin(kj::mv(deadline));
+  auto connected = Dial(link.address, to).exclusiveJoin(kj::mv(deadline));
   auto peer = connected.then([this, &link, gen](kj::Own<kj::AsyncIoStream> stream) {
     auto conn = kj::heap<Link::Conn>();
     conn->stream = kj::mv(stream);

@@ -24,6 +24,7 @@
 
 #include "cluster/messages.h"
 #include "rpc/cluster_secret.h"
+#include "rpc/tls.h"
 #include "schema/causeway.capnp.h"
 
 namespace causeway::rpc {
@@ -35,9 +36,12 @@ class PeerLinks {
 
   // `secret` (borrowed; null: none): each connection first proves it and checks the peer's
   // proof (rpc/cluster_secret.h); a failed handshake is a connection failure (backoff, retry).
+  // `tls` (null, or returning null: plaintext): each connection is mutual TLS through the peer
+  // door (rpc/tls.h), presenting our node certificate; the other side's must be a node
+  // certificate from our CA, naming the node sent to (when its id is known; a seed's is not).
   PeerLinks(kj::Network& network, kj::Timer& timer, NodeId self_id, std::string self_name,
             std::string self_address, uint64_t call_timeout_ms, ReplyFn on_reply,
-            FailedFn on_failed, const ClusterSecret* secret = nullptr);
+            FailedFn on_failed, const ClusterSecret* secret = nullptr, TlsSource tls = nullptr);
   ~PeerLinks();
 
   // Sends a request (ReplicateRequest, ReadRequest or GossipMessage) to `to` at `address`.
@@ -54,7 +58,8 @@ class PeerLinks {
  private:
   struct Link;
   Link& LinkFor(NodeId to, const std::string& address);
-  void Connect(Link& link);
+  void Connect(Link& link, NodeId to);
+  kj::Promise<kj::Own<kj::AsyncIoStream>> Dial(const std::string& address, NodeId to);
   wire::Peer::Client Authenticate(wire::Bootstrap::Client bootstrap);
   kj::Promise<void> Call(Link& link, NodeId to, cluster::PeerMessage message);
   void OnLinkFailure(Link& link, uint64_t generation);
@@ -69,6 +74,7 @@ class PeerLinks {
   ReplyFn on_reply_;
   FailedFn on_failed_;
   const ClusterSecret* secret_;
+  TlsSource tls_;
   std::map<std::string, std::unique_ptr<Link>> links_;  // by address
   kj::Own<kj::TaskSet> tasks_;
 };

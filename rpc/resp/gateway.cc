@@ -4,6 +4,7 @@
 
 #include "base/limits.h"
 #include "rpc/internal/node_host.h"
+#include "rpc/internal/tls_sniff.h"
 
 namespace causeway::rpc::resp {
 namespace {
@@ -15,7 +16,7 @@ constexpr uint64_t kAcceptRetryMs = 100;
 
 Gateway::Gateway(NodeHost& host, kj::LowLevelAsyncIoProvider& io, kj::Timer& timer, int listen_fd,
                  RespOptions options, std::function<size_t()> other_connections,
-                 spdlog::logger* log)
+                 spdlog::logger* log, TlsSource tls)
     : timer_(timer),
       other_connections_(std::move(other_connections)),
       log_(log),
@@ -24,6 +25,7 @@ Gateway::Gateway(NodeHost& host, kj::LowLevelAsyncIoProvider& io, kj::Timer& tim
                                       kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP |
                                           kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC |
                                           kj::LowLevelAsyncIoProvider::ALREADY_NONBLOCK)),
+      tls_(std::move(tls)),
       tasks_(*this) {
   view_.host = &host;
   view_.options = std::move(options);
@@ -39,6 +41,7 @@ Gateway::Gateway(NodeHost& host, kj::LowLevelAsyncIoProvider& io, kj::Timer& tim
 Gateway::~Gateway() {
   accept_loop_ = nullptr;
   receiver_ = nullptr;
+  handshakes_.clear();
   connections_.clear();
 }
 
@@ -61,6 +64,37 @@ kj::Promise<void> Gateway::AcceptLoop() {
 }
 
 void Gateway::OnAccepted(kj::Own<kj::AsyncIoStream> stream) {
+  std::shared_ptr<const TlsContexts> tls = tls_ ? tls_() : nullptr;
+  if (tls == nullptr) return Admit(kj::mv(stream));
+  if (handshakes_.size() >= kPreAuthConnectionsMax) {
+    log_->warn("event=connection_refused reason=too_many_handshakes max={} protocol=resp",
+               kPreAuthConnectionsMax);
+    return;  // dropping the stream closes it
+  }
+  const uint64_t id = ++next_id_;
+  auto source = kj::heap<SourceIdentity>("resp");
+  auto deadline = timer_.afterDelay(kHandshakeDeadlineMs * kj::MILLISECONDS).then([]() {
+    return kj::Promise<kj::AuthenticatedStream>(
+        KJ_EXCEPTION(DISCONNECTED, "no TLS handshake within the deadline"));
+  });
+  auto handshake =
+      tls->client_door->wrapServer(kj::AuthenticatedStream{kj::mv(stream), kj::mv(source)})
+          .exclusiveJoin(kj::mv(deadline))
+          .then(
+              [this, id, tls](kj::AuthenticatedStream secured) {
+                Admit(kj::mv(secured.stream));
+                tasks_.add(kj::evalLater([this, id] { handshakes_.erase(id); }));
+              },
+              [this, id](kj::Exception&& e) {
+                log_->warn("event=tls_handshake_failed protocol=resp error=\"{}\"",
+                           e.getDescription().cStr());
+                tasks_.add(kj::evalLater([this, id] { handshakes_.erase(id); }));
+              })
+          .eagerlyEvaluate(nullptr);
+  handshakes_.emplace(id, kj::mv(handshake));
+}
+
+void Gateway::Admit(kj::Own<kj::AsyncIoStream> stream) {
   const uint64_t id = ++next_id_;
   auto conn = kj::heap<Connection>(view_, kj::mv(stream), id, [this](uint64_t closed) {
     // Not from inside the connection's own callbacks: a later turn.
@@ -90,6 +124,9 @@ void Gateway::SweepIdle(uint64_t now_ms) {
   }
 }
 
-void Gateway::CloseAll() { connections_.clear(); }
+void Gateway::CloseAll() {
+  handshakes_.clear();
+  connections_.clear();
+}
 
 }  // namespace causeway::rpc::resp

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <tuple>
 
 #include "tests/tools/harness.h"
 #include "tools/internal/cli.h"
@@ -114,6 +115,48 @@ TEST(ServeConfig, ErrorsNameTheSource) {
   auto missing = ResolveServeConfig({});
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("--node-id"), std::string::npos);
+}
+
+// Goal: TLS settings (rpc/tls.h) are validated: the modes' spelling, all three files once a mode
+// is on, and peer_tls standing in for the cluster secret off loopback.
+TEST(ServeConfig, TlsSettings) {
+  ConfigLayer base = Layer({{"node_id", "n1"}, {"listen", "127.0.0.1:1"}, {"data_dir", "/d"}}, "f");
+  auto off = ResolveServeConfig({base});
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_EQ(off->client_tls, "off");
+  EXPECT_FALSE(off->peer_tls);
+  for (const auto& [key, value, expect] :
+       std::vector<std::tuple<const char*, const char*, const char*>>{
+           {"client_tls", "yes",
+            "client_tls = 'yes' (from env CAUSEWAY_CLIENT_TLS) must be off, "
+            "on or mutual"},
+           {"peer_tls", "mutual", "peer_tls = 'mutual'"},
+           {"peer_tls", "on", "tls_cert_file is required with client_tls or peer_tls on"}}) {
+    ConfigLayer env = Layer({{key, value}}, "");
+    env[key].source = "env " + EnvName(key);
+    auto config = ResolveServeConfig({base, env});
+    ASSERT_FALSE(config.ok()) << key << "=" << value;
+    EXPECT_NE(config.status().message().find(expect), std::string::npos)
+        << config.status().message();
+  }
+  ConfigLayer tls = Layer({{"tls_cert_file", "/c"},
+                           {"tls_key_file", "/k"},
+                           {"tls_ca_file", "/ca"},
+                           {"client_tls", "mutual"},
+                           {"peer_tls", "on"},
+                           {"listen", "10.1.2.3:7400"},
+                           {"users_file", "/u"}},
+                          "flag");
+  auto on = ResolveServeConfig({base, tls});
+  ASSERT_TRUE(on.ok()) << on.status().ToString();  // peer_tls authenticates peers off loopback
+  EXPECT_EQ(on->client_tls, "mutual");
+  EXPECT_TRUE(on->peer_tls);
+  EXPECT_NE(ServeConfigToToml(*on).find("peer_tls = 'on'"), std::string::npos)
+      << ServeConfigToToml(*on);
+  tls.erase("tls_ca_file");
+  auto no_ca = ResolveServeConfig({base, tls});
+  ASSERT_FALSE(no_ca.ok());
+  EXPECT_NE(no_ca.status().message().find("tls_ca_file is required"), std::string::npos);
 }
 
 // Goal: the environment layer reads exactly CAUSEWAY_<KEY>, and the TOML file layer rejects

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/limits.h"
+#include "rpc/tls.h"
 
 namespace causeway::tools {
 
@@ -25,6 +26,19 @@ void AddClientFlags(CLI::App* cmd, ClientFlags* flags, bool session) {
   cmd->add_option("--password-file", flags->password_file,
                   "file holding --user's password (its first line)")
       ->envname("CAUSEWAY_PASSWORD_FILE");
+  cmd->add_option("--tls-ca", flags->tls_ca_file,
+                  "connect with TLS, trusting the CA certificate(s) in this PEM file (nodes with "
+                  "client_tls on require it)")
+      ->envname("CAUSEWAY_TLS_CA");
+  cmd->add_option("--tls-cert", flags->tls_cert_file,
+                  "client certificate (PEM) to present, for nodes with client_tls = mutual")
+      ->envname("CAUSEWAY_TLS_CERT");
+  cmd->add_option("--tls-key", flags->tls_key_file, "private key (PEM) of --tls-cert")
+      ->envname("CAUSEWAY_TLS_KEY");
+  cmd->add_option("--tls-server-name", flags->tls_server_name,
+                  "name the node's certificate must carry (every `causeway cert node` "
+                  "certificate carries causeway and its --host names)")
+      ->capture_default_str();
   if (session) {
     cmd->add_option("--session", flags->session_file,
                     "session token file: read before the call, written after, so separate "
@@ -55,7 +69,30 @@ Result<std::vector<std::string>> ParseEndpoints(const std::string& text) {
   return endpoints;
 }
 
+namespace {
+
+Status ApplyTls(const ClientFlags& flags, ClientOptions* options) {
+  if (flags.tls_ca_file.empty()) {
+    if (!flags.tls_cert_file.empty() || !flags.tls_key_file.empty()) {
+      return Status::InvalidArgument("--tls-cert and --tls-key need --tls-ca");
+    }
+    return Status::Ok();
+  }
+  // Read now, so that a bad file is a usage error here rather than every call's failure.
+  auto checked =
+      rpc::NewClientTlsContext(flags.tls_ca_file, flags.tls_cert_file, flags.tls_key_file);
+  if (!checked.ok()) return checked.status();
+  options->tls_ca_file = flags.tls_ca_file;
+  options->tls_cert_file = flags.tls_cert_file;
+  options->tls_key_file = flags.tls_key_file;
+  options->tls_server_name = flags.tls_server_name;
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status ApplyCredentials(const ClientFlags& flags, ClientOptions* options) {
+  if (Status s = ApplyTls(flags, options); !s.ok()) return s;
   if (flags.user.empty()) {
     if (!flags.password_file.empty()) {
       return Status::InvalidArgument("--password-file needs --user");

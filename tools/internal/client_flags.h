@@ -26,6 +26,11 @@ struct ClientFlags {
   // Credentials for a node with users (--user, --password-file): empty user, no login.
   std::string user;
   std::string password_file;
+  // TLS (--tls-ca, --tls-cert, --tls-key, --tls-server-name): empty CA, plaintext.
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_server_name = "causeway";
 };
 
 // Adds --endpoints (env CAUSEWAY_ENDPOINTS), --timeout-ms and --json; --session when `session`.
@@ -34,7 +39,7 @@ void AddClientFlags(CLI::App* cmd, ClientFlags* flags, bool session);
 void AddAttemptTimeoutFlag(CLI::App* cmd, ClientFlags* flags);
 
 // Sets options->user and ->password from --user and --password-file (the file's first line, at
-// most kPasswordBytesMax; a trailing newline is not part of it).
+// most kPasswordBytesMax; a trailing newline is not part of it), and the TLS files (checked).
 Status ApplyCredentials(const ClientFlags& flags, ClientOptions* options);
 
 // Validates the flags and returns a client; loads the session token when --session FILE exists.

@@ -28,5 +28,6 @@ void AddOfflineCommands(CLI::App& app, CommandSlot* slot);
 void AddOfflineRepairCommand(CLI::App& offline, CommandSlot* slot);
 void AddImportCommand(CLI::App& app, CommandSlot* slot);  // tools/import_command.cc
 void AddUsersCommand(CLI::App& app, CommandSlot* slot);   // tools/users_command.cc: users ...
+void AddCertCommand(CLI::App& app, CommandSlot* slot);    // tools/cert_command.cc: cert ...
 
 }  // namespace causeway::tools

@@ -261,6 +261,32 @@ bool IsLoopbackHost(const std::string& host_port) {
   return host.starts_with("127.") || host == "::1" || host == "localhost";
 }
 
+// Fills the TLS settings (rpc/tls.h): with client_tls or peer_tls on, all three files.
+Status ResolveTls(const ConfigLayer& merged, ServeConfig* config) {
+  config->tls_cert_file = At(merged, "tls_cert_file").text;
+  config->tls_key_file = At(merged, "tls_key_file").text;
+  config->tls_ca_file = At(merged, "tls_ca_file").text;
+  const RawValue& client = At(merged, "client_tls");
+  if (client.text != "off" && client.text != "on" && client.text != "mutual") {
+    return Invalid("client_tls", client, "must be off, on or mutual");
+  }
+  config->client_tls = client.text;
+  const RawValue& peer = At(merged, "peer_tls");
+  if (peer.text != "off" && peer.text != "on")
+    return Invalid("peer_tls", peer, "must be off or on");
+  config->peer_tls = peer.text == "on";
+  if (config->client_tls == "off" && !config->peer_tls) return Status::Ok();
+  for (std::string_view key : {"tls_cert_file", "tls_key_file", "tls_ca_file"}) {
+    if (At(merged, key).text.empty()) {
+      return Status::InvalidArgument(
+          StrCat(key,
+                 " is required with client_tls or peer_tls on (`causeway cert` makes the "
+                 "files; docs/operations.md, \"TLS\")"));
+    }
+  }
+  return Status::Ok();
+}
+
 // Fills the security settings; off loopback they are required unless insecure (Redis' protected
 // mode): a node reachable from the network must not serve strangers by default.
 Status ResolveSecurity(const ConfigLayer& merged, ServeConfig* config) {
@@ -271,12 +297,15 @@ Status ResolveSecurity(const ConfigLayer& merged, ServeConfig* config) {
     return Invalid("insecure", insecure, "must be true or false");
   }
   config->insecure = insecure.text == "true";
-  const bool secured = !config->cluster_secret_file.empty() && !config->users_file.empty();
+  if (Status s = ResolveTls(merged, config); !s.ok()) return s;
+  // Peers are authenticated by the cluster secret or by mutual TLS.
+  const bool peers_secured = !config->cluster_secret_file.empty() || config->peer_tls;
+  const bool secured = peers_secured && !config->users_file.empty();
   if (!IsLoopbackHost(config->listen) && !secured && !config->insecure) {
     return Invalid("listen", At(merged, "listen"),
-                   "is not a loopback address, and the node has no cluster_secret_file and "
-                   "users_file: anyone who can reach it could read, write and join. Configure "
-                   "both (docs/operations.md, \"Security\"), or pass --insecure true");
+                   "is not a loopback address, and the node has no cluster_secret_file (or "
+                   "peer_tls) and users_file: anyone who can reach it could read, write and join. "
+                   "Configure both (docs/operations.md, \"Security\"), or pass --insecure true");
   }
   // The same for Redis clients: a RESP listener off loopback needs a password (users or
   // requirepass), as Redis' protected mode.
@@ -351,6 +380,18 @@ const std::vector<ConfigKey>& ServeConfigKeys() {
        "their role decides what they may call"},
       {"insecure", "false",
        "allow a listen address off loopback without cluster_secret_file and users_file"},
+      {"tls_cert_file", "",
+       "this node's TLS certificate (PEM, `causeway cert node`; common name "
+       "causeway-node-<node_id>)"},
+      {"tls_key_file", "", "the private key (PEM) of tls_cert_file"},
+      {"tls_ca_file", "",
+       "CA certificate(s) (PEM) trusted for peers and client certificates; list the old and new CA "
+       "while rotating"},
+      {"client_tls", "off",
+       "off, on (clients and Redis clients must use TLS) or mutual (and present a client "
+       "certificate from the CA)"},
+      {"peer_tls", "off",
+       "off or on: peers must use mutual TLS with a node certificate naming the node they claim"},
   };
   return kKeys;
 }
@@ -494,6 +535,11 @@ std::string ServeConfigToToml(const ServeConfig& c) {
       {"cluster_secret_file", c.cluster_secret_file},
       {"users_file", c.users_file},
       {"insecure", c.insecure},
+      {"tls_cert_file", c.tls_cert_file},
+      {"tls_key_file", c.tls_key_file},
+      {"tls_ca_file", c.tls_ca_file},
+      {"client_tls", c.client_tls},
+      {"peer_tls", std::string(c.peer_tls ? "on" : "off")},
   };
   if (c.disk_reserve_bytes == kDiskReserveAuto) {
     table.insert("disk_reserve_mb", "auto");

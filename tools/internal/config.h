@@ -91,6 +91,12 @@ struct ServeConfig {
   std::string cluster_secret_file;
   std::string users_file;
   bool insecure = false;
+  // TLS (rpc/tls.h): the files are required when client_tls or peer_tls is on.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_ca_file;
+  std::string client_tls = "off";  // off, on, mutual
+  bool peer_tls = false;
 };
 
 // Merges `layers` (lowest precedence first) over the defaults and validates the result.
