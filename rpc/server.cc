@@ -150,6 +150,7 @@ void Server::Impl::SetUpLoop() {
     r.slow_frames = c.slow_frames;
     r.reply_budget = c.reply_budget;
     r.security_closes = c.security;
+    r.tls_failures = c.tls_failures;
     r.peer_refusals = sec->counters.peer_refusals;
     r.client_refusals = sec->counters.client_refusals;
     r.login_failures = sec->counters.login_failures;
