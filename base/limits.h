@@ -158,6 +158,9 @@ inline constexpr uint64_t kPeerReconnectBackoffMsMax = 5000;
 // kValueBytesMax is then refused by the command with an error, the connection staying open; a
 // longer bulk is a protocol error that closes it). A command's framed bytes are bounded, so the
 // per-connection input buffer (one partial command plus one read) is too.
+// Names and addresses in gossip and status replies: generous for "host:port" and operator names,
+// still bounded (rpc/internal/convert*.cc cut or refuse longer text).
+inline constexpr size_t kMemberTextBytesMax = 256;
 inline constexpr size_t kRespBulkBytesMax = kValueBytesMax + kKeyBytesMax;
 inline constexpr size_t kRespArgsMax = 1 + 2 * kBatchKeysMax;  // MSET of kBatchKeysMax pairs
 inline constexpr size_t kRespNestingMax = 1;
